@@ -1,0 +1,17 @@
+//! Powering off: a byte to port 0xf4 (our VMM's exit port, and QEMU's isa-debug-exit).
+
+use x86_64::instructions::port::Port;
+
+/// Exit statuses the kernel itself writes (docs/conventions.md).
+pub const EXIT_KERNEL_PANIC: u8 = 250;
+pub const EXIT_BOOT_FAILURE: u8 = 251;
+
+pub fn power_off(status: u8) -> ! {
+    // SAFETY: port 0xf4 is the exit device; the write ends the VM.
+    unsafe { Port::<u8>::new(0xf4).write(status) };
+    // Without an exit device (another VMM), stop here for good.
+    loop {
+        x86_64::instructions::interrupts::disable();
+        x86_64::instructions::hlt();
+    }
+}

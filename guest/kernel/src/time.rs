@@ -1,0 +1,85 @@
+//! Time: the TSC frequency, and conversions. Where the frequency comes from matters (a VMM that
+//! advertises it saves a calibration loop that costs ~10 ms of emulated ring 0 on kvm_pvm), so we
+//! keep the source to print it.
+
+use crate::cpu::{cpuid, rdtsc, Features};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum FreqSource {
+    /// CPUID 0x40000010 (the hypervisor timing leaf our VMM fills in).
+    HypervisorLeaf,
+    /// CPUID 0x15 (TSC / crystal ratio and crystal frequency).
+    CpuidLeaf15,
+    /// Counted against the 8254 PIT.
+    PitCalibration,
+}
+
+impl FreqSource {
+    pub fn name(self) -> &'static str {
+        match self {
+            FreqSource::HypervisorLeaf => "CPUID 0x40000010",
+            FreqSource::CpuidLeaf15 => "CPUID 0x15",
+            FreqSource::PitCalibration => "PIT calibration",
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+pub struct Clock {
+    pub tsc_hz: u64,
+    pub source: FreqSource,
+    /// The LAPIC timer's input clock in Hz when the hypervisor leaf gives it (else 0).
+    pub apic_hz: u64,
+    /// TSC at boot: CLOCK_MONOTONIC counts from here.
+    pub boot_tsc: u64,
+}
+
+static mut CLOCK: Clock =
+    Clock { tsc_hz: 1, source: FreqSource::PitCalibration, apic_hz: 0, boot_tsc: 0 };
+
+pub fn init(features: &Features) -> Clock {
+    let boot_tsc = rdtsc();
+    let mut clock = Clock { tsc_hz: 0, source: FreqSource::HypervisorLeaf, apic_hz: 0, boot_tsc };
+    if features.max_hv_leaf >= 0x4000_0010 {
+        let l = cpuid(0x4000_0010, 0);
+        clock.tsc_hz = l.eax as u64 * 1000;
+        clock.apic_hz = l.ebx as u64 * 1000;
+    }
+    if clock.tsc_hz == 0 && features.max_leaf >= 0x15 {
+        let l = cpuid(0x15, 0);
+        if l.eax != 0 && l.ebx != 0 && l.ecx != 0 {
+            clock.tsc_hz = l.ecx as u64 * l.ebx as u64 / l.eax as u64;
+            clock.source = FreqSource::CpuidLeaf15;
+        }
+    }
+    if clock.tsc_hz == 0 {
+        clock.tsc_hz = crate::pit::measure_hz(rdtsc);
+        clock.source = FreqSource::PitCalibration;
+    }
+    // SAFETY: written once here at boot, before any reader (interrupts are off).
+    unsafe { CLOCK = clock };
+    clock
+}
+
+#[inline]
+pub fn clock() -> &'static Clock {
+    // SAFETY: only `init` writes it, once, before anything reads it.
+    unsafe { &*core::ptr::addr_of!(CLOCK) }
+}
+
+pub fn tsc_hz() -> u64 {
+    clock().tsc_hz
+}
+
+pub fn ns_to_cycles(ns: u64) -> u64 {
+    (ns as u128 * tsc_hz() as u128 / 1_000_000_000) as u64
+}
+
+pub fn cycles_to_ns(cycles: u64) -> u64 {
+    (cycles as u128 * 1_000_000_000 / tsc_hz() as u128) as u64
+}
+
+/// Nanoseconds since boot.
+pub fn monotonic_ns() -> u64 {
+    cycles_to_ns(rdtsc().wrapping_sub(clock().boot_tsc))
+}

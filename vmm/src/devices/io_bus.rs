@@ -1,0 +1,83 @@
+//! Port I/O and MMIO dispatch: which device a VM exit's address belongs to. Accesses to no
+//! device are counted and logged at debug level; reads of them return all-ones, as an empty
+//! ISA bus does, and the guest goes on.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use log::{debug, warn};
+
+use super::exit_port::{self, EXIT_PORT};
+use super::serial::{SerialDevice, COM1_BASE, COM1_LEN};
+
+/// What a guest write asked the VMM to do beyond the device's own effect.
+#[derive(Debug, PartialEq, Eq)]
+pub enum WriteEffect {
+    None,
+    /// The guest wrote to the exit port: power off with this status.
+    PowerOff(u8),
+}
+
+pub struct IoBus {
+    serial: Arc<Mutex<SerialDevice>>,
+    /// Accesses that hit no device, for the debug log and a summary at exit.
+    pub unhandled_pio: AtomicU64,
+    pub unhandled_mmio: AtomicU64,
+}
+
+impl IoBus {
+    pub fn new(serial: Arc<Mutex<SerialDevice>>) -> IoBus {
+        IoBus {
+            serial,
+            unhandled_pio: AtomicU64::new(0),
+            unhandled_mmio: AtomicU64::new(0),
+        }
+    }
+
+    fn com1_offset(port: u16) -> Option<u8> {
+        port.checked_sub(COM1_BASE)
+            .filter(|&o| o < COM1_LEN)
+            .map(|o| o as u8)
+    }
+
+    pub fn pio_read(&self, port: u16, data: &mut [u8]) {
+        if let Some(off) = Self::com1_offset(port) {
+            let mut serial = self.serial.lock().unwrap_or_else(|e| e.into_inner());
+            data.fill(0);
+            data[0] = serial.read(off);
+            return;
+        }
+        self.unhandled_pio.fetch_add(1, Ordering::Relaxed);
+        debug!("unhandled port read {port:#x} ({} bytes)", data.len());
+        data.fill(0xff);
+    }
+
+    pub fn pio_write(&self, port: u16, data: &[u8]) -> WriteEffect {
+        if port == EXIT_PORT {
+            return WriteEffect::PowerOff(exit_port::exit_status(data));
+        }
+        if let Some(off) = Self::com1_offset(port) {
+            let mut serial = self.serial.lock().unwrap_or_else(|e| e.into_inner());
+            if let Err(e) = serial.write(off, data.first().copied().unwrap_or(0)) {
+                // Lost console output is worth a warning, not the guest's life.
+                warn!("serial write failed: {e:?}");
+            }
+            return WriteEffect::None;
+        }
+        self.unhandled_pio.fetch_add(1, Ordering::Relaxed);
+        debug!("unhandled port write {port:#x} <- {data:02x?}");
+        WriteEffect::None
+    }
+
+    pub fn mmio_read(&self, addr: u64, data: &mut [u8]) {
+        self.unhandled_mmio.fetch_add(1, Ordering::Relaxed);
+        debug!("unhandled MMIO read {addr:#x} ({} bytes)", data.len());
+        data.fill(0xff);
+    }
+
+    pub fn mmio_write(&self, addr: u64, data: &[u8]) -> WriteEffect {
+        self.unhandled_mmio.fetch_add(1, Ordering::Relaxed);
+        debug!("unhandled MMIO write {addr:#x} <- {data:02x?}");
+        WriteEffect::None
+    }
+}

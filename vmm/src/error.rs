@@ -1,0 +1,133 @@
+//! Every failure the VMM can report, typed, and the process exit status each one maps to
+//! (the table in docs/conventions.md). Library code returns these; `main.rs` formats them as
+//! one line `vmm: error: ...`.
+
+use std::path::PathBuf;
+
+/// Exit statuses the VMM reserves for its own failures (0-255 otherwise come from the guest).
+pub mod status {
+    /// VMM internal error.
+    pub const INTERNAL: u8 = 1;
+    /// Bad command line (clap).
+    pub const USAGE: u8 = 2;
+    /// Bad kernel image or user program.
+    pub const BAD_IMAGE: u8 = 3;
+    /// KVM unavailable.
+    pub const KVM_UNAVAILABLE: u8 = 4;
+    /// The guest crashed (triple fault, failed entry, KVM internal error).
+    pub const GUEST_CRASH: u8 = 5;
+    /// `--timeout` expired.
+    pub const TIMEOUT: u8 = 124;
+}
+
+/// A kernel image or boot module that cannot be booted. Status 3.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("{}: no such file", .0.display())]
+    Missing(PathBuf),
+    #[error("{}: is a directory, not a file", .0.display())]
+    Directory(PathBuf),
+    #[error("{}: cannot read: {}", .0.display(), .1)]
+    Unreadable(PathBuf, std::io::Error),
+    #[error("{}: not an ELF file (bad magic)", .0.display())]
+    NotElf(PathBuf),
+    #[error("{}: is a 32-bit ELF (ELFCLASS32); a 64-bit x86-64 ELF is needed", .0.display())]
+    Elf32(PathBuf),
+    #[error("{}: is a big-endian ELF; a little-endian x86-64 ELF is needed", .0.display())]
+    BigEndian(PathBuf),
+    #[error("{}: ELF for machine {} ({}), not x86-64 (62)", .0.display(), .1, .2)]
+    WrongMachine(PathBuf, u16, &'static str),
+    #[error("{}: malformed ELF: {}", .0.display(), .1)]
+    Malformed(PathBuf, String),
+    #[error("{}: no PVH entry point (Xen ELF note type 18, XEN_ELFNOTE_PHYS32_ENTRY); \
+             only PVH kernels can be booted", .0.display())]
+    NoPvhNote(PathBuf),
+    #[error("{}: segment {} at {:#x}..{:#x} is outside guest RAM usable for the kernel \
+             (1 MiB..{:#x}; try a larger --memory)", .0.display(), .1, .2, .3, .4)]
+    SegmentOutsideRam(PathBuf, usize, u64, u64, u64),
+    #[error("{}: PVH entry point {:#x} is not inside a loaded segment", .0.display(), .1)]
+    EntryOutsideSegments(PathBuf, u64),
+    #[error("{}: linux-loader could not load it: {}", .0.display(), .1)]
+    Loader(PathBuf, String),
+    #[error(
+        "boot module of {0} bytes does not fit in guest RAM above the kernel (end {1:#x}); \
+             try a larger --memory"
+    )]
+    ModuleTooBig(usize, u64),
+    #[error("kernel command line is too long ({0} bytes, at most {1})")]
+    CmdlineTooLong(usize, usize),
+    #[error("kernel command line contains a NUL byte")]
+    CmdlineNul,
+    #[error("--user {0:?}: empty program specification")]
+    EmptyUserSpec(String),
+    #[error("--user: two programs are named {0:?} (the archive finds programs by name)")]
+    DuplicateProgram(String),
+    #[error(
+        "this vmm was built without a guest kernel (guest/kernel was not built); \
+             pass a KERNEL path"
+    )]
+    NoEmbeddedKernel,
+}
+
+/// /dev/kvm or one of its capabilities is not usable. Status 4.
+#[derive(Debug, thiserror::Error)]
+pub enum KvmUnavailable {
+    #[error(
+        "/dev/kvm does not exist: load the KVM module (modprobe kvm_intel or kvm_amd) \
+             or run on a machine with virtualization enabled"
+    )]
+    NoDevice,
+    #[error(
+        "/dev/kvm: permission denied: add your user to the kvm group \
+             (sudo usermod -aG kvm $USER, then log in again) or sudo chmod 666 /dev/kvm"
+    )]
+    PermissionDenied,
+    #[error("/dev/kvm: cannot open: {0}")]
+    Open(kvm_ioctls::Error),
+    #[error("KVM API version {0}, 12 needed")]
+    ApiVersion(i32),
+    #[error("KVM lacks a required capability: {0}")]
+    MissingCap(&'static str),
+}
+
+/// What went wrong, with the exit status it maps to.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error(transparent)]
+    Kvm(#[from] KvmUnavailable),
+    /// A KVM ioctl failed after KVM was found usable: a VMM bug or a host problem.
+    #[error("{0}: {1}")]
+    KvmIoctl(&'static str, kvm_ioctls::Error),
+    #[error("guest memory: {0}")]
+    Memory(String),
+    #[error("{0}")]
+    Internal(String),
+    /// The guest crashed; the string says how and what is known (RIP, registers).
+    #[error("guest crashed: {0}")]
+    GuestCrash(String),
+    /// `--timeout` expired; the f64 is the limit in seconds.
+    #[error("guest did not finish within {0} s")]
+    Timeout(f64),
+}
+
+impl Error {
+    /// The process exit status for this error (docs/conventions.md, "Exit statuses").
+    pub fn exit_status(&self) -> u8 {
+        match self {
+            Error::Image(_) => status::BAD_IMAGE,
+            Error::Kvm(_) => status::KVM_UNAVAILABLE,
+            Error::KvmIoctl(..) | Error::Memory(_) | Error::Internal(_) => status::INTERNAL,
+            Error::GuestCrash(_) => status::GUEST_CRASH,
+            Error::Timeout(_) => status::TIMEOUT,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Shorthand for mapping a failed KVM ioctl to `Error::KvmIoctl` with what was being done.
+pub(crate) fn ioctl(what: &'static str) -> impl FnOnce(kvm_ioctls::Error) -> Error {
+    move |e| Error::KvmIoctl(what, e)
+}

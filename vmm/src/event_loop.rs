@@ -1,0 +1,90 @@
+//! The main thread's event loop (event-manager): it waits for the vCPU thread to end (an
+//! EventFd the thread writes as it exits) or for `--timeout` (a TimerFd). Console input from
+//! stdin will be one more subscriber here.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use event_manager::{EventManager, EventOps, EventSet, Events, MutEventSubscriber, SubscriberOps};
+use log::error;
+use vmm_sys_util::eventfd::EventFd;
+use vmm_sys_util::timerfd::TimerFd;
+
+use crate::error::{Error, Result};
+
+/// Why the event loop returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoopEnd {
+    VcpuExited,
+    TimedOut,
+}
+
+type Outcome = Rc<Cell<Option<LoopEnd>>>;
+
+/// Wakes the loop when the vCPU thread has finished.
+struct VcpuEndWatcher {
+    evt: EventFd,
+    outcome: Outcome,
+}
+
+impl MutEventSubscriber for VcpuEndWatcher {
+    fn process(&mut self, _events: Events, _ops: &mut EventOps) {
+        let _ = self.evt.read();
+        self.outcome.set(Some(LoopEnd::VcpuExited));
+    }
+    fn init(&mut self, ops: &mut EventOps) {
+        if let Err(e) = ops.add(Events::new(&self.evt, EventSet::IN)) {
+            error!("cannot watch the vCPU thread: {e:?}");
+        }
+    }
+}
+
+/// Ends the loop when the guest has run for longer than `--timeout`.
+struct TimeoutWatcher {
+    timer: TimerFd,
+    outcome: Outcome,
+}
+
+impl MutEventSubscriber for TimeoutWatcher {
+    fn process(&mut self, _events: Events, _ops: &mut EventOps) {
+        let _ = self.timer.wait();
+        // The vCPU may have ended in the same epoll round: its result wins.
+        if self.outcome.get().is_none() {
+            self.outcome.set(Some(LoopEnd::TimedOut));
+        }
+    }
+    fn init(&mut self, ops: &mut EventOps) {
+        if let Err(e) = ops.add(Events::new(&self.timer, EventSet::IN)) {
+            error!("cannot watch the timeout timer: {e:?}");
+        }
+    }
+}
+
+/// Runs the event loop until the vCPU thread signals `vcpu_end` or `timeout` passes.
+pub fn wait_for_guest(vcpu_end: EventFd, timeout: Option<Duration>) -> Result<LoopEnd> {
+    let internal = |what: &str, e: &dyn std::fmt::Debug| Error::Internal(format!("{what}: {e:?}"));
+    let mut manager: EventManager<Box<dyn MutEventSubscriber>> =
+        EventManager::new().map_err(|e| internal("event manager", &e))?;
+    let outcome: Outcome = Rc::new(Cell::new(None));
+    manager.add_subscriber(Box::new(VcpuEndWatcher {
+        evt: vcpu_end,
+        outcome: outcome.clone(),
+    }));
+    if let Some(limit) = timeout {
+        let mut timer = TimerFd::new().map_err(|e| internal("timerfd", &e))?;
+        timer
+            .reset(limit, None)
+            .map_err(|e| internal("timerfd", &e))?;
+        manager.add_subscriber(Box::new(TimeoutWatcher {
+            timer,
+            outcome: outcome.clone(),
+        }));
+    }
+    loop {
+        manager.run().map_err(|e| internal("event loop", &e))?;
+        if let Some(end) = outcome.get() {
+            return Ok(end);
+        }
+    }
+}

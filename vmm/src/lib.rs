@@ -1,0 +1,17 @@
+//! `vmm`: a micro-VMM on KVM that boots a PVH guest kernel with one vCPU, a 16550 serial
+//! console and an exit port. `vmm::run` boots a `VmConfig`; see `vmm.rs` for the boot path.
+
+pub mod boot;
+pub mod cpuid;
+pub mod devices;
+pub mod error;
+pub mod event_loop;
+pub mod initrd;
+pub mod lapic;
+pub mod layout;
+pub mod vcpu;
+pub mod vm;
+pub mod vmm;
+
+pub use error::{Error, Result};
+pub use vmm::{run, VmConfig};

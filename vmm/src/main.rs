@@ -1,0 +1,163 @@
+//! The `vmm` command: `vmm [OPTIONS] [KERNEL]` boots a PVH kernel (by default the one embedded
+//! at build time) and exits with the status the guest wrote to port 0xf4, or with one of the
+//! VMM's own statuses (docs/conventions.md). Every error is one line `vmm: error: ...`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser};
+use vmm::error::{status, ImageError};
+use vmm::initrd::{build_program_archive, read_initrd, UserProgram};
+use vmm::{Error, VmConfig};
+
+/// The kernel and default program archive built from guest/ by build.rs.
+static EMBEDDED_KERNEL: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/kernel.elf"));
+static EMBEDDED_PROGRAMS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/default.cpio"));
+
+const MIN_MEMORY_MIB: u64 = 16;
+const MAX_MEMORY_MIB: u64 = 64 * 1024;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "vmm",
+    version,
+    about = "Boot a PVH kernel on KVM with a serial console on stdout and an exit port at 0xf4",
+    after_help = "Exit status: the byte the guest wrote to port 0xf4; or 1 VMM internal error, \
+                  2 bad command line, 3 bad kernel or program, 4 KVM unavailable, \
+                  5 guest crashed, 124 --timeout expired."
+)]
+struct Cli {
+    // A `vmm bench` subcommand goes here (`#[command(subcommand)]`); the run stays the default.
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// PVH kernel ELF to boot [default: the kernel built from guest/kernel]
+    #[arg(value_name = "KERNEL")]
+    kernel: Option<PathBuf>,
+
+    /// Guest RAM in MiB
+    #[arg(short, long, value_name = "MIB", default_value_t = 512,
+          value_parser = clap::value_parser!(u64).range(MIN_MEMORY_MIB..=MAX_MEMORY_MIB))]
+    memory: u64,
+
+    /// Kernel command line
+    #[arg(long, value_name = "STR", default_value = "")]
+    cmdline: String,
+
+    /// Stop the guest after this many seconds (exit status 124)
+    #[arg(long, value_name = "SECONDS", value_parser = parse_timeout)]
+    timeout: Option<f64>,
+
+    /// A ring-3 program to run, with its arguments after spaces ("./prog a b"); repeatable,
+    /// started in order as pids 1..n [default: the programs built from guest/user]
+    #[arg(long, value_name = "PATH [ARG...]", conflicts_with = "initrd")]
+    user: Vec<String>,
+
+    /// Pass FILE unchanged as the boot module (like QEMU's -initrd)
+    #[arg(long, value_name = "FILE")]
+    initrd: Option<PathBuf>,
+
+    /// More logging (-v info, -vv debug, -vvv trace); RUST_LOG is honoured otherwise
+    #[arg(short, long, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    verbose: u8,
+
+    /// Less logging (-q errors only, -qq nothing)
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    quiet: u8,
+}
+
+fn parse_timeout(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(t) if t > 0.0 && t.is_finite() && t <= 1e9 => Ok(t),
+        _ => Err(format!("{s:?} is not a positive number of seconds")),
+    }
+}
+
+fn init_logging(args: &RunArgs) {
+    let level = match (args.verbose, args.quiet) {
+        (0, 0) => None,
+        (1, _) => Some("info"),
+        (2, _) => Some("debug"),
+        (v, _) if v >= 3 => Some("trace"),
+        (_, 1) => Some("error"),
+        _ => Some("off"),
+    };
+    let mut builder =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"));
+    if let Some(level) = level {
+        builder.parse_filters(level);
+    }
+    builder.format_timestamp(None).init();
+}
+
+/// Turns the command line into a `VmConfig`, reading the kernel and the programs.
+fn config_from(args: RunArgs) -> Result<VmConfig, Error> {
+    let (kernel_path, kernel) = match args.kernel {
+        Some(path) => {
+            let bytes = vmm::boot::loader::read_user_file(&path)?;
+            (path, bytes)
+        }
+        None if EMBEDDED_KERNEL.is_empty() => return Err(ImageError::NoEmbeddedKernel.into()),
+        None => (
+            vmm::boot::loader::embedded_kernel_path(),
+            EMBEDDED_KERNEL.to_vec(),
+        ),
+    };
+    let module = if let Some(initrd) = &args.initrd {
+        read_initrd(initrd)?
+    } else if !args.user.is_empty() {
+        let programs = args
+            .user
+            .iter()
+            .map(|spec| UserProgram::parse(spec))
+            .collect::<Result<Vec<_>, _>>()?;
+        build_program_archive(&programs)?
+    } else {
+        EMBEDDED_PROGRAMS.to_vec()
+    };
+    Ok(VmConfig {
+        kernel_path,
+        kernel,
+        mem_mib: args.memory,
+        cmdline: args.cmdline,
+        module: Some(module),
+        timeout: args.timeout,
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help or --version: print as clap does, status 0.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // clap's message is several lines (usage, hint); keep its first, as one line.
+            let text = e.render().to_string();
+            let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+            let first = first.trim_start_matches("error: ");
+            eprintln!("vmm: error: {first} (see vmm --help)");
+            return ExitCode::from(status::USAGE);
+        }
+    };
+    init_logging(&cli.run);
+
+    let result = config_from(cli.run).and_then(vmm::run);
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(Error::Timeout(secs)) => {
+            eprintln!("vmm: guest did not finish within {secs} s");
+            // The vCPU thread may still be inside KVM_RUN: end the whole process now.
+            std::process::exit(status::TIMEOUT as i32);
+        }
+        Err(e) => {
+            eprintln!("vmm: error: {e}");
+            ExitCode::from(e.exit_status())
+        }
+    }
+}

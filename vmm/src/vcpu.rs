@@ -1,0 +1,127 @@
+//! The vCPU: its setup, and `run_vcpu_exit_loop`, the one KVM_RUN loop that sees every VM exit
+//! and sends it to its device. A VM-exit trace or statistics hook in here.
+
+use kvm_ioctls::{VcpuExit, VcpuFd};
+use log::{debug, info, warn};
+
+use crate::devices::io_bus::{IoBus, WriteEffect};
+use crate::error::{Error, Result};
+
+/// Why the loop stopped when the guest did not crash.
+#[derive(Debug, PartialEq, Eq)]
+pub enum VcpuStop {
+    /// The guest wrote this status to the exit port.
+    PoweredOff(u8),
+}
+
+/// What an exit asked for once its borrow of the vCPU's kvm_run area has ended.
+enum Next {
+    Resume,
+    Stop(VcpuStop),
+    TripleFault,
+    FailEntry(u64, u32),
+    InternalError,
+}
+
+const INTERNAL_ERROR_NAMES: [&str; 5] = [
+    "",
+    "instruction emulation failed",
+    "exception while delivering an exception",
+    "exception while delivering an event",
+    "unexpected exit reason",
+];
+
+/// Runs the guest until it powers off or crashes.
+pub fn run_vcpu_exit_loop(vcpu: &mut VcpuFd, io: &IoBus) -> Result<VcpuStop> {
+    loop {
+        let next = match vcpu.run() {
+            Ok(exit) => match exit {
+                VcpuExit::IoOut(port, data) => match io.pio_write(port, data) {
+                    WriteEffect::PowerOff(code) => Next::Stop(VcpuStop::PoweredOff(code)),
+                    WriteEffect::None => Next::Resume,
+                },
+                VcpuExit::IoIn(port, data) => {
+                    io.pio_read(port, data);
+                    Next::Resume
+                }
+                VcpuExit::MmioRead(addr, data) => {
+                    io.mmio_read(addr, data);
+                    Next::Resume
+                }
+                VcpuExit::MmioWrite(addr, data) => match io.mmio_write(addr, data) {
+                    WriteEffect::PowerOff(code) => Next::Stop(VcpuStop::PoweredOff(code)),
+                    WriteEffect::None => Next::Resume,
+                },
+                // With the in-kernel LAPIC, KVM handles HLT itself; if it reports one anyway,
+                // entering again waits inside KVM for the next interrupt.
+                VcpuExit::Hlt => {
+                    debug!("KVM_EXIT_HLT");
+                    Next::Resume
+                }
+                VcpuExit::Shutdown => Next::TripleFault,
+                VcpuExit::FailEntry(reason, cpu) => Next::FailEntry(reason, cpu),
+                VcpuExit::InternalError => Next::InternalError,
+                other => {
+                    warn!("unexpected VM exit {other:?}; resuming the guest");
+                    Next::Resume
+                }
+            },
+            // A signal interrupted KVM_RUN (EINTR) or the vCPU was kicked (EAGAIN): go again.
+            Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => Next::Resume,
+            Err(e) => return Err(Error::KvmIoctl("KVM_RUN", e)),
+        };
+        match next {
+            Next::Resume => {}
+            Next::Stop(stop) => return Ok(stop),
+            Next::TripleFault => {
+                return Err(Error::GuestCrash(format!(
+                    "triple fault (KVM_EXIT_SHUTDOWN) {}",
+                    describe_state(vcpu)
+                )))
+            }
+            Next::FailEntry(reason, cpu) => return Err(Error::GuestCrash(format!(
+                "KVM_EXIT_FAIL_ENTRY: hardware entry failure reason {reason:#x} on cpu {cpu} {}",
+                describe_state(vcpu)
+            ))),
+            Next::InternalError => {
+                let run = vcpu.get_kvm_run();
+                // SAFETY: exit_reason is KVM_EXIT_INTERNAL_ERROR, for which KVM fills the
+                // `internal` member of the union; all its fields are plain integers.
+                let internal = unsafe { run.__bindgen_anon_1.internal };
+                let name = INTERNAL_ERROR_NAMES
+                    .get(internal.suberror as usize)
+                    .copied()
+                    .unwrap_or("unknown");
+                let n = (internal.ndata as usize).min(internal.data.len());
+                return Err(Error::GuestCrash(format!(
+                    "KVM_EXIT_INTERNAL_ERROR: suberror {} ({name}), data {:#x?} {}",
+                    internal.suberror,
+                    &internal.data[..n],
+                    describe_state(vcpu)
+                )));
+            }
+        }
+    }
+}
+
+/// The registers that say where a dead guest was, on one line; the full set at info level.
+fn describe_state(vcpu: &VcpuFd) -> String {
+    let (regs, sregs) = match (vcpu.get_regs(), vcpu.get_sregs()) {
+        (Ok(r), Ok(s)) => (r, s),
+        (r, s) => return format!("(registers unavailable: {:?} {:?})", r.err(), s.err()),
+    };
+    info!("guest registers at the crash: {regs:x?}");
+    info!("guest special registers at the crash: {sregs:x?}");
+    format!(
+        "at rip={:#x} cs={:#x} rsp={:#x} rflags={:#x} cr0={:#x} cr2={:#x} cr3={:#x} cr4={:#x} efer={:#x}",
+        regs.rip,
+        sregs.cs.selector,
+        regs.rsp,
+        regs.rflags,
+        sregs.cr0,
+        sregs.cr2,
+        sregs.cr3,
+        sregs.cr4,
+        sregs.efer
+    )
+}

@@ -1,0 +1,112 @@
+//! Putting a VM together and running it: the boot path in order, each step in its own file.
+//!
+//!   vm.rs (KVM, irqchip, PIT, RAM) -> boot/loader.rs (kernel ELF) -> boot/pvh.rs (start_info,
+//!   e820, cmdline, module) -> cpuid.rs, lapic.rs, boot/regs.rs (vCPU state) ->
+//!   devices/ (COM1, exit port) -> vcpu.rs (KVM_RUN loop, own thread) -> event_loop.rs (main
+//!   thread: vCPU end, timeout).
+
+use std::path::PathBuf;
+use std::thread;
+use std::time::Duration;
+
+use log::{debug, info};
+use vmm_sys_util::eventfd::EventFd;
+
+use crate::boot::{loader, pvh, regs};
+use crate::devices::{io_bus::IoBus, serial};
+use crate::error::{ioctl, Error, Result};
+use crate::event_loop::{self, LoopEnd};
+use crate::vcpu::{self, VcpuStop};
+use crate::{cpuid, lapic, layout, vm::Vm};
+
+/// Everything needed to boot one guest.
+#[derive(Debug, Clone)]
+pub struct VmConfig {
+    /// Where the kernel came from (for messages) and its bytes.
+    pub kernel_path: PathBuf,
+    pub kernel: Vec<u8>,
+    pub mem_mib: u64,
+    pub cmdline: String,
+    /// The PVH boot module (the program archive), if any.
+    pub module: Option<Vec<u8>>,
+    /// Seconds the guest may run.
+    pub timeout: Option<f64>,
+}
+
+/// Writes the EventFd when dropped: the vCPU thread's end reaches the event loop even if the
+/// thread panics.
+struct SignalOnDrop(EventFd);
+
+impl Drop for SignalOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.write(1);
+    }
+}
+
+/// Boots the guest and runs it to its end. Returns the status the guest wrote to the exit port.
+pub fn run(config: VmConfig) -> Result<u8> {
+    // Check everything the user gave before touching KVM, so a bad file is reported as such.
+    loader::parse_elf64(&config.kernel_path, &config.kernel)?;
+    pvh::check_cmdline(&config.cmdline)?;
+
+    let vm = Vm::new(config.mem_mib)?;
+    let kernel = loader::load_kernel(
+        &config.kernel_path,
+        &config.kernel,
+        &vm.memory,
+        vm.mem_bytes,
+    )?;
+    info!(
+        "kernel loaded: PVH entry {:#x}, end {:#x}",
+        kernel.entry, kernel.end
+    );
+    pvh::write_boot_info(
+        &vm.memory,
+        vm.mem_bytes,
+        kernel.end,
+        &config.cmdline,
+        config.module.as_deref(),
+    )?;
+
+    let mut vcpu_fd = vm.fd.create_vcpu(0).map_err(ioctl("KVM_CREATE_VCPU"))?;
+    cpuid::setup_cpuid(&vm.kvm, &vcpu_fd)?;
+    lapic::setup_lint(&vcpu_fd)?;
+    regs::setup_pvh_entry_state(&vcpu_fd, &vm.memory, kernel.entry, layout::START_INFO)?;
+
+    let io = IoBus::new(serial::create_com1(&vm.fd)?);
+
+    let vcpu_end =
+        EventFd::new(libc::EFD_NONBLOCK).map_err(|e| Error::Internal(format!("eventfd: {e}")))?;
+    let vcpu_end_signal = SignalOnDrop(
+        vcpu_end
+            .try_clone()
+            .map_err(|e| Error::Internal(format!("eventfd: {e}")))?,
+    );
+    // The guest's RAM must stay mapped while the vCPU runs: the thread holds a handle to it.
+    let memory = vm.memory.clone();
+    let vcpu_thread = thread::Builder::new()
+        .name("vcpu0".into())
+        .spawn(move || {
+            let _signal = vcpu_end_signal;
+            let _memory = memory;
+            let result = vcpu::run_vcpu_exit_loop(&mut vcpu_fd, &io);
+            debug!(
+                "accesses to no device: {} port, {} MMIO",
+                io.unhandled_pio.load(std::sync::atomic::Ordering::Relaxed),
+                io.unhandled_mmio.load(std::sync::atomic::Ordering::Relaxed)
+            );
+            result
+        })
+        .map_err(|e| Error::Internal(format!("cannot start the vCPU thread: {e}")))?;
+
+    let timeout = config.timeout.map(Duration::from_secs_f64);
+    match event_loop::wait_for_guest(vcpu_end, timeout)? {
+        // The vCPU thread is still in KVM_RUN; the caller ends the process, which ends it.
+        LoopEnd::TimedOut => Err(Error::Timeout(config.timeout.unwrap_or_default())),
+        LoopEnd::VcpuExited => match vcpu_thread.join() {
+            Ok(Ok(VcpuStop::PoweredOff(code))) => Ok(code),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(Error::Internal("the vCPU thread panicked".into())),
+        },
+    }
+}

@@ -79,10 +79,12 @@ pub fn run_vcpu_exit_loop(vcpu: &mut VcpuFd, io: &IoBus) -> Result<VcpuStop> {
                     describe_state(vcpu)
                 )))
             }
-            Next::FailEntry(reason, cpu) => return Err(Error::GuestCrash(format!(
+            Next::FailEntry(reason, cpu) => {
+                return Err(Error::GuestCrash(format!(
                 "KVM_EXIT_FAIL_ENTRY: hardware entry failure reason {reason:#x} on cpu {cpu} {}",
                 describe_state(vcpu)
-            ))),
+            )))
+            }
             Next::InternalError => {
                 let run = vcpu.get_kvm_run();
                 // SAFETY: exit_reason is KVM_EXIT_INTERNAL_ERROR, for which KVM fills the

@@ -1,0 +1,171 @@
+//! Everything a user can get wrong (issue 2, point 7) gets one line on stderr, the documented
+//! exit status (docs/conventions.md) and no panic. The bad kernels are made here as bytes.
+
+mod common;
+use common::*;
+
+const BAD_IMAGE: i32 = 3;
+const GUEST_CRASH: i32 = 5;
+const TIMEOUT: i32 = 124;
+const USAGE: i32 = 2;
+
+#[test]
+fn missing_kernel_file() {
+    let dir = scratch_dir("missing");
+    let out = run_vmm([dir.join("no-such-kernel")]);
+    assert_one_line_error(&out, BAD_IMAGE, "vmm: error: ", "no such file");
+}
+
+#[test]
+fn directory_as_kernel() {
+    let dir = scratch_dir("directory");
+    let out = run_vmm([&dir]);
+    assert_one_line_error(&out, BAD_IMAGE, "vmm: error: ", "is a directory");
+}
+
+#[test]
+fn not_an_elf() {
+    let dir = scratch_dir("not_elf");
+    let k = write_file(&dir, "text", b"#!/bin/sh\necho this is not a kernel\n");
+    assert_one_line_error(&run_vmm([k]), BAD_IMAGE, "vmm: error: ", "not an ELF");
+    let k = write_file(&dir, "empty", b"");
+    assert_one_line_error(&run_vmm([k]), BAD_IMAGE, "vmm: error: ", "not an ELF");
+}
+
+#[test]
+fn elf32() {
+    let dir = scratch_dir("elf32");
+    let spec = ElfSpec {
+        class: 1,
+        ..Default::default()
+    };
+    let k = write_file(&dir, "k32", &make_elf(spec, &code_hi_then_exit(0)));
+    assert_one_line_error(&run_vmm([k]), BAD_IMAGE, "vmm: error: ", "32-bit ELF");
+}
+
+#[test]
+fn non_x86_64_elf() {
+    let dir = scratch_dir("aarch64");
+    let spec = ElfSpec {
+        machine: 183,
+        ..Default::default()
+    };
+    let k = write_file(&dir, "karm", &make_elf(spec, &code_hi_then_exit(0)));
+    assert_one_line_error(&run_vmm([k]), BAD_IMAGE, "vmm: error: ", "not x86-64");
+}
+
+#[test]
+fn no_pvh_note() {
+    let dir = scratch_dir("no_pvh");
+    let spec = ElfSpec {
+        pvh_note: false,
+        ..Default::default()
+    };
+    let k = write_file(&dir, "knopvh", &make_elf(spec, &code_hi_then_exit(0)));
+    assert_one_line_error(
+        &run_vmm([k]),
+        BAD_IMAGE,
+        "vmm: error: ",
+        "no PVH entry point",
+    );
+}
+
+#[test]
+fn segment_outside_guest_ram() {
+    let dir = scratch_dir("outside_ram");
+    // 1 GiB is past the end of 512 MiB of RAM; 0xC000_0000 is in the MMIO gap of 4 GiB.
+    for (paddr, mem) in [
+        (0x4000_0000u64, "512"),
+        (0xC000_0000, "4096"),
+        (0x1000, "512"),
+    ] {
+        let spec = ElfSpec {
+            load_paddr: paddr,
+            ..Default::default()
+        };
+        let k = write_file(&dir, "kfar", &make_elf(spec, &code_hi_then_exit(0)));
+        let out = run_vmm([k.as_os_str(), "--memory".as_ref(), mem.as_ref()]);
+        assert_one_line_error(&out, BAD_IMAGE, "vmm: error: ", "outside guest RAM");
+    }
+}
+
+#[test]
+fn guest_triple_faults() {
+    let dir = scratch_dir("triple_fault");
+    let k = write_file(
+        &dir,
+        "kfault",
+        &make_elf(ElfSpec::default(), &code_triple_fault()),
+    );
+    let out = run_vmm([k]);
+    assert_one_line_error(&out, GUEST_CRASH, "vmm: error: guest crashed: ", "rip=");
+    assert!(
+        stderr(&out).contains("triple fault") || stderr(&out).contains("KVM_EXIT_"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn guest_hangs_past_timeout() {
+    let dir = scratch_dir("hang");
+    let k = write_file(&dir, "khang", &make_elf(ElfSpec::default(), &code_hang()));
+    let start = std::time::Instant::now();
+    let out = run_vmm([k.as_os_str(), "--timeout".as_ref(), "1".as_ref()]);
+    let took = start.elapsed();
+    assert_one_line_error(&out, TIMEOUT, "vmm: guest did not finish within 1 s", "");
+    assert!(took.as_secs_f64() < 5.0, "took {took:?}");
+}
+
+#[test]
+fn bad_command_lines() {
+    for args in [
+        &["--memory", "1"][..],
+        &["--memory", "lots"],
+        &["--timeout", "-3"],
+        &["--no-such-option"],
+        &["--user", "x", "--initrd", "y"],
+    ] {
+        let out = run_vmm(args);
+        assert_one_line_error(&out, USAGE, "vmm: error: ", "");
+    }
+}
+
+#[test]
+fn bad_user_programs() {
+    let dir = scratch_dir("bad_user");
+    let kernel = write_file(
+        &dir,
+        "k",
+        &make_elf(ElfSpec::default(), &code_hi_then_exit(0)),
+    );
+    let text = write_file(&dir, "notelf", b"hello");
+    let cases = [
+        (
+            dir.join("missing-prog").display().to_string(),
+            "no such file",
+        ),
+        (text.display().to_string(), "not an ELF"),
+        (format!("{} a b", dir.display()), "is a directory"),
+    ];
+    for (spec, needle) in cases {
+        let out = run_vmm([kernel.as_os_str(), "--user".as_ref(), spec.as_ref()]);
+        assert_one_line_error(&out, BAD_IMAGE, "vmm: error: ", needle);
+    }
+}
+
+#[test]
+fn missing_initrd() {
+    let dir = scratch_dir("bad_initrd");
+    let kernel = write_file(
+        &dir,
+        "k",
+        &make_elf(ElfSpec::default(), &code_hi_then_exit(0)),
+    );
+    let out = run_vmm([
+        kernel.as_os_str(),
+        "--initrd".as_ref(),
+        dir.join("nope").as_os_str(),
+    ]);
+    assert_one_line_error(&out, BAD_IMAGE, "vmm: error: ", "no such file");
+}

@@ -43,7 +43,8 @@ pub enum ImageError {
              only PVH kernels can be booted", .0.display())]
     NoPvhNote(PathBuf),
     #[error("{}: segment {} at {:#x}..{:#x} is outside guest RAM usable for the kernel \
-             (1 MiB..{:#x}; try a larger --memory)", .0.display(), .1, .2, .3, .4)]
+             (1 MiB..{:#x}{})", .0.display(), .1, .2, .3, .4,
+             if *.3 > *.4 && *.2 >= 0x10_0000 { "; try a larger --memory" } else { "" })]
     SegmentOutsideRam(PathBuf, usize, u64, u64, u64),
     #[error("{}: PVH entry point {:#x} is not inside a loaded segment", .0.display(), .1)]
     EntryOutsideSegments(PathBuf, u64),

@@ -13,7 +13,7 @@ fn main(_args: lde_user::Args) -> i32 {
         println!("sleeper: nanosleep failed: {e}");
         return 1;
     }
-    let slept_ms = (monotonic_ns() - start) / 1_000_000;
+    let slept_ms = monotonic_ns().saturating_sub(start) / 1_000_000;
     println!("sleeper: woke after {slept_ms} ms");
     if slept_ms >= 100 { 0 } else { 1 }
 }

@@ -174,7 +174,7 @@ fn main(_args: Args) -> i32 {
     // nanosleep (35): sleeps at least as long as asked.
     let start = monotonic_ns();
     let r = sleep_ms(10);
-    let slept = monotonic_ns() - start;
+    let slept = monotonic_ns().saturating_sub(start);
     c.check(
         "nanosleep 10 ms",
         r.is_ok() && slept >= 10_000_000,

@@ -20,7 +20,7 @@
 //! - [`syscall`]: the raw `syscall` and `int 0x80` instructions and the call numbers;
 //! - [`sys`]: typed wrappers (write, read, writev, sched_yield, nanosleep, getpid, exit, wait4, ...);
 //! - [`print!`] / [`println!`]: formatted output to fd 1;
-//! - a panic handler that prints the message and exits with status 101.
+//! - a panic handler that prints the message and its location and exits with status 101.
 #![no_std]
 
 pub mod errno;
@@ -33,10 +33,10 @@ pub use errno::Errno;
 pub use start::Args;
 pub use sys::*;
 
-/// The panic handler: print the message (with its source location) and exit with status 101,
-/// as a Rust program with std does.
+/// The panic handler: print "panicked at FILE:LINE:COLUMN:" and the message, and exit with
+/// status 101, as a Rust program with std does.
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
-    println!("panicked: {}", info);
+    println!("{info}");
     sys::exit_group(101)
 }

@@ -129,6 +129,9 @@ fn bad_command_lines() {
         let out = run_vmm(args);
         assert_one_line_error(&out, USAGE, "vmm: error: ", "");
     }
+    let long = "a".repeat(5000);
+    let out = run_vmm(["--cmdline", long.as_str()]);
+    assert_one_line_error(&out, USAGE, "vmm: error: --cmdline: ", "too long");
 }
 
 #[test]

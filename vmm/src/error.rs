@@ -105,6 +105,9 @@ pub enum Error {
     Memory(String),
     #[error("{0}")]
     Internal(String),
+    /// A command-line value clap could not check (status 2, as clap's own errors).
+    #[error("{0}")]
+    Usage(String),
     /// The guest crashed; the string says how and what is known (RIP, registers).
     #[error("guest crashed: {0}")]
     GuestCrash(String),
@@ -120,6 +123,7 @@ impl Error {
             Error::Image(_) => status::BAD_IMAGE,
             Error::Kvm(_) => status::KVM_UNAVAILABLE,
             Error::KvmIoctl(..) | Error::Memory(_) | Error::Internal(_) => status::INTERNAL,
+            Error::Usage(_) => status::USAGE,
             Error::GuestCrash(_) => status::GUEST_CRASH,
             Error::Timeout(_) => status::TIMEOUT,
         }

@@ -43,7 +43,7 @@ struct RunArgs {
           value_parser = clap::value_parser!(u64).range(MIN_MEMORY_MIB..=MAX_MEMORY_MIB))]
     memory: u64,
 
-    /// Kernel command line
+    /// Kernel command line (at most 4095 bytes)
     #[arg(long, value_name = "STR", default_value = "")]
     cmdline: String,
 
@@ -95,6 +95,9 @@ fn init_logging(args: &RunArgs) {
 
 /// Turns the command line into a `VmConfig`, reading the kernel and the programs.
 fn config_from(args: RunArgs) -> Result<VmConfig, Error> {
+    // Checked here rather than by clap, whose message would repeat the whole (long) value.
+    vmm::boot::pvh::check_cmdline(&args.cmdline)
+        .map_err(|e| Error::Usage(format!("--cmdline: {e}")))?;
     let (kernel_path, kernel) = match args.kernel {
         Some(path) => {
             let bytes = vmm::boot::loader::read_user_file(&path)?;

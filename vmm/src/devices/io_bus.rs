@@ -2,7 +2,7 @@
 //! device are counted and logged at debug level; reads of them return all-ones, as an empty
 //! ISA bus does, and the guest goes on.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use log::{debug, warn};
@@ -23,6 +23,8 @@ pub struct IoBus {
     /// Accesses that hit no device, for the debug log and a summary at exit.
     pub unhandled_pio: AtomicU64,
     pub unhandled_mmio: AtomicU64,
+    /// Set after the first failed console write (say, stdout closed): warn once, not per byte.
+    console_broken: AtomicBool,
 }
 
 impl IoBus {
@@ -31,6 +33,7 @@ impl IoBus {
             serial,
             unhandled_pio: AtomicU64::new(0),
             unhandled_mmio: AtomicU64::new(0),
+            console_broken: AtomicBool::new(false),
         }
     }
 
@@ -60,7 +63,9 @@ impl IoBus {
             let mut serial = self.serial.lock().unwrap_or_else(|e| e.into_inner());
             if let Err(e) = serial.write(off, data.first().copied().unwrap_or(0)) {
                 // Lost console output is worth a warning, not the guest's life.
-                warn!("serial write failed: {e:?}");
+                if !self.console_broken.swap(true, Ordering::Relaxed) {
+                    warn!("serial output lost (further failures not reported): {e:?}");
+                }
             }
             return WriteEffect::None;
         }

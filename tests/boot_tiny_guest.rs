@@ -47,3 +47,44 @@ fn guest_in_high_memory_above_the_mmio_gap_boots_with_more_than_3_gib() {
     assert_eq!(out.status.code(), Some(7), "stderr: {}", stderr(&out));
     assert_eq!(stdout(&out), "hi\n");
 }
+
+#[test]
+fn stdin_reaches_the_guest_through_com1() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let dir = scratch_dir("console_input");
+    let kernel = write_file(
+        &dir,
+        "read.elf",
+        &make_elf(ElfSpec::default(), &code_read_serial_then_exit()),
+    );
+    let mut child = vmm()
+        .arg(&kernel)
+        .args(["--timeout", "10"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"Q").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(b'Q' as i32),
+        "stderr: {}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn no_stdin_means_no_input_and_no_busy_loop() {
+    // stdin is /dev/null (output() default): nothing arrives, the guest waits for the timeout.
+    let dir = scratch_dir("console_no_input");
+    let kernel = write_file(
+        &dir,
+        "read.elf",
+        &make_elf(ElfSpec::default(), &code_read_serial_then_exit()),
+    );
+    let out = run_vmm([kernel.as_os_str(), "--timeout".as_ref(), "0.5".as_ref()]);
+    assert_eq!(out.status.code(), Some(124), "stderr: {}", stderr(&out));
+}

@@ -26,6 +26,20 @@ pub fn code_triple_fault() -> Vec<u8> {
     vec![0x0f, 0x0b]
 }
 
+/// 32-bit code: poll COM1's line status until a byte arrives, exit with that byte.
+pub fn code_read_serial_then_exit() -> Vec<u8> {
+    vec![
+        0x66, 0xba, 0xfd, 0x03, // mov dx, 0x3fd (line status)
+        0xec, // in al, dx
+        0xa8, 0x01, // test al, 1 (data ready)
+        0x74, 0xfb, // jz back to the in
+        0x66, 0xba, 0xf8, 0x03, // mov dx, 0x3f8
+        0xec, // in al, dx
+        0xe6, 0xf4, // out 0xf4, al
+        0xf4, // hlt
+    ]
+}
+
 /// 32-bit code that never finishes: interrupts off, halt forever.
 pub fn code_hang() -> Vec<u8> {
     vec![0xfa, 0xf4, 0xeb, 0xfd]

@@ -1,6 +1,6 @@
 //! The main thread's event loop (event-manager): it waits for the vCPU thread to end (an
-//! EventFd the thread writes as it exits) or for `--timeout` (a TimerFd). Console input from
-//! stdin will be one more subscriber here.
+//! EventFd the thread writes as it exits) or for `--timeout` (a TimerFd), and meanwhile feeds
+//! stdin to the serial console (`devices/console_input.rs`).
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -62,7 +62,12 @@ impl MutEventSubscriber for TimeoutWatcher {
 }
 
 /// Runs the event loop until the vCPU thread signals `vcpu_end` or `timeout` passes.
-pub fn wait_for_guest(vcpu_end: EventFd, timeout: Option<Duration>) -> Result<LoopEnd> {
+/// `extra` are further event sources (console input) served meanwhile.
+pub fn wait_for_guest(
+    vcpu_end: EventFd,
+    timeout: Option<Duration>,
+    extra: Vec<Box<dyn MutEventSubscriber>>,
+) -> Result<LoopEnd> {
     let internal = |what: &str, e: &dyn std::fmt::Debug| Error::Internal(format!("{what}: {e:?}"));
     let mut manager: EventManager<Box<dyn MutEventSubscriber>> =
         EventManager::new().map_err(|e| internal("event manager", &e))?;
@@ -80,6 +85,9 @@ pub fn wait_for_guest(vcpu_end: EventFd, timeout: Option<Duration>) -> Result<Lo
             timer,
             outcome: outcome.clone(),
         }));
+    }
+    for subscriber in extra {
+        manager.add_subscriber(subscriber);
     }
     loop {
         manager.run().map_err(|e| internal("event loop", &e))?;

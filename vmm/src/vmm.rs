@@ -3,7 +3,7 @@
 //!   vm.rs (KVM, irqchip, PIT, RAM) -> boot/loader.rs (kernel ELF) -> boot/pvh.rs (start_info,
 //!   e820, cmdline, module) -> cpuid.rs, lapic.rs, boot/regs.rs (vCPU state) ->
 //!   devices/ (COM1, exit port) -> vcpu.rs (KVM_RUN loop, own thread) -> event_loop.rs (main
-//!   thread: vCPU end, timeout).
+//!   thread: vCPU end, timeout, stdin to COM1).
 
 use std::path::PathBuf;
 use std::thread;
@@ -13,7 +13,7 @@ use log::{debug, info};
 use vmm_sys_util::eventfd::EventFd;
 
 use crate::boot::{loader, pvh, regs};
-use crate::devices::{io_bus::IoBus, serial};
+use crate::devices::{console_input::ConsoleInput, io_bus::IoBus, serial};
 use crate::error::{ioctl, Error, Result};
 use crate::event_loop::{self, LoopEnd};
 use crate::vcpu::{self, VcpuStop};
@@ -73,7 +73,9 @@ pub fn run(config: VmConfig) -> Result<u8> {
     lapic::setup_lint(&vcpu_fd)?;
     regs::setup_pvh_entry_state(&vcpu_fd, &vm.memory, kernel.entry, layout::START_INFO)?;
 
-    let io = IoBus::new(serial::create_com1(&vm.fd)?);
+    let (com1, com1_fifo_drained) = serial::create_com1(&vm.fd)?;
+    let console_input = ConsoleInput::new(com1.clone(), com1_fifo_drained);
+    let io = IoBus::new(com1);
 
     let vcpu_end =
         EventFd::new(libc::EFD_NONBLOCK).map_err(|e| Error::Internal(format!("eventfd: {e}")))?;
@@ -100,7 +102,7 @@ pub fn run(config: VmConfig) -> Result<u8> {
         .map_err(|e| Error::Internal(format!("cannot start the vCPU thread: {e}")))?;
 
     let timeout = config.timeout.map(Duration::from_secs_f64);
-    match event_loop::wait_for_guest(vcpu_end, timeout)? {
+    match event_loop::wait_for_guest(vcpu_end, timeout, vec![Box::new(console_input)])? {
         // The vCPU thread is still in KVM_RUN; the caller ends the process, which ends it.
         LoopEnd::TimedOut => Err(Error::Timeout(config.timeout.unwrap_or_default())),
         LoopEnd::VcpuExited => match vcpu_thread.join() {

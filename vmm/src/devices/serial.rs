@@ -1,12 +1,14 @@
 //! COM1: a 16550 UART (vm-superio) at 0x3f8, IRQ 4. Output goes to stdout, flushed at once so
 //! the console shows what the guest printed even if the VM dies next. Its interrupt line is an
-//! EventFd registered with KVM as an irqfd for GSI 4. The device sits behind a mutex so that a
-//! stdin handler on the event-manager thread can feed it with `enqueue_raw_bytes` later.
+//! EventFd registered with KVM as an irqfd for GSI 4. The device sits behind a mutex because
+//! two threads use it: the vCPU (guest port I/O) and the event loop, which feeds it stdin
+//! (`console_input.rs`) and learns through `FifoDrained` when the guest has read it all.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use kvm_ioctls::VmFd;
+use vm_superio::serial::SerialEvents;
 use vm_superio::{Serial, Trigger};
 use vmm_sys_util::eventfd::EventFd;
 
@@ -41,13 +43,35 @@ impl Write for ConsoleOut {
     }
 }
 
-pub type SerialDevice = Serial<IrqLine, vm_superio::serial::NoEvents, ConsoleOut>;
+/// Signals the event loop (an EventFd) when the guest has emptied the receive FIFO, so that
+/// more stdin can be queued without polling.
+pub struct FifoDrained(EventFd);
 
-/// Creates COM1 and wires its interrupt to GSI 4 of the in-kernel irqchip.
-pub fn create_com1(vm: &VmFd) -> Result<Arc<Mutex<SerialDevice>>> {
-    let evt = EventFd::new(libc::EFD_NONBLOCK)
-        .map_err(|e| Error::Internal(format!("serial eventfd: {e}")))?;
-    vm.register_irqfd(&evt, COM1_GSI)
+impl SerialEvents for FifoDrained {
+    fn buffer_read(&self) {}
+    fn out_byte(&self) {}
+    fn tx_lost_byte(&self) {}
+    fn in_buffer_empty(&self) {
+        let _ = self.0.write(1);
+    }
+}
+
+pub type SerialDevice = Serial<IrqLine, FifoDrained, ConsoleOut>;
+
+/// Creates COM1 and wires its interrupt to GSI 4 of the in-kernel irqchip. Also returns the
+/// EventFd that `FifoDrained` writes.
+pub fn create_com1(vm: &VmFd) -> Result<(Arc<Mutex<SerialDevice>>, EventFd)> {
+    let new_evt = || {
+        EventFd::new(libc::EFD_NONBLOCK)
+            .map_err(|e| Error::Internal(format!("serial eventfd: {e}")))
+    };
+    let irq = new_evt()?;
+    vm.register_irqfd(&irq, COM1_GSI)
         .map_err(ioctl("KVM_IRQFD (serial)"))?;
-    Ok(Arc::new(Mutex::new(Serial::new(IrqLine(evt), ConsoleOut))))
+    let drained = new_evt()?;
+    let drained_clone = drained
+        .try_clone()
+        .map_err(|e| Error::Internal(format!("serial eventfd: {e}")))?;
+    let serial = Serial::with_events(IrqLine(irq), FifoDrained(drained_clone), ConsoleOut);
+    Ok((Arc::new(Mutex::new(serial)), drained))
 }

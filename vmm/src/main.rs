@@ -131,7 +131,21 @@ fn config_from(args: RunArgs) -> Result<VmConfig, Error> {
     })
 }
 
+/// Opens /dev/null on any of fds 0-2 that is closed (CI may start us without stdin), so that
+/// none of our own descriptors (/dev/kvm, eventfds) lands there and is taken for the console.
+fn reserve_standard_fds() {
+    for fd in 0..3 {
+        // SAFETY: F_GETFD only queries the descriptor flags; no memory is passed.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+            // SAFETY: a NUL-terminated path constant; the lowest free fd, `fd`, is returned,
+            // and it is deliberately kept open for the life of the process.
+            unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    reserve_standard_fds();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {

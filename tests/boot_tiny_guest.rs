@@ -88,3 +88,16 @@ fn no_stdin_means_no_input_and_no_busy_loop() {
     let out = run_vmm([kernel.as_os_str(), "--timeout".as_ref(), "0.5".as_ref()]);
     assert_eq!(out.status.code(), Some(124), "stderr: {}", stderr(&out));
 }
+
+#[test]
+fn rep_outsb_sends_every_byte() {
+    let dir = scratch_dir("rep_outsb");
+    let kernel = write_file(
+        &dir,
+        "rep.elf",
+        &make_elf(ElfSpec::default(), &code_rep_outsb_then_exit(3)),
+    );
+    let out = run_vmm([kernel.as_os_str()]);
+    assert_eq!(out.status.code(), Some(3), "stderr: {}", stderr(&out));
+    assert_eq!(stdout(&out), "hey\n");
+}

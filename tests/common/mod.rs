@@ -21,6 +21,20 @@ pub fn code_hi_then_exit(status: u8) -> Vec<u8> {
     c
 }
 
+/// 32-bit code: `rep outsb` of "hey\n" (stored after the code) to COM1, then exit `status`.
+pub fn code_rep_outsb_then_exit(status: u8) -> Vec<u8> {
+    let msg_addr = (LOAD_PADDR as u32 + CODE_OFFSET as u32 + 20).to_le_bytes();
+    let mut c = vec![0x66, 0xba, 0xf8, 0x03]; // mov dx, 0x3f8
+    c.push(0xbe); // mov esi, msg
+    c.extend_from_slice(&msg_addr);
+    c.extend_from_slice(&[0xb9, 4, 0, 0, 0]); // mov ecx, 4
+    c.extend_from_slice(&[0xf3, 0x6e]); // rep outsb
+    c.extend_from_slice(&[0xb0, status, 0xe6, 0xf4]); // mov al, status; out 0xf4, al
+    assert_eq!(c.len(), 20);
+    c.extend_from_slice(b"hey\n");
+    c
+}
+
 /// 32-bit code: `ud2` with no IDT (limit 0): #UD, then #GP, #DF, triple fault.
 pub fn code_triple_fault() -> Vec<u8> {
     vec![0x0f, 0x0b]

@@ -45,9 +45,11 @@ impl IoBus {
 
     pub fn pio_read(&self, port: u16, data: &mut [u8]) {
         if let Some(off) = Self::com1_offset(port) {
+            // `data` holds size * count bytes: `rep insb` reads the register count times.
             let mut serial = self.serial.lock().unwrap_or_else(|e| e.into_inner());
-            data.fill(0);
-            data[0] = serial.read(off);
+            for b in data.iter_mut() {
+                *b = serial.read(off);
+            }
             return;
         }
         self.unhandled_pio.fetch_add(1, Ordering::Relaxed);
@@ -60,11 +62,14 @@ impl IoBus {
             return WriteEffect::PowerOff(exit_port::exit_status(data));
         }
         if let Some(off) = Self::com1_offset(port) {
+            // `data` holds size * count bytes: `rep outsb` sends a whole string in one exit.
             let mut serial = self.serial.lock().unwrap_or_else(|e| e.into_inner());
-            if let Err(e) = serial.write(off, data.first().copied().unwrap_or(0)) {
-                // Lost console output is worth a warning, not the guest's life.
-                if !self.console_broken.swap(true, Ordering::Relaxed) {
-                    warn!("serial output lost (further failures not reported): {e:?}");
+            for &b in data {
+                if let Err(e) = serial.write(off, b) {
+                    // Lost console output is worth a warning, not the guest's life.
+                    if !self.console_broken.swap(true, Ordering::Relaxed) {
+                        warn!("serial output lost (further failures not reported): {e:?}");
+                    }
                 }
             }
             return WriteEffect::None;

@@ -172,3 +172,75 @@ fn missing_initrd() {
     ]);
     assert_one_line_error(&out, BAD_IMAGE, "vmm: error: ", "no such file");
 }
+
+/// Runs `tool args...` only if `probe` (the same tool doing nothing) works here: these tests
+/// need root (a private mount namespace, or dropping to an unprivileged user).
+fn tool_works(probe: &[&str]) -> bool {
+    std::process::Command::new(probe[0])
+        .args(&probe[1..])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+const KVM_UNAVAILABLE: i32 = 4;
+
+#[test]
+fn dev_kvm_missing() {
+    if !tool_works(&["unshare", "--mount", "true"]) {
+        eprintln!("skipped: cannot make a private mount namespace (needs root)");
+        return;
+    }
+    let dir = scratch_dir("no_dev_kvm");
+    let k = write_file(
+        &dir,
+        "k",
+        &make_elf(ElfSpec::default(), &code_hi_then_exit(0)),
+    );
+    // An empty /dev in a private mount namespace: no /dev/kvm.
+    let script = format!(
+        "mount -t tmpfs none /dev && exec {} {}",
+        env!("CARGO_BIN_EXE_vmm"),
+        k.display()
+    );
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    assert_one_line_error(
+        &out,
+        KVM_UNAVAILABLE,
+        "vmm: error: /dev/kvm",
+        "load the KVM module",
+    );
+}
+
+#[test]
+fn dev_kvm_not_permitted() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata("/dev/kvm").map(|m| m.permissions().mode());
+    let probe = [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "true",
+    ];
+    if !matches!(mode, Ok(m) if m & 0o006 == 0) || !tool_works(&probe) {
+        eprintln!("skipped: needs root and a /dev/kvm closed to others");
+        return;
+    }
+    let dir = scratch_dir("no_kvm_permission");
+    let k = write_file(
+        &dir,
+        "k",
+        &make_elf(ElfSpec::default(), &code_hi_then_exit(0)),
+    );
+    let out = std::process::Command::new("setpriv")
+        .args(&probe[..4])
+        .arg(env!("CARGO_BIN_EXE_vmm"))
+        .arg(&k)
+        .output()
+        .unwrap();
+    assert_one_line_error(&out, KVM_UNAVAILABLE, "vmm: error: /dev/kvm", "kvm group");
+}

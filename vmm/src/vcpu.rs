@@ -1,5 +1,5 @@
-//! The vCPU: its setup, and `run_vcpu_exit_loop`, the one KVM_RUN loop that sees every VM exit
-//! and sends it to its device. A VM-exit trace or statistics hook in here.
+//! `run_vcpu_exit_loop`: the one KVM_RUN loop that sees every VM exit and sends it to its
+//! device (devices/io_bus.rs). A VM-exit trace or exit statistics hook in here.
 
 use kvm_ioctls::{VcpuExit, VcpuFd};
 use log::{debug, info, warn};

@@ -113,12 +113,11 @@ pub fn parse_elf64(path: &Path, image: &[u8]) -> Result<ElfInfo, ImageError> {
     if phentsize != 56 {
         return Err(bad("program header size is not 56"));
     }
-    let ph_end = phnum
+    phnum
         .checked_mul(56)
         .and_then(|n| n.checked_add(phoff))
         .filter(|&end| end <= image.len() as u64)
         .ok_or_else(|| bad("program headers lie outside the file"))?;
-    let _ = ph_end;
 
     let mut info = ElfInfo {
         segments: Vec::new(),

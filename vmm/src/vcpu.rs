@@ -96,14 +96,33 @@ pub fn run_vcpu_exit_loop(vcpu: &mut VcpuFd, io: &IoBus) -> Result<VcpuStop> {
                     .unwrap_or("unknown");
                 let n = (internal.ndata as usize).min(internal.data.len());
                 return Err(Error::GuestCrash(format!(
-                    "KVM_EXIT_INTERNAL_ERROR: suberror {} ({name}), data {:#x?} {}",
+                    "KVM_EXIT_INTERNAL_ERROR: suberror {} ({name}), {} {}",
                     internal.suberror,
-                    &internal.data[..n],
+                    describe_internal_data(internal.suberror, &internal.data[..n]),
                     describe_state(vcpu)
                 )));
             }
         }
     }
+}
+
+/// KVM_INTERNAL_ERROR_EMULATION with the instruction-bytes flag: data[0] = flags, then
+/// insn_size (one byte) and up to 15 instruction bytes. Naming the instruction that KVM could
+/// not emulate is the most useful fact here (on kvm_pvm: xsave, xgetbv, rdtscp, stac...).
+fn describe_internal_data(suberror: u32, data: &[u64]) -> String {
+    const EMULATION: u32 = 1;
+    const FLAG_INSTRUCTION_BYTES: u64 = 1;
+    if suberror == EMULATION && data.len() >= 2 && data[0] & FLAG_INSTRUCTION_BYTES != 0 {
+        let bytes: Vec<u8> = data[1..].iter().flat_map(|d| d.to_le_bytes()).collect();
+        let len = (bytes[0] as usize).min(bytes.len() - 1);
+        let insn: Vec<String> = bytes[1..1 + len]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        return format!("instruction bytes {}", insn.join(" "));
+    }
+    let words: Vec<String> = data.iter().map(|d| format!("{d:#x}")).collect();
+    format!("data [{}]", words.join(", "))
 }
 
 /// The registers that say where a dead guest was, on one line; the full set at info level.
@@ -126,4 +145,24 @@ fn describe_state(vcpu: &VcpuFd) -> String {
         sregs.cr4,
         sregs.efer
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emulation_failure_names_the_instruction() {
+        // As kvm_pvm reported a ring-0 `stac`: flags 1, size 15, bytes 0f 01 cb 48 89 f7 ...
+        let data = [0x1, 0x48f7_8948_cb01_0f0f, 0x0001_9af8_15ff_ce89];
+        let text = describe_internal_data(1, &data);
+        assert!(
+            text.starts_with("instruction bytes 0f 01 cb 48 89 f7"),
+            "{text}"
+        );
+        assert_eq!(
+            describe_internal_data(3, &[0x10, 0x20]),
+            "data [0x10, 0x20]"
+        );
+    }
 }

@@ -1,22 +1,79 @@
 //! A tiny kernel that runs OSTEP chapter 6's Limited Direct Execution protocol for real.
 //!
-//! Boot order (each step in the file named for it): `boot` (PVH entry, long mode) → `kmain`:
-//! console, boot info (`pvh`), CPU features (`cpu`), clock (`time`), then the banner.
+//! Boot, in order (each step in the file named for it):
+//!   boot.rs         PVH entry, long mode, higher half
+//!   main.rs         console, boot info (pvh.rs), CPU features (cpu.rs), clock (time.rs)
+//!   memory/         physical frames, the kernel's final page tables
+//!   gdt.rs          segments and the TSS (kernel stacks for traps)
+//!   trap_table.rs   the IDT: the trap table, installed once
+//!   syscall.rs      the `syscall` instruction's MSRs
+//!   lapic.rs        the local APIC; timer.rs: tickless timer
+//!   initrd.rs       the program archive; loader.rs: processes from ELF files
+//!   scheduler.rs    run the first process: return-from-trap into ring 3
 
 #![no_std]
 #![no_main]
 
 mod boot;
 mod console;
+mod context_switch;
 mod cpu;
+mod gdt;
+mod initrd;
+mod lapic;
+mod loader;
 mod memory;
 mod pit;
 mod power;
+mod process;
 mod pvh;
+mod report;
+mod scheduler;
 mod sync;
+mod syscall;
+mod syscall_table;
 mod time;
+mod timer;
+mod trap;
+mod trap_entry;
+mod trap_table;
+mod uaccess;
 
 use core::panic::PanicInfo;
+use memory::frame::FRAMES;
+use power::{power_off, EXIT_BOOT_FAILURE};
+
+/// Settings from the kernel command line: `hz=N` (timer ticks per second while tasks compete for
+/// the CPU, default 100), `slice=N` (time slice in ticks, default 1), `epoch=SECONDS` (wall-clock
+/// time at boot, for CLOCK_REALTIME).
+struct Config {
+    hz: u64,
+    slice: u32,
+    epoch: u64,
+}
+
+fn parse_cmdline(cmdline: &str) -> Config {
+    let mut c = Config { hz: 100, slice: 1, epoch: 0 };
+    for word in cmdline.split_ascii_whitespace() {
+        let Some((key, value)) = word.split_once('=') else { continue };
+        let Ok(n) = value.parse::<u64>() else {
+            println!("kernel: ignoring {word}: not a number");
+            continue;
+        };
+        match key {
+            "hz" if (1..=10_000).contains(&n) => c.hz = n,
+            "slice" if (1..=1000).contains(&n) => c.slice = n as u32,
+            "epoch" => c.epoch = n,
+            "hz" | "slice" => println!("kernel: ignoring {word}: out of range"),
+            _ => {}
+        }
+    }
+    c
+}
+
+extern "C" {
+    static __kernel_end: u8;
+}
 
 /// Entered from `boot.rs` on the boot stack, in the higher half, interrupts off.
 #[no_mangle]
@@ -26,20 +83,45 @@ pub extern "C" fn kmain(start_info_paddr: u64) -> ! {
         Ok(info) => info,
         Err(e) => {
             println!("kernel: unusable PVH start info at {start_info_paddr:#x}: {e:?}");
-            power::power_off(power::EXIT_BOOT_FAILURE);
+            power_off(EXIT_BOOT_FAILURE);
         }
     };
     let features = cpu::Features::detect();
     let clock = time::init(&features);
+    let config = parse_cmdline(info.cmdline);
+    time::set_epoch(config.epoch);
+
+    // Physical memory: all RAM but the first MiB, the kernel image and the boot modules.
+    // SAFETY: a linker-script symbol; only its address is used.
+    let kernel_end = memory::kernel_virt_to_phys(unsafe { &__kernel_end as *const u8 as u64 });
+    let mut reserved = [(0u64, 0u64); pvh::MAX_MODULES + 1];
+    reserved[0] = (0, kernel_end);
+    for (i, m) in info.modules().iter().enumerate() {
+        reserved[i + 1] = (m.paddr, m.paddr + m.size);
+    }
+    let mut ram_end = 0;
+    for r in info.ram() {
+        FRAMES.lock().add_ram(r.addr, r.addr + r.size, &reserved);
+        ram_end = ram_end.max(r.addr + r.size);
+    }
+    if memory::paging::init_kernel_space(ram_end, features.nx, features.pdpe1gb).is_err() {
+        println!("kernel: out of memory while building the kernel page tables");
+        power_off(EXIT_BOOT_FAILURE);
+    }
+    enable_cpu_features(&features);
+    gdt::init();
+    trap_table::init();
+    syscall::init();
+    if lapic::init(features.x2apic).is_err() {
+        println!("kernel: out of memory mapping the local APIC");
+        power_off(EXIT_BOOT_FAILURE);
+    }
+    let timer_mode = timer::init(&features, &clock, config.hz);
+    scheduler::sched().slice_ticks = config.slice;
 
     println!("lde kernel: booted by PVH");
-    println!(
-        "  memory    {} MiB in {} RAM range(s)",
-        info.ram_bytes() >> 20,
-        info.ram().count()
-    );
+    println!("  memory    {} MiB in {} RAM range(s), {} KiB free", info.ram_bytes() >> 20, info.ram().count(), FRAMES.lock().free_frames * 4);
     println!("  cmdline   \"{}\"", info.cmdline);
-    println!("  modules   {}", info.modules().len());
     println!("  cpu       {} (hypervisor: {})", features.vendor_str(), features.hypervisor_str());
     println!(
         "  tsc       {}.{:03} MHz (from {})",
@@ -47,12 +129,105 @@ pub extern "C" fn kmain(start_info_paddr: u64) -> ! {
         clock.tsc_hz / 1000 % 1000,
         clock.source.name()
     );
-    power::power_off(0);
+    println!(
+        "  protect   NX {}, SMEP {}, SMAP {}; {}",
+        on_off(features.nx),
+        on_off(features.smep),
+        on_off(features.smap),
+        if features.x2apic { "x2APIC" } else { "xAPIC" }
+    );
+    println!("  timer     {} Hz, slice {} tick(s), {}", config.hz, config.slice, timer_mode);
+
+    start_programs(&info);
+    scheduler::start()
+}
+
+fn on_off(b: bool) -> &'static str {
+    if b {
+        "on"
+    } else {
+        "off"
+    }
+}
+
+/// CR0/CR4: SSE for user programs (their FPU state is saved per task), global pages for the
+/// kernel's mappings, and SMEP/SMAP so the kernel can neither run nor (outside uaccess.rs)
+/// touch user memory.
+fn enable_cpu_features(f: &cpu::Features) {
+    use x86_64::registers::control::{Cr0, Cr0Flags, Cr4, Cr4Flags};
+    let mut cr4 = Cr4::read();
+    cr4 |= Cr4Flags::OSFXSR | Cr4Flags::OSXMMEXCPT_ENABLE | Cr4Flags::PAGE_GLOBAL;
+    if f.smep {
+        cr4 |= Cr4Flags::SUPERVISOR_MODE_EXECUTION_PROTECTION;
+    }
+    if f.smap {
+        cr4 |= Cr4Flags::SUPERVISOR_MODE_ACCESS_PREVENTION;
+    }
+    let mut cr0 = Cr0::read();
+    cr0.remove(Cr0Flags::EMULATE_COPROCESSOR | Cr0Flags::TASK_SWITCHED);
+    cr0.insert(Cr0Flags::MONITOR_COPROCESSOR);
+    // SAFETY: turns on features the CPU reported (CPUID); the kernel itself uses no SSE (the
+    // target is soft-float) and touches user memory only in uaccess.rs, between stac and clac.
+    unsafe {
+        Cr0::write(cr0);
+        Cr4::write(cr4);
+    }
+    uaccess::set_smap(f.smap);
+}
+
+/// Starts the programs the archive lists, as pids 1..n; 2..n are children of pid 1.
+fn start_programs(info: &pvh::BootInfo) {
+    let Some(module) = info.modules().first() else {
+        println!("kernel: no program archive (boot module): nothing to run");
+        power_off(0);
+    };
+    // SAFETY: the loader placed the module there; its frames are reserved (never allocated), and
+    // the direct map covers all RAM.
+    let bytes = unsafe {
+        core::slice::from_raw_parts(memory::phys_to_virt(module.paddr) as *const u8, module.size as usize)
+    };
+    match initrd::Archive::parse(bytes) {
+        Ok(a) => initrd::install(a),
+        Err(e) => {
+            println!("kernel: the boot module is not a cpio newc archive: {e:?}");
+            power_off(EXIT_BOOT_FAILURE);
+        }
+    }
+    let archive = initrd::archive();
+    let mut started = 0;
+    for line in archive.start_lines() {
+        let mut words = [&[][..]; loader::MAX_ARGS];
+        let mut argc = 0;
+        for w in line.split_ascii_whitespace().take(loader::MAX_ARGS) {
+            words[argc] = w.as_bytes();
+            argc += 1;
+        }
+        let name = line.split_ascii_whitespace().next().unwrap_or("");
+        let Some(file) = archive.find(name) else {
+            println!("kernel: START names {name}, which is not in the archive");
+            power_off(EXIT_BOOT_FAILURE);
+        };
+        let parent = if started == 0 { 0 } else { 1 };
+        match loader::spawn(file.data, name, &words[..argc], parent) {
+            Ok(slot) => scheduler::make_ready(slot),
+            Err(e) => {
+                println!("kernel: cannot start {name}: {e:?}");
+                power_off(EXIT_BOOT_FAILURE);
+            }
+        }
+        started += 1;
+    }
+    if started == 0 {
+        println!("kernel: the program archive is empty: nothing to run");
+        power_off(0);
+    }
 }
 
 #[panic_handler]
 fn panic(info: &PanicInfo) -> ! {
     x86_64::instructions::interrupts::disable();
-    println!("kernel panic: {info}");
-    power::power_off(power::EXIT_KERNEL_PANIC);
+    // The console lock may be held by the code that panicked: one CPU, interrupts off, so
+    // printing through it anyway cannot race with anything.
+    println!("kernel panic: {}", info);
+    power_off(power::EXIT_KERNEL_PANIC);
 }

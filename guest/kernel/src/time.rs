@@ -79,6 +79,19 @@ pub fn cycles_to_ns(cycles: u64) -> u64 {
     (cycles as u128 * 1_000_000_000 / tsc_hz() as u128) as u64
 }
 
+/// Wall-clock time at boot, from the kernel command line (`epoch=SECONDS`); there is no RTC.
+static mut EPOCH_NS: u64 = 0;
+
+pub fn set_epoch(seconds: u64) {
+    // SAFETY: written once at boot, before user programs run.
+    unsafe { EPOCH_NS = seconds.saturating_mul(1_000_000_000) };
+}
+
+pub fn realtime_ns() -> u64 {
+    // SAFETY: only `set_epoch` writes it, at boot.
+    unsafe { EPOCH_NS }.saturating_add(monotonic_ns())
+}
+
 /// Nanoseconds since boot.
 pub fn monotonic_ns() -> u64 {
     cycles_to_ns(rdtsc().wrapping_sub(clock().boot_tsc))

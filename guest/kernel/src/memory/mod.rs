@@ -1,7 +1,7 @@
 //! Memory: the kernel's address-space layout, physical frames and page tables.
 
-// pub mod frame;
-// pub mod paging;
+pub mod frame;
+pub mod paging;
 
 /// Where the kernel sees all of physical memory (the direct map, PML4 slot 256).
 pub const PHYS_OFFSET: u64 = 0xffff_8000_0000_0000;

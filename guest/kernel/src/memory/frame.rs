@@ -1,0 +1,116 @@
+//! Physical page frames.
+//!
+//! Guest RAM starts out zeroed, so a frame that has never been handed out is already a zero page.
+//! We hand those out first (a bump pointer over "fresh" memory) and zero only frames that come back
+//! through `free` and are used again. Zeroing a page costs ~0.7M cycles in emulated ring 0 on
+//! kvm_pvm, so this keeps a process spawn cheap; the free list keeps memory from leaking.
+
+use super::{align_down, align_up, phys_to_virt, PAGE_SIZE};
+use crate::sync::IrqLock;
+
+const MAX_RANGES: usize = 8;
+
+#[derive(Clone, Copy)]
+struct Range {
+    start: u64,
+    end: u64,
+}
+
+pub struct FrameAllocator {
+    fresh: [Range; MAX_RANGES],
+    nfresh: usize,
+    /// Singly-linked list of freed frames, the link stored in the frame itself.
+    free_head: u64,
+    pub free_frames: u64,
+    pub total_frames: u64,
+}
+
+pub static FRAMES: IrqLock<FrameAllocator> = IrqLock::new(FrameAllocator {
+    fresh: [Range { start: 0, end: 0 }; MAX_RANGES],
+    nfresh: 0,
+    free_head: 0,
+    free_frames: 0,
+    total_frames: 0,
+});
+
+impl FrameAllocator {
+    /// Adds RAM `[start, end)` minus the `reserved` ranges (kernel image, boot modules, low 1 MiB).
+    pub fn add_ram(&mut self, start: u64, end: u64, reserved: &[(u64, u64)]) {
+        const EMPTY: Range = Range { start: 0, end: 0 };
+        let mut todo = [EMPTY; MAX_RANGES];
+        todo[0] = Range { start: align_up(start, PAGE_SIZE), end: align_down(end, PAGE_SIZE) };
+        let mut ntodo = 1;
+        // Cut each reserved range out of what is left, keeping what lies below and above it.
+        for &(rs, re) in reserved {
+            let (rs, re) = (align_down(rs, PAGE_SIZE), align_up(re, PAGE_SIZE));
+            let mut next = [EMPTY; MAX_RANGES];
+            let mut nnext = 0;
+            for r in &todo[..ntodo] {
+                let keep = if re <= r.start || rs >= r.end {
+                    [*r, EMPTY]
+                } else {
+                    [Range { start: r.start, end: rs }, Range { start: re, end: r.end }]
+                };
+                for k in keep {
+                    if k.start < k.end && nnext < MAX_RANGES {
+                        next[nnext] = k;
+                        nnext += 1;
+                    }
+                }
+            }
+            todo = next;
+            ntodo = nnext;
+        }
+        for r in &todo[..ntodo] {
+            if self.nfresh < MAX_RANGES {
+                self.fresh[self.nfresh] = *r;
+                self.nfresh += 1;
+                self.total_frames += (r.end - r.start) / PAGE_SIZE;
+                self.free_frames += (r.end - r.start) / PAGE_SIZE;
+            }
+        }
+    }
+
+    /// A zeroed 4 KiB frame, or `None` when memory is exhausted.
+    pub fn alloc_zeroed(&mut self) -> Option<u64> {
+        for r in self.fresh[..self.nfresh].iter_mut() {
+            if r.start < r.end {
+                let f = r.start;
+                r.start += PAGE_SIZE;
+                self.free_frames -= 1;
+                return Some(f);
+            }
+        }
+        let f = self.alloc_dirty()?;
+        // SAFETY: `f` is a frame we own, mapped in the direct map; 512 qwords cover it.
+        unsafe { core::ptr::write_bytes(phys_to_virt(f) as *mut u64, 0, 512) };
+        Some(f)
+    }
+
+    /// A frame whose contents do not matter (the caller overwrites all of it).
+    pub fn alloc_dirty(&mut self) -> Option<u64> {
+        if self.free_head != 0 {
+            let f = self.free_head;
+            // SAFETY: freed frames hold the next link in their first qword (see `free`).
+            self.free_head = unsafe { *(phys_to_virt(f) as *const u64) };
+            self.free_frames -= 1;
+            return Some(f);
+        }
+        for r in self.fresh[..self.nfresh].iter_mut() {
+            if r.start < r.end {
+                let f = r.start;
+                r.start += PAGE_SIZE;
+                self.free_frames -= 1;
+                return Some(f);
+            }
+        }
+        None
+    }
+
+    pub fn free(&mut self, frame: u64) {
+        // SAFETY: the caller gives up `frame`; its first qword becomes the list link.
+        unsafe { *(phys_to_virt(frame) as *mut u64) = self.free_head };
+        self.free_head = frame;
+        self.free_frames += 1;
+    }
+}

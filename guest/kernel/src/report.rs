@@ -1,0 +1,86 @@
+//! The shutdown report: one line per process that ever ran, printed when the VM powers off.
+
+use crate::process::{self, State, Stats, NAME_LEN};
+use crate::{println, time};
+
+#[derive(Clone, Copy)]
+pub struct Record {
+    pid: u32,
+    name: [u8; NAME_LEN],
+    state: State,
+    shell_status: u32,
+    stats: Stats,
+}
+
+const MAX_RECORDS: usize = 256;
+static mut HISTORY: [Option<Record>; MAX_RECORDS] = [None; MAX_RECORDS];
+
+fn record_of(p: &process::Process) -> Record {
+    Record { pid: p.pid, name: p.name, state: p.state, shell_status: p.shell_status(), stats: p.stats }
+}
+
+/// Keeps what the report needs of a process whose slot is about to be reused. Indexed by pid,
+/// so the report comes out in pid order without sorting.
+pub fn remember(p: &process::Process) {
+    // SAFETY: one CPU, interrupts off on every caller.
+    let history = unsafe { &mut *core::ptr::addr_of_mut!(HISTORY) };
+    if let Some(r) = history.get_mut(p.pid as usize) {
+        *r = Some(record_of(p));
+    }
+}
+
+pub fn print() {
+    // SAFETY: as in `remember`.
+    let history = unsafe { &*core::ptr::addr_of!(HISTORY) };
+    let table = process::table();
+    println!("--- process report ---------------------------------------------------------");
+    println!("  pid  name             status             cpu ms   syscalls  preempted  yielded");
+    for pid in 1..table.next_pid {
+        let live = table.find_pid(pid).map(|slot| record_of(&table.slots[slot]));
+        let Some(r) = live.or(history.get(pid as usize).copied().flatten()) else { continue };
+        let r = &r;
+        let n = r.name.iter().position(|&b| b == 0).unwrap_or(NAME_LEN);
+        let name = core::str::from_utf8(&r.name[..n]).unwrap_or("?");
+        let mut status = [0u8; 18];
+        let status = describe(r, &mut status);
+        let us = time::cycles_to_ns(r.stats.cpu_cycles) / 1000;
+        println!(
+            "{:>5}  {:<16} {:<16} {:>6}.{:03} {:>10} {:>10} {:>8}",
+            r.pid, name, status, us / 1000, us % 1000, r.stats.syscalls, r.stats.preempted, r.stats.yielded
+        );
+    }
+    let s = crate::scheduler::sched();
+    let t = crate::timer::timer();
+    println!(
+        "  context switches {}, timer interrupts {}, idle {} ms",
+        s.switches,
+        t.interrupts,
+        time::cycles_to_ns(s.idle_cycles) / 1_000_000
+    );
+}
+
+fn describe<'a>(r: &Record, buf: &'a mut [u8; 18]) -> &'a str {
+    use core::fmt::Write;
+    struct W<'b>(&'b mut [u8], usize);
+    impl Write for W<'_> {
+        fn write_str(&mut self, s: &str) -> core::fmt::Result {
+            let n = s.len().min(self.0.len() - self.1);
+            self.0[self.1..self.1 + n].copy_from_slice(&s.as_bytes()[..n]);
+            self.1 += n;
+            Ok(())
+        }
+    }
+    let mut w = W(buf, 0);
+    let _ = match r.state {
+        State::Zombie | State::Unused if r.shell_status > 128 => {
+            write!(w, "killed ({})", r.shell_status)
+        }
+        State::Zombie | State::Unused => write!(w, "exit {}", r.shell_status),
+        State::Running => write!(w, "running"),
+        State::Ready => write!(w, "ready"),
+        State::Blocked(process::Wait::Sleep) => write!(w, "sleeping"),
+        State::Blocked(process::Wait::Child) => write!(w, "waiting"),
+    };
+    let n = w.1;
+    core::str::from_utf8(&buf[..n]).unwrap_or("?")
+}

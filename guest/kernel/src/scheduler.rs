@@ -1,0 +1,271 @@
+//! The scheduler: which task runs next, and when the current one must give up the CPU.
+//!
+//! Round robin over a FIFO ready queue: O(1) to pick, O(1) to requeue. A task gives up the CPU
+//! when it yields (sched_yield), blocks (nanosleep, wait4), exits or is killed, or when the timer
+//! finds it has used its time slice while another task is ready (preemption, OSTEP 6.3). With
+//! nothing to run, the CPU halts with interrupts on until the timer wakes a sleeper.
+//!
+//! Every way out of a task ends in `switch_to`, which never returns: the next task resumes from
+//! the trap frame on its own kernel stack, through `context_switch`.
+
+use crate::context_switch::context_switch;
+use crate::cpu::rdtsc;
+use crate::memory::paging;
+use crate::process::{self, Process, State, Wait, NPROC};
+use crate::timer;
+use x86_64::registers::model_specific::FsBase;
+
+const NONE: usize = usize::MAX;
+
+pub struct Scheduler {
+    ready: [u8; NPROC],
+    head: usize,
+    len: usize,
+    pub current: usize,
+    sleepers: [u8; NPROC],
+    nsleepers: usize,
+    switched_in_at: u64,
+    fs_loaded: u64,
+    /// Time slice in scheduler ticks.
+    pub slice_ticks: u32,
+    ticks_used: u32,
+    pub switches: u64,
+    pub idle_cycles: u64,
+}
+
+static mut SCHED: Scheduler = Scheduler {
+    ready: [0; NPROC],
+    head: 0,
+    len: 0,
+    current: NONE,
+    sleepers: [0; NPROC],
+    nsleepers: 0,
+    switched_in_at: 0,
+    fs_loaded: 0,
+    slice_ticks: 1,
+    ticks_used: 0,
+    switches: 0,
+    idle_cycles: 0,
+};
+
+#[inline(always)]
+pub fn sched() -> &'static mut Scheduler {
+    // SAFETY: one CPU; only touched with interrupts off (trap handlers, and the idle loop,
+    // which re-disables them before looking).
+    unsafe { &mut *core::ptr::addr_of_mut!(SCHED) }
+}
+
+/// The running process. Only meaningful while one runs (always, in a trap from ring 3).
+#[inline(always)]
+pub fn current() -> &'static mut Process {
+    &mut process::table().slots[sched().current]
+}
+
+impl Scheduler {
+    fn push_ready(&mut self, slot: usize) {
+        let tail = (self.head + self.len) % NPROC;
+        self.ready[tail] = slot as u8;
+        self.len += 1;
+    }
+
+    fn pop_ready(&mut self) -> Option<usize> {
+        if self.len == 0 {
+            return None;
+        }
+        let slot = self.ready[self.head] as usize;
+        self.head = (self.head + 1) % NPROC;
+        self.len -= 1;
+        Some(slot)
+    }
+
+    fn earliest_sleeper(&self) -> Option<u64> {
+        let procs = &process::table().slots;
+        self.sleepers[..self.nsleepers].iter().map(|&s| procs[s as usize].sleep_until).min()
+    }
+
+    /// Moves every sleeper whose deadline has passed to the ready queue.
+    fn wake_sleepers(&mut self, now: u64) {
+        let procs = &mut process::table().slots;
+        let mut i = 0;
+        while i < self.nsleepers {
+            let s = self.sleepers[i] as usize;
+            if procs[s].sleep_until <= now {
+                self.nsleepers -= 1;
+                self.sleepers[i] = self.sleepers[self.nsleepers];
+                procs[s].state = State::Ready;
+                self.push_ready(s);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    fn program_timer(&self, now: u64) {
+        timer::program(now, self.len > 0, self.earliest_sleeper());
+    }
+}
+
+/// Makes a new or woken task runnable.
+pub fn make_ready(slot: usize) {
+    process::table().slots[slot].state = State::Ready;
+    sched().push_ready(slot);
+}
+
+/// Starts the first task (at boot; never returns).
+pub fn start() -> ! {
+    let s = sched();
+    let next = s.pop_ready().expect("no task to start");
+    switch_to(NONE, next, rdtsc())
+}
+
+/// sched_yield: let the next ready task run; if there is none, keep running.
+pub fn yield_now() {
+    current().stats.yielded += 1;
+    requeue_current();
+}
+
+/// Timer interrupt: wake sleepers; preempt the running task if its slice is used up and
+/// someone else is ready. `from_user`: a task was running (else we were idle).
+pub fn timer_interrupt(from_user: bool) {
+    let now = rdtsc();
+    let tick = timer::on_interrupt(now);
+    let s = sched();
+    if s.nsleepers > 0 {
+        s.wake_sleepers(now);
+    }
+    if !from_user {
+        return; // the idle loop looks at the ready queue itself
+    }
+    if tick {
+        s.ticks_used += 1;
+    }
+    if s.len > 0 && s.ticks_used >= s.slice_ticks {
+        current().stats.preempted += 1;
+        requeue_current();
+    } else {
+        s.program_timer(now);
+    }
+}
+
+/// Puts the running task at the back of the ready queue and switches to the front one.
+fn requeue_current() {
+    let s = sched();
+    let now = rdtsc();
+    if s.len == 0 {
+        s.program_timer(now);
+        return; // nobody else wants the CPU: carry on
+    }
+    let me = s.current;
+    account(s, now);
+    process::table().slots[me].state = State::Ready;
+    s.push_ready(me);
+    let next = s.pop_ready().unwrap_or(me);
+    switch_to(me, next, now)
+}
+
+/// Blocks the running task until `deadline` (TSC). Its trap frame must already hold the
+/// result it will see.
+pub fn sleep_until(deadline: u64) -> ! {
+    let s = sched();
+    let me = s.current;
+    process::table().slots[me].sleep_until = deadline;
+    s.sleepers[s.nsleepers] = me as u8;
+    s.nsleepers += 1;
+    block(Wait::Sleep)
+}
+
+/// Blocks the running task; it runs again after `wake` (or a sleeper's deadline).
+pub fn block(why: Wait) -> ! {
+    current().state = State::Blocked(why);
+    run_next()
+}
+
+/// Wakes `slot` if it is blocked for `why`.
+pub fn wake(slot: usize, why: Wait) {
+    if process::table().slots[slot].state == State::Blocked(why) {
+        make_ready(slot);
+    }
+}
+
+/// The running task is gone (exited or killed): run something else.
+pub fn exit_current() -> ! {
+    run_next()
+}
+
+/// Gives the CPU to the next ready task, halting until there is one.
+fn run_next() -> ! {
+    let s = sched();
+    let prev = s.current;
+    account(s, rdtsc());
+    s.current = NONE;
+    let next = loop {
+        if s.nsleepers > 0 {
+            s.wake_sleepers(rdtsc());
+        }
+        if let Some(next) = s.pop_ready() {
+            break next;
+        }
+        s.program_timer(rdtsc());
+        let idle_start = rdtsc();
+        // SAFETY: `sti; hlt` waits for the next interrupt (the timer, armed above for the earliest
+        // sleeper); `sti` takes effect after `hlt` starts, so a wake-up cannot slip in between.
+        // The interrupt handler runs on this stack and returns here; `cli` restores the
+        // interrupts-off discipline before we look at the queues again.
+        unsafe { core::arch::asm!("sti", "hlt", "cli", options(nomem, nostack)) };
+        s.idle_cycles += rdtsc() - idle_start;
+    };
+    switch_to(prev, next, rdtsc())
+}
+
+fn account(s: &mut Scheduler, now: u64) {
+    if s.current != NONE {
+        current().stats.cpu_cycles += now - s.switched_in_at;
+        s.switched_in_at = now;
+    }
+}
+
+/// Charges the running task its CPU time up to now (for the report at power-off).
+pub fn charge_running() {
+    account(sched(), rdtsc());
+}
+
+/// Switches from `prev` (NONE at boot) to `next` (OSTEP figure 6.3): save the old task's FPU
+/// state, load the new task's address space, kernel stack and registers, return from trap into
+/// it. The caller has charged `prev` its CPU time.
+fn switch_to(prev: usize, next: usize, now: u64) -> ! {
+    let s = sched();
+    let procs = &mut process::table().slots;
+    let prev_fpu = match procs.get_mut(prev) {
+        Some(p) if p.state != State::Zombie && p.state != State::Unused => p.fpu.0.as_mut_ptr(),
+        _ => core::ptr::null_mut(),
+    };
+    let n = &mut procs[next];
+    n.state = State::Running;
+    s.current = next;
+    s.switched_in_at = now;
+    s.ticks_used = 0;
+    s.switches += 1;
+    if n.fs_base != s.fs_loaded {
+        FsBase::write(x86_64::VirtAddr::new_truncate(n.fs_base));
+        s.fs_loaded = n.fs_base;
+    }
+    s.program_timer(now);
+    // SAFETY: `next` is a live process: its page table maps the kernel half, its kernel stack
+    // holds a complete trap frame (built by the loader or saved by a trap entry), and its FXSAVE
+    // area is 16-byte aligned. Interrupts are off until the `iretq`.
+    unsafe {
+        context_switch(prev_fpu, n.fpu.0.as_ptr(), n.pml4, n.frame_ptr(), n.kstack_top)
+    }
+}
+
+/// arch_prctl(ARCH_SET_FS) for the running task: load it now, remember what is loaded.
+pub fn load_fs_base(base: u64) {
+    FsBase::write(x86_64::VirtAddr::new_truncate(base));
+    sched().fs_loaded = base;
+}
+
+/// For the exit path: leave the dying task's address space before it is freed.
+pub fn enter_kernel_address_space() {
+    // SAFETY: the kernel PML4 maps everything the kernel uses (it is the template of all others).
+    unsafe { core::arch::asm!("mov cr3, {}", in(reg) paging::kernel_pml4(), options(nostack)) };
+}

@@ -1,0 +1,80 @@
+//! System calls: how they get in (both ways), and the dispatcher.
+//!
+//! Two instructions lead here from ring 3, and both end up in `dispatch` with the same trap frame:
+//! - `int 0x80`, the classic trap-table path: IDT gate 0x80, DPL 3 (trap_table.rs);
+//! - `syscall`, the path Linux programs use: the CPU jumps to LSTAR (`syscall_entry` in
+//!   trap_entry.rs) in ring 0 with IF, TF, DF and AC cleared by SFMASK.
+//!
+//! On kvm_pvm neither enters ring 0 the ordinary way (../shared/notes/kvm-on-this-machine.md):
+//! `syscall` arrives as a page fault at LSTAR and `int 0x80` as an invalid-opcode fault at the
+//! instruction. trap.rs recognises both and calls `dispatch` just the same; user programs never
+//! know. We always return with `iretq` (trap_return): `sysretq` would be faster on hardware, but
+//! one return path for every trap keeps the exit code simple and works on kvm_pvm too.
+
+use crate::gdt::KERNEL_CODE;
+use crate::scheduler::current;
+use crate::syscall_table::SYSCALL_TABLE;
+use crate::trap_entry::{syscall_entry, TrapFrame};
+use x86_64::registers::model_specific::{Efer, EferFlags, Msr};
+
+const STAR: u32 = 0xc000_0081;
+const LSTAR: u32 = 0xc000_0082;
+const SFMASK: u32 = 0xc000_0084;
+const RFLAGS_TF: u64 = 1 << 8;
+const RFLAGS_IF: u64 = 1 << 9;
+const RFLAGS_DF: u64 = 1 << 10;
+const RFLAGS_AC: u64 = 1 << 18;
+
+pub const ENOENT: i64 = 2;
+pub const E2BIG: i64 = 7;
+pub const ENOEXEC: i64 = 8;
+pub const EBADF: i64 = 9;
+pub const ECHILD: i64 = 10;
+pub const EAGAIN: i64 = 11;
+pub const ENOMEM: i64 = 12;
+pub const EFAULT: i64 = 14;
+pub const EINVAL: i64 = 22;
+pub const ENOTTY: i64 = 25;
+pub const ENOSYS: i64 = 38;
+pub const EPERM: i64 = 1;
+
+/// The address `syscall` jumps to; on kvm_pvm, the address of the page fault it turns into.
+pub fn lstar() -> u64 {
+    syscall_entry as usize as u64
+}
+
+pub fn init() {
+    // SAFETY: enables `syscall` and points it at `syscall_entry`, which builds a trap frame on the
+    // running task's kernel stack. STAR: kernel CS = 0x08 (SS = 0x10); the sysret base 0x13 would
+    // give user SS = 0x1b and CS = 0x23, matching gdt.rs. SFMASK clears IF (no interrupt before
+    // the stack switch), TF, DF (the ABI wants it clear) and AC (no user access by accident).
+    unsafe {
+        Efer::update(|f| f.insert(EferFlags::SYSTEM_CALL_EXTENSIONS));
+        let user_base = (crate::gdt::USER_DATA as u64 - 8) & !3 | 3;
+        Msr::new(STAR).write(user_base << 48 | (KERNEL_CODE as u64) << 32);
+        Msr::new(LSTAR).write(lstar());
+        Msr::new(SFMASK).write(RFLAGS_IF | RFLAGS_TF | RFLAGS_DF | RFLAGS_AC);
+    }
+}
+
+/// Runs system call `rax` with the Linux x86-64 convention: arguments in rdi, rsi, rdx, r10, r8,
+/// r9; the result (or -errno) back in rax. Unknown numbers get -ENOSYS.
+#[inline]
+pub fn dispatch(f: &mut TrapFrame) {
+    current().stats.syscalls += 1;
+    let handler = SYSCALL_TABLE.get(f.rax as usize).copied().flatten();
+    let ret = match handler {
+        Some(h) => h(f),
+        None => -ENOSYS,
+    };
+    f.rax = ret as u64;
+}
+
+/// Sets up a frame that arrived through a `syscall` the hypervisor turned into a page fault at
+/// LSTAR (kvm_pvm): the CPU already put the return address in RCX and the flags in R11, exactly
+/// as a native `syscall` would; the frame's RIP/RFLAGS are only those of the fault.
+#[inline]
+pub fn from_pvm_page_fault(f: &mut TrapFrame) {
+    f.rip = f.rcx;
+    f.rflags = (f.r11 & !(RFLAGS_TF | RFLAGS_AC)) | RFLAGS_IF | 0x2;
+}

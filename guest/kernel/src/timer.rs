@@ -1,0 +1,101 @@
+//! The timer: when the next interrupt should come, and nothing more (policy is in scheduler.rs).
+//!
+//! The kernel is tickless: the LAPIC timer is armed only when someone needs it, for the next
+//! scheduler tick while more than one task wants the CPU, or for the earliest sleeper's deadline.
+//! A single CPU-bound task runs with no timer interrupt at all. TSC-deadline mode when the CPU
+//! has it (KVM does); otherwise the LAPIC's periodic mode at HZ, started and stopped on demand.
+
+use crate::cpu::Features;
+use crate::lapic;
+use crate::time::Clock;
+
+pub struct Timer {
+    tsc_deadline: bool,
+    pub hz: u64,
+    /// Cycles between scheduler ticks.
+    pub tick_cycles: u64,
+    periodic_count: u32,
+    periodic_running: bool,
+    /// The TSC value the timer is armed for (0: not armed).
+    armed: u64,
+    /// When the next scheduler tick is due (0: no tick pending).
+    pub next_tick: u64,
+    pub interrupts: u64,
+}
+
+static mut TIMER: Timer = Timer {
+    tsc_deadline: false,
+    hz: 100,
+    tick_cycles: 0,
+    periodic_count: 0,
+    periodic_running: false,
+    armed: 0,
+    next_tick: 0,
+    interrupts: 0,
+};
+
+#[inline(always)]
+pub fn timer() -> &'static mut Timer {
+    // SAFETY: one CPU, interrupts off on every path that touches it.
+    unsafe { &mut *core::ptr::addr_of_mut!(TIMER) }
+}
+
+/// Returns a line describing the mode, for the boot banner.
+pub fn init(features: &Features, clock: &Clock, hz: u64) -> &'static str {
+    let t = timer();
+    t.hz = hz;
+    t.tick_cycles = clock.tsc_hz / hz;
+    if features.tsc_deadline {
+        t.tsc_deadline = true;
+        lapic::timer_tsc_deadline_mode();
+        "TSC-deadline, tickless"
+    } else {
+        let apic_hz = if clock.apic_hz != 0 { clock.apic_hz } else { lapic::measure_timer_hz() };
+        t.periodic_count = (apic_hz / hz).clamp(1, u32::MAX as u64) as u32;
+        "periodic, stopped while not needed"
+    }
+}
+
+/// Arms the timer for the earliest of: the next tick (if `contended`), `sleep_deadline`.
+#[inline]
+pub fn program(now: u64, contended: bool, sleep_deadline: Option<u64>) {
+    let t = timer();
+    if contended {
+        if t.next_tick <= now {
+            t.next_tick = now + t.tick_cycles;
+        }
+    } else {
+        t.next_tick = 0;
+    }
+    if t.tsc_deadline {
+        let mut d = if contended { t.next_tick } else { u64::MAX };
+        if let Some(s) = sleep_deadline {
+            d = d.min(s);
+        }
+        let d = if d == u64::MAX { 0 } else { d };
+        if d != t.armed {
+            lapic::set_tsc_deadline(d);
+            t.armed = d;
+        }
+    } else {
+        let need = contended || sleep_deadline.is_some();
+        if need != t.periodic_running {
+            lapic::set_periodic(if need { t.periodic_count } else { 0 });
+            t.periodic_running = need;
+        }
+    }
+}
+
+/// Called first thing on a timer interrupt. Returns whether a scheduler tick was due.
+#[inline]
+pub fn on_interrupt(now: u64) -> bool {
+    lapic::eoi();
+    let t = timer();
+    t.interrupts += 1;
+    t.armed = 0; // a TSC-deadline timer disarms itself when it fires
+    if t.tsc_deadline {
+        t.next_tick != 0 && now >= t.next_tick
+    } else {
+        true
+    }
+}

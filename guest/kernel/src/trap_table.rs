@@ -1,0 +1,78 @@
+//! The trap table (IDT), installed once at boot: where the CPU goes on each exception, on the
+//! timer interrupt, and on `int 0x80`. OSTEP 6.2: "the kernel does so by setting up a trap table
+//! at boot time".
+//!
+//! Written by hand rather than with the x86_64 crate's `InterruptDescriptorTable`: that type's
+//! safe API wants `extern "x86-interrupt"` handlers, a nightly-only ABI, and our handlers are
+//! assembly stubs anyway (trap_entry.rs). A gate is 16 bytes (Intel SDM vol. 3, 6.14.1).
+
+use crate::gdt::{IST_DOUBLE_FAULT, IST_MACHINE_CHECK, IST_NMI, KERNEL_CODE};
+use crate::trap::SYSCALL_VECTOR;
+use crate::trap_entry::{trap_stubs, STUB_VECTORS};
+use core::ptr::{addr_of, addr_of_mut};
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Gate {
+    offset_low: u16,
+    selector: u16,
+    ist: u8,
+    /// Present, DPL, type 0xE (64-bit interrupt gate: IF is cleared on entry).
+    attributes: u8,
+    offset_mid: u16,
+    offset_high: u32,
+    reserved: u32,
+}
+
+const MISSING: Gate = Gate {
+    offset_low: 0,
+    selector: 0,
+    ist: 0,
+    attributes: 0,
+    offset_mid: 0,
+    offset_high: 0,
+    reserved: 0,
+};
+
+#[repr(C, align(16))]
+struct Idt([Gate; 256]);
+
+static mut IDT: Idt = Idt([MISSING; 256]);
+
+fn gate(handler: u64, dpl: u8, ist: u16) -> Gate {
+    Gate {
+        offset_low: handler as u16,
+        selector: KERNEL_CODE,
+        ist: ist as u8,
+        attributes: 0x80 | (dpl << 5) | 0xE,
+        offset_mid: (handler >> 16) as u16,
+        offset_high: (handler >> 32) as u32,
+        reserved: 0,
+    }
+}
+
+pub fn init() {
+    // SAFETY: runs once at boot with interrupts off; every handler installed is an entry stub
+    // from trap_entry.rs, which saves a TrapFrame and leaves only through `iretq`. The IST
+    // indices name stacks set up in gdt.rs. `lidt` gets the table's address and size.
+    unsafe {
+        let idt = &mut *addr_of_mut!(IDT);
+        for (i, &vector) in STUB_VECTORS.iter().enumerate() {
+            let ist = match vector {
+                2 => IST_NMI,
+                8 => IST_DOUBLE_FAULT,
+                18 => IST_MACHINE_CHECK,
+                _ => 0,
+            };
+            // Ring 3 may raise these two itself: `int3` (a debugger's breakpoint) and the system
+            // call gate. Any other `int N` from ring 3 is a general protection fault.
+            let dpl = if vector == 3 || vector as u64 == SYSCALL_VECTOR { 3 } else { 0 };
+            idt.0[vector as usize] = gate(trap_stubs[i], dpl, ist);
+        }
+        let pointer = x86_64::structures::DescriptorTablePointer {
+            limit: (core::mem::size_of::<Idt>() - 1) as u16,
+            base: x86_64::VirtAddr::new(addr_of!(IDT) as u64),
+        };
+        x86_64::instructions::tables::lidt(&pointer);
+    }
+}

@@ -1,0 +1,96 @@
+//! The only code that touches user memory: copy to and from user space, after checking.
+//!
+//! A user pointer is trusted for nothing. Every byte range is checked, overflow-safe, against the
+//! caller's own page table: each page must be mapped, user-accessible and (for a copy to user)
+//! writable. A kernel address, a non-canonical one, an unmapped page or a range that wraps
+//! around fails with `Fault`, which the system calls turn into -EFAULT. Only then is the memory
+//! touched, through its user address, between `stac` and `clac` when SMAP is on (so that any
+//! other kernel access to user memory faults).
+
+use crate::memory::paging::{translate_user, USER_END};
+use crate::memory::PAGE_SIZE;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Fault;
+
+static mut SMAP: bool = false;
+
+pub fn set_smap(on: bool) {
+    // SAFETY: written once at boot, before any user access.
+    unsafe { SMAP = on };
+}
+
+/// Checks that `[addr, addr + len)` is user memory of `pml4`, writable if `write`.
+pub fn check(pml4: u64, addr: u64, len: u64, write: bool) -> Result<(), Fault> {
+    let end = addr.checked_add(len).ok_or(Fault)?;
+    if end > USER_END {
+        return Err(Fault);
+    }
+    let mut page = addr & !(PAGE_SIZE - 1);
+    while page < end {
+        translate_user(pml4, page, write).ok_or(Fault)?;
+        page += PAGE_SIZE;
+    }
+    Ok(())
+}
+
+/// Runs `f` with user-memory access allowed (SMAP's RFLAGS.AC set).
+///
+/// AC is set and cleared through `pushf`/`popf` rather than `stac`/`clac`: kvm_pvm reports SMAP
+/// but cannot emulate `stac` (the VM dies with an emulation failure), and for SMAP the two are
+/// the same thing: `stac` is a short way of setting RFLAGS.AC.
+#[inline(always)]
+fn with_user_access<R>(f: impl FnOnce() -> R) -> R {
+    const AC: u64 = 1 << 18;
+    // SAFETY: only RFLAGS.AC changes (interrupts stay off: IF is whatever it was).
+    unsafe {
+        if SMAP {
+            core::arch::asm!("pushfq", "or qword ptr [rsp], {ac}", "popfq", ac = const AC);
+        }
+        let r = f();
+        if SMAP {
+            core::arch::asm!("pushfq", "and qword ptr [rsp], {mask}", "popfq", mask = const !AC as i64 as i32);
+        }
+        r
+    }
+}
+
+/// Copies `dst.len()` bytes from user address `src` of the current address space `pml4`.
+pub fn copy_from_user(pml4: u64, dst: &mut [u8], src: u64) -> Result<(), Fault> {
+    check(pml4, src, dst.len() as u64, false)?;
+    with_user_access(|| {
+        // SAFETY: the range was just checked to be mapped user memory of the address space we
+        // run in; it cannot be unmapped concurrently (one CPU, interrupts off).
+        unsafe { core::ptr::copy_nonoverlapping(src as *const u8, dst.as_mut_ptr(), dst.len()) }
+    });
+    Ok(())
+}
+
+/// Copies `src` to user address `dst` of the current address space `pml4`.
+pub fn copy_to_user(pml4: u64, dst: u64, src: &[u8]) -> Result<(), Fault> {
+    check(pml4, dst, src.len() as u64, true)?;
+    with_user_access(|| {
+        // SAFETY: as in `copy_from_user`, and the pages were checked writable.
+        unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), dst as *mut u8, src.len()) }
+    });
+    Ok(())
+}
+
+/// Reads a NUL-terminated string of at most `buf.len() - 1` bytes; returns its length.
+pub fn copy_str_from_user(pml4: u64, buf: &mut [u8], src: u64) -> Result<usize, Fault> {
+    for i in 0..buf.len() {
+        let mut b = [0u8];
+        copy_from_user(pml4, &mut b, src.checked_add(i as u64).ok_or(Fault)?)?;
+        if b[0] == 0 {
+            return Ok(i);
+        }
+        buf[i] = b[0];
+    }
+    Err(Fault)
+}
+
+pub fn read_u64(pml4: u64, addr: u64) -> Result<u64, Fault> {
+    let mut b = [0u8; 8];
+    copy_from_user(pml4, &mut b, addr)?;
+    Ok(u64::from_le_bytes(b))
+}

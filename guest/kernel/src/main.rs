@@ -14,6 +14,7 @@
 #![no_std]
 #![no_main]
 
+mod bench;
 mod boot;
 mod console;
 mod context_switch;

@@ -16,7 +16,7 @@ use crate::uaccess::{copy_from_user, copy_str_from_user, copy_to_user, read_u64}
 pub type Handler = fn(&mut TrapFrame) -> i64;
 
 pub const SYS_SPAWN: usize = 1000;
-const TABLE_LEN: usize = SYS_SPAWN + 1;
+const TABLE_LEN: usize = crate::bench::SYS_BENCH + 1;
 
 pub static SYSCALL_TABLE: [Option<Handler>; TABLE_LEN] = {
     let mut t: [Option<Handler>; TABLE_LEN] = [None; TABLE_LEN];
@@ -36,6 +36,7 @@ pub static SYSCALL_TABLE: [Option<Handler>; TABLE_LEN] = {
     t[228] = Some(sys_clock_gettime);
     t[231] = Some(sys_exit); // exit_group: one thread per process
     t[SYS_SPAWN] = Some(sys_spawn);
+    t[crate::bench::SYS_BENCH] = Some(crate::bench::sys_bench);
     t
 };
 

@@ -21,6 +21,8 @@ pub struct Timer {
     /// When the next scheduler tick is due (0: no tick pending).
     pub next_tick: u64,
     pub interrupts: u64,
+    /// `bench` can make the timer tick even with one task, to measure what a tick costs.
+    forced_tick_cycles: u64,
 }
 
 static mut TIMER: Timer = Timer {
@@ -32,6 +34,7 @@ static mut TIMER: Timer = Timer {
     armed: 0,
     next_tick: 0,
     interrupts: 0,
+    forced_tick_cycles: 0,
 };
 
 #[inline(always)]
@@ -56,10 +59,33 @@ pub fn init(features: &Features, clock: &Clock, hz: u64) -> &'static str {
     }
 }
 
+/// For `bench`: tick at `hz` whether or not tasks compete (0: back to normal).
+pub fn force_hz(hz: u64) {
+    let t = timer();
+    let tsc_hz = crate::time::tsc_hz();
+    t.forced_tick_cycles = if hz == 0 { 0 } else { tsc_hz / hz };
+    t.next_tick = 0;
+    if !t.tsc_deadline {
+        let apic_per_tsc = t.periodic_count as u64 * t.hz; // APIC timer Hz
+        lapic::set_periodic(if hz == 0 { 0 } else { (apic_per_tsc / hz).max(1) as u32 });
+        t.periodic_running = hz != 0;
+    }
+}
+
 /// Arms the timer for the earliest of: the next tick (if `contended`), `sleep_deadline`.
 #[inline]
 pub fn program(now: u64, contended: bool, sleep_deadline: Option<u64>) {
     let t = timer();
+    if t.forced_tick_cycles != 0 {
+        if t.next_tick <= now {
+            t.next_tick = now + t.forced_tick_cycles;
+        }
+        if t.tsc_deadline && t.next_tick != t.armed {
+            lapic::set_tsc_deadline(t.next_tick);
+            t.armed = t.next_tick;
+        }
+        return;
+    }
     if contended {
         if t.next_tick <= now {
             t.next_tick = now + t.tick_cycles;

@@ -115,4 +115,3 @@ pub struct Stack<const N: usize>(pub [u8; N]);
 pub const BOOT_STACK_SIZE: usize = 64 * 1024;
 #[no_mangle]
 pub static mut BOOT_STACK: Stack<BOOT_STACK_SIZE> = Stack([0; BOOT_STACK_SIZE]);
-

@@ -24,7 +24,10 @@ pub struct Features {
 impl Features {
     pub fn detect() -> Self {
         let l0 = __cpuid(0);
-        let mut f = Features { max_leaf: l0.eax, ..Default::default() };
+        let mut f = Features {
+            max_leaf: l0.eax,
+            ..Default::default()
+        };
         f.vendor[0..4].copy_from_slice(&l0.ebx.to_le_bytes());
         f.vendor[4..8].copy_from_slice(&l0.edx.to_le_bytes());
         f.vendor[8..12].copy_from_slice(&l0.ecx.to_le_bytes());

@@ -25,8 +25,11 @@ pub const IST_NMI: u16 = 2;
 pub const IST_MACHINE_CHECK: u16 = 3;
 
 const IST_STACK_SIZE: usize = 16 * 1024;
-static mut IST_STACKS: [Stack<IST_STACK_SIZE>; 3] =
-    [Stack([0; IST_STACK_SIZE]), Stack([0; IST_STACK_SIZE]), Stack([0; IST_STACK_SIZE])];
+static mut IST_STACKS: [Stack<IST_STACK_SIZE>; 3] = [
+    Stack([0; IST_STACK_SIZE]),
+    Stack([0; IST_STACK_SIZE]),
+    Stack([0; IST_STACK_SIZE]),
+];
 
 /// The TSS. `context_switch` and `syscall` read and write RSP0 directly (offset 4).
 #[no_mangle]
@@ -38,7 +41,10 @@ pub fn init() {
     // the statics are not touched concurrently (one CPU).
     unsafe {
         let tss = &mut *core::ptr::addr_of_mut!(TSS);
-        for (i, stack) in (*core::ptr::addr_of_mut!(IST_STACKS)).iter_mut().enumerate() {
+        for (i, stack) in (*core::ptr::addr_of_mut!(IST_STACKS))
+            .iter_mut()
+            .enumerate()
+        {
             let top = stack.0.as_ptr() as u64 + IST_STACK_SIZE as u64;
             tss.interrupt_stack_table[i] = VirtAddr::new(top);
         }
@@ -51,11 +57,17 @@ pub fn init() {
         debug_assert!(kc.0 == KERNEL_CODE && kd.0 == KERNEL_DATA && ud.0 == USER_DATA);
         debug_assert!(uc.0 == USER_CODE && ts.0 == TSS_SELECTOR);
         (*addr_of!(GDT)).load();
-        CS::set_reg(SegmentSelector::new(KERNEL_CODE >> 3, PrivilegeLevel::Ring0));
+        CS::set_reg(SegmentSelector::new(
+            KERNEL_CODE >> 3,
+            PrivilegeLevel::Ring0,
+        ));
         let data = SegmentSelector::new(KERNEL_DATA >> 3, PrivilegeLevel::Ring0);
         SS::set_reg(data);
         DS::set_reg(data);
         ES::set_reg(data);
-        load_tss(SegmentSelector::new(TSS_SELECTOR >> 3, PrivilegeLevel::Ring0));
+        load_tss(SegmentSelector::new(
+            TSS_SELECTOR >> 3,
+            PrivilegeLevel::Ring0,
+        ));
     }
 }

@@ -38,6 +38,17 @@ pub fn install(a: Archive) {
     unsafe { ARCHIVE = a };
 }
 
+impl core::fmt::Display for ArchiveError {
+    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+        match self {
+            ArchiveError::BadMagic(at) => write!(f, "no cpio newc header (070701) at byte {at}"),
+            ArchiveError::BadHeader(at) => write!(f, "malformed cpio header at byte {at}"),
+            ArchiveError::Truncated(at) => write!(f, "archive truncated in the entry at byte {at}"),
+            ArchiveError::TooManyFiles => write!(f, "more than {MAX_FILES} files"),
+        }
+    }
+}
+
 fn hex(field: &[u8]) -> Option<usize> {
     let s = core::str::from_utf8(field).ok()?;
     usize::from_str_radix(s, 16).ok()
@@ -49,18 +60,25 @@ fn align4(x: usize) -> usize {
 
 impl Archive {
     pub const fn empty() -> Self {
-        Archive { files: [None; MAX_FILES], count: 0, start: None }
+        Archive {
+            files: [None; MAX_FILES],
+            count: 0,
+            start: None,
+        }
     }
 
     pub fn parse(bytes: &'static [u8]) -> Result<Self, ArchiveError> {
         let mut a = Self::empty();
         let mut off = 0;
         loop {
-            let h = bytes.get(off..off + HEADER_LEN).ok_or(ArchiveError::Truncated(off))?;
+            let h = bytes
+                .get(off..off + HEADER_LEN)
+                .ok_or(ArchiveError::Truncated(off))?;
             if &h[..6] != b"070701" && &h[..6] != b"070702" {
                 return Err(ArchiveError::BadMagic(off));
             }
-            let field = |i: usize| hex(&h[6 + i * 8..6 + (i + 1) * 8]).ok_or(ArchiveError::BadHeader(off));
+            let field =
+                |i: usize| hex(&h[6 + i * 8..6 + (i + 1) * 8]).ok_or(ArchiveError::BadHeader(off));
             let mode = field(1)?;
             let size = field(6)?;
             let namesize = field(11)?;
@@ -70,7 +88,9 @@ impl Archive {
                 .ok_or(ArchiveError::Truncated(off))?;
             let name = core::str::from_utf8(name).map_err(|_| ArchiveError::BadHeader(off))?;
             let data_start = align4(name_start + namesize);
-            let data = bytes.get(data_start..data_start + size).ok_or(ArchiveError::Truncated(off))?;
+            let data = bytes
+                .get(data_start..data_start + size)
+                .ok_or(ArchiveError::Truncated(off))?;
             off = align4(data_start + size);
             if name == "TRAILER!!!" {
                 return Ok(a);
@@ -105,7 +125,11 @@ impl Archive {
 
     /// What to start at boot: the START lines, or every file without arguments.
     pub fn start_lines(&self) -> StartLines<'_> {
-        StartLines { archive: self, next_file: 0, lines: self.start.map(|s| s.lines()) }
+        StartLines {
+            archive: self,
+            next_file: 0,
+            lines: self.start.map(|s| s.lines()),
+        }
     }
 }
 
@@ -120,9 +144,13 @@ impl Iterator for StartLines<'_> {
     type Item = &'static str;
     fn next(&mut self) -> Option<&'static str> {
         match &mut self.lines {
-            Some(lines) => lines.map(str::trim).find(|l| !l.is_empty() && !l.starts_with('#')),
+            Some(lines) => lines
+                .map(str::trim)
+                .find(|l| !l.is_empty() && !l.starts_with('#')),
             None => {
-                let f = self.archive.files[..self.archive.count].get(self.next_file)?.as_ref()?;
+                let f = self.archive.files[..self.archive.count]
+                    .get(self.next_file)?
+                    .as_ref()?;
                 self.next_file += 1;
                 Some(f.name)
             }

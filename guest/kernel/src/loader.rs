@@ -28,6 +28,21 @@ pub enum LoadError {
     Spawn(SpawnError),
 }
 
+impl core::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+        match self {
+            LoadError::NotElf => write!(f, "not an ELF file"),
+            LoadError::Unsupported(why) => write!(f, "unsupported program: {why}"),
+            LoadError::BadSegment => {
+                write!(f, "a program header is malformed or outside user space")
+            }
+            LoadError::TooManyArgs => write!(f, "too many or too long arguments"),
+            LoadError::Spawn(SpawnError::NoSlot) => write!(f, "the process table is full"),
+            LoadError::Spawn(SpawnError::OutOfMemory) => write!(f, "out of memory"),
+        }
+    }
+}
+
 impl From<paging::OutOfMemory> for LoadError {
     fn from(_: paging::OutOfMemory) -> Self {
         LoadError::Spawn(SpawnError::OutOfMemory)
@@ -74,7 +89,11 @@ pub fn spawn(elf: &[u8], name: &str, args: &[&[u8]], parent: u32) -> Result<usiz
     }
     match u16_at(elf, 16) {
         Some(2) => {}
-        Some(3) => return Err(LoadError::Unsupported("position-independent (link it with -static -no-pie)")),
+        Some(3) => {
+            return Err(LoadError::Unsupported(
+                "position-independent (link it with -static -no-pie)",
+            ))
+        }
         _ => return Err(LoadError::Unsupported("not an executable")),
     }
     if args.len() > MAX_ARGS {
@@ -112,9 +131,19 @@ pub fn spawn(elf: &[u8], name: &str, args: &[&[u8]], parent: u32) -> Result<usiz
             if kind != PT_LOAD {
                 continue;
             }
-            let file_end = seg.offset.checked_add(seg.filesz).ok_or(LoadError::BadSegment)?;
-            let mem_end = seg.vaddr.checked_add(seg.memsz).ok_or(LoadError::BadSegment)?;
-            if seg.filesz > seg.memsz || file_end > elf.len() as u64 || mem_end > USER_END || seg.vaddr < PAGE_SIZE {
+            let file_end = seg
+                .offset
+                .checked_add(seg.filesz)
+                .ok_or(LoadError::BadSegment)?;
+            let mem_end = seg
+                .vaddr
+                .checked_add(seg.memsz)
+                .ok_or(LoadError::BadSegment)?;
+            if seg.filesz > seg.memsz
+                || file_end > elf.len() as u64
+                || mem_end > USER_END
+                || seg.vaddr < PAGE_SIZE
+            {
                 return Err(LoadError::BadSegment);
             }
             if seg.offset <= phoff as u64 && (phoff as u64) < file_end {
@@ -201,11 +230,22 @@ fn load_segment(pml4: u64, elf: &[u8], seg: &Segment) -> Result<(), LoadError> {
 /// Maps the user stack (under an unmapped guard page) and lays out what a System V program
 /// expects at its entry: argc, argv[], NULL, envp[] (empty), NULL, auxv, with the argument
 /// strings and 16 random bytes above. Returns the initial RSP (16-byte aligned, at argc).
-fn build_stack(pml4: u64, args: &[&[u8]], entry: u64, phdr: u64, phnum: u64) -> Result<u64, LoadError> {
+fn build_stack(
+    pml4: u64,
+    args: &[&[u8]],
+    entry: u64,
+    phdr: u64,
+    phnum: u64,
+) -> Result<u64, LoadError> {
     let mut top_frame = 0;
     for i in 1..=USER_STACK_PAGES {
         let f = FRAMES.lock().alloc_zeroed().ok_or(paging::OutOfMemory)?;
-        paging::map(pml4, USER_STACK_TOP - i * PAGE_SIZE, f, paging::USER | paging::WRITABLE | paging::nx())?;
+        paging::map(
+            pml4,
+            USER_STACK_TOP - i * PAGE_SIZE,
+            f,
+            paging::USER | paging::WRITABLE | paging::nx(),
+        )?;
         if i == 1 {
             top_frame = f;
         }
@@ -213,7 +253,8 @@ fn build_stack(pml4: u64, args: &[&[u8]], entry: u64, phdr: u64, phnum: u64) -> 
     let page_base = USER_STACK_TOP - PAGE_SIZE;
     // SAFETY: the top stack frame was just allocated for this process and is mapped in the direct
     // map; we fill it before the process can run.
-    let page = unsafe { core::slice::from_raw_parts_mut(phys_to_virt(top_frame) as *mut u8, ARG_SPACE) };
+    let page =
+        unsafe { core::slice::from_raw_parts_mut(phys_to_virt(top_frame) as *mut u8, ARG_SPACE) };
     let mut sp = ARG_SPACE;
 
     sp -= 16;

@@ -46,17 +46,30 @@ use power::{power_off, EXIT_BOOT_FAILURE};
 
 /// Settings from the kernel command line: `hz=N` (timer ticks per second while tasks compete for
 /// the CPU, default 100), `slice=N` (time slice in ticks, default 1), `epoch=SECONDS` (wall-clock
-/// time at boot, for CLOCK_REALTIME).
+/// time at boot, for CLOCK_REALTIME), and `crash=ring0`, which makes the kernel fault on purpose
+/// once its trap table is in place, to show (and test) what a kernel bug looks like.
 struct Config {
     hz: u64,
     slice: u32,
     epoch: u64,
+    crash: bool,
 }
 
 fn parse_cmdline(cmdline: &str) -> Config {
-    let mut c = Config { hz: 100, slice: 1, epoch: 0 };
+    let mut c = Config {
+        hz: 100,
+        slice: 1,
+        epoch: 0,
+        crash: false,
+    };
     for word in cmdline.split_ascii_whitespace() {
-        let Some((key, value)) = word.split_once('=') else { continue };
+        let Some((key, value)) = word.split_once('=') else {
+            continue;
+        };
+        if key == "crash" {
+            c.crash = value == "ring0";
+            continue;
+        }
         let Ok(n) = value.parse::<u64>() else {
             println!("kernel: ignoring {word}: not a number");
             continue;
@@ -83,7 +96,7 @@ pub extern "C" fn kmain(start_info_paddr: u64) -> ! {
     let info = match pvh::read(start_info_paddr) {
         Ok(info) => info,
         Err(e) => {
-            println!("kernel: unusable PVH start info at {start_info_paddr:#x}: {e:?}");
+            println!("kernel: unusable PVH start info at {start_info_paddr:#x}: {e}");
             power_off(EXIT_BOOT_FAILURE);
         }
     };
@@ -117,13 +130,27 @@ pub extern "C" fn kmain(start_info_paddr: u64) -> ! {
         println!("kernel: out of memory mapping the local APIC");
         power_off(EXIT_BOOT_FAILURE);
     }
+    if config.crash {
+        // SAFETY: deliberately not safe: a read of the unmapped guard page below the first
+        // kernel stack, so the page-fault handler finds a fault in ring 0 and panics.
+        unsafe { core::ptr::read_volatile(memory::paging::KERNEL_STACKS as *const u64) };
+    }
     let timer_mode = timer::init(&features, &clock, config.hz);
     scheduler::sched().slice_ticks = config.slice;
 
     println!("lde kernel: booted by PVH");
-    println!("  memory    {} MiB in {} RAM range(s), {} KiB free", info.ram_bytes() >> 20, info.ram().count(), FRAMES.lock().free_frames * 4);
+    println!(
+        "  memory    {} MiB in {} RAM range(s), {} KiB free",
+        info.ram_bytes() >> 20,
+        info.ram().count(),
+        FRAMES.lock().free_frames * 4
+    );
     println!("  cmdline   \"{}\"", info.cmdline);
-    println!("  cpu       {} (hypervisor: {})", features.vendor_str(), features.hypervisor_str());
+    println!(
+        "  cpu       {} (hypervisor: {})",
+        features.vendor_str(),
+        features.hypervisor_str()
+    );
     println!(
         "  tsc       {}.{:03} MHz (from {})",
         clock.tsc_hz / 1_000_000,
@@ -137,7 +164,10 @@ pub extern "C" fn kmain(start_info_paddr: u64) -> ! {
         on_off(features.smap),
         if features.x2apic { "x2APIC" } else { "xAPIC" }
     );
-    println!("  timer     {} Hz, slice {} tick(s), {}", config.hz, config.slice, timer_mode);
+    println!(
+        "  timer     {} Hz, slice {} tick(s), {}",
+        config.hz, config.slice, timer_mode
+    );
 
     start_programs(&info);
     scheduler::start()
@@ -185,12 +215,15 @@ fn start_programs(info: &pvh::BootInfo) {
     // SAFETY: the loader placed the module there; its frames are reserved (never allocated), and
     // the direct map covers all RAM.
     let bytes = unsafe {
-        core::slice::from_raw_parts(memory::phys_to_virt(module.paddr) as *const u8, module.size as usize)
+        core::slice::from_raw_parts(
+            memory::phys_to_virt(module.paddr) as *const u8,
+            module.size as usize,
+        )
     };
     match initrd::Archive::parse(bytes) {
         Ok(a) => initrd::install(a),
         Err(e) => {
-            println!("kernel: the boot module is not a cpio newc archive: {e:?}");
+            println!("kernel: the boot module is not a cpio newc archive: {e}");
             power_off(EXIT_BOOT_FAILURE);
         }
     }
@@ -212,7 +245,7 @@ fn start_programs(info: &pvh::BootInfo) {
         match loader::spawn(file.data, name, &words[..argc], parent) {
             Ok(slot) => scheduler::make_ready(slot),
             Err(e) => {
-                println!("kernel: cannot start {name}: {e:?}");
+                println!("kernel: cannot start {name}: {e}");
                 power_off(EXIT_BOOT_FAILURE);
             }
         }

@@ -10,8 +10,8 @@ const COMMAND: u16 = 0x43;
 /// Counts `read()` ticks over ~20 ms of PIT time and returns its frequency in Hz.
 pub fn measure_hz(read: fn() -> u64) -> u64 {
     const TICKS: u64 = 23_864; // 20 ms
-    // SAFETY: programs PIT channel 0 (mode 0, one-shot countdown, lobyte/hibyte) and reads it back
-    // with the latch command; no interrupt is enabled for it (the LAPIC is our timer).
+                               // SAFETY: programs PIT channel 0 (mode 0, one-shot countdown, lobyte/hibyte) and reads it back
+                               // with the latch command; no interrupt is enabled for it (the LAPIC is our timer).
     unsafe {
         let mut cmd = Port::<u8>::new(COMMAND);
         let mut ch0 = Port::<u8>::new(CHANNEL0);

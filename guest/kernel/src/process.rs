@@ -97,7 +97,12 @@ impl Process {
         heap_start: 0,
         brk: 0,
         ticks_used: 0,
-        stats: Stats { cpu_cycles: 0, syscalls: 0, preempted: 0, yielded: 0 },
+        stats: Stats {
+            cpu_cycles: 0,
+            syscalls: 0,
+            preempted: 0,
+            yielded: 0,
+        },
     };
 
     pub fn name(&self) -> &str {
@@ -133,7 +138,10 @@ pub struct ProcessTable {
 }
 
 /// The process list. Only touched with interrupts off (all kernel paths except idle run so).
-pub static mut PROCS: ProcessTable = ProcessTable { slots: [Process::EMPTY; NPROC], next_pid: 1 };
+pub static mut PROCS: ProcessTable = ProcessTable {
+    slots: [Process::EMPTY; NPROC],
+    next_pid: 1,
+};
 
 #[inline(always)]
 pub fn table() -> &'static mut ProcessTable {
@@ -151,15 +159,24 @@ pub enum SpawnError {
 impl ProcessTable {
     /// A fresh slot with a pid, an empty address space and a mapped kernel stack.
     pub fn alloc(&mut self, name: &str, parent: u32) -> Result<usize, SpawnError> {
-        let slot = self.slots.iter().position(|p| p.state == State::Unused).ok_or(SpawnError::NoSlot)?;
+        let slot = self
+            .slots
+            .iter()
+            .position(|p| p.state == State::Unused)
+            .ok_or(SpawnError::NoSlot)?;
         let pml4 = paging::new_address_space().map_err(|_| SpawnError::OutOfMemory)?;
         let p = &mut self.slots[slot];
         if !p.kstack_mapped {
             let base = KERNEL_STACKS + slot as u64 * KSTACK_SLOT + PAGE_SIZE;
             for i in 0..KSTACK_PAGES {
                 let f = FRAMES.lock().alloc_dirty().ok_or(SpawnError::OutOfMemory)?;
-                paging::map(paging::kernel_pml4(), base + i * PAGE_SIZE, f, paging::WRITABLE | paging::nx())
-                    .map_err(|_| SpawnError::OutOfMemory)?;
+                paging::map(
+                    paging::kernel_pml4(),
+                    base + i * PAGE_SIZE,
+                    f,
+                    paging::WRITABLE | paging::nx(),
+                )
+                .map_err(|_| SpawnError::OutOfMemory)?;
             }
             p.kstack_top = base + KSTACK_PAGES * PAGE_SIZE;
             p.kstack_mapped = true;
@@ -184,7 +201,9 @@ impl ProcessTable {
     }
 
     pub fn find_pid(&self, pid: u32) -> Option<usize> {
-        self.slots.iter().position(|p| p.state != State::Unused && p.pid == pid)
+        self.slots
+            .iter()
+            .position(|p| p.state != State::Unused && p.pid == pid)
     }
 }
 

@@ -62,6 +62,17 @@ pub enum BootInfoError {
     NoMemoryMap,
 }
 
+impl core::fmt::Display for BootInfoError {
+    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+        match self {
+            BootInfoError::BadMagic(m) => {
+                write!(f, "bad magic {m:#x} (want {START_INFO_MAGIC:#x})")
+            }
+            BootInfoError::NoMemoryMap => write!(f, "no memory map (start_info version 0?)"),
+        }
+    }
+}
+
 /// Reads `hvm_start_info` at physical `paddr`. Must run while the boot direct map covers it.
 pub fn read(paddr: u64) -> Result<BootInfo, BootInfoError> {
     // SAFETY: the loader put a start_info at `paddr` (PVH protocol); the direct map covers the
@@ -71,7 +82,12 @@ pub fn read(paddr: u64) -> Result<BootInfo, BootInfoError> {
         return Err(BootInfoError::BadMagic(si.magic));
     }
     let mut info = BootInfo {
-        memmap: [MemmapEntry { addr: 0, size: 0, kind: 0, reserved: 0 }; MAX_MEMMAP],
+        memmap: [MemmapEntry {
+            addr: 0,
+            size: 0,
+            kind: 0,
+            reserved: 0,
+        }; MAX_MEMMAP],
         memmap_len: 0,
         modules: [Module { paddr: 0, size: 0 }; MAX_MODULES],
         modules_len: 0,
@@ -90,7 +106,10 @@ pub fn read(paddr: u64) -> Result<BootInfo, BootInfoError> {
     for i in 0..m {
         // SAFETY: `nr_modules` entries lie at `modlist_paddr` (PVH protocol).
         let e = unsafe { *(phys_to_virt(si.modlist_paddr) as *const ModlistEntry).add(i) };
-        info.modules[i] = Module { paddr: e.paddr, size: e.size };
+        info.modules[i] = Module {
+            paddr: e.paddr,
+            size: e.size,
+        };
     }
     info.modules_len = m;
     if si.cmdline_paddr != 0 {
@@ -117,7 +136,9 @@ fn c_str_at(paddr: u64) -> &'static str {
 
 impl BootInfo {
     pub fn ram(&self) -> impl Iterator<Item = &MemmapEntry> {
-        self.memmap[..self.memmap_len].iter().filter(|e| e.kind == E820_RAM)
+        self.memmap[..self.memmap_len]
+            .iter()
+            .filter(|e| e.kind == E820_RAM)
     }
 
     pub fn ram_bytes(&self) -> u64 {

@@ -16,7 +16,13 @@ const MAX_RECORDS: usize = 256;
 static mut HISTORY: [Option<Record>; MAX_RECORDS] = [None; MAX_RECORDS];
 
 fn record_of(p: &process::Process) -> Record {
-    Record { pid: p.pid, name: p.name, state: p.state, shell_status: p.shell_status(), stats: p.stats }
+    Record {
+        pid: p.pid,
+        name: p.name,
+        state: p.state,
+        shell_status: p.shell_status(),
+        stats: p.stats,
+    }
 }
 
 /// Keeps what the report needs of a process whose slot is about to be reused. Indexed by pid,
@@ -36,8 +42,12 @@ pub fn print() {
     println!("--- process report ---------------------------------------------------------");
     println!("  pid  name             status             cpu ms   syscalls  preempted  yielded");
     for pid in 1..table.next_pid {
-        let live = table.find_pid(pid).map(|slot| record_of(&table.slots[slot]));
-        let Some(r) = live.or(history.get(pid as usize).copied().flatten()) else { continue };
+        let live = table
+            .find_pid(pid)
+            .map(|slot| record_of(&table.slots[slot]));
+        let Some(r) = live.or(history.get(pid as usize).copied().flatten()) else {
+            continue;
+        };
         let r = &r;
         let n = r.name.iter().position(|&b| b == 0).unwrap_or(NAME_LEN);
         let name = core::str::from_utf8(&r.name[..n]).unwrap_or("?");
@@ -46,7 +56,14 @@ pub fn print() {
         let us = time::cycles_to_ns(r.stats.cpu_cycles) / 1000;
         println!(
             "{:>5}  {:<16} {:<16} {:>6}.{:03} {:>10} {:>10} {:>8}",
-            r.pid, name, status, us / 1000, us % 1000, r.stats.syscalls, r.stats.preempted, r.stats.yielded
+            r.pid,
+            name,
+            status,
+            us / 1000,
+            us % 1000,
+            r.stats.syscalls,
+            r.stats.preempted,
+            r.stats.yielded
         );
     }
     let s = crate::scheduler::sched();

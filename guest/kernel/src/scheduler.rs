@@ -80,7 +80,10 @@ impl Scheduler {
 
     fn earliest_sleeper(&self) -> Option<u64> {
         let procs = &process::table().slots;
-        self.sleepers[..self.nsleepers].iter().map(|&s| procs[s as usize].sleep_until).min()
+        self.sleepers[..self.nsleepers]
+            .iter()
+            .map(|&s| procs[s as usize].sleep_until)
+            .min()
     }
 
     /// Moves every sleeper whose deadline has passed to the ready queue.
@@ -254,7 +257,13 @@ fn switch_to(prev: usize, next: usize, now: u64) -> ! {
     // holds a complete trap frame (built by the loader or saved by a trap entry), and its FXSAVE
     // area is 16-byte aligned. Interrupts are off until the `iretq`.
     unsafe {
-        context_switch(prev_fpu, n.fpu.0.as_ptr(), n.pml4, n.frame_ptr(), n.kstack_top)
+        context_switch(
+            prev_fpu,
+            n.fpu.0.as_ptr(),
+            n.pml4,
+            n.frame_ptr(),
+            n.kstack_top,
+        )
     }
 }
 

@@ -21,7 +21,9 @@ pub struct IrqGuard<'a, T> {
 
 impl<T> IrqLock<T> {
     pub const fn new(value: T) -> Self {
-        Self { value: UnsafeCell::new(value) }
+        Self {
+            value: UnsafeCell::new(value),
+        }
     }
 
     pub fn lock(&self) -> IrqGuard<'_, T> {
@@ -29,7 +31,10 @@ impl<T> IrqLock<T> {
         if was_enabled {
             x86_64::instructions::interrupts::disable();
         }
-        IrqGuard { lock: self, was_enabled }
+        IrqGuard {
+            lock: self,
+            was_enabled,
+        }
     }
 }
 

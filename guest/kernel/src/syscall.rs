@@ -40,7 +40,7 @@ pub const EPERM: i64 = 1;
 
 /// The address `syscall` jumps to; on kvm_pvm, the address of the page fault it turns into.
 pub fn lstar() -> u64 {
-    syscall_entry as usize as u64
+    syscall_entry as *const () as u64
 }
 
 pub fn init() {

@@ -108,7 +108,8 @@ fn sys_writev(f: &mut TrapFrame) -> i64 {
     let mut total = 0i64;
     for i in 0..cnt {
         let at = iov + i * 16;
-        let (Ok(base), Ok(len)) = (read_u64(pml4(), at), read_u64(pml4(), at.wrapping_add(8))) else {
+        let (Ok(base), Ok(len)) = (read_u64(pml4(), at), read_u64(pml4(), at.wrapping_add(8)))
+        else {
             return -EFAULT;
         };
         let r = write_console(base, len);
@@ -142,7 +143,10 @@ fn sys_sched_yield(f: &mut TrapFrame) -> i64 {
 }
 
 fn sys_nanosleep(f: &mut TrapFrame) -> i64 {
-    let (Ok(sec), Ok(nsec)) = (read_u64(pml4(), f.rdi), read_u64(pml4(), f.rdi.wrapping_add(8))) else {
+    let (Ok(sec), Ok(nsec)) = (
+        read_u64(pml4(), f.rdi),
+        read_u64(pml4(), f.rdi.wrapping_add(8)),
+    ) else {
         return -EFAULT;
     };
     if (sec as i64) < 0 || nsec >= 1_000_000_000 {
@@ -174,22 +178,22 @@ fn sys_wait4(f: &mut TrapFrame) -> i64 {
     const WNOHANG: u64 = 1;
     let (want, status_ptr, options) = (f.rdi as i64, f.rsi, f.rdx);
     let me = current().pid;
-    let procs = &mut process::table().slots;
-    let mut have_child = false;
-    for slot in 0..procs.len() {
-        let p = &procs[slot];
-        if p.state == State::Unused || p.parent != me || (want > 0 && p.pid as i64 != want) {
-            continue;
+    let procs = &process::table().slots;
+    let mut children = procs
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| {
+            p.state != State::Unused && p.parent == me && (want <= 0 || p.pid as i64 == want)
+        })
+        .peekable();
+    let have_child = children.peek().is_some();
+    if let Some((slot, p)) = children.find(|(_, p)| p.state == State::Zombie) {
+        let (pid, status) = (p.pid, p.wait_status);
+        if status_ptr != 0 && copy_to_user(pml4(), status_ptr, &status.to_le_bytes()).is_err() {
+            return -EFAULT;
         }
-        have_child = true;
-        if p.state == State::Zombie {
-            let (pid, status) = (p.pid, p.wait_status);
-            if status_ptr != 0 && copy_to_user(pml4(), status_ptr, &status.to_le_bytes()).is_err() {
-                return -EFAULT;
-            }
-            process::reap(slot);
-            return pid as i64;
-        }
+        process::reap(slot);
+        return pid as i64;
     }
     if !have_child {
         return -ECHILD;

@@ -34,12 +34,21 @@ pub struct Clock {
     pub boot_tsc: u64,
 }
 
-static mut CLOCK: Clock =
-    Clock { tsc_hz: 1, source: FreqSource::PitCalibration, apic_hz: 0, boot_tsc: 0 };
+static mut CLOCK: Clock = Clock {
+    tsc_hz: 1,
+    source: FreqSource::PitCalibration,
+    apic_hz: 0,
+    boot_tsc: 0,
+};
 
 pub fn init(features: &Features) -> Clock {
     let boot_tsc = rdtsc();
-    let mut clock = Clock { tsc_hz: 0, source: FreqSource::HypervisorLeaf, apic_hz: 0, boot_tsc };
+    let mut clock = Clock {
+        tsc_hz: 0,
+        source: FreqSource::HypervisorLeaf,
+        apic_hz: 0,
+        boot_tsc,
+    };
     if features.max_hv_leaf >= 0x4000_0010 {
         let l = cpuid(0x4000_0010, 0);
         clock.tsc_hz = l.eax as u64 * 1000;

@@ -53,7 +53,11 @@ pub fn init(features: &Features, clock: &Clock, hz: u64) -> &'static str {
         lapic::timer_tsc_deadline_mode();
         "TSC-deadline, tickless"
     } else {
-        let apic_hz = if clock.apic_hz != 0 { clock.apic_hz } else { lapic::measure_timer_hz() };
+        let apic_hz = if clock.apic_hz != 0 {
+            clock.apic_hz
+        } else {
+            lapic::measure_timer_hz()
+        };
         t.periodic_count = (apic_hz / hz).clamp(1, u32::MAX as u64) as u32;
         "periodic, stopped while not needed"
     }
@@ -63,11 +67,12 @@ pub fn init(features: &Features, clock: &Clock, hz: u64) -> &'static str {
 pub fn force_hz(hz: u64) {
     let t = timer();
     let tsc_hz = crate::time::tsc_hz();
-    t.forced_tick_cycles = if hz == 0 { 0 } else { tsc_hz / hz };
+    t.forced_tick_cycles = tsc_hz.checked_div(hz).unwrap_or(0);
     t.next_tick = 0;
     if !t.tsc_deadline {
         let apic_per_tsc = t.periodic_count as u64 * t.hz; // APIC timer Hz
-        lapic::set_periodic(if hz == 0 { 0 } else { (apic_per_tsc / hz).max(1) as u32 });
+        let count = apic_per_tsc.checked_div(hz).map_or(0, |c| c.max(1) as u32);
+        lapic::set_periodic(count);
         t.periodic_running = hz != 0;
     }
 }

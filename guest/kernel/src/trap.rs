@@ -17,28 +17,52 @@ pub const SYSCALL_VECTOR: u64 = 0x80;
 const DIVIDE_ERROR: u64 = 0;
 const BREAKPOINT: u64 = 3;
 const INVALID_OPCODE: u64 = 6;
-const GENERAL_PROTECTION: u64 = 13;
 const PAGE_FAULT: u64 = 14;
 
 const NAMES: [&str; 32] = [
-    "divide error", "debug", "NMI", "breakpoint", "overflow", "bound range exceeded",
-    "invalid opcode", "device not available", "double fault", "coprocessor segment overrun",
-    "invalid TSS", "segment not present", "stack-segment fault", "general protection fault",
-    "page fault", "reserved", "x87 floating-point error", "alignment check", "machine check",
-    "SIMD floating-point error", "virtualization exception", "control protection",
-    "reserved", "reserved", "reserved", "reserved", "reserved", "reserved",
-    "hypervisor injection", "VMM communication", "security exception", "reserved",
+    "divide error",
+    "debug",
+    "NMI",
+    "breakpoint",
+    "overflow",
+    "bound range exceeded",
+    "invalid opcode",
+    "device not available",
+    "double fault",
+    "coprocessor segment overrun",
+    "invalid TSS",
+    "segment not present",
+    "stack-segment fault",
+    "general protection fault",
+    "page fault",
+    "reserved",
+    "x87 floating-point error",
+    "alignment check",
+    "machine check",
+    "SIMD floating-point error",
+    "virtualization exception",
+    "control protection",
+    "reserved",
+    "reserved",
+    "reserved",
+    "reserved",
+    "reserved",
+    "reserved",
+    "hypervisor injection",
+    "VMM communication",
+    "security exception",
+    "reserved",
 ];
 
 #[no_mangle]
 extern "C" fn trap_dispatch(f: &mut TrapFrame) {
     match f.vector {
         SYSCALL_VECTOR => syscall::dispatch(f),
-        v if v == TIMER_VECTOR as u64 => scheduler::timer_interrupt(f.from_user()),
+        v if v == TIMER_VECTOR as u64 => scheduler::timer_interrupt(f.user_mode()),
         v if v == SPURIOUS_VECTOR as u64 => {}
-        PAGE_FAULT if f.from_user() => user_page_fault(f),
-        INVALID_OPCODE if f.from_user() => user_invalid_opcode(f),
-        v if v < 32 && f.from_user() => kill(f, signal_for(v), None),
+        PAGE_FAULT if f.user_mode() => user_page_fault(f),
+        INVALID_OPCODE if f.user_mode() => user_invalid_opcode(f),
+        v if v < 32 && f.user_mode() => kill(f, signal_for(v), None),
         _ => kernel_fault(f),
     }
 }
@@ -107,7 +131,11 @@ fn kill(f: &TrapFrame, signal: u32, fault_addr: Option<u64>) {
         } else {
             "reading"
         };
-        let why = if f.error & 1 != 0 { "a protected page" } else { "an unmapped page" };
+        let why = if f.error & 1 != 0 {
+            "a protected page"
+        } else {
+            "an unmapped page"
+        };
         crate::print!(", {what} {addr:#x} ({why})");
     }
     crate::println!(" [signal {signal}]");

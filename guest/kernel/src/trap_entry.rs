@@ -43,7 +43,7 @@ pub struct TrapFrame {
 }
 
 impl TrapFrame {
-    pub fn from_user(&self) -> bool {
+    pub fn user_mode(&self) -> bool {
         self.cs & 3 == 3
     }
 }
@@ -57,7 +57,6 @@ pub const STUB_VECTORS: [u8; 35] = [
 extern "C" {
     /// Addresses of the entry stubs, one per entry of `STUB_VECTORS`.
     pub static trap_stubs: [u64; 35];
-    pub fn trap_return() -> !;
     pub fn syscall_entry();
 }
 

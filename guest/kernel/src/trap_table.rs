@@ -66,7 +66,11 @@ pub fn init() {
             };
             // Ring 3 may raise these two itself: `int3` (a debugger's breakpoint) and the system
             // call gate. Any other `int N` from ring 3 is a general protection fault.
-            let dpl = if vector == 3 || vector as u64 == SYSCALL_VECTOR { 3 } else { 0 };
+            let dpl = if vector == 3 || vector as u64 == SYSCALL_VECTOR {
+                3
+            } else {
+                0
+            };
             idt.0[vector as usize] = gate(trap_stubs[i], dpl, ist);
         }
         let pointer = x86_64::structures::DescriptorTablePointer {

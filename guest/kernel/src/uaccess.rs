@@ -78,13 +78,13 @@ pub fn copy_to_user(pml4: u64, dst: u64, src: &[u8]) -> Result<(), Fault> {
 
 /// Reads a NUL-terminated string of at most `buf.len() - 1` bytes; returns its length.
 pub fn copy_str_from_user(pml4: u64, buf: &mut [u8], src: u64) -> Result<usize, Fault> {
-    for i in 0..buf.len() {
+    for (i, out) in buf.iter_mut().enumerate() {
         let mut b = [0u8];
         copy_from_user(pml4, &mut b, src.checked_add(i as u64).ok_or(Fault)?)?;
         if b[0] == 0 {
             return Ok(i);
         }
-        buf[i] = b[0];
+        *out = b[0];
     }
     Err(Fault)
 }

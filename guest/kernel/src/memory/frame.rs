@@ -38,7 +38,10 @@ impl FrameAllocator {
     pub fn add_ram(&mut self, start: u64, end: u64, reserved: &[(u64, u64)]) {
         const EMPTY: Range = Range { start: 0, end: 0 };
         let mut todo = [EMPTY; MAX_RANGES];
-        todo[0] = Range { start: align_up(start, PAGE_SIZE), end: align_down(end, PAGE_SIZE) };
+        todo[0] = Range {
+            start: align_up(start, PAGE_SIZE),
+            end: align_down(end, PAGE_SIZE),
+        };
         let mut ntodo = 1;
         // Cut each reserved range out of what is left, keeping what lies below and above it.
         for &(rs, re) in reserved {
@@ -49,7 +52,16 @@ impl FrameAllocator {
                 let keep = if re <= r.start || rs >= r.end {
                     [*r, EMPTY]
                 } else {
-                    [Range { start: r.start, end: rs }, Range { start: re, end: r.end }]
+                    [
+                        Range {
+                            start: r.start,
+                            end: rs,
+                        },
+                        Range {
+                            start: re,
+                            end: r.end,
+                        },
+                    ]
                 };
                 for k in keep {
                     if k.start < k.end && nnext < MAX_RANGES {

@@ -61,7 +61,12 @@ fn index(va: u64, level: u32) -> usize {
 
 /// The page-table entry for `va` in the last level, creating the intermediate tables. The walk
 /// starts at `root`, a table of level `top` (3: a PML4).
-fn walk_create(root: u64, top: u32, va: u64, table_flags: u64) -> Result<&'static mut u64, OutOfMemory> {
+fn walk_create(
+    root: u64,
+    top: u32,
+    va: u64,
+    table_flags: u64,
+) -> Result<&'static mut u64, OutOfMemory> {
     let mut t = root;
     for level in (1..=top).rev() {
         let e = &mut table(t)[index(va, level)];
@@ -170,7 +175,11 @@ extern "C" {
 /// Replaces the boot mapping with the kernel's final one: the direct map extended to all of RAM
 /// and made non-executable, the kernel image mapped page by page with its sections' permissions,
 /// the kernel-stack slot prepared, and the identity map used by the boot trampoline removed.
-pub fn init_kernel_space(ram_end: u64, has_nx: bool, has_1g_pages: bool) -> Result<(), OutOfMemory> {
+pub fn init_kernel_space(
+    ram_end: u64,
+    has_nx: bool,
+    has_1g_pages: bool,
+) -> Result<(), OutOfMemory> {
     // SAFETY: linker-script symbols; only their addresses are taken. `.boot` is linked at its
     // physical address, so `boot_pml4`'s address is physical.
     let (pml4, text, rodata, data, end) = unsafe {
@@ -242,7 +251,12 @@ pub fn init_kernel_space(ram_end: u64, has_nx: bool, has_1g_pages: bool) -> Resu
 
 /// Maps one 4 KiB uncached page of device memory at `va` in the kernel half.
 pub fn map_mmio(va: u64, pa: u64) -> Result<(), OutOfMemory> {
-    map(kernel_pml4(), va, pa, WRITABLE | NO_CACHE | WRITE_THROUGH | nx())?;
+    map(
+        kernel_pml4(),
+        va,
+        pa,
+        WRITABLE | NO_CACHE | WRITE_THROUGH | nx(),
+    )?;
     // SAFETY: invalidates one TLB entry for a page we just mapped.
     unsafe { core::arch::asm!("invlpg [{}]", in(reg) va, options(nostack)) };
     Ok(())

@@ -1,24 +1,40 @@
 //! The context switch (OSTEP figure 6.3, "switch() routine"): from one task's kernel stack to
 //! another's, finishing with the return-from-trap into the new task.
 //!
-//! By the time we get here the old task's registers are already saved: the trap entry put them
-//! in the trap frame on its kernel stack. What is left is the state the entry does not save:
-//! the FPU/SSE registers (fxsave64/fxrstor64: `xsave` kills the VM on kvm_pvm), the address space
-//! (CR3), and the kernel stack the CPU uses on the next trap (TSS.RSP0). Then we load the new
-//! task's trap frame as our stack and leave through `trap_return`, which restores its registers
-//! and `iretq`s into it. Six instructions, because each one costs ~1,450 cycles on kvm_pvm.
+//! A trap stub jumps here, with RSP at the old task's trap frame, when its handler says the
+//! scheduler picked another task (scheduler.rs filled in `SWITCH`). The stub already saved the
+//! old task's scratch registers in the frame; its other six general registers still hold the
+//! task's values (the Rust handler preserved them), so we save them into the frame now. Then the
+//! state the trap entry never saves: the FPU/SSE registers (fxsave64/fxrstor64: `xsave` kills
+//! the VM on kvm_pvm), the address space (CR3), and the kernel stack the CPU will use on the next
+//! trap (TSS.RSP0). Last, the new task's trap frame becomes our stack; we load its six registers
+//! and leave through the common trap exit, which restores the rest and `iretq`s into it.
+
+/// What the scheduler asks `context_switch` to do (read by the assembly below; field order
+/// matters).
+#[repr(C)]
+pub struct Switch {
+    /// Where to save the old task's FPU state; null when the old task is gone.
+    pub prev_fpu: *mut u8,
+    pub next_fpu: *const u8,
+    pub next_cr3: u64,
+    /// The new task's trap frame (at the top of its kernel stack).
+    pub next_frame: u64,
+    pub next_kstack_top: u64,
+}
+
+#[no_mangle]
+pub static mut SWITCH: Switch = Switch {
+    prev_fpu: core::ptr::null_mut(),
+    next_fpu: core::ptr::null(),
+    next_cr3: 0,
+    next_frame: 0,
+    next_kstack_top: 0,
+};
 
 extern "C" {
-    /// Saves the FPU state into `prev_fpu` (skipped when null: the old task is gone), restores it
-    /// from `next_fpu`, switches to `next_cr3`, sets TSS.RSP0 to `next_kstack_top`, and returns
-    /// from the trap into the task whose trap frame is at `next_frame`.
-    pub fn context_switch(
-        prev_fpu: *mut u8,
-        next_fpu: *const u8,
-        next_cr3: u64,
-        next_frame: u64,
-        next_kstack_top: u64,
-    ) -> !;
+    /// Enters the first task at boot: `SWITCH` without an old task to save.
+    pub fn context_switch_to_first() -> !;
 }
 
 core::arch::global_asm!(
@@ -27,14 +43,33 @@ core::arch::global_asm!(
     .balign 16
     .global context_switch
 context_switch:
-    test %rdi, %rdi
+    mov %r15, 0(%rsp)
+    mov %r14, 8(%rsp)
+    mov %r13, 16(%rsp)
+    mov %r12, 24(%rsp)
+    mov %rbp, 32(%rsp)
+    mov %rbx, 40(%rsp)
+    mov SWITCH+0(%rip), %rax
+    test %rax, %rax
     jz 1f
-    fxsave64 (%rdi)
-1:  fxrstor64 (%rsi)
-    mov %rdx, %cr3
-    mov %r8, TSS+4(%rip)
-    mov %rcx, %rsp
-    jmp trap_return
+    fxsave64 (%rax)
+    .global context_switch_to_first
+context_switch_to_first:
+1:  mov SWITCH+8(%rip), %rax
+    fxrstor64 (%rax)
+    mov SWITCH+16(%rip), %rax
+    mov %rax, %cr3
+    mov SWITCH+32(%rip), %rax
+    mov %rax, TSS+4(%rip)
+    mov SWITCH+24(%rip), %rsp
+    mov 0(%rsp), %r15
+    mov 8(%rsp), %r14
+    mov 16(%rsp), %r13
+    mov 24(%rsp), %r12
+    mov 32(%rsp), %rbp
+    mov 40(%rsp), %rbx
+    add $48, %rsp
+    jmp trap_exit_128
     "#,
     options(att_syntax)
 );

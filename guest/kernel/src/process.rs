@@ -210,7 +210,7 @@ impl ProcessTable {
 /// Ends the running process with Linux wait status `wait_status` (exit code << 8, or a signal):
 /// frees its memory, hands its children to nobody, wakes a waiting parent, and runs something
 /// else. When pid 1 ends, the machine powers off with its status, as init's death would.
-pub fn exit_current(wait_status: u32) -> ! {
+pub fn exit_current(wait_status: u32) {
     let s = crate::scheduler::sched();
     let me = s.current;
     let table = table();

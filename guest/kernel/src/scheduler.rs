@@ -5,10 +5,11 @@
 //! finds it has used its time slice while another task is ready (preemption, OSTEP 6.3). With
 //! nothing to run, the CPU halts with interrupts on until the timer wakes a sleeper.
 //!
-//! Every way out of a task ends in `switch_to`, which never returns: the next task resumes from
-//! the trap frame on its own kernel stack, through `context_switch`.
+//! Every decision to run another task ends in `prepare_switch`, which tells `context_switch`
+//! what to do; the trap handler returns, and its entry stub leaves through the switch into the
+//! next task's trap frame instead of returning to the old one.
 
-use crate::context_switch::context_switch;
+use crate::context_switch::{context_switch_to_first, SWITCH};
 use crate::cpu::rdtsc;
 use crate::memory::paging;
 use crate::process::{self, Process, State, Wait, NPROC};
@@ -31,6 +32,8 @@ pub struct Scheduler {
     ticks_used: u32,
     pub switches: u64,
     pub idle_cycles: u64,
+    /// Set by `prepare_switch`, read and cleared by the trap handler (`take_switch`).
+    switch_pending: bool,
 }
 
 static mut SCHED: Scheduler = Scheduler {
@@ -46,6 +49,7 @@ static mut SCHED: Scheduler = Scheduler {
     ticks_used: 0,
     switches: 0,
     idle_cycles: 0,
+    switch_pending: false,
 };
 
 #[inline(always)]
@@ -118,7 +122,22 @@ pub fn make_ready(slot: usize) {
 pub fn start() -> ! {
     let s = sched();
     let next = s.pop_ready().expect("no task to start");
-    switch_to(NONE, next, rdtsc())
+    prepare_switch(NONE, next, rdtsc());
+    s.switch_pending = false;
+    // SAFETY: `prepare_switch` filled in SWITCH for a live task with a complete trap frame;
+    // with no old task, nothing is saved.
+    unsafe { context_switch_to_first() }
+}
+
+/// For the trap handlers: did the scheduler pick another task? (Clears the answer.)
+#[inline(always)]
+pub fn take_switch() -> bool {
+    let s = sched();
+    if s.switch_pending {
+        s.switch_pending = false;
+        return true;
+    }
+    false
 }
 
 /// sched_yield: let the next ready task run; if there is none, keep running.
@@ -163,12 +182,11 @@ fn requeue_current() {
     process::table().slots[me].state = State::Ready;
     s.push_ready(me);
     let next = s.pop_ready().unwrap_or(me);
-    switch_to(me, next, now)
+    prepare_switch(me, next, now)
 }
 
-/// Blocks the running task until `deadline` (TSC). Its trap frame must already hold the
-/// result it will see.
-pub fn sleep_until(deadline: u64) -> ! {
+/// Blocks the running task until `deadline` (TSC).
+pub fn sleep_until(deadline: u64) {
     let s = sched();
     let me = s.current;
     process::table().slots[me].sleep_until = deadline;
@@ -178,7 +196,7 @@ pub fn sleep_until(deadline: u64) -> ! {
 }
 
 /// Blocks the running task; it runs again after `wake` (or a sleeper's deadline).
-pub fn block(why: Wait) -> ! {
+pub fn block(why: Wait) {
     current().state = State::Blocked(why);
     run_next()
 }
@@ -191,12 +209,12 @@ pub fn wake(slot: usize, why: Wait) {
 }
 
 /// The running task is gone (exited or killed): run something else.
-pub fn exit_current() -> ! {
+pub fn exit_current() {
     run_next()
 }
 
 /// Gives the CPU to the next ready task, halting until there is one.
-fn run_next() -> ! {
+fn run_next() {
     let s = sched();
     let prev = s.current;
     account(s, rdtsc());
@@ -217,7 +235,7 @@ fn run_next() -> ! {
         unsafe { core::arch::asm!("sti", "hlt", "cli", options(nomem, nostack)) };
         s.idle_cycles += rdtsc() - idle_start;
     };
-    switch_to(prev, next, rdtsc())
+    prepare_switch(prev, next, rdtsc())
 }
 
 fn account(s: &mut Scheduler, now: u64) {
@@ -232,10 +250,11 @@ pub fn charge_running() {
     account(sched(), rdtsc());
 }
 
-/// Switches from `prev` (NONE at boot) to `next` (OSTEP figure 6.3): save the old task's FPU
-/// state, load the new task's address space, kernel stack and registers, return from trap into
-/// it. The caller has charged `prev` its CPU time.
-fn switch_to(prev: usize, next: usize, now: u64) -> ! {
+/// Prepares the switch from `prev` (NONE at boot) to `next` (OSTEP figure 6.3), which
+/// `context_switch` carries out when the trap handler returns: save the old task's registers and
+/// FPU state, load the new task's address space, kernel stack and registers, return from trap
+/// into it. The caller has charged `prev` its CPU time.
+fn prepare_switch(prev: usize, next: usize, now: u64) {
     let s = sched();
     let procs = &mut process::table().slots;
     let prev_fpu = match procs.get_mut(prev) {
@@ -253,17 +272,16 @@ fn switch_to(prev: usize, next: usize, now: u64) -> ! {
         s.fs_loaded = n.fs_base;
     }
     s.program_timer(now);
-    // SAFETY: `next` is a live process: its page table maps the kernel half, its kernel stack
-    // holds a complete trap frame (built by the loader or saved by a trap entry), and its FXSAVE
-    // area is 16-byte aligned. Interrupts are off until the `iretq`.
+    s.switch_pending = true;
+    // SAFETY: one CPU, interrupts off; `context_switch` reads this only after we return. `next`
+    // is a live process: its page table maps the kernel half, its kernel stack holds a complete
+    // trap frame (built by the loader or saved by `context_switch`), its FXSAVE area is aligned.
     unsafe {
-        context_switch(
-            prev_fpu,
-            n.fpu.0.as_ptr(),
-            n.pml4,
-            n.frame_ptr(),
-            n.kstack_top,
-        )
+        SWITCH.prev_fpu = prev_fpu;
+        SWITCH.next_fpu = n.fpu.0.as_ptr();
+        SWITCH.next_cr3 = n.pml4;
+        SWITCH.next_frame = n.frame_ptr();
+        SWITCH.next_kstack_top = n.kstack_top;
     }
 }
 

@@ -50,6 +50,10 @@ fn sys_read(f: &mut TrapFrame) -> i64 {
     if fd != 0 {
         return -EBADF;
     }
+    // The whole buffer must be writable user memory, even if less arrives (as on Linux).
+    if crate::uaccess::check(pml4(), buf, count, true).is_err() {
+        return -EFAULT;
+    }
     let mut tmp = [0u8; 64];
     let mut n = 0;
     let want = (count as usize).min(tmp.len());
@@ -136,8 +140,7 @@ fn sys_brk(f: &mut TrapFrame) -> i64 {
     p.brk as i64
 }
 
-fn sys_sched_yield(f: &mut TrapFrame) -> i64 {
-    f.rax = 0;
+fn sys_sched_yield(_f: &mut TrapFrame) -> i64 {
     scheduler::yield_now();
     0
 }
@@ -157,8 +160,8 @@ fn sys_nanosleep(f: &mut TrapFrame) -> i64 {
         return 0;
     }
     let deadline = crate::cpu::rdtsc().saturating_add(time::ns_to_cycles(ns));
-    f.rax = 0; // what the task sees when it wakes
-    scheduler::sleep_until(deadline)
+    scheduler::sleep_until(deadline);
+    0 // what the task sees when it wakes
 }
 
 fn sys_getpid(_f: &mut TrapFrame) -> i64 {
@@ -170,7 +173,8 @@ fn sys_getppid(_f: &mut TrapFrame) -> i64 {
 }
 
 fn sys_exit(f: &mut TrapFrame) -> i64 {
-    process::exit_current(((f.rdi & 0xff) << 8) as u32)
+    process::exit_current(((f.rdi & 0xff) << 8) as u32);
+    0 // goes to a frame nobody will return to
 }
 
 /// wait4(pid, status, options, rusage): reap a child that has exited; block until one does.
@@ -204,8 +208,8 @@ fn sys_wait4(f: &mut TrapFrame) -> i64 {
     // Sleep until a child exits, then run this call again: back up over the 2-byte `syscall` /
     // `int 0x80` and restore the number (Linux's syscall restart).
     f.rip -= 2;
-    f.rax = 61;
-    scheduler::block(Wait::Child)
+    scheduler::block(Wait::Child);
+    61
 }
 
 fn sys_arch_prctl(f: &mut TrapFrame) -> i64 {

@@ -2,7 +2,6 @@
 //! and exceptions. An exception in ring 3 kills only the process that caused it (OSTEP 6.2: "the
 //! OS would then likely kill the process"); one in ring 0 is a kernel bug: a panic.
 
-use crate::lapic::{SPURIOUS_VECTOR, TIMER_VECTOR};
 use crate::memory::frame::FRAMES;
 use crate::memory::paging;
 use crate::memory::PAGE_SIZE;
@@ -54,17 +53,55 @@ const NAMES: [&str; 32] = [
     "reserved",
 ];
 
+// The handlers the entry stubs call (trap_entry.rs), one per kind of trap. Each returns whether
+// the scheduler picked another task to run, in which case the stub leaves through the context
+// switch instead of returning to the trapping task.
+
+/// `int 0x80` and `syscall`.
 #[no_mangle]
-extern "C" fn trap_dispatch(f: &mut TrapFrame) {
-    match f.vector {
-        SYSCALL_VECTOR => syscall::dispatch(f),
-        v if v == TIMER_VECTOR as u64 => scheduler::timer_interrupt(f.user_mode()),
-        v if v == SPURIOUS_VECTOR as u64 => {}
-        PAGE_FAULT if f.user_mode() => user_page_fault(f),
-        INVALID_OPCODE if f.user_mode() => user_invalid_opcode(f),
-        v if v < 32 && f.user_mode() => kill(f, signal_for(v), None),
-        _ => kernel_fault(f),
+extern "C" fn trap_syscall(f: &mut TrapFrame) -> bool {
+    syscall::dispatch(f);
+    scheduler::take_switch()
+}
+
+#[no_mangle]
+extern "C" fn trap_timer(f: &mut TrapFrame) -> bool {
+    scheduler::timer_interrupt(f.user_mode());
+    scheduler::take_switch()
+}
+
+#[no_mangle]
+extern "C" fn trap_page_fault(f: &mut TrapFrame) -> bool {
+    if !f.user_mode() {
+        kernel_fault(f);
     }
+    user_page_fault(f);
+    scheduler::take_switch()
+}
+
+#[no_mangle]
+extern "C" fn trap_invalid_opcode(f: &mut TrapFrame) -> bool {
+    if !f.user_mode() {
+        kernel_fault(f);
+    }
+    user_invalid_opcode(f);
+    scheduler::take_switch()
+}
+
+/// Every other exception: from ring 3 it kills the task, from ring 0 it is a kernel bug.
+#[no_mangle]
+extern "C" fn trap_exception(f: &mut TrapFrame) -> bool {
+    if !f.user_mode() {
+        kernel_fault(f);
+    }
+    kill(f, signal_for(f.vector), None);
+    scheduler::take_switch()
+}
+
+/// The LAPIC's spurious vector: nothing to do, not even an EOI.
+#[no_mangle]
+extern "C" fn trap_spurious(_f: &mut TrapFrame) -> bool {
+    false
 }
 
 fn signal_for(vector: u64) -> u32 {
@@ -82,7 +119,8 @@ fn user_page_fault(f: &mut TrapFrame) {
     // kvm_pvm: a `syscall` from ring 3 faults at LSTAR instead of entering ring 0 there.
     if addr == syscall::lstar() && f.rip == addr {
         syscall::from_pvm_page_fault(f);
-        return syscall::dispatch(f);
+        syscall::dispatch(f);
+        return;
     }
     // The heap grows on demand: a first touch below the break gets a fresh zero page.
     let p = current();
@@ -106,7 +144,8 @@ fn user_invalid_opcode(f: &mut TrapFrame) {
     if copy_from_user(current().pml4, &mut insn, f.rip).is_ok() && insn[0] == 0xcd {
         if insn[1] as u64 == SYSCALL_VECTOR {
             f.rip += 2;
-            return syscall::dispatch(f);
+            syscall::dispatch(f);
+            return;
         }
         return kill(f, SIGSEGV, None);
     }
@@ -139,15 +178,37 @@ fn kill(f: &TrapFrame, signal: u32, fault_addr: Option<u64>) {
         crate::print!(", {what} {addr:#x} ({why})");
     }
     crate::println!(" [signal {signal}]");
-    process::exit_current(signal)
+    process::exit_current(signal);
 }
 
 fn kernel_fault(f: &TrapFrame) -> ! {
+    // #UD and #PF stubs do not save rbx, rbp, r12-r15 (they are on the system-call path on
+    // kvm_pvm; see trap_entry.rs): say so rather than print stale values.
+    let partial = f.vector == INVALID_OPCODE || f.vector == PAGE_FAULT;
+    let callee = |v: u64| {
+        if partial {
+            NotSaved(None)
+        } else {
+            NotSaved(Some(v))
+        }
+    };
     panic!(
-        "{} (vector {}, error {:#x}) in ring 0\n  rip {:#018x} cs {:#x} rflags {:#x} rsp {:#018x} ss {:#x} cr2 {:#x}\n  rax {:#018x} rbx {:#018x} rcx {:#018x} rdx {:#018x}\n  rsi {:#018x} rdi {:#018x} rbp {:#018x} r8  {:#018x}\n  r9  {:#018x} r10 {:#018x} r11 {:#018x} r12 {:#018x}\n  r13 {:#018x} r14 {:#018x} r15 {:#018x}",
+        "{} (vector {}, error {:#x}) in ring 0\n  rip {:#018x} cs {:#x} rflags {:#x} rsp {:#018x} ss {:#x} cr2 {:#x}\n  rax {:#018x} rbx {} rcx {:#018x} rdx {:#018x}\n  rsi {:#018x} rdi {:#018x} rbp {} r8  {:#018x}\n  r9  {:#018x} r10 {:#018x} r11 {:#018x} r12 {}\n  r13 {} r14 {} r15 {}",
         NAMES.get(f.vector as usize).unwrap_or(&"interrupt"),
         f.vector, f.error, f.rip, f.cs, f.rflags, f.rsp, f.ss, Cr2::read_raw(),
-        f.rax, f.rbx, f.rcx, f.rdx, f.rsi, f.rdi, f.rbp, f.r8, f.r9, f.r10, f.r11, f.r12,
-        f.r13, f.r14, f.r15
+        f.rax, callee(f.rbx), f.rcx, f.rdx, f.rsi, f.rdi, callee(f.rbp), f.r8, f.r9, f.r10, f.r11,
+        callee(f.r12), callee(f.r13), callee(f.r14), callee(f.r15)
     )
+}
+
+/// A register value for the panic dump, or a note that this path did not save it.
+struct NotSaved(Option<u64>);
+
+impl core::fmt::Display for NotSaved {
+    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+        match self.0 {
+            Some(v) => write!(f, "{v:#018x}"),
+            None => write!(f, "(not saved)       "),
+        }
+    }
 }

@@ -226,7 +226,7 @@ fn main(_args: Args) -> i32 {
         format_args!("{r:?}"),
     );
 
-    println!("syscalls: {} passed, {} failed", c.passed, c.failed);
+    println!("syscalls: {} checks passed, {} failed", c.passed, c.failed);
     // exit (60) rather than returning from main (exit_group, 231): both get used.
     exit(if c.failed == 0 { 0 } else { 1 })
 }

@@ -23,6 +23,8 @@ pub struct Scheduler {
     head: usize,
     len: usize,
     pub current: usize,
+    /// `&slots[current]`, kept so that `current()` is one load on the system-call path.
+    current_proc: *mut Process,
     sleepers: [u8; NPROC],
     nsleepers: usize,
     switched_in_at: u64,
@@ -41,6 +43,7 @@ static mut SCHED: Scheduler = Scheduler {
     head: 0,
     len: 0,
     current: NONE,
+    current_proc: core::ptr::null_mut(),
     sleepers: [0; NPROC],
     nsleepers: 0,
     switched_in_at: 0,
@@ -62,7 +65,9 @@ pub fn sched() -> &'static mut Scheduler {
 /// The running process. Only meaningful while one runs (always, in a trap from ring 3).
 #[inline(always)]
 pub fn current() -> &'static mut Process {
-    &mut process::table().slots[sched().current]
+    // SAFETY: set by `prepare_switch` to the slot of the task it switches to, which stays
+    // allocated while it runs; every trap from ring 3 comes from that task.
+    unsafe { &mut *sched().current_proc }
 }
 
 impl Scheduler {
@@ -264,6 +269,7 @@ fn prepare_switch(prev: usize, next: usize, now: u64) {
     let n = &mut procs[next];
     n.state = State::Running;
     s.current = next;
+    s.current_proc = n;
     s.switched_in_at = now;
     s.ticks_used = 0;
     s.switches += 1;

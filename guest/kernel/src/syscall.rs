@@ -62,9 +62,8 @@ pub fn init() {
 #[inline]
 pub fn dispatch(f: &mut TrapFrame) {
     current().stats.syscalls += 1;
-    let handler = SYSCALL_TABLE.get(f.rax as usize).copied().flatten();
-    let ret = match handler {
-        Some(h) => h(f),
+    let ret = match SYSCALL_TABLE.get(f.rax as usize) {
+        Some(handler) => handler(f),
         None => -ENOSYS,
     };
     f.rax = ret as u64;

@@ -18,27 +18,32 @@ pub type Handler = fn(&mut TrapFrame) -> i64;
 pub const SYS_SPAWN: usize = 1000;
 const TABLE_LEN: usize = crate::bench::SYS_BENCH + 1;
 
-pub static SYSCALL_TABLE: [Option<Handler>; TABLE_LEN] = {
-    let mut t: [Option<Handler>; TABLE_LEN] = [None; TABLE_LEN];
-    t[0] = Some(sys_read);
-    t[1] = Some(sys_write);
-    t[12] = Some(sys_brk);
-    t[16] = Some(sys_ioctl);
-    t[20] = Some(sys_writev);
-    t[24] = Some(sys_sched_yield);
-    t[35] = Some(sys_nanosleep);
-    t[39] = Some(sys_getpid);
-    t[60] = Some(sys_exit);
-    t[61] = Some(sys_wait4);
-    t[110] = Some(sys_getppid);
-    t[158] = Some(sys_arch_prctl);
-    t[218] = Some(sys_set_tid_address);
-    t[228] = Some(sys_clock_gettime);
-    t[231] = Some(sys_exit); // exit_group: one thread per process
-    t[SYS_SPAWN] = Some(sys_spawn);
-    t[crate::bench::SYS_BENCH] = Some(crate::bench::sys_bench);
+/// Indexed by system-call number; numbers we do not implement hold `sys_nosys`.
+pub static SYSCALL_TABLE: [Handler; TABLE_LEN] = {
+    let mut t: [Handler; TABLE_LEN] = [sys_nosys; TABLE_LEN];
+    t[0] = sys_read;
+    t[1] = sys_write;
+    t[12] = sys_brk;
+    t[16] = sys_ioctl;
+    t[20] = sys_writev;
+    t[24] = sys_sched_yield;
+    t[35] = sys_nanosleep;
+    t[39] = sys_getpid;
+    t[60] = sys_exit;
+    t[61] = sys_wait4;
+    t[110] = sys_getppid;
+    t[158] = sys_arch_prctl;
+    t[218] = sys_set_tid_address;
+    t[228] = sys_clock_gettime;
+    t[231] = sys_exit; // exit_group: one thread per process
+    t[SYS_SPAWN] = sys_spawn;
+    t[crate::bench::SYS_BENCH] = crate::bench::sys_bench;
     t
 };
+
+fn sys_nosys(_f: &mut TrapFrame) -> i64 {
+    -ENOSYS
+}
 
 fn pml4() -> u64 {
     current().pml4

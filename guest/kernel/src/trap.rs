@@ -72,6 +72,21 @@ extern "C" fn trap_timer(f: &mut TrapFrame) -> bool {
 
 #[no_mangle]
 extern "C" fn trap_page_fault(f: &mut TrapFrame) -> bool {
+    // kvm_pvm: a `syscall` from ring 3 faults at LSTAR instead of entering ring 0 there. A user
+    // RIP can equal LSTAR only by that fault: the fetch of the instruction at LSTAR failed, so
+    // CR2 is LSTAR too and need not be read. Checked first and kept short: this is the system-
+    // call path. (A program that jumps to LSTAR itself gets the system call it asked for.)
+    if f.rip == syscall::lstar() && f.user_mode() {
+        syscall::from_pvm_page_fault(f);
+        syscall::dispatch(f);
+        return scheduler::take_switch();
+    }
+    other_page_fault(f)
+}
+
+#[cold]
+#[inline(never)]
+fn other_page_fault(f: &mut TrapFrame) -> bool {
     if !f.user_mode() {
         kernel_fault(f);
     }
@@ -116,12 +131,6 @@ fn signal_for(vector: u64) -> u32 {
 
 fn user_page_fault(f: &mut TrapFrame) {
     let addr = Cr2::read_raw();
-    // kvm_pvm: a `syscall` from ring 3 faults at LSTAR instead of entering ring 0 there.
-    if addr == syscall::lstar() && f.rip == addr {
-        syscall::from_pvm_page_fault(f);
-        syscall::dispatch(f);
-        return;
-    }
     // The heap grows on demand: a first touch below the break gets a fresh zero page.
     let p = current();
     let not_present = f.error & 1 == 0;

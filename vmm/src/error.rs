@@ -61,7 +61,7 @@ pub enum ImageError {
     CmdlineNul,
     #[error("--user {0:?}: empty program specification")]
     EmptyUserSpec(String),
-    #[error("--user: two programs are named {0:?} (the archive finds programs by name)")]
+    #[error("--user: two different files are named {0:?} (the archive finds programs by name)")]
     DuplicateProgram(String),
     #[error(
         "this vmm was built without a guest kernel (guest/kernel was not built); \

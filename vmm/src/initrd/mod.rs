@@ -41,12 +41,21 @@ impl UserProgram {
 pub fn build_program_archive(programs: &[UserProgram]) -> Result<Vec<u8>, ImageError> {
     let mut start = String::new();
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut paths: Vec<&Path> = Vec::new();
     for p in programs {
         let name = p.name();
-        let bytes = read_user_file(&p.path)?;
-        parse_elf64(&p.path, &bytes)?;
-        if name == "START" || files.iter().any(|(n, _)| *n == name) {
-            return Err(ImageError::DuplicateProgram(name));
+        // The same file again (`--user "spin A" --user "spin B"`) is one program started twice:
+        // pack it once. A different file with the same name could not be told apart.
+        match files.iter().position(|(n, _)| *n == name) {
+            Some(i) if same_file(paths[i], &p.path) => {}
+            Some(_) => return Err(ImageError::DuplicateProgram(name)),
+            None if name == "START" => return Err(ImageError::DuplicateProgram(name)),
+            None => {
+                let bytes = read_user_file(&p.path)?;
+                parse_elf64(&p.path, &bytes)?;
+                files.push((name.clone(), bytes));
+                paths.push(&p.path);
+            }
         }
         start.push_str(&name);
         for a in &p.args {
@@ -54,7 +63,6 @@ pub fn build_program_archive(programs: &[UserProgram]) -> Result<Vec<u8>, ImageE
             start.push_str(a);
         }
         start.push('\n');
-        files.push((name, bytes));
     }
     let mut w = cpio::CpioWriter::new();
     w.add_file("START", start.as_bytes());
@@ -62,6 +70,13 @@ pub fn build_program_archive(programs: &[UserProgram]) -> Result<Vec<u8>, ImageE
         w.add_file(name, bytes);
     }
     Ok(w.finish())
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
 }
 
 /// Reads an `--initrd` file, passed to the guest unchanged.
@@ -80,5 +95,50 @@ mod tests {
         assert_eq!(p.args, vec!["a", "b"]);
         assert_eq!(p.name(), "prog");
         assert!(UserProgram::parse("   ").is_err());
+    }
+
+    /// A minimal valid ELF64 x86-64 header (what `parse_elf64` checks), in a temp file.
+    fn fake_program(dir: &Path, name: &str) -> PathBuf {
+        let mut elf = vec![0u8; 64];
+        elf[..4].copy_from_slice(b"\x7fELF");
+        elf[4] = 2; // 64-bit
+        elf[5] = 1; // little-endian
+        elf[6] = 1;
+        elf[16] = 2; // ET_EXEC
+        elf[18] = 62; // x86-64
+        elf[20] = 1;
+        elf[52] = 64; // e_ehsize
+        elf[54] = 56; // e_phentsize
+        let path = dir.join(name);
+        std::fs::write(&path, &elf).unwrap();
+        path
+    }
+
+    #[test]
+    fn same_file_twice_is_packed_once_and_started_twice() {
+        let dir = std::env::temp_dir().join(format!("vmm-initrd-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("other")).unwrap();
+        let spin = fake_program(&dir, "spin");
+        let a = UserProgram::parse(&format!("{} A", spin.display())).unwrap();
+        let b = UserProgram::parse(&format!("{} B", spin.display())).unwrap();
+        let archive = build_program_archive(&[a.clone(), b]).unwrap();
+        let text = String::from_utf8_lossy(&archive);
+        assert!(
+            text.contains("spin A\nspin B\n"),
+            "START lists both instances"
+        );
+        assert_eq!(
+            text.matches("070701").count(),
+            3,
+            "START, spin once, trailer"
+        );
+
+        let other = fake_program(&dir.join("other"), "spin");
+        let c = UserProgram::parse(other.to_str().unwrap()).unwrap();
+        assert!(matches!(
+            build_program_archive(&[a, c]),
+            Err(ImageError::DuplicateProgram(_))
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

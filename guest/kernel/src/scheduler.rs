@@ -157,14 +157,22 @@ pub fn timer_interrupt(from_user: bool) {
     let now = rdtsc();
     let tick = timer::on_interrupt(now);
     let s = sched();
+    // The common case, kept short: a tick while a task runs and nobody sleeps. Unless the task's
+    // slice is used up and another one waits, re-arm and return to it.
+    if tick && from_user && s.nsleepers == 0 {
+        s.ticks_used += 1;
+        if s.len == 0 || s.ticks_used < s.slice_ticks {
+            timer::program(now, s.len > 0, None);
+            return;
+        }
+    } else if tick && from_user {
+        s.ticks_used += 1;
+    }
     if s.nsleepers > 0 {
         s.wake_sleepers(now);
     }
     if !from_user {
         return; // the idle loop looks at the ready queue itself
-    }
-    if tick {
-        s.ticks_used += 1;
     }
     if s.len > 0 && s.ticks_used >= s.slice_ticks {
         current().stats.preempted += 1;

@@ -64,7 +64,11 @@ fn default_demo_passes_under_qemu_tcg() {
     run.assert_line("init: all 11 checks passed");
     let report = run.report();
     assert_eq!(report.rows.len(), 12, "\n{}", run.dump());
-    for (pid, status) in [(5, "killed (136)"), (6, "killed (139)"), (7, "killed (139)")] {
+    for (pid, status) in [
+        (5, "killed (136)"),
+        (6, "killed (139)"),
+        (7, "killed (139)"),
+    ] {
         assert_eq!(report.row(pid).status, status, "\n{}", run.dump());
     }
     assert_eq!(run.kill_line(5).what, "divide error");
@@ -75,7 +79,11 @@ fn default_demo_passes_under_qemu_tcg() {
 fn syscalls_pass_under_qemu_tcg_through_the_ordinary_syscall_and_int_0x80_paths() {
     let run = run_qemu(&["--user", &user("syscalls", "")]);
     let fails: Vec<&str> = run.lines().filter(|l| l.contains(": FAIL")).collect();
-    assert!(fails.is_empty(), "failed checks: {fails:#?}\n{}", run.dump());
+    assert!(
+        fails.is_empty(),
+        "failed checks: {fails:#?}\n{}",
+        run.dump()
+    );
     run.assert_status(0);
     assert_tcg(&run);
     run.assert_line("passed, 0 failed");
@@ -127,7 +135,10 @@ fn the_scripts_archive_is_the_one_vmm_would_pack() {
         &[("args", &prog("args")), ("hello", &prog("hello"))],
         &["args one two three", "hello"],
     );
-    assert!(got == want, "scripts/qemu.sh --pack differs from CpioWriter");
+    assert!(
+        got == want,
+        "scripts/qemu.sh --pack differs from CpioWriter"
+    );
 }
 
 #[test]

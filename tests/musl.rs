@@ -1,0 +1,248 @@
+//! Ordinary static C programs (tests/c/*.c, unmodified libc code) in ring 3 on our kernel: built
+//! with `musl-gcc -static -O2` into the cargo target directory and run through `--user`.
+//! What each must do is in tests/c/README.md.
+//!
+//! musl-gcc is required (Debian's musl-tools, which .ci/run installs): without it these tests
+//! fail, saying how to install it.
+
+mod common;
+#[path = "common/lde.rs"]
+mod lde;
+
+use common::scratch_dir;
+use lde::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+const INSTALL: &str = "musl-gcc is required for these tests: sudo apt-get install musl-tools";
+
+fn out_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("c")
+}
+
+fn musl_gcc(args: &[&std::ffi::OsStr]) -> Result<(), String> {
+    let out = Command::new("musl-gcc")
+        .args(args)
+        .output()
+        .map_err(|e| format!("{INSTALL} (cannot run musl-gcc: {e})"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "musl-gcc {args:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// Builds every tests/c/*.c once (static, non-PIE) into CARGO_TARGET_TMPDIR/c.
+fn build_all() -> &'static Result<(), String> {
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let dir = out_dir();
+        std::fs::create_dir_all(&dir).unwrap();
+        let src = repo_root().join("tests/c");
+        let mut sources: Vec<PathBuf> = std::fs::read_dir(&src)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "c"))
+            .collect();
+        sources.sort();
+        for c in sources {
+            let exe = dir.join(c.file_stem().unwrap());
+            musl_gcc(&[
+                "-static".as_ref(),
+                "-O2".as_ref(),
+                "-o".as_ref(),
+                exe.as_os_str(),
+                c.as_os_str(),
+            ])?;
+        }
+        Ok(())
+    })
+}
+
+/// The path of tests/c/NAME.c built with musl-gcc.
+#[track_caller]
+fn c_prog(name: &str) -> PathBuf {
+    if let Err(e) = build_all() {
+        panic!("{e}");
+    }
+    let p = out_dir().join(name);
+    assert!(p.is_file(), "{} was not built", p.display());
+    p
+}
+
+/// The `--user` value for a C program with arguments.
+fn c_user(name: &str, args: &str) -> String {
+    let p = c_prog(name).display().to_string();
+    if args.is_empty() {
+        p
+    } else {
+        format!("{p} {args}")
+    }
+}
+
+#[test]
+fn musl_gcc_is_installed() {
+    match Command::new("musl-gcc").arg("--version").output() {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => panic!(
+            "{INSTALL} (musl-gcc --version: {})",
+            String::from_utf8_lossy(&o.stderr)
+        ),
+        Err(e) => panic!("{INSTALL} ({e})"),
+    }
+}
+
+#[test]
+fn unmodified_hello_world_prints_and_exits_7() {
+    let run = run_user(&[c_user("hello", "")]);
+    run.assert_status(7);
+    run.assert_line("hello from musl");
+    let report = run.report();
+    let r = report.row(1);
+    assert_eq!((r.name.as_str(), r.status.as_str()), ("hello", "exit 7"));
+    // musl's start-up and printf: set_tid_address, ioctl, writev, exit_group at least.
+    assert!(r.syscalls >= 4, "{r:?}");
+    assert!(run.kill_lines().is_empty(), "\n{}", run.dump());
+}
+
+#[test]
+fn args_sees_argv_and_exits_with_argc() {
+    let run = run_user(&[c_user("args", "a b")]);
+    run.assert_status(3);
+    for line in ["argc=3", "argv[0]=args", "argv[1]=a", "argv[2]=b"] {
+        run.assert_line(line);
+    }
+    run.assert_no_line("argv[argc] is not NULL");
+}
+
+#[test]
+fn sleep_sleeps_at_least_50_ms() {
+    let run = run_user(&[c_user("sleep", "")]);
+    run.assert_status(0);
+    let line = run.assert_line("sleep: pid 1 slept ");
+    let ms: u64 = line
+        .split_whitespace()
+        .nth(4)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!(ms >= 50, "{line}");
+    assert!(run.wall.as_millis() >= 50, "{:?}", run.wall);
+}
+
+#[test]
+fn null_pointer_write_is_killed_with_sigsegv_139() {
+    let run = run_user(&[c_user("nullptr", "")]);
+    run.assert_status(139);
+    run.assert_line("nullptr: writing to address 0");
+    run.assert_no_line("still alive");
+    let k = run.kill_line(1);
+    assert_eq!(
+        (k.name.as_str(), k.what.as_str(), k.signal),
+        ("nullptr", "page fault", 11),
+        "{k:?}"
+    );
+    assert!(
+        k.detail.contains("writing") && k.detail.contains("0x0"),
+        "a write to 0x0: {k:?}"
+    );
+}
+
+#[test]
+fn the_others_go_on_after_nullptr_is_killed() {
+    // waitall (pid 1) waits for every other program before the VM powers off.
+    let run = run_user(&[
+        c_user("waitall", ""),
+        c_user("nullptr", ""),
+        c_user("hello", ""),
+        c_user("sleep", ""),
+        c_user("args", "x y"),
+    ]);
+    run.assert_status(0);
+    assert_eq!(run.kill_line(2).name, "nullptr");
+    for line in [
+        "waitall: pid 2 killed by signal 11",
+        "waitall: pid 3 exited with 7",
+        "waitall: pid 4 exited with 0",
+        "waitall: pid 5 exited with 3",
+        "waitall: 4 children, all done",
+        "hello from musl",
+        "sleep: pid 4 slept",
+    ] {
+        run.assert_line(line);
+    }
+}
+
+#[test]
+fn two_fpmath_keep_their_own_sse_registers() {
+    // Two instances of one program: an archive with START, as --user takes each file once.
+    let dir = scratch_dir("musl_fpmath");
+    let cpio = archive(
+        &[
+            ("waitall", &c_prog("waitall")),
+            ("fpmath", &c_prog("fpmath")),
+        ],
+        &["waitall", "fpmath", "fpmath"],
+    );
+    let initrd = common::write_file(&dir, "fpmath.cpio", &cpio);
+    let run = run_vmm_lde(["--initrd".as_ref(), initrd.as_os_str()]);
+    run.assert_status(0);
+    let results: Vec<&str> = run.lines_starting("fpmath: pi ~ 3.14159");
+    assert_eq!(results.len(), 2, "\n{}", run.dump());
+    run.assert_line("waitall: pid 2 exited with 0");
+    run.assert_line("waitall: pid 3 exited with 0");
+    let report = run.report();
+    for pid in [2, 3] {
+        let r = report.row(pid);
+        assert!(r.yielded >= 1000, "sched_yield every 1000 terms: {r:?}");
+    }
+}
+
+#[test]
+fn a_static_pie_is_refused_with_a_clear_line() {
+    let dir = scratch_dir("musl_pie");
+    let pie = dir.join("hellopie");
+    let src = repo_root().join("tests/c/hello.c");
+    if let Err(e) = musl_gcc(&[
+        "-static-pie".as_ref(),
+        "-O2".as_ref(),
+        "-o".as_ref(),
+        pie.as_os_str(),
+        src.as_os_str(),
+    ]) {
+        panic!("{e}");
+    }
+    let run = run_user(&[pie.display().to_string()]);
+    let line = run.assert_line("kernel: cannot start hellopie");
+    assert!(line.contains("position-independent"), "{line}");
+    assert_eq!(run.status, Some(251), "boot failure\n{}", run.dump());
+    run.assert_no_line("hello from musl");
+}
+
+#[test]
+fn musl_programs_under_qemu_tcg() {
+    // The ordinary syscall path of a full CPU, for libc's code too (see tests/qemu.rs).
+    let qemu = Command::new("qemu-system-x86_64").arg("--version").output();
+    assert!(
+        qemu.is_ok_and(|o| o.status.success()),
+        "qemu-system-x86_64 is required: sudo apt-get install qemu-system-x86"
+    );
+    let mut cmd = Command::new(repo_root().join("scripts/qemu.sh"));
+    cmd.env("ACCEL", "tcg")
+        .args(["--timeout", &TIMEOUT_SECS.to_string()])
+        .args(["--user", &c_user("waitall", "")])
+        .args(["--user", &c_user("hello", "")])
+        .args(["--user", &c_user("fpmath", "")])
+        .args(["--user", &c_user("nullptr", "")]);
+    let run = run(cmd);
+    run.assert_status(0);
+    run.assert_line("TCGTCGTCGTCG");
+    run.assert_line("hello from musl");
+    run.assert_line("fpmath: pi ~ 3.14159");
+    run.assert_line("waitall: pid 2 exited with 7");
+    run.assert_line("waitall: pid 3 exited with 0");
+    run.assert_line("waitall: pid 4 killed by signal 11");
+}

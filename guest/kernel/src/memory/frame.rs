@@ -85,13 +85,8 @@ impl FrameAllocator {
 
     /// A zeroed 4 KiB frame, or `None` when memory is exhausted.
     pub fn alloc_zeroed(&mut self) -> Option<u64> {
-        for r in self.fresh[..self.nfresh].iter_mut() {
-            if r.start < r.end {
-                let f = r.start;
-                r.start += PAGE_SIZE;
-                self.free_frames -= 1;
-                return Some(f);
-            }
+        if let Some(f) = self.take_fresh() {
+            return Some(f);
         }
         let f = self.alloc_dirty()?;
         // SAFETY: `f` is a frame we own, mapped in the direct map; 512 qwords cover it.
@@ -108,15 +103,16 @@ impl FrameAllocator {
             self.free_frames -= 1;
             return Some(f);
         }
-        for r in self.fresh[..self.nfresh].iter_mut() {
-            if r.start < r.end {
-                let f = r.start;
-                r.start += PAGE_SIZE;
-                self.free_frames -= 1;
-                return Some(f);
-            }
-        }
-        None
+        self.take_fresh()
+    }
+
+    /// A never-used frame: still zero from boot.
+    fn take_fresh(&mut self) -> Option<u64> {
+        let r = self.fresh[..self.nfresh].iter_mut().find(|r| r.start < r.end)?;
+        let f = r.start;
+        r.start += PAGE_SIZE;
+        self.free_frames -= 1;
+        Some(f)
     }
 
     pub fn free(&mut self, frame: u64) {

@@ -246,3 +246,102 @@ fn musl_programs_under_qemu_tcg() {
     run.assert_line("waitall: pid 3 exited with 0");
     run.assert_line("waitall: pid 4 killed by signal 11");
 }
+
+#[test]
+fn invalid_opcode_is_sigill_132_and_breakpoint_sigtrap_133() {
+    for (what, status, fault, signal) in [
+        ("ud2", 132, "invalid opcode", 4),
+        ("int3", 133, "breakpoint", 5),
+    ] {
+        let run = run_user(&[c_user("trap", what)]);
+        run.assert_status(status);
+        run.assert_no_line("still alive");
+        let k = run.kill_line(1);
+        assert_eq!(
+            (k.name.as_str(), k.what.as_str(), k.signal),
+            ("trap", fault, signal),
+            "{what}: {k:?}"
+        );
+    }
+}
+
+#[test]
+fn int_0x81_without_a_ring_3_gate_is_a_gp_fault_as_on_a_real_cpu() {
+    // On a real CPU (and under QEMU tcg) `int 0x81` raises #GP: the gate is not DPL 3. On
+    // kvm_pvm every `int N` arrives as #UD; the kernel must report what a real CPU would.
+    let run = run_user(&[c_user("trap", "int81")]);
+    run.assert_status(139);
+    run.assert_no_line("still alive");
+    let k = run.kill_line(1);
+    assert_eq!(
+        (k.what.as_str(), k.signal),
+        ("general protection fault", 11),
+        "{k:?}"
+    );
+}
+
+#[test]
+fn system_calls_do_not_use_the_user_stack_pointer() {
+    // syscall and int 0x80 with rsp = a kernel address or 0: the kernel runs on its own stack,
+    // returns the result and the program goes on.
+    for what in ["badstack", "badstack80", "nullstack"] {
+        let run = run_user(&[c_user("trap", what)]);
+        run.assert_status(0);
+        run.assert_line(&format!("trap: {what}: getpid = 1 (pid 1)"));
+        assert!(run.kill_lines().is_empty(), "\n{}", run.dump());
+    }
+}
+
+#[test]
+fn console_input_reaches_read_0() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = common::vmm()
+        .args(["--timeout", &TIMEOUT_SECS.to_string()])
+        .args(["--user", &c_user("readline", "")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"ring three\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(10), "{stdout}");
+    assert!(stdout.contains("readline: got 'ring three'"), "{stdout}");
+}
+
+#[test]
+fn spawn_from_c_starts_children_and_refuses_bad_arguments() {
+    let dir = scratch_dir("musl_spawn");
+    let notes = common::write_file(&dir, "notes", b"not a program\n");
+    let cpio = archive(
+        &[
+            ("spawn", &c_prog("spawn")),
+            ("hello", &c_prog("hello")),
+            ("args", &c_prog("args")),
+            ("nullptr", &c_prog("nullptr")),
+            ("notes", &notes),
+        ],
+        &["spawn"],
+    );
+    let initrd = common::write_file(&dir, "spawn.cpio", &cpio);
+    let run = run_vmm_lde(["--initrd".as_ref(), initrd.as_os_str()]);
+    let fails: Vec<&str> = run.lines().filter(|l| l.contains(": FAIL")).collect();
+    assert!(
+        fails.is_empty(),
+        "failed checks: {fails:#?}\n{}",
+        run.dump()
+    );
+    run.assert_status(0);
+    run.assert_line("spawn: all passed");
+    run.assert_line("hello from musl");
+    run.assert_line("argv[2]=two");
+    let k = run.kill_line(4);
+    assert_eq!(k.name, "nullptr", "{k:?}");
+}

@@ -1,0 +1,59 @@
+/* trap WHAT: a fault or trap in ring 3 that only kills this process, or a system call made with
+ * a stack pointer the kernel must not use. WHAT is one of:
+ *   ud2        invalid opcode (#UD): SIGILL, 132
+ *   int3       breakpoint (#BP, through the DPL-3 gate): SIGTRAP, 133
+ *   int81      `int 0x81`, a vector with no gate for ring 3 (#GP on a real CPU): SIGSEGV, 139
+ *   badstack   getpid through `syscall` with rsp = a kernel address, then rsp restored: 0
+ *   badstack80 the same through `int 0x80`: 0
+ *   nullstack  getpid through `syscall` with rsp = 0: 0 */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static long getpid_with_rsp(unsigned long rsp, int int80)
+{
+	long r;
+	if (int80)
+		__asm__ volatile("mov %%rsp, %%rbx\n\t"
+				 "mov %2, %%rsp\n\t"
+				 "int $0x80\n\t"
+				 "mov %%rbx, %%rsp"
+				 : "=a"(r)
+				 : "a"(39L), "r"(rsp)
+				 : "rbx", "rcx", "r11", "memory");
+	else
+		__asm__ volatile("mov %%rsp, %%rbx\n\t"
+				 "mov %2, %%rsp\n\t"
+				 "syscall\n\t"
+				 "mov %%rbx, %%rsp"
+				 : "=a"(r)
+				 : "a"(39L), "r"(rsp)
+				 : "rbx", "rcx", "r11", "memory");
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	const char *what = argc > 1 ? argv[1] : "ud2";
+	long r;
+	printf("trap: %s\n", what);
+	fflush(stdout);
+	if (!strcmp(what, "ud2"))
+		__asm__ volatile("ud2");
+	else if (!strcmp(what, "int3"))
+		__asm__ volatile("int3");
+	else if (!strcmp(what, "int81"))
+		__asm__ volatile("int $0x81");
+	else if (!strcmp(what, "badstack") || !strcmp(what, "badstack80") ||
+		 !strcmp(what, "nullstack")) {
+		unsigned long rsp = strcmp(what, "nullstack") ? 0xffffffff80100000UL : 0;
+		r = getpid_with_rsp(rsp, !strcmp(what, "badstack80"));
+		printf("trap: %s: getpid = %ld (pid %d)\n", what, r, (int)getpid());
+		return r == getpid() ? 0 : 1;
+	} else {
+		printf("trap: unknown %s\n", what);
+		return 2;
+	}
+	printf("trap: %s: still alive!\n", what);
+	return 1;
+}

@@ -1,7 +1,8 @@
 /* Our own system call from C: spawn (1000) starts a program of the archive by name as a child
- * (docs/conventions.md), through musl's generic syscall(). Checks each documented error and a
- * few children's wait statuses, one line per check; exits 0 iff all passed. The archive must
- * hold `hello` (tests/c/hello.c: exits 7), `args`, `nullptr` and a non-program named `notes`. */
+ * (docs/conventions.md), through musl's generic syscall(). Checks each documented error, a few
+ * children's wait statuses, then fills the process table (EAGAIN) and reaps it; one line per
+ * check; exits 0 iff all passed. The archive must hold `hello` (tests/c/hello.c: exits 7),
+ * `args`, `nullptr` and a non-program named `notes`. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -46,6 +47,10 @@ int main(void)
 	      spawn("no-such-program", NULL));
 	long r = spawn("notes", NULL);
 	check("a file that is not an ELF is ENOEXEC", r == -ENOEXEC, r);
+	static char longname[200];
+	memset(longname, 'n', sizeof longname - 1);
+	r = spawn(longname, NULL);
+	check("a 199-byte name of no program is ENOENT", r == -ENOENT, r);
 	r = spawn(KERNEL_PTR, NULL);
 	check("kernel pointer as the name is EFAULT", r == -EFAULT, r);
 	char *kargv[] = { "hello", KERNEL_PTR, NULL };
@@ -73,6 +78,19 @@ int main(void)
 	int st;
 	r = waitpid(-1, &st, WNOHANG);
 	check("no child left: ECHILD", r == -1 && errno == ECHILD, r);
+
+	/* Fill the process table with children that have exited but are not reaped yet. */
+	int n = 0;
+	while ((r = spawn("hello", NULL)) > 0 && n < 1000)
+		n++;
+	check("spawning until the table is full ends with EAGAIN", r == -EAGAIN && n > 0, r);
+	int reaped = 0, all7 = 1;
+	while (waitpid(-1, &st, 0) > 0) {
+		reaped++;
+		all7 &= st == 7 << 8;
+	}
+	check("every child spawned so is reaped, with status 7", reaped == n && all7, reaped);
+	run("after reaping, spawn works again", "hello", NULL, 7 << 8);
 
 	printf("spawn: %s\n", failed ? "FAILED" : "all passed");
 	return failed != 0;

@@ -345,3 +345,24 @@ fn spawn_from_c_starts_children_and_refuses_bad_arguments() {
     let k = run.kill_line(4);
     assert_eq!(k.name, "nullptr", "{k:?}");
 }
+
+#[test]
+fn code_is_not_writable_and_data_not_executable_and_the_stack_has_a_guard() {
+    for (what, access) in [
+        ("writecode", "writing 0x"),
+        ("execstack", "executing 0x"),
+        ("execdata", "executing 0x"),
+        ("overflow", "writing 0x7fff"),
+    ] {
+        let run = run_user(&[c_user("trap", what)]);
+        run.assert_status(139);
+        run.assert_no_line("still alive");
+        let k = run.kill_line(1);
+        assert_eq!(
+            (k.what.as_str(), k.signal),
+            ("page fault", 11),
+            "{what}: {k:?}"
+        );
+        assert!(k.detail.starts_with(access), "{what}: {k:?}");
+    }
+}

@@ -5,10 +5,25 @@
  *   int81      `int 0x81`, a vector with no gate for ring 3 (#GP on a real CPU): SIGSEGV, 139
  *   badstack   getpid through `syscall` with rsp = a kernel address, then rsp restored: 0
  *   badstack80 the same through `int 0x80`: 0
- *   nullstack  getpid through `syscall` with rsp = 0: 0 */
+ *   nullstack  getpid through `syscall` with rsp = 0: 0
+ *   writecode  a write to its own code (mapped read-only): SIGSEGV, 139
+ *   execstack  a jump to a `ret` on the stack (NX): SIGSEGV, 139
+ *   execdata   a jump to a `ret` in writable data (NX): SIGSEGV, 139
+ *   overflow   unbounded recursion, into the guard page below the stack: SIGSEGV, 139 */
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+
+static unsigned char data_ret[16] = { 0xc3 };
+
+static int recurse(volatile char *prev, long depth)
+{
+	volatile char frame[4096];
+	frame[0] = prev ? prev[0] + 1 : 0;
+	if (depth == 1L << 40) /* never: the stack is far smaller */
+		return 0;
+	return recurse(frame, depth + 1) + frame[1];
+}
 
 static long getpid_with_rsp(unsigned long rsp, int int80)
 {
@@ -50,6 +65,15 @@ int main(int argc, char **argv)
 		r = getpid_with_rsp(rsp, !strcmp(what, "badstack80"));
 		printf("trap: %s: getpid = %ld (pid %d)\n", what, r, (int)getpid());
 		return r == getpid() ? 0 : 1;
+	} else if (!strcmp(what, "writecode")) {
+		*(volatile unsigned char *)(void *)main = 0xc3;
+	} else if (!strcmp(what, "execstack")) {
+		volatile unsigned char stack_ret[16] = { 0xc3 };
+		((void (*)(void))(void *)stack_ret)();
+	} else if (!strcmp(what, "execdata")) {
+		((void (*)(void))(void *)data_ret)();
+	} else if (!strcmp(what, "overflow")) {
+		recurse(0, 0);
 	} else {
 		printf("trap: unknown %s\n", what);
 		return 2;

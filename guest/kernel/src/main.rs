@@ -46,13 +46,15 @@ use power::{power_off, EXIT_BOOT_FAILURE};
 
 /// Settings from the kernel command line: `hz=N` (timer ticks per second while tasks compete for
 /// the CPU, default 100), `slice=N` (time slice in ticks, default 1), `epoch=SECONDS` (wall-clock
-/// time at boot, for CLOCK_REALTIME), and `crash=ring0`, which makes the kernel fault on purpose
-/// once its trap table is in place, to show (and test) what a kernel bug looks like.
+/// time at boot, for CLOCK_REALTIME), `trace=sched` (a console line for every context switch),
+/// and `crash=ring0`, which makes the kernel fault on purpose once its trap table is in place, to
+/// show (and test) what a kernel bug looks like.
 struct Config {
     hz: u64,
     slice: u32,
     epoch: u64,
     crash: bool,
+    trace_sched: bool,
 }
 
 fn parse_cmdline(cmdline: &str) -> Config {
@@ -61,13 +63,19 @@ fn parse_cmdline(cmdline: &str) -> Config {
         slice: 1,
         epoch: 0,
         crash: false,
+        trace_sched: false,
     };
     for word in cmdline.split_ascii_whitespace() {
         let Some((key, value)) = word.split_once('=') else {
             continue;
         };
-        if key == "crash" {
-            c.crash = value == "ring0";
+        match (key, value) {
+            ("crash", "ring0") => c.crash = true,
+            ("trace", "sched") => c.trace_sched = true,
+            ("crash" | "trace", _) => println!("kernel: ignoring {word}: unknown value"),
+            _ => {}
+        }
+        if key == "crash" || key == "trace" {
             continue;
         }
         let Ok(n) = value.parse::<u64>() else {
@@ -137,6 +145,7 @@ pub extern "C" fn kmain(start_info_paddr: u64) -> ! {
     }
     let timer_mode = timer::init(&features, &clock, config.hz);
     scheduler::sched().slice_ticks = config.slice;
+    scheduler::sched().trace = config.trace_sched;
 
     println!("lde kernel: booted by PVH");
     println!(

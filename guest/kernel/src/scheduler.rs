@@ -36,6 +36,8 @@ pub struct Scheduler {
     pub idle_cycles: u64,
     /// Set by `prepare_switch`, read and cleared by the trap handler (`take_switch`).
     switch_pending: bool,
+    /// `trace=sched` on the command line: print a line for every switch.
+    pub trace: bool,
 }
 
 static mut SCHED: Scheduler = Scheduler {
@@ -53,6 +55,7 @@ static mut SCHED: Scheduler = Scheduler {
     switches: 0,
     idle_cycles: 0,
     switch_pending: false,
+    trace: false,
 };
 
 #[inline(always)]
@@ -127,7 +130,7 @@ pub fn make_ready(slot: usize) {
 pub fn start() -> ! {
     let s = sched();
     let next = s.pop_ready().expect("no task to start");
-    prepare_switch(NONE, next, rdtsc());
+    prepare_switch(NONE, next, rdtsc(), "start");
     s.switch_pending = false;
     // SAFETY: `prepare_switch` filled in SWITCH for a live task with a complete trap frame;
     // with no old task, nothing is saved.
@@ -148,7 +151,7 @@ pub fn take_switch() -> bool {
 /// sched_yield: let the next ready task run; if there is none, keep running.
 pub fn yield_now() {
     current().stats.yielded += 1;
-    requeue_current();
+    requeue_current("yield");
 }
 
 /// Timer interrupt: wake sleepers; preempt the running task if its slice is used up and
@@ -176,14 +179,14 @@ pub fn timer_interrupt(from_user: bool) {
     }
     if s.len > 0 && s.ticks_used >= s.slice_ticks {
         current().stats.preempted += 1;
-        requeue_current();
+        requeue_current("preempt");
     } else {
         s.program_timer(now);
     }
 }
 
 /// Puts the running task at the back of the ready queue and switches to the front one.
-fn requeue_current() {
+fn requeue_current(why: &'static str) {
     let s = sched();
     let now = rdtsc();
     if s.len == 0 {
@@ -195,7 +198,7 @@ fn requeue_current() {
     process::table().slots[me].state = State::Ready;
     s.push_ready(me);
     let next = s.pop_ready().unwrap_or(me);
-    prepare_switch(me, next, now)
+    prepare_switch(me, next, now, why)
 }
 
 /// Blocks the running task until `deadline` (TSC).
@@ -248,7 +251,12 @@ fn run_next() {
         unsafe { core::arch::asm!("sti", "hlt", "cli", options(nomem, nostack)) };
         s.idle_cycles += rdtsc() - idle_start;
     };
-    prepare_switch(prev, next, rdtsc())
+    let why = match process::table().slots.get(prev).map(|p| p.state) {
+        Some(State::Blocked(Wait::Sleep)) => "sleep",
+        Some(State::Blocked(Wait::Child)) => "wait",
+        _ => "exit",
+    };
+    prepare_switch(prev, next, rdtsc(), why)
 }
 
 fn account(s: &mut Scheduler, now: u64) {
@@ -267,8 +275,11 @@ pub fn charge_running() {
 /// `context_switch` carries out when the trap handler returns: save the old task's registers and
 /// FPU state, load the new task's address space, kernel stack and registers, return from trap
 /// into it. The caller has charged `prev` its CPU time.
-fn prepare_switch(prev: usize, next: usize, now: u64) {
+fn prepare_switch(prev: usize, next: usize, now: u64, why: &'static str) {
     let s = sched();
+    if s.trace {
+        trace_switch(prev, next, now, why);
+    }
     let procs = &mut process::table().slots;
     let prev_fpu = match procs.get_mut(prev) {
         Some(p) if p.state != State::Zombie && p.state != State::Unused => p.fpu.0.as_mut_ptr(),
@@ -280,6 +291,7 @@ fn prepare_switch(prev: usize, next: usize, now: u64) {
     s.current_proc = n;
     s.switched_in_at = now;
     s.ticks_used = 0;
+    timer::timer().next_tick = 0; // the new task's slice starts now, not at the old task's tick
     s.switches += 1;
     if n.fs_base != s.fs_loaded {
         FsBase::write(x86_64::VirtAddr::new_truncate(n.fs_base));
@@ -297,6 +309,18 @@ fn prepare_switch(prev: usize, next: usize, now: u64) {
         SWITCH.next_frame = n.frame_ptr();
         SWITCH.next_kstack_top = n.kstack_top;
     }
+}
+
+/// One line per switch for `trace=sched`: `sched: <µs since boot> <pid>:<name> -> <pid>:<name>
+/// <why>` (why: start, yield, preempt, sleep, wait, exit). Meant for tools that draw which task
+/// ran when; each line costs a few dozen port exits, so it is off by default.
+#[cold]
+fn trace_switch(prev: usize, next: usize, now: u64, why: &'static str) {
+    let procs = &process::table().slots;
+    let us = crate::time::cycles_to_ns(now.wrapping_sub(crate::time::clock().boot_tsc)) / 1000;
+    let (ppid, pname) = procs.get(prev).map_or((0, "-"), |p| (p.pid, p.name()));
+    let n = &procs[next];
+    crate::println!("sched: {us} {ppid}:{pname} -> {}:{} {why}", n.pid, n.name());
 }
 
 /// arch_prctl(ARCH_SET_FS) for the running task: load it now, remember what is loaded.

@@ -108,7 +108,9 @@ impl FrameAllocator {
 
     /// A never-used frame: still zero from boot.
     fn take_fresh(&mut self) -> Option<u64> {
-        let r = self.fresh[..self.nfresh].iter_mut().find(|r| r.start < r.end)?;
+        let r = self.fresh[..self.nfresh]
+            .iter_mut()
+            .find(|r| r.start < r.end)?;
         let f = r.start;
         r.start += PAGE_SIZE;
         self.free_frames -= 1;

@@ -366,3 +366,19 @@ fn code_is_not_writable_and_data_not_executable_and_the_stack_has_a_guard() {
         assert!(k.detail.starts_with(access), "{what}: {k:?}");
     }
 }
+
+#[test]
+fn edge_arguments_get_linuxs_answers() {
+    // The expectations themselves are checked on the host first: Linux answers the same.
+    let host = run(Command::new(c_prog("edges")));
+    assert_eq!(host.status, Some(0), "on Linux\n{}", host.dump());
+    let run = run_user(&[c_user("edges", "")]);
+    let fails: Vec<&str> = run.lines().filter(|l| l.contains(": FAIL")).collect();
+    assert!(
+        fails.is_empty(),
+        "failed checks: {fails:#?}\n{}",
+        run.dump()
+    );
+    run.assert_status(0);
+    run.assert_line("edges: all passed");
+}

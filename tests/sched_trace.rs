@@ -1,0 +1,56 @@
+//! `trace=sched`: the kernel reports every context switch (time, from, to, why), the raw material
+//! for a timeline of which task ran when.
+
+mod common;
+#[path = "common/lde.rs"]
+mod lde;
+
+use lde::*;
+
+#[test]
+fn trace_sched_reports_start_yield_preempt_and_exit() {
+    // The default demo: init spawns the others, as the default archive holds them all.
+    let run = run_vmm_lde(["--cmdline", "trace=sched"]);
+    run.assert_status(0);
+    let events: Vec<(u64, String, String, String)> = run
+        .lines_starting("sched: ")
+        .iter()
+        .map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            assert_eq!(w.len(), 6, "sched: TIME FROM -> TO WHY: {l}");
+            assert_eq!(w[3], "->", "{l}");
+            (
+                w[1].parse().expect("time in µs"),
+                w[2].into(),
+                w[4].into(),
+                w[5].into(),
+            )
+        })
+        .collect();
+    assert!(!events.is_empty(), "{}", run.dump());
+    assert_eq!(events[0].1, "0:-");
+    assert_eq!(events[0].2, "1:init");
+    assert_eq!(events[0].3, "start");
+    assert!(
+        events.windows(2).all(|w| w[0].0 <= w[1].0),
+        "times never go back"
+    );
+    for why in ["yield", "preempt", "wait", "exit"] {
+        assert!(
+            events.iter().any(|e| e.3 == why),
+            "no {why} switch in\n{}",
+            run.dump()
+        );
+    }
+    // Each switch starts the task the previous line switched to... from that task.
+    for w in events.windows(2) {
+        assert_eq!(w[0].2, w[1].1, "{:?} then {:?}", w[0], w[1]);
+    }
+    // The two spinners are preempted, never yield; ping and pong yield to each other.
+    assert!(events
+        .iter()
+        .any(|e| e.1.ends_with(":spin") && e.3 == "preempt"));
+    assert!(events
+        .iter()
+        .any(|e| e.1.ends_with(":ping") && e.2.ends_with(":pong") && e.3 == "yield"));
+}

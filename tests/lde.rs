@@ -159,9 +159,9 @@ fn default_demo_spin_lines_interleave() {
 
 #[test]
 fn default_demo_ping_pong_take_turns() {
-    // Not strictly: with the default slice of 1 tick, the task that gets the CPU through
-    // sched_yield can be preempted at the next tick however little it has run, so now and then
-    // two lines of one come together (sched_yield_ping_pong_alternate_strictly uses a long slice).
+    // Not strictly: the default slice is one tick (10 ms), and a turn stretched past it (a busy
+    // host descheduling the vCPU) is preempted between its line and its sched_yield.
+    // sched_yield_ping_pong_alternate_strictly checks the strict order with a long slice.
     let run = demo();
     for t in 1..=5 {
         run.assert_line(&format!("ping {t}"));

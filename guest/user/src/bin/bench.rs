@@ -1,0 +1,353 @@
+//! bench [quick]: the in-guest half of `vmm bench` (issue 4). Times, in ring 3 with a serialised
+//! `lfence; rdtsc`, the round trips through our kernel (null system calls by each entry path,
+//! sched_yield, a context switch, a timer tick, a demand-zero page fault), the VM exits the kernel
+//! makes for us (bench system call 1001), the cost of one ring-0 instruction, and a CPU-bound
+//! piece of work run by direct execution. Every result is one machine-readable line:
+//!
+//! `BENCH name=NAME min=CYCLES median=CYCLES p99=CYCLES iters=N [key=value...]`
+//!
+//! which `vmm bench` parses. Each sample has the timer's own overhead (the minimum of an empty
+//! `lfence; rdtsc` pair, reported as `rdtsc_overhead`) subtracted.
+//! `bench partner N` is the second process of the context-switch measurement: it yields N + 1
+//! times and exits.
+#![no_std]
+#![no_main]
+
+use core::arch::asm;
+use core::cell::UnsafeCell;
+use core::ffi::CStr;
+
+use lde_user::syscall::{int80_syscall6, nr, syscall0, syscall1, syscall2};
+use lde_user::{Args, println, sched_yield, spawn, wait4};
+
+#[path = "../bench_work.rs"]
+mod bench_work;
+
+lde_user::entry!(main);
+
+/// The kernel's `bench` call (guest/kernel/src/bench.rs).
+const SYS_BENCH: usize = 1001;
+const OP_RING0_LOOP: usize = 0;
+const OP_PORT_WRITE: usize = 1;
+const OP_CPUID: usize = 2;
+const OP_FORCE_TICK: usize = 3;
+const OP_TIMER_INTERRUPTS: usize = 4;
+const BRK: usize = 12;
+const PAGE: usize = 4096;
+
+/// Most samples one measurement keeps.
+const MAX_SAMPLES: usize = 4096;
+
+/// Sample storage, in .bss rather than on the stack.
+struct Samples(UnsafeCell<[u64; MAX_SAMPLES]>);
+// SAFETY: the program has a single thread, and `main` takes the only reference.
+unsafe impl Sync for Samples {}
+static SAMPLES: Samples = Samples(UnsafeCell::new([0; MAX_SAMPLES]));
+
+/// How much of everything to do.
+struct Plan {
+    warm: usize,
+    iters: usize,
+    switch_iters: usize,
+    fault_pages: usize,
+    batches: usize,
+    work_rounds: u64,
+    work_reps: usize,
+}
+
+const FULL: Plan = Plan {
+    warm: 100,
+    iters: 3000,
+    switch_iters: 2000,
+    fault_pages: 1000,
+    batches: 200,
+    work_rounds: 20_000_000,
+    work_reps: 15,
+};
+
+const QUICK: Plan = Plan {
+    warm: 20,
+    iters: 300,
+    switch_iters: 300,
+    fault_pages: 100,
+    batches: 30,
+    work_rounds: 4_000_000,
+    work_reps: 5,
+};
+
+/// `lfence; rdtsc`: the TSC once every earlier instruction has completed.
+#[inline(always)]
+fn tsc() -> u64 {
+    let (lo, hi): (u32, u32);
+    // SAFETY: lfence and rdtsc only read the time-stamp counter into eax:edx.
+    unsafe { asm!("lfence", "rdtsc", out("eax") lo, out("edx") hi, options(nomem, nostack)) };
+    (hi as u64) << 32 | lo as u64
+}
+
+fn bench_call(op: usize, n: usize) -> isize {
+    // SAFETY: the bench call reads only its two integer arguments and touches no user memory.
+    unsafe { syscall2(SYS_BENCH, op, n) }
+}
+
+/// Sorts `s` and prints its BENCH line.
+fn report(name: &str, s: &mut [u64], extra: core::fmt::Arguments) {
+    if s.is_empty() {
+        println!("BENCH name={name} error=no-samples");
+        return;
+    }
+    s.sort_unstable();
+    let n = s.len();
+    let p99 = s[(n * 99 / 100).min(n - 1)];
+    println!(
+        "BENCH name={name} min={} median={} p99={} iters={n}{extra}",
+        s[0],
+        s[n / 2],
+        p99
+    );
+}
+
+fn median(s: &mut [u64]) -> u64 {
+    s.sort_unstable();
+    s[s.len() / 2]
+}
+
+/// Times `op` alone, `iters` times after `warm` untimed runs.
+fn measure(name: &str, buf: &mut [u64], plan: &Plan, overhead: u64, mut op: impl FnMut()) {
+    for _ in 0..plan.warm {
+        op();
+    }
+    let n = plan.iters.min(buf.len());
+    for slot in buf[..n].iter_mut() {
+        let t0 = tsc();
+        op();
+        let t1 = tsc();
+        *slot = (t1 - t0).saturating_sub(overhead);
+    }
+    report(name, &mut buf[..n], format_args!(""));
+}
+
+/// `n` as a NUL-terminated decimal string in `out`.
+fn decimal(mut n: usize, out: &mut [u8; 24]) -> &CStr {
+    let mut digits = [0u8; 20];
+    let mut len = 0;
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for i in 0..len {
+        out[i] = digits[len - 1 - i];
+    }
+    out[len] = 0;
+    CStr::from_bytes_until_nul(&out[..=len]).unwrap_or(c"0")
+}
+
+/// A context switch: this process and a partner pass the CPU back and forth with sched_yield;
+/// one timed yield is a round trip (two switches), so each sample is half of it.
+fn context_switch(buf: &mut [u64], plan: &Plan, overhead: u64) {
+    let n = plan.switch_iters.min(buf.len());
+    let mut text = [0u8; 24];
+    let count = decimal(plan.warm + n, &mut text);
+    let partner = match spawn(c"bench", &[c"partner", count]) {
+        Ok(pid) => pid,
+        Err(e) => {
+            println!("BENCH name=context_switch error=spawn-{e}");
+            return;
+        }
+    };
+    for _ in 0..plan.warm {
+        sched_yield();
+    }
+    for slot in buf[..n].iter_mut() {
+        let t0 = tsc();
+        sched_yield();
+        let t1 = tsc();
+        *slot = (t1 - t0).saturating_sub(overhead) / 2;
+    }
+    let _ = wait4(partner);
+    report("context_switch", &mut buf[..n], format_args!(""));
+}
+
+/// Forces the timer to `hz` (0: tickless again). The kernel arms the timer at its next
+/// scheduling decision; a sched_yield with nothing else ready is one, and switches nothing.
+fn force_tick(hz: usize) {
+    bench_call(OP_FORCE_TICK, hz);
+    sched_yield();
+}
+
+fn timer_interrupts() -> Option<u64> {
+    let n = bench_call(OP_TIMER_INTERRUPTS, 0);
+    (n >= 0).then_some(n as u64)
+}
+
+fn run_work(rounds: u64) -> (u64, u64) {
+    let t0 = tsc();
+    let sum = bench_work::work(
+        core::hint::black_box(bench_work::WORK_SEED),
+        core::hint::black_box(rounds),
+    );
+    let t1 = tsc();
+    (t1 - t0, sum)
+}
+
+/// Direct execution (tickless, as a lone task runs), the same work with the timer forced to
+/// 100 Hz (the default HZ) and to 1000 Hz, and from the difference the cycles one timer
+/// interrupt takes from the program.
+fn direct_execution_and_timer(buf: &mut [u64], plan: &Plan) {
+    let reps = plan.work_reps.min(buf.len() / 4);
+    let (base, rest) = buf.split_at_mut(reps);
+    let (hz100, rest) = rest.split_at_mut(reps);
+    let (per_irq, _) = rest.split_at_mut(reps);
+    run_work(plan.work_rounds); // warm-up
+    let irq0 = timer_interrupts();
+    let mut sum = 0;
+    for slot in base.iter_mut() {
+        (*slot, sum) = run_work(plan.work_rounds);
+    }
+    let tickless_irqs = timer_interrupts().zip(irq0).map(|(b, a)| b - a);
+    let rounds = plan.work_rounds;
+    let mut sorted = [0u64; MAX_SAMPLES / 4];
+    sorted[..reps].copy_from_slice(base);
+    let base_median = median(&mut sorted[..reps]);
+    report(
+        "work",
+        base,
+        format_args!(" rounds={rounds} checksum={sum:#x}"),
+    );
+    match tickless_irqs {
+        Some(n) => println!("BENCH name=tickless_interrupts count={n} runs={reps}"),
+        None => println!("BENCH name=tickless_interrupts error=no-counter"),
+    }
+
+    force_tick(100);
+    for slot in hz100.iter_mut() {
+        *slot = run_work(rounds).0;
+    }
+    force_tick(0);
+    report("work_hz100", hz100, format_args!(" rounds={rounds}"));
+
+    let hz = 1000usize;
+    force_tick(hz);
+    let mut total_irqs = 0;
+    let mut kept = 0;
+    for _ in 0..reps {
+        let before = timer_interrupts();
+        let (t, _) = run_work(rounds);
+        let irqs = match (before, timer_interrupts()) {
+            (Some(a), Some(b)) => b - a,
+            // No counter: as many as the period fits in the run.
+            _ => t * hz as u64 / tsc_hz().max(1),
+        };
+        if let Some(per) = t.saturating_sub(base_median).checked_div(irqs) {
+            per_irq[kept] = per;
+            total_irqs += irqs;
+            kept += 1;
+        }
+    }
+    force_tick(0);
+    report(
+        "timer_tick",
+        &mut per_irq[..kept],
+        format_args!(" hz={hz} interrupts={total_irqs}"),
+    );
+}
+
+/// The TSC frequency our VMM advertises (CPUID 0x40000010, kHz), 0 if absent.
+fn tsc_hz() -> u64 {
+    let leaf = core::arch::x86_64::__cpuid(0x4000_0010);
+    leaf.eax as u64 * 1000
+}
+
+/// A demand-zero page fault: grow the heap with brk, then touch each new page once.
+fn page_fault(buf: &mut [u64], plan: &Plan, overhead: u64) {
+    let n = plan.fault_pages.min(buf.len());
+    let warm = 8;
+    // SAFETY: brk only moves the break; the pages between the old and the new break are ours.
+    let cur = unsafe { syscall1(BRK, 0) } as usize;
+    let start = (cur + PAGE - 1) & !(PAGE - 1);
+    let end = start + (warm + n) * PAGE;
+    // SAFETY: as above.
+    if unsafe { syscall1(BRK, end) } as usize != end {
+        println!("BENCH name=page_fault error=brk");
+        return;
+    }
+    for i in 0..warm {
+        // SAFETY: the page is below the break we just set, so it is ours to write.
+        unsafe { core::ptr::write_volatile((start + i * PAGE) as *mut u8, 1) };
+    }
+    for (i, slot) in buf[..n].iter_mut().enumerate() {
+        let page = (start + (warm + i) * PAGE) as *mut u8;
+        let t0 = tsc();
+        // SAFETY: as above; this is the page's first touch, the fault we time.
+        unsafe { core::ptr::write_volatile(page, 1) };
+        let t1 = tsc();
+        *slot = (t1 - t0).saturating_sub(overhead);
+    }
+    report("page_fault", &mut buf[..n], format_args!(""));
+}
+
+/// A kernel loop of `per` iterations of `op`, `batches` times: cycles per iteration.
+fn kernel_loop(name: &str, buf: &mut [u64], batches: usize, op: usize, per: usize, div: u64) {
+    let n = batches.min(buf.len());
+    bench_call(op, per); // warm-up
+    for slot in buf[..n].iter_mut() {
+        let c = bench_call(op, per);
+        *slot = if c > 0 { c as u64 / div } else { 0 };
+    }
+    report(name, &mut buf[..n], format_args!(" per_call={per}"));
+}
+
+fn main(args: Args) -> i32 {
+    if args.get(1) == Some("partner") {
+        for _ in 0..=args.get_number(2, 0) {
+            sched_yield();
+        }
+        return 0;
+    }
+    let plan = if args.get(1) == Some("quick") {
+        &QUICK
+    } else {
+        &FULL
+    };
+    // SAFETY: the only reference to SAMPLES, taken once; the program has a single thread.
+    let buf = unsafe { &mut *SAMPLES.0.get() };
+
+    // The timer's own cost, subtracted from every sample below.
+    for slot in buf[..plan.iters].iter_mut() {
+        let t0 = tsc();
+        let t1 = tsc();
+        *slot = t1 - t0;
+    }
+    let overhead = buf[..plan.iters].iter().copied().min().unwrap_or(0);
+    report("rdtsc_overhead", &mut buf[..plan.iters], format_args!(""));
+
+    // SAFETY (the three closures): getpid takes no argument and touches no memory.
+    measure("syscall_getpid", buf, plan, overhead, || unsafe {
+        syscall0(nr::GETPID);
+    });
+    measure("int80_getpid", buf, plan, overhead, || unsafe {
+        int80_syscall6(nr::GETPID, 0, 0, 0, 0, 0, 0);
+    });
+    measure("sched_yield", buf, plan, overhead, sched_yield);
+    context_switch(buf, plan, overhead);
+    page_fault(buf, plan, overhead);
+    measure("cpuid_ring3", buf, plan, overhead, || {
+        core::hint::black_box(core::arch::x86_64::__cpuid(0));
+    });
+    kernel_loop("port_exit", buf, plan.batches, OP_PORT_WRITE, 20, 20);
+    kernel_loop("cpuid_ring0", buf, plan.batches, OP_CPUID, 20, 20);
+    kernel_loop(
+        "ring0_insn",
+        buf,
+        plan.batches / 2,
+        OP_RING0_LOOP,
+        1000,
+        2000,
+    );
+    direct_execution_and_timer(buf, plan);
+    println!("BENCH done");
+    0
+}

@@ -2,6 +2,7 @@
 //! `cargo build --release`, and embeds its results in the vmm binary:
 //!   OUT_DIR/kernel.elf    the kernel (target/guest/x86_64-unknown-none/release/kernel)
 //!   OUT_DIR/default.cpio  every program of guest/user, with START from guest/user/default-set
+//!   OUT_DIR/floor.elf     the floor guest of `vmm bench` (guest/floor), empty if absent
 //! The archive is also written to target/guest/default.cpio, for QEMU's -initrd.
 //! When guest/kernel does not exist yet, or VMM_NO_GUEST=1 is set (to work on the host while
 //! the guest does not build), empty files are embedded and `vmm` asks for a KERNEL.
@@ -155,6 +156,7 @@ fn main() {
         "guest/.cargo/config.toml",
         "guest/kernel",
         "guest/user",
+        "guest/floor",
         "rust-toolchain.toml",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(p).display());
@@ -163,6 +165,8 @@ fn main() {
 
     let kernel_out = out_dir.join("kernel.elf");
     let archive_out = out_dir.join("default.cpio");
+    let floor_out = out_dir.join("floor.elf");
+    std::fs::write(&floor_out, b"").unwrap();
     println!("cargo:rerun-if-env-changed=VMM_NO_GUEST");
     let skip = env::var_os("VMM_NO_GUEST").is_some_and(|v| !v.is_empty() && v != "0");
     if skip || !guest.join("kernel/Cargo.toml").exists() {
@@ -192,6 +196,16 @@ fn main() {
         ))
     });
     std::fs::write(&kernel_out, kernel_bytes).unwrap();
+
+    // The floor guest of `vmm bench`, when the guest workspace has it.
+    if let Some((_, _, floor)) = exes
+        .iter()
+        .find(|(m, name, _)| m.starts_with(guest.join("floor")) && name == "floor")
+    {
+        let bytes = std::fs::read(floor)
+            .unwrap_or_else(|e| fail(&format!("cannot read {}: {e}", floor.display())));
+        std::fs::write(&floor_out, bytes).unwrap();
+    }
 
     // Every binary of guest/user, sorted by name so the archive is reproducible.
     let user_dir = guest.join("user");

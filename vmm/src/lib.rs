@@ -1,6 +1,7 @@
 //! `vmm`: a micro-VMM on KVM that boots a PVH guest kernel with one vCPU, a 16550 serial
 //! console and an exit port. `vmm::run` boots a `VmConfig`; see `vmm.rs` for the boot path.
 
+pub mod bench;
 pub mod boot;
 pub mod cpuid;
 pub mod devices;

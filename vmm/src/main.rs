@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser};
+use clap::{Args, Parser, Subcommand};
 use vmm::error::{status, ImageError};
 use vmm::initrd::{build_program_archive, read_initrd, UserProgram};
 use vmm::{Error, VmConfig};
@@ -13,6 +13,8 @@ use vmm::{Error, VmConfig};
 /// The kernel and default program archive built from guest/ by build.rs.
 static EMBEDDED_KERNEL: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/kernel.elf"));
 static EMBEDDED_PROGRAMS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/default.cpio"));
+/// The floor guest (guest/floor) for `vmm bench`; empty when it did not build.
+static EMBEDDED_FLOOR: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/floor.elf"));
 
 const MIN_MEMORY_MIB: u64 = 16;
 const MAX_MEMORY_MIB: u64 = 64 * 1024;
@@ -24,12 +26,33 @@ const MAX_MEMORY_MIB: u64 = 64 * 1024;
     about = "Boot a PVH kernel on KVM with a serial console on stdout and an exit port at 0xf4",
     after_help = "Exit status: the byte the guest wrote to port 0xf4; or 1 VMM internal error, \
                   2 bad command line, 3 bad kernel or program, 4 KVM unavailable, \
-                  5 guest crashed, 124 --timeout expired."
+                  5 guest crashed, 124 --timeout expired.",
+    args_conflicts_with_subcommands = true
 )]
 struct Cli {
-    // A `vmm bench` subcommand goes here (`#[command(subcommand)]`); the run stays the default.
+    #[command(subcommand)]
+    command: Option<Command>,
     #[command(flatten)]
     run: RunArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Measure the kernel's trap round trips beside a do-nothing floor guest and the host
+    /// (docs/bench.md)
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+struct BenchArgs {
+    /// Fewer iterations: a few seconds instead of about a minute (for tests)
+    #[arg(long)]
+    quick: bool,
+
+    /// Also write the results as JSON to PATH; with no PATH (or "-"), print JSON instead of
+    /// the table
+    #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = "-")]
+    json: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -164,7 +187,21 @@ fn main() -> ExitCode {
     };
     init_logging(&cli.run);
 
-    let result = config_from(cli.run).and_then(vmm::run);
+    let result = match cli.command {
+        Some(Command::Bench(args)) => {
+            let opts = vmm::bench::BenchOptions {
+                quick: args.quick,
+                json: args.json,
+            };
+            let guests = vmm::bench::Guests {
+                kernel: EMBEDDED_KERNEL,
+                programs: EMBEDDED_PROGRAMS,
+                floor: EMBEDDED_FLOOR,
+            };
+            vmm::bench::run(&opts, &guests)
+        }
+        None => config_from(cli.run).and_then(vmm::run),
+    };
     match result {
         Ok(code) => ExitCode::from(code),
         Err(Error::Timeout(secs)) => {

@@ -1,0 +1,227 @@
+//! `vmm bench` (issue 4): measures the trap round trips of our kernel, side by side with a floor
+//! (a minimal guest whose trap handlers only return, on our VMM and on a bare KVM_RUN loop) and
+//! with the host Linux, in one run, and prints one table (or JSON).
+//!
+//! - ours: the embedded kernel runs the `bench` program of the embedded archive (guest/user/src/
+//!   bin/bench.rs) in a child `vmm` process; its console's BENCH lines are the measurements;
+//! - floor: the embedded floor guest (guest/floor) in a child `vmm` process, then on the bare
+//!   KVM_RUN loop of `bare.rs` in this process;
+//! - host: `host.rs`, in this process.
+//!
+//! Everything is in TSC cycles (converted to ns with the TSC frequency). See docs/bench.md.
+
+pub mod bare;
+pub mod host;
+pub mod lines;
+pub mod report;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use lines::BenchLines;
+
+/// What `vmm bench` was asked for.
+#[derive(Debug, Clone, Default)]
+pub struct BenchOptions {
+    /// Fewer iterations everywhere (for tests): a few seconds instead of about half a minute.
+    pub quick: bool,
+    /// Write the results as JSON here ("-" = stdout, instead of the table).
+    pub json: Option<PathBuf>,
+}
+
+/// The guests the bench boots, as embedded in the vmm binary.
+pub struct Guests<'a> {
+    pub kernel: &'a [u8],
+    pub programs: &'a [u8],
+    pub floor: &'a [u8],
+}
+
+/// Everything one run measured.
+pub struct Results {
+    pub quick: bool,
+    pub cpu: String,
+    pub kvm: String,
+    pub tsc_hz: f64,
+    pub tsc_source: &'static str,
+    pub ours: BenchLines,
+    pub floor: BenchLines,
+    pub floor_bare: BenchLines,
+    pub host: std::collections::BTreeMap<&'static str, lines::Stat>,
+    /// What went wrong on the way (a part that could not be measured), for the notes.
+    pub problems: Vec<String>,
+}
+
+/// Runs the whole bench and prints the table or writes the JSON. Returns the exit status.
+pub fn run(opts: &BenchOptions, guests: &Guests) -> Result<u8> {
+    let results = measure(opts, guests)?;
+    let table = report::table(&results);
+    match opts.json.as_deref() {
+        Some(p) if p == Path::new("-") => println!("{}", report::json(&results)),
+        Some(p) => {
+            std::fs::write(p, report::json(&results))
+                .map_err(|e| Error::Internal(format!("cannot write {}: {e}", p.display())))?;
+            print!("{table}");
+        }
+        None => print!("{table}"),
+    }
+    Ok(0)
+}
+
+/// Runs every part; a part that fails is noted and left empty rather than ending the run.
+pub fn measure(opts: &BenchOptions, guests: &Guests) -> Result<Results> {
+    if guests.kernel.is_empty() {
+        return Err(crate::error::ImageError::NoEmbeddedKernel.into());
+    }
+    let (tsc_hz, tsc_source) = host::tsc_hz();
+    let mut problems = Vec::new();
+    let tmp = TempDir::new()?;
+
+    let ours = match extract(guests.programs, "bench") {
+        Some(bench) => {
+            let mut archive = crate::initrd::cpio::CpioWriter::new();
+            let start = if opts.quick {
+                "bench quick\n"
+            } else {
+                "bench\n"
+            };
+            archive.add_file("START", start.as_bytes());
+            archive.add_file("bench", &bench);
+            let path = tmp.write("bench.cpio", &archive.finish())?;
+            let args = ["--initrd".as_ref(), path.as_os_str()];
+            run_child(&args, &mut problems, "our kernel")
+        }
+        None => {
+            problems.push("the embedded archive has no `bench` program".into());
+            BenchLines::default()
+        }
+    };
+
+    let (floor, floor_bare) = if guests.floor.is_empty() {
+        problems.push("no floor guest embedded (guest/floor did not build)".into());
+        (BenchLines::default(), BenchLines::default())
+    } else {
+        let path = tmp.write("floor.elf", guests.floor)?;
+        let floor = run_child(&[path.as_os_str()], &mut problems, "the floor on our VMM");
+        let bare = match bare::run_bare(guests.floor, Duration::from_secs(120)) {
+            Ok(console) => BenchLines::parse(&console),
+            Err(e) => {
+                problems.push(format!("the floor on the bare KVM_RUN loop: {e}"));
+                BenchLines::default()
+            }
+        };
+        (floor, bare)
+    };
+
+    let host = host::measure_all(&host::Plan::new(opts.quick));
+    Ok(Results {
+        quick: opts.quick,
+        cpu: host::cpu_name(),
+        kvm: host::kvm_kind(),
+        tsc_hz,
+        tsc_source,
+        ours,
+        floor,
+        floor_bare,
+        host,
+        problems,
+    })
+}
+
+/// Runs this vmm binary on `args` (plus quiet logging and a timeout) and parses the BENCH
+/// lines of its console.
+fn run_child(args: &[&std::ffi::OsStr], problems: &mut Vec<String>, what: &str) -> BenchLines {
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => {
+            problems.push(format!("{what}: cannot find the vmm binary: {e}"));
+            return BenchLines::default();
+        }
+    };
+    let out = Command::new(exe)
+        .args(args)
+        .args(["-qq", "--timeout", "600"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output();
+    match out {
+        Ok(out) => {
+            let lines = BenchLines::parse(&String::from_utf8_lossy(&out.stdout));
+            if !out.status.success() || !lines.done {
+                problems.push(format!(
+                    "{what}: the guest ended with {} before finishing its measurements",
+                    out.status
+                ));
+            }
+            lines
+        }
+        Err(e) => {
+            problems.push(format!("{what}: cannot run the vmm binary: {e}"));
+            BenchLines::default()
+        }
+    }
+}
+
+/// A program's bytes from a cpio "newc" archive, by name.
+pub fn extract(archive: &[u8], wanted: &str) -> Option<Vec<u8>> {
+    let hex = |b: &[u8]| usize::from_str_radix(std::str::from_utf8(b).ok()?, 16).ok();
+    let align4 = |n: usize| (n + 3) & !3;
+    let mut at = 0;
+    while at + 110 <= archive.len() && &archive[at..at + 6] == b"070701" {
+        let field = |i: usize| hex(&archive[at + 6 + 8 * i..at + 14 + 8 * i]);
+        let (size, namesize) = (field(6)?, field(11)?);
+        let name_end = at + 110 + namesize;
+        let name = archive.get(at + 110..name_end.checked_sub(1)?)?;
+        let data = align4(name_end);
+        if name == b"TRAILER!!!" {
+            return None;
+        }
+        if name == wanted.as_bytes() {
+            return archive.get(data..data + size).map(<[u8]>::to_vec);
+        }
+        at = align4(data + size);
+    }
+    None
+}
+
+/// A private temporary directory, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Result<TempDir> {
+        let dir = std::env::temp_dir().join(format!("vmm-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::Internal(format!("cannot create {}: {e}", dir.display())))?;
+        Ok(TempDir(dir))
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) -> Result<PathBuf> {
+        let p = self.0.join(name);
+        std::fs::write(&p, bytes)
+            .map_err(|e| Error::Internal(format!("cannot write {}: {e}", p.display())))?;
+        Ok(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extracts_a_file_from_newc() {
+        let mut w = crate::initrd::cpio::CpioWriter::new();
+        w.add_file("START", b"a\n");
+        w.add_file("bench", b"\x7fELF12345");
+        let a = w.finish();
+        assert_eq!(extract(&a, "bench").as_deref(), Some(&b"\x7fELF12345"[..]));
+        assert_eq!(extract(&a, "START").as_deref(), Some(&b"a\n"[..]));
+        assert_eq!(extract(&a, "nope"), None);
+    }
+}

@@ -1,0 +1,475 @@
+//! The table and the JSON of `vmm bench`: one row per operation (ours, floor, host Linux, the
+//! ratios, and our excess over the floor counted in ring-0 instructions), then the issue's
+//! targets, each met or missed by how much. Medians in the table; JSON has min/median/p99.
+
+use std::fmt::Write;
+
+use super::lines::Stat;
+use super::Results;
+
+/// One operation, measured up to three ways.
+pub struct Row {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub ours: Option<Stat>,
+    pub floor: Option<Stat>,
+    pub host: Option<Stat>,
+}
+
+/// One of the issue's targets.
+pub struct Target {
+    pub key: &'static str,
+    pub goal: &'static str,
+    /// The measured value, in the goal's unit, and the limit it is held to.
+    pub value: Option<f64>,
+    pub limit: f64,
+    /// true: the value must be at most the limit; false: at least.
+    pub at_most: bool,
+    pub unit: &'static str,
+    pub note: String,
+}
+
+impl Target {
+    pub fn met(&self) -> Option<bool> {
+        self.value.map(|v| {
+            if self.at_most {
+                v <= self.limit
+            } else {
+                v >= self.limit
+            }
+        })
+    }
+
+    fn verdict(&self) -> String {
+        match (self.value, self.met()) {
+            (Some(_), Some(true)) => "met".into(),
+            (Some(v), Some(false)) => {
+                format!("MISSED by {:.3} {}", (v - self.limit).abs(), self.unit)
+            }
+            _ => "not measured".into(),
+        }
+    }
+}
+
+pub fn rows(r: &Results) -> Vec<Row> {
+    let o = |k: &str| r.ours.stat(k);
+    let f = |k: &str| r.floor.stat(k);
+    let h = |k: &str| r.host.get(k).copied();
+    vec![
+        Row {
+            key: "syscall",
+            label: "null syscall, getpid by `syscall` (host: getppid)",
+            ours: o("syscall_getpid"),
+            floor: f("syscall_getpid"),
+            host: h("syscall_getpid"),
+        },
+        Row {
+            key: "int80",
+            label: "null syscall, getpid by `int 0x80`",
+            ours: o("int80_getpid"),
+            floor: f("int80_getpid"),
+            host: None,
+        },
+        Row {
+            key: "sched_yield",
+            label: "sched_yield, nothing else runnable",
+            ours: o("sched_yield"),
+            floor: None,
+            host: h("sched_yield"),
+        },
+        Row {
+            key: "context_switch",
+            label: "context switch (yield ping-pong; host: pipes, 1 CPU)",
+            ours: o("context_switch"),
+            floor: None,
+            host: h("context_switch"),
+        },
+        Row {
+            key: "timer_tick",
+            label: "timer interrupt, cycles lost per tick",
+            ours: o("timer_tick"),
+            floor: f("timer_tick"),
+            host: None,
+        },
+        Row {
+            key: "page_fault",
+            label: "page fault, demand-zero page (brk / mmap)",
+            ours: o("page_fault"),
+            floor: None,
+            host: h("page_fault"),
+        },
+        Row {
+            key: "port_exit",
+            label: "port write from ring 0 to VMM userspace",
+            ours: o("port_exit"),
+            floor: f("port_exit"),
+            host: None,
+        },
+        Row {
+            key: "port_exit_vmm",
+            label: "  same, floor guest: our VMM | bare KVM_RUN",
+            ours: f("port_exit"),
+            floor: r.floor_bare.stat("port_exit"),
+            host: None,
+        },
+        Row {
+            key: "cpuid_ring0",
+            label: "cpuid in ring 0 (answered inside KVM)",
+            ours: o("cpuid_ring0"),
+            floor: f("cpuid_ring0"),
+            host: None,
+        },
+        Row {
+            key: "cpuid_ring3",
+            label: "cpuid in ring 3",
+            ours: o("cpuid_ring3"),
+            floor: f("cpuid_ring3"),
+            host: h("cpuid_ring3"),
+        },
+        Row {
+            key: "ring0_insn",
+            label: "one ring-0 instruction (dec/jnz loop)",
+            ours: o("ring0_insn"),
+            floor: f("ring0_insn"),
+            host: None,
+        },
+        Row {
+            key: "work",
+            label: "direct execution: CPU-bound work, tickless",
+            ours: o("work"),
+            floor: None,
+            host: h("work"),
+        },
+        Row {
+            key: "work_hz100",
+            label: "  same, timer forced on at HZ=100",
+            ours: o("work_hz100"),
+            floor: None,
+            host: h("work"),
+        },
+        Row {
+            key: "rdtsc_overhead",
+            label: "lfence;rdtsc pair (subtracted from samples)",
+            ours: o("rdtsc_overhead"),
+            floor: f("rdtsc_overhead"),
+            host: h("rdtsc_overhead"),
+        },
+    ]
+}
+
+/// What one ring-0 instruction costs in our guest (median), the unit of "excess".
+pub fn ring0_insn(r: &Results) -> Option<f64> {
+    r.ours
+        .stat("ring0_insn")
+        .or_else(|| r.floor.stat("ring0_insn"))
+        .map(|s| s.median)
+        .filter(|&c| c > 0.0)
+}
+
+fn excess_insns(r: &Results, ours: Option<Stat>, floor: Option<Stat>) -> Option<f64> {
+    Some((ours?.median - floor?.median) / ring0_insn(r)?)
+}
+
+pub fn targets(r: &Results) -> Vec<Target> {
+    let o = |k: &str| r.ours.stat(k);
+    let f = |k: &str| r.floor.stat(k);
+    let host_work = r.host.get("work").copied();
+    let speed = host_work.zip(o("work")).map(|(h, g)| h.min / g.min);
+    let speed100 = host_work.zip(o("work_hz100")).map(|(h, g)| h.min / g.min);
+    let tickless = r.ours.field("tickless_interrupts", "count");
+    let vmm_ratio = f("port_exit")
+        .zip(r.floor_bare.stat("port_exit"))
+        .map(|(a, b)| a.median / b.median);
+    let switch_ratio = o("context_switch")
+        .zip(o("syscall_getpid"))
+        .map(|(c, s)| c.median / s.median);
+    let hz100_share = o("timer_tick")
+        .map(|t| t.median * 100.0 / r.tsc_hz * 100.0)
+        .map(|p| format!("a tick costs {p:.2}% of the CPU at HZ=100 while the timer runs"))
+        .unwrap_or_default();
+    vec![
+        Target {
+            key: "direct_execution",
+            goal: "CPU-bound ring-3 work >= 0.99x host native speed (default HZ, one task)",
+            value: speed,
+            limit: 0.99,
+            at_most: false,
+            unit: "x",
+            note: format!(
+                "speed = host min / guest min; with the timer forced to 100 Hz: {}",
+                speed100.map_or("?".into(), |s| format!("{s:.3}x"))
+            ),
+        },
+        Target {
+            key: "tickless",
+            goal: "no timer interrupt while one task runs (tickless)",
+            value: tickless,
+            limit: 0.0,
+            at_most: true,
+            unit: "interrupts",
+            note: "interrupts counted by the kernel during the tickless work runs".into(),
+        },
+        Target {
+            key: "port_exit_vmm",
+            goal: "VMM port-exit round trip <= 1.1x the bare KVM_RUN loop",
+            value: vmm_ratio,
+            limit: 1.1,
+            at_most: true,
+            unit: "x",
+            note: "the floor guest's ring-0 `out` loop, on our VMM vs the bare loop".into(),
+        },
+        Target {
+            key: "syscall_excess",
+            goal: "null syscall (`syscall`) <= floor + 40 ring-0 instructions",
+            value: excess_insns(r, o("syscall_getpid"), f("syscall_getpid")),
+            limit: 40.0,
+            at_most: true,
+            unit: "instructions",
+            note: String::new(),
+        },
+        Target {
+            key: "int80_excess",
+            goal: "null syscall (`int 0x80`) <= floor + 40 ring-0 instructions",
+            value: excess_insns(r, o("int80_getpid"), f("int80_getpid")),
+            limit: 40.0,
+            at_most: true,
+            unit: "instructions",
+            note: String::new(),
+        },
+        Target {
+            key: "context_switch",
+            goal: "context switch <= 4x the null syscall",
+            value: switch_ratio,
+            limit: 4.0,
+            at_most: true,
+            unit: "x",
+            note: String::new(),
+        },
+        Target {
+            key: "timer_tick_excess",
+            goal: "timer tick that does not switch <= floor + 30 ring-0 instructions",
+            value: excess_insns(r, o("timer_tick"), f("timer_tick")),
+            limit: 30.0,
+            at_most: true,
+            unit: "instructions",
+            note: hz100_share,
+        },
+    ]
+}
+
+fn ns(r: &Results, cycles: f64) -> f64 {
+    cycles / r.tsc_hz * 1e9
+}
+
+fn cell(r: &Results, s: Option<Stat>) -> String {
+    match s {
+        Some(s) => format!("{} ({})", human(s.median), human_ns(ns(r, s.median))),
+        None => "-".into(),
+    }
+}
+
+fn human(c: f64) -> String {
+    if c >= 1e7 {
+        format!("{:.1}M", c / 1e6)
+    } else if c >= 1e4 {
+        format!("{:.1}k", c / 1e3)
+    } else {
+        format!("{c:.0}")
+    }
+}
+
+fn human_ns(n: f64) -> String {
+    if n >= 1e6 {
+        format!("{:.2} ms", n / 1e6)
+    } else if n >= 1e3 {
+        format!("{:.2} us", n / 1e3)
+    } else {
+        format!("{n:.0} ns")
+    }
+}
+
+fn ratio(a: Option<Stat>, b: Option<Stat>) -> Option<f64> {
+    Some(a?.median / b?.median).filter(|x| x.is_finite())
+}
+
+pub fn table(r: &Results) -> String {
+    let mut t = String::new();
+    let _ = writeln!(t, "vmm bench{}", if r.quick { " --quick" } else { "" });
+    let _ = writeln!(t, "  CPU   {}", r.cpu);
+    let _ = writeln!(t, "  TSC   {:.1} MHz ({})", r.tsc_hz / 1e6, r.tsc_source);
+    let _ = writeln!(t, "  KVM   {}", r.kvm);
+    if let Some(c) = ring0_insn(r) {
+        let _ = writeln!(t, "  one ring-0 instruction in our guest: {c:.0} cycles");
+    }
+    let _ = writeln!(
+        t,
+        "  medians, TSC cycles (ns); excess = (ours - floor) / one ring-0 instruction\n"
+    );
+    let _ = writeln!(
+        t,
+        "{:<54} {:>21} {:>21} {:>21} {:>10} {:>10} {:>8}",
+        "operation", "guest (ours)", "floor", "host Linux", "ours/flr", "ours/host", "excess"
+    );
+    for row in rows(r) {
+        let rf = ratio(row.ours, row.floor).map_or("-".into(), |x| format!("{x:.2}x"));
+        let rh = ratio(row.ours, row.host).map_or("-".into(), |x| format!("{x:.3}x"));
+        let ex = if row.key == "port_exit_vmm" || row.key == "ring0_insn" {
+            "-".into()
+        } else {
+            excess_insns(r, row.ours, row.floor).map_or("-".into(), |x| format!("{x:.0}"))
+        };
+        let _ = writeln!(
+            t,
+            "{:<54} {:>21} {:>21} {:>21} {:>10} {:>10} {:>8}",
+            row.label,
+            cell(r, row.ours),
+            cell(r, row.floor),
+            cell(r, row.host),
+            rf,
+            rh,
+            ex
+        );
+    }
+    let _ = writeln!(t, "\ntargets (issue 4):");
+    for g in targets(r) {
+        let v = g.value.map_or("?".into(), |v| format!("{v:.3}"));
+        let _ = writeln!(
+            t,
+            "  {:<72} {:>10} {:<12} {}",
+            g.goal,
+            v,
+            g.unit,
+            g.verdict()
+        );
+        if !g.note.is_empty() {
+            let _ = writeln!(t, "      {}", g.note);
+        }
+    }
+    for p in &r.problems {
+        let _ = writeln!(t, "note: {p}");
+    }
+    t
+}
+
+/// A JSON string literal.
+fn js(s: &str) -> String {
+    let mut o = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(o, "\\u{:04x}", c as u32);
+            }
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+fn jnum(x: Option<f64>) -> String {
+    match x {
+        Some(v) if v.is_finite() => format!("{v}"),
+        _ => "null".into(),
+    }
+}
+
+fn jstat(r: &Results, s: Option<Stat>) -> String {
+    match s {
+        Some(s) => format!(
+            "{{\"min\": {}, \"median\": {}, \"p99\": {}, \"iters\": {}, \"median_ns\": {}}}",
+            s.min,
+            s.median,
+            s.p99,
+            s.iters,
+            jnum(Some(ns(r, s.median)))
+        ),
+        None => "null".into(),
+    }
+}
+
+fn jlines(b: &super::lines::BenchLines) -> String {
+    let items: Vec<String> = b
+        .lines
+        .iter()
+        .map(|(name, fields)| {
+            let kv: Vec<String> = fields
+                .iter()
+                .filter(|(k, _)| *k != "name")
+                .map(|(k, v)| {
+                    let val = match v.parse::<f64>() {
+                        Ok(x) if x.is_finite() => format!("{x}"),
+                        _ => js(v),
+                    };
+                    format!("{}: {val}", js(k))
+                })
+                .collect();
+            format!("{}: {{{}}}", js(name), kv.join(", "))
+        })
+        .collect();
+    format!("{{{}}}", items.join(", "))
+}
+
+pub fn json(r: &Results) -> String {
+    let mut o = String::from("{\n");
+    let _ = writeln!(o, "  \"quick\": {},", r.quick);
+    let _ = writeln!(o, "  \"cpu\": {},", js(&r.cpu));
+    let _ = writeln!(o, "  \"kvm\": {},", js(&r.kvm));
+    let _ = writeln!(o, "  \"tsc_hz\": {},", r.tsc_hz);
+    let _ = writeln!(o, "  \"tsc_source\": {},", js(r.tsc_source));
+    let _ = writeln!(o, "  \"ring0_insn_cycles\": {},", jnum(ring0_insn(r)));
+    let rows: Vec<String> = rows(r)
+        .iter()
+        .map(|row| {
+            format!(
+                "    {{\"key\": {}, \"label\": {}, \"ours\": {}, \"floor\": {}, \"host\": {}, \
+                 \"ours_over_floor\": {}, \"ours_over_host\": {}, \"excess_ring0_insns\": {}}}",
+                js(row.key),
+                js(row.label.trim()),
+                jstat(r, row.ours),
+                jstat(r, row.floor),
+                jstat(r, row.host),
+                jnum(ratio(row.ours, row.floor)),
+                jnum(ratio(row.ours, row.host)),
+                jnum(excess_insns(r, row.ours, row.floor))
+            )
+        })
+        .collect();
+    let _ = writeln!(o, "  \"rows\": [\n{}\n  ],", rows.join(",\n"));
+    let targets: Vec<String> = targets(r)
+        .iter()
+        .map(|g| {
+            format!(
+                "    {{\"key\": {}, \"goal\": {}, \"value\": {}, \"limit\": {}, \"unit\": {}, \
+                 \"met\": {}, \"verdict\": {}, \"note\": {}}}",
+                js(g.key),
+                js(g.goal),
+                jnum(g.value),
+                g.limit,
+                js(g.unit),
+                g.met().map_or("null".into(), |m| m.to_string()),
+                js(&g.verdict()),
+                js(&g.note)
+            )
+        })
+        .collect();
+    let _ = writeln!(o, "  \"targets\": [\n{}\n  ],", targets.join(",\n"));
+    let host: Vec<String> = r
+        .host
+        .iter()
+        .map(|(k, s)| format!("{}: {}", js(k), jstat(r, Some(*s))))
+        .collect();
+    let _ = writeln!(
+        o,
+        "  \"raw\": {{\"ours\": {}, \"floor\": {}, \"floor_bare\": {}, \"host\": {{{}}}}},",
+        jlines(&r.ours),
+        jlines(&r.floor),
+        jlines(&r.floor_bare),
+        host.join(", ")
+    );
+    let problems: Vec<String> = r.problems.iter().map(|p| js(p)).collect();
+    let _ = writeln!(o, "  \"problems\": [{}]", problems.join(", "));
+    o.push('}');
+    o
+}

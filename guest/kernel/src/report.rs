@@ -12,7 +12,8 @@ pub struct Record {
     stats: Stats,
 }
 
-const MAX_RECORDS: usize = 256;
+/// Pids up to this many are remembered after their slot is reused (the report says if more ran).
+const MAX_RECORDS: usize = 1024;
 static mut HISTORY: [Option<Record>; MAX_RECORDS] = [None; MAX_RECORDS];
 
 fn record_of(p: &process::Process) -> Record {
@@ -64,6 +65,12 @@ pub fn print() {
             r.stats.syscalls,
             r.stats.preempted,
             r.stats.yielded
+        );
+    }
+    if table.next_pid as usize > MAX_RECORDS {
+        println!(
+            "  (pids {MAX_RECORDS} and up that were reaped are not listed: {} processes ran)",
+            table.next_pid - 1
         );
     }
     let s = crate::scheduler::sched();

@@ -11,7 +11,7 @@ use crate::scheduler::{self, current};
 use crate::syscall::*;
 use crate::time;
 use crate::trap_entry::TrapFrame;
-use crate::uaccess::{copy_from_user, copy_str_from_user, copy_to_user, read_u64};
+use crate::uaccess::{copy_from_user, copy_str_from_user, copy_to_user, read_u64, StrError};
 
 pub type Handler = fn(&mut TrapFrame) -> i64;
 
@@ -185,7 +185,13 @@ fn sys_exit(f: &mut TrapFrame) -> i64 {
 /// wait4(pid, status, options, rusage): reap a child that has exited; block until one does.
 fn sys_wait4(f: &mut TrapFrame) -> i64 {
     const WNOHANG: u64 = 1;
+    // Linux's valid bits (WNOHANG, WUNTRACED, WCONTINUED, __WNOTHREAD, __WALL, __WCLONE); the
+    // others are -EINVAL. We have no stopped children and no threads, so only WNOHANG matters.
+    const KNOWN: u64 = 0x1 | 0x2 | 0x8 | 0x2000_0000 | 0x4000_0000 | 0x8000_0000;
     let (want, status_ptr, options) = (f.rdi as i64, f.rsi, f.rdx);
+    if options & !KNOWN != 0 {
+        return -EINVAL;
+    }
     let me = current().pid;
     let procs = &process::table().slots;
     let mut children = procs
@@ -266,8 +272,10 @@ fn sys_clock_gettime(f: &mut TrapFrame) -> i64 {
 /// `argv` is a NULL-terminated array of C strings, or NULL for argv = [name].
 fn sys_spawn(f: &mut TrapFrame) -> i64 {
     let mut name_buf = [0u8; 64];
-    let Ok(n) = copy_str_from_user(pml4(), &mut name_buf, f.rdi) else {
-        return -EFAULT;
+    let n = match copy_str_from_user(pml4(), &mut name_buf, f.rdi) {
+        Ok(n) => n,
+        Err(StrError::Fault) => return -EFAULT,
+        Err(StrError::TooLong) => return -ENOENT, // longer than any name in the archive
     };
     let Ok(name) = core::str::from_utf8(&name_buf[..n]) else {
         return -ENOENT;
@@ -300,8 +308,8 @@ fn sys_spawn(f: &mut TrapFrame) -> i64 {
                     used += len;
                     argc += 1;
                 }
-                Err(_) if used + 1 >= strings.len() => return -E2BIG,
-                Err(_) => return -EFAULT,
+                Err(StrError::TooLong) => return -E2BIG,
+                Err(StrError::Fault) => return -EFAULT,
             }
         }
     }

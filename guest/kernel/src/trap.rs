@@ -16,6 +16,7 @@ pub const SYSCALL_VECTOR: u64 = 0x80;
 const DIVIDE_ERROR: u64 = 0;
 const BREAKPOINT: u64 = 3;
 const INVALID_OPCODE: u64 = 6;
+const GENERAL_PROTECTION: u64 = 13;
 const PAGE_FAULT: u64 = 14;
 
 const NAMES: [&str; 32] = [
@@ -156,6 +157,9 @@ fn user_invalid_opcode(f: &mut TrapFrame) {
             syscall::dispatch(f);
             return;
         }
+        // What a real CPU raises for a gate ring 3 may not use: #GP, error code = IDT entry.
+        f.vector = GENERAL_PROTECTION;
+        f.error = (insn[1] as u64) << 3 | 2;
         return kill(f, SIGSEGV, None);
     }
     kill(f, SIGILL, None)

@@ -79,17 +79,29 @@ pub fn copy_to_user(pml4: u64, dst: u64, src: &[u8]) -> Result<(), Fault> {
     Ok(())
 }
 
-/// Reads a NUL-terminated string of at most `buf.len() - 1` bytes; returns its length.
-pub fn copy_str_from_user(pml4: u64, buf: &mut [u8], src: u64) -> Result<usize, Fault> {
-    for (i, out) in buf.iter_mut().enumerate() {
-        let mut b = [0u8];
-        copy_from_user(pml4, &mut b, src.checked_add(i as u64).ok_or(Fault)?)?;
-        if b[0] == 0 {
-            return Ok(i);
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StrError {
+    /// The string runs into memory the caller may not read.
+    Fault,
+    /// No NUL within `buf.len()` bytes.
+    TooLong,
+}
+
+/// Reads a NUL-terminated string into `buf` (without the NUL); returns its length. Checks the
+/// page table once per page, not once per byte.
+pub fn copy_str_from_user(pml4: u64, buf: &mut [u8], src: u64) -> Result<usize, StrError> {
+    let mut done = 0;
+    while done < buf.len() {
+        let at = src.checked_add(done as u64).ok_or(StrError::Fault)?;
+        let in_page = (PAGE_SIZE - (at & (PAGE_SIZE - 1))) as usize;
+        let n = in_page.min(buf.len() - done);
+        copy_from_user(pml4, &mut buf[done..done + n], at).map_err(|_| StrError::Fault)?;
+        if let Some(nul) = buf[done..done + n].iter().position(|&b| b == 0) {
+            return Ok(done + nul);
         }
-        *out = b[0];
+        done += n;
     }
-    Err(Fault)
+    Err(StrError::TooLong)
 }
 
 pub fn read_u64(pml4: u64, addr: u64) -> Result<u64, Fault> {

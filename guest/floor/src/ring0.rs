@@ -1,0 +1,274 @@
+//! The ring-0 half of the floor, all in assembly: the PVH entry, long mode, a GDT with user
+//! segments and a TSS, an IDT of five gates, the `syscall` MSRs, and the drop to ring 3. After
+//! that, ring 0 only runs the trap handlers, which do nothing but return:
+//!
+//! | entry | handler |
+//! |---|---|
+//! | `int 0x80` (gate 0x80, DPL 3; hardware) | `iretq` |
+//! | #UD at `CD 80` (kvm_pvm's `int 0x80`) | rip += 2, `iretq` |
+//! | #PF at LSTAR (kvm_pvm's `syscall`) | rip = rcx, rflags = r11, `iretq` (no check of CR2) |
+//! | `syscall` at LSTAR (hardware) | `sysretq` |
+//! | `int3` (gate 3, DPL 3) | the floor's own services for ring 3, by rax: 1 write(rsi, rdx) to COM1, 2 `out` to port 0xf5 rdi times, 3 `cpuid` rdi times, 4 `dec; jnz` rdi times (2, 3, 4 return the TSC cycles in rax), 5 exit(dil) by port 0xf4 |
+//! | #GP, #DF | exit with status 13 or 8: the floor is broken |
+//!
+//! Ring-0 code here never touches user memory through user pages: `write` reads the ring-3
+//! buffer through the kernel's alias of physical memory (the ring-3 half is identity-mapped).
+
+core::arch::global_asm!(
+    r#"
+    .set KERNEL_VMA, 0xffffffff80000000
+    .set USER_CS, 0x23
+    .set USER_SS, 0x1b
+
+    .section .note.Xen, "a"
+    .balign 4
+    .long 4
+    .long 8
+    .long 18                        /* XEN_ELFNOTE_PHYS32_ENTRY */
+    .asciz "Xen"
+    .balign 4
+    .quad pvh_start
+
+    .section .boot.text, "ax"
+    .code32
+    .global pvh_start
+pvh_start:
+    cli
+    lgdt floor_gdt_ptr
+    mov %cr4, %eax
+    or $0x20, %eax                  /* PAE */
+    mov %eax, %cr4
+    mov $floor_pml4, %eax
+    mov %eax, %cr3
+    mov $0xC0000080, %ecx           /* EFER: LME | SCE */
+    rdmsr
+    or $0x101, %eax
+    wrmsr
+    mov %cr0, %eax
+    or $0x80000001, %eax            /* PG | PE */
+    mov %eax, %cr0
+    ljmp $0x08, $floor_boot64
+
+    .code64
+floor_boot64:
+    mov $0x10, %eax
+    mov %eax, %ds
+    mov %eax, %es
+    mov %eax, %ss
+    movabs $floor_kernel_entry, %rax
+    jmp *%rax
+
+    .section .boot.data, "aw"
+    .balign 16
+floor_gdt:
+    .quad 0
+    .quad 0x00af9a000000ffff        /* 0x08 kernel code */
+    .quad 0x00cf92000000ffff        /* 0x10 kernel data */
+    .quad 0x00cff2000000ffff        /* 0x18 user data (sysret: STAR[63:48] + 8) */
+    .quad 0x00affa000000ffff        /* 0x20 user code (sysret: STAR[63:48] + 16) */
+    .quad 0, 0                      /* 0x28 TSS, filled in at boot */
+floor_gdt_end:
+floor_gdt_ptr:
+    .word floor_gdt_end - floor_gdt - 1
+    .quad floor_gdt
+
+    .balign 4096
+floor_pml4:
+    .quad floor_pdpt_low + 7        /* [0]: identity, user-accessible below */
+    .fill 510, 8, 0
+    .quad floor_pdpt_high + 3       /* [511]: KERNEL_VMA */
+floor_pdpt_low:
+    .quad floor_pd_low + 7
+    .fill 511, 8, 0
+floor_pdpt_high:
+    .fill 510, 8, 0
+    .quad floor_pd_high + 3
+    .quad 0
+floor_pd_low:
+    .quad 0x000083                  /* 0-2 MiB: supervisor (the trampoline runs here) */
+    .quad 0x200087                  /* 2-4 MiB: USER, the ring-3 half */
+    .fill 510, 8, 0
+floor_pd_high:
+    .quad 0x000083                  /* KERNEL_VMA + 0-2 MiB: the ring-0 half */
+    .quad 0x200083                  /* KERNEL_VMA + 2-4 MiB: alias of the ring-3 half */
+    .fill 510, 8, 0
+
+    .section .ktext, "ax"
+    .macro GATE vec, handler, dpl
+    lea \handler(%rip), %rax
+    mov %ax, floor_idt + 16 * \vec(%rip)
+    movw $0x08, floor_idt + 16 * \vec + 2(%rip)
+    movw $(0x8e00 | (\dpl << 13)), floor_idt + 16 * \vec + 4(%rip)
+    shr $16, %rax
+    mov %ax, floor_idt + 16 * \vec + 6(%rip)
+    shr $16, %rax
+    mov %eax, floor_idt + 16 * \vec + 8(%rip)
+    .endm
+
+floor_kernel_entry:
+    lea floor_kstack_top(%rip), %rsp
+    /* TSS: RSP0 = the kernel stack; its descriptor in the GDT; ltr. */
+    mov %rsp, floor_tss + 4(%rip)
+    lea floor_tss(%rip), %rax
+    mov $103, %rcx                  /* limit */
+    mov %rax, %rbx
+    and $0xffffff, %rbx
+    shl $16, %rbx
+    or %rbx, %rcx                   /* base 23:0 */
+    mov $0x89, %rbx
+    shl $40, %rbx
+    or %rbx, %rcx                   /* present, 64-bit TSS (available) */
+    mov %rax, %rbx
+    shr $24, %rbx
+    and $0xff, %rbx
+    shl $56, %rbx
+    or %rbx, %rcx                   /* base 31:24 */
+    mov %rcx, floor_gdt + 0x28
+    shr $32, %rax
+    mov %rax, floor_gdt + 0x30      /* base 63:32 */
+    mov $0x28, %ax
+    ltr %ax
+
+    GATE 3, floor_service, 3
+    GATE 6, floor_ud, 0
+    GATE 8, floor_double_fault, 0
+    GATE 13, floor_gp, 0
+    GATE 14, floor_pf, 0
+    GATE 0x80, floor_int80, 3
+    lidt floor_idt_ptr(%rip)
+
+    mov $0xC0000081, %ecx           /* STAR: sysret base 0x10, kernel CS 0x08 */
+    xor %eax, %eax
+    mov $0x00100008, %edx
+    wrmsr
+    mov $0xC0000082, %ecx           /* LSTAR */
+    lea floor_lstar(%rip), %rax
+    mov %rax, %rdx
+    shr $32, %rdx
+    wrmsr
+    mov $0xC0000084, %ecx           /* SFMASK: IF, TF, DF, AC */
+    mov $0x40700, %eax
+    xor %edx, %edx
+    wrmsr
+
+    /* To ring 3: floor_main on the user stack, interrupts on (nothing is armed). */
+    pushq $USER_SS
+    movabs $floor_user_stack_top, %rax
+    sub $8, %rax
+    push %rax
+    pushq $0x202
+    pushq $USER_CS
+    movabs $floor_main, %rax
+    push %rax
+    iretq
+
+    /* ---- the null traps: nothing but the return ---- */
+    .balign 16
+floor_int80:                        /* hardware int 0x80 */
+    iretq
+
+    .balign 16
+floor_ud:                           /* kvm_pvm int 0x80: #UD at CD 80 */
+    addq $2, (%rsp)
+    iretq
+
+    .balign 16
+floor_pf:                           /* kvm_pvm syscall: #PF at LSTAR */
+    add $8, %rsp                    /* the error code */
+    mov %rcx, (%rsp)
+    mov %r11, 16(%rsp)
+    iretq
+
+    .balign 16
+floor_lstar:                        /* hardware syscall */
+    sysretq
+
+    /* ---- the floor's own services (int3) ---- */
+    .balign 16
+floor_service:
+    cmp $2, %rax
+    je 2f
+    cmp $3, %rax
+    je 3f
+    cmp $4, %rax
+    je 4f
+    cmp $1, %rax
+    je 1f
+    cmp $5, %rax
+    je 5f
+    iretq
+1:  movabs $KERNEL_VMA, %rcx        /* write(rsi, rdx): via the kernel alias */
+    add %rcx, %rsi
+    mov %rdx, %rcx
+    mov $0x3f8, %dx
+    rep outsb
+    iretq
+2:  mov %rdi, %rcx                  /* out 0xf5, rdi times */
+    lfence
+    rdtsc
+    shl $32, %rdx
+    or %rdx, %rax
+    mov %rax, %r8
+    mov $0xf5, %dx
+6:  out %al, %dx
+    dec %rcx
+    jnz 6b
+    jmp 9f
+3:  push %rbx                       /* cpuid, rdi times */
+    mov %rdi, %r9
+    lfence
+    rdtsc
+    shl $32, %rdx
+    or %rdx, %rax
+    mov %rax, %r8
+7:  xor %eax, %eax
+    cpuid
+    dec %r9
+    jnz 7b
+    pop %rbx
+    jmp 9f
+4:  mov %rdi, %rcx                  /* dec; jnz, rdi times */
+    lfence
+    rdtsc
+    shl $32, %rdx
+    or %rdx, %rax
+    mov %rax, %r8
+8:  dec %rcx
+    jnz 8b
+9:  lfence                          /* rax = TSC now - r8 */
+    rdtsc
+    shl $32, %rdx
+    or %rdx, %rax
+    sub %r8, %rax
+    iretq
+5:  mov %edi, %eax                  /* exit(dil) */
+    out %al, $0xf4
+    hlt
+    jmp 5b
+
+floor_gp:
+    mov $13, %al
+    out %al, $0xf4
+    hlt
+floor_double_fault:
+    mov $8, %al
+    out %al, $0xf4
+    hlt
+
+    .section .kdata, "aw"
+    .balign 4096
+floor_idt:
+    .fill 256 * 16, 1, 0
+floor_idt_ptr:
+    .word 256 * 16 - 1
+    .quad floor_idt
+    .balign 16
+floor_tss:
+    .fill 104, 1, 0
+    .balign 16
+floor_kstack:
+    .fill 16384, 1, 0
+floor_kstack_top:
+    "#,
+    options(att_syntax)
+);

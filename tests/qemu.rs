@@ -56,6 +56,21 @@ fn assert_tcg(run: &Run) {
     run.assert_line("TCGTCGTCGTCG");
 }
 
+/// `-cpu max`: TCG then offers SMEP and SMAP (and enforces them, which kvm_pvm's emulation may
+/// not), so the kernel runs with both on along the ordinary `syscall`/`int 0x80` paths, as on a
+/// hardware CPU that has them.
+#[test]
+fn syscalls_and_the_demo_pass_under_tcg_with_smep_and_smap() {
+    let run = run_qemu(&["--user", &user("syscalls", ""), "--", "-cpu", "max"]);
+    assert_tcg(&run);
+    let protect = run.assert_line("  protect ");
+    assert!(protect.contains("SMEP on, SMAP on"), "{protect}");
+    run.assert_status(0);
+    let run = run_qemu(&["--", "-cpu", "max"]);
+    run.assert_status(0);
+    run.assert_line("init: all 11 checks passed");
+}
+
 #[test]
 fn default_demo_passes_under_qemu_tcg() {
     let run = run_qemu(&[]);

@@ -8,7 +8,8 @@
 //! | #UD at `CD 80` (kvm_pvm's `int 0x80`) | rip += 2, `iretq` |
 //! | #PF at LSTAR (kvm_pvm's `syscall`) | rip = rcx, rflags = r11, `iretq` (no check of CR2) |
 //! | `syscall` at LSTAR (hardware) | `sysretq` |
-//! | `int3` (gate 3, DPL 3) | the floor's own services for ring 3, by rax: 1 write(rsi, rdx) to COM1, 2 `out` to port 0xf5 rdi times, 3 `cpuid` rdi times, 4 `dec; jnz` rdi times (2, 3, 4 return the TSC cycles in rax), 5 exit(dil) by port 0xf4 |
+//! | `int3` (gate 3, DPL 3) | the floor's own services for ring 3, by rax: 1 write(rsi, rdx) to COM1, 2 `out` to port 0xf5 rdi times, 3 `cpuid` rdi times, 4 `dec; jnz` rdi times (2, 3, 4 return the TSC cycles in rax), 5 exit(dil) by port 0xf4, 6 run the timer every rdi cycles (0: off), 7 rax = timer interrupts so far, 8 rax = eax of ring-0 `cpuid` leaf edi |
+//! | timer (vector 32, x2APIC TSC-deadline) | EOI, re-arm one period on (if on), count, `iretq` |
 //! | #GP, #DF | exit with status 13 or 8: the floor is broken |
 //!
 //! Ring-0 code here never touches user memory through user pages: `write` reads the ring-3
@@ -129,6 +130,25 @@ floor_kernel_entry:
     mov $0x28, %ax
     ltr %ax
 
+    /* The timer: 8259s masked, x2APIC on, LVT timer in TSC-deadline mode at vector 32,
+       not armed until ring 3 asks (service 6). */
+    mov $0xff, %al
+    out %al, $0x21
+    out %al, $0xa1
+    mov $0x1b, %ecx                 /* IA32_APIC_BASE: EN | EXTD */
+    rdmsr
+    or $0xc00, %eax
+    wrmsr
+    xor %edx, %edx
+    mov $0x80f, %ecx                /* SVR: software-enabled, spurious vector 0xff */
+    mov $0x1ff, %eax
+    wrmsr
+    mov $0x832, %ecx                /* LVT timer: vector 32, TSC-deadline */
+    mov $0x40020, %eax
+    wrmsr
+
+    GATE 32, floor_timer, 0
+    GATE 0xff, floor_spurious, 0
     GATE 3, floor_service, 3
     GATE 6, floor_ud, 0
     GATE 8, floor_double_fault, 0
@@ -183,6 +203,36 @@ floor_pf:                           /* kvm_pvm syscall: #PF at LSTAR */
 floor_lstar:                        /* hardware syscall */
     sysretq
 
+    /* ---- the timer tick: EOI, re-arm the deadline one period on, count; no switch ---- */
+    .balign 16
+floor_timer:
+    push %rax
+    push %rcx
+    push %rdx
+    mov $0x80b, %ecx                /* x2APIC EOI */
+    xor %eax, %eax
+    xor %edx, %edx
+    wrmsr
+    mov floor_tick_period(%rip), %rcx
+    test %rcx, %rcx
+    jz 1f
+    rdtsc
+    shl $32, %rdx
+    or %rdx, %rax
+    add %rcx, %rax
+    mov %rax, %rdx
+    shr $32, %rdx
+    mov $0x6e0, %ecx                /* IA32_TSC_DEADLINE */
+    wrmsr
+1:  incq floor_ticks(%rip)
+    pop %rdx
+    pop %rcx
+    pop %rax
+    iretq
+
+floor_spurious:
+    iretq
+
     /* ---- the floor's own services (int3) ---- */
     .balign 16
 floor_service:
@@ -196,6 +246,34 @@ floor_service:
     je 1f
     cmp $5, %rax
     je 5f
+    cmp $6, %rax
+    je 10f
+    cmp $7, %rax
+    je 11f
+    cmp $8, %rax
+    je 13f
+    iretq
+13: push %rbx                       /* rax = eax of cpuid leaf edi, in ring 0 */
+    mov %edi, %eax
+    xor %ecx, %ecx
+    cpuid
+    pop %rbx
+    iretq
+10: mov %rdi, floor_tick_period(%rip)   /* timer period rdi cycles (0: off) */
+    xor %eax, %eax
+    xor %edx, %edx
+    test %rdi, %rdi
+    jz 12f
+    rdtsc
+    shl $32, %rdx
+    or %rdx, %rax
+    add %rdi, %rax
+    mov %rax, %rdx
+    shr $32, %rdx
+12: mov $0x6e0, %ecx
+    wrmsr
+    iretq
+11: mov floor_ticks(%rip), %rax     /* timer interrupts so far */
     iretq
 1:  movabs $KERNEL_VMA, %rcx        /* write(rsi, rdx): via the kernel alias */
     add %rcx, %rsi
@@ -262,6 +340,11 @@ floor_idt:
 floor_idt_ptr:
     .word 256 * 16 - 1
     .quad floor_idt
+    .balign 8
+floor_tick_period:
+    .quad 0
+floor_ticks:
+    .quad 0
     .balign 16
 floor_tss:
     .fill 104, 1, 0

@@ -238,8 +238,7 @@ fn direct_execution_and_timer(buf: &mut [u64], plan: &Plan) {
         let (t, _) = run_work(rounds);
         let irqs = match (before, timer_interrupts()) {
             (Some(a), Some(b)) => b - a,
-            // No counter: as many as the period fits in the run.
-            _ => t * hz as u64 / tsc_hz().max(1),
+            _ => 0, // a kernel without the counter: no sample
         };
         if let Some(per) = t.saturating_sub(base_median).checked_div(irqs) {
             per_irq[kept] = per;
@@ -253,12 +252,6 @@ fn direct_execution_and_timer(buf: &mut [u64], plan: &Plan) {
         &mut per_irq[..kept],
         format_args!(" hz={hz} interrupts={total_irqs}"),
     );
-}
-
-/// The TSC frequency our VMM advertises (CPUID 0x40000010, kHz), 0 if absent.
-fn tsc_hz() -> u64 {
-    let leaf = core::arch::x86_64::__cpuid(0x4000_0010);
-    leaf.eax as u64 * 1000
 }
 
 /// A demand-zero page fault: grow the heap with brk, then touch each new page once.

@@ -413,6 +413,10 @@ fn jlines(b: &super::lines::BenchLines) -> String {
 
 pub fn json(r: &Results) -> String {
     let mut o = String::from("{\n");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let _ = writeln!(o, "  \"unix_time\": {now},");
     let _ = writeln!(o, "  \"quick\": {},", r.quick);
     let _ = writeln!(o, "  \"cpu\": {},", js(&r.cpu));
     let _ = writeln!(o, "  \"kvm\": {},", js(&r.kvm));

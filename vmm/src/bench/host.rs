@@ -234,12 +234,11 @@ pub fn measure_all(plan: &Plan) -> BTreeMap<&'static str, Stat> {
             std::hint::black_box(std::arch::x86_64::__cpuid(0));
         }),
     );
-    put("work", run_work(plan));
     out
 }
 
-/// The guest's direct-execution work, natively.
-pub fn run_work(plan: &Plan) -> Option<Stat> {
+/// The guest's direct-execution work, natively: the samples (cycles per run).
+pub fn run_work(plan: &Plan) -> Vec<u64> {
     let go = || {
         let t0 = tsc();
         std::hint::black_box(work(
@@ -249,8 +248,7 @@ pub fn run_work(plan: &Plan) -> Option<Stat> {
         tsc() - t0
     };
     go(); // warm-up
-    let mut s: Vec<u64> = (0..plan.work_reps).map(|_| go()).collect();
-    Stat::from_samples(&mut s)
+    (0..plan.work_reps).map(|_| go()).collect()
 }
 
 /// The TSC frequency in Hz: what KVM says (KVM_GET_TSC_KHZ on a fresh vCPU), or else measured

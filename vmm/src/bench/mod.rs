@@ -77,6 +77,10 @@ pub fn measure(opts: &BenchOptions, guests: &Guests) -> Result<Results> {
     let (tsc_hz, tsc_source) = host::tsc_hz();
     let mut problems = Vec::new();
     let tmp = TempDir::new()?;
+    let plan = host::Plan::new(opts.quick);
+    // The native work runs before and after the guests, so that a noisy moment on a shared
+    // machine does not fall on one side only; its samples are pooled.
+    let mut host_work = host::run_work(&plan);
 
     let ours = match extract(guests.programs, "bench") {
         Some(bench) => {
@@ -114,7 +118,11 @@ pub fn measure(opts: &BenchOptions, guests: &Guests) -> Result<Results> {
         (floor, bare)
     };
 
-    let host = host::measure_all(&host::Plan::new(opts.quick));
+    let mut host = host::measure_all(&plan);
+    host_work.extend(host::run_work(&plan));
+    if let Some(w) = lines::Stat::from_samples(&mut host_work) {
+        host.insert("work", w);
+    }
     Ok(Results {
         quick: opts.quick,
         cpu: host::cpu_name(),

@@ -20,3 +20,29 @@ pub fn work(seed: u64, rounds: u64) -> u64 {
 
 /// The checksum `work(WORK_SEED, n)` must give, for a cheap cross-check of both builds.
 pub const WORK_SEED: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// Watches the TSC for `span` cycles and records every gap longer than `threshold` cycles:
+/// time this program did not run (an interrupt, a VM exit, being preempted). Gap sizes go into
+/// `gaps` (as many as fit); returns how many gaps there were and their total cycles.
+#[inline(never)]
+pub fn scan_gaps(span: u64, threshold: u64, gaps: &mut [u64]) -> (usize, u64) {
+    #[allow(unused_unsafe)]
+    // SAFETY: rdtsc only reads the time-stamp counter.
+    let now = || unsafe { core::arch::x86_64::_rdtsc() };
+    let start = now();
+    let mut prev = start;
+    let (mut count, mut lost) = (0usize, 0u64);
+    while prev - start < span {
+        let t = now();
+        let d = t - prev;
+        if d > threshold {
+            if let Some(slot) = gaps.get_mut(count) {
+                *slot = d;
+            }
+            count += 1;
+            lost += d;
+        }
+        prev = t;
+    }
+    (count, lost)
+}

@@ -9,7 +9,7 @@ use super::lines::Stat;
 #[path = "../../../guest/user/src/bench_work.rs"]
 mod bench_work;
 
-pub use bench_work::{work, WORK_SEED};
+pub use bench_work::{scan_gaps, work, WORK_SEED};
 
 /// `lfence; rdtsc`, as the guest's bench program reads the clock.
 #[inline(always)]
@@ -235,6 +235,16 @@ pub fn measure_all(plan: &Plan) -> BTreeMap<&'static str, Stat> {
         }),
     );
     out
+}
+
+/// The gaps in a TSC scan of the same span as the guest's (see bench_work::scan_gaps): their
+/// sizes, and the share of the span they took.
+pub fn ring3_gaps(plan: &Plan) -> (Option<Stat>, f64) {
+    let span = plan.work_rounds * 10;
+    let mut gaps = vec![0u64; 4096];
+    let (count, lost) = scan_gaps(span, 2000, &mut gaps);
+    gaps.truncate(count.min(gaps.len()));
+    (Stat::from_samples(&mut gaps), lost as f64 / span as f64)
 }
 
 /// The guest's direct-execution work, natively: the samples (cycles per run).

@@ -49,6 +49,8 @@ pub struct Results {
     pub floor: BenchLines,
     pub floor_bare: BenchLines,
     pub host: std::collections::BTreeMap<&'static str, lines::Stat>,
+    /// The share of a ring-3 TSC scan the host process lost to gaps (interrupts, preemption).
+    pub host_lost: f64,
     /// What went wrong on the way (a part that could not be measured), for the notes.
     pub problems: Vec<String>,
 }
@@ -119,6 +121,10 @@ pub fn measure(opts: &BenchOptions, guests: &Guests) -> Result<Results> {
     };
 
     let mut host = host::measure_all(&plan);
+    let (gaps, host_lost) = host::ring3_gaps(&plan);
+    if let Some(g) = gaps {
+        host.insert("ring3_gaps", g);
+    }
     host_work.extend(host::run_work(&plan));
     if let Some(w) = lines::Stat::from_samples(&mut host_work) {
         host.insert("work", w);
@@ -133,6 +139,7 @@ pub fn measure(opts: &BenchOptions, guests: &Guests) -> Result<Results> {
         floor,
         floor_bare,
         host,
+        host_lost,
         problems,
     })
 }

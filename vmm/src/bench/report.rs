@@ -148,6 +148,13 @@ pub fn rows(r: &Results) -> Vec<Row> {
             host: h("work"),
         },
         Row {
+            key: "ring3_gaps",
+            label: "ring 3 alone: one gap in a TSC scan (> 2,000 cyc)",
+            ours: o("ring3_gaps"),
+            floor: None,
+            host: h("ring3_gaps"),
+        },
+        Row {
             key: "rdtsc_overhead",
             label: "lfence;rdtsc pair (subtracted from samples)",
             ours: o("rdtsc_overhead"),
@@ -188,6 +195,14 @@ pub fn targets(r: &Results) -> Vec<Target> {
     let switch_ratio = o("context_switch")
         .zip(o("syscall_getpid"))
         .map(|(c, s)| c.median / s.median);
+    let lost = |b: &super::lines::BenchLines| {
+        Some(b.field("ring3_gaps", "lost")? / b.field("ring3_gaps", "span")?)
+    };
+    let gaps_note = format!(
+        "; ring 3 alone lost {} of its time to gaps in the guest, {:.2}% on the host",
+        lost(&r.ours).map_or("?".into(), |l| format!("{:.2}%", l * 100.0)),
+        r.host_lost * 100.0
+    );
     let hz100_share = o("timer_tick")
         .map(|t| t.median * 100.0 / r.tsc_hz * 100.0)
         .map(|p| format!("a tick costs {p:.2}% of the CPU at HZ=100 while the timer runs"))
@@ -205,7 +220,7 @@ pub fn targets(r: &Results) -> Vec<Target> {
                  forced on at 100 Hz: {}",
                 speed_min.map_or("?".into(), |s| format!("{s:.3}x")),
                 speed100.map_or("?".into(), |s| format!("{s:.3}x"))
-            ),
+            ) + &gaps_note,
         },
         Target {
             key: "tickless",
@@ -430,6 +445,7 @@ pub fn json(r: &Results) -> String {
     let _ = writeln!(o, "  \"tsc_hz\": {},", r.tsc_hz);
     let _ = writeln!(o, "  \"tsc_source\": {},", js(r.tsc_source));
     let _ = writeln!(o, "  \"ring0_insn_cycles\": {},", jnum(ring0_insn(r)));
+    let _ = writeln!(o, "  \"host_ring3_lost\": {},", jnum(Some(r.host_lost)));
     let rows: Vec<String> = rows(r)
         .iter()
         .map(|row| {

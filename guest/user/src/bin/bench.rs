@@ -106,11 +106,6 @@ fn report(name: &str, s: &mut [u64], extra: core::fmt::Arguments) {
     );
 }
 
-fn median(s: &mut [u64]) -> u64 {
-    s.sort_unstable();
-    s[s.len() / 2]
-}
-
 /// Times `op` alone, `iters` times after `warm` untimed runs.
 fn measure(name: &str, buf: &mut [u64], plan: &Plan, overhead: u64, mut op: impl FnMut()) {
     for _ in 0..plan.warm {
@@ -194,7 +189,7 @@ fn run_work(rounds: u64) -> (u64, u64) {
 }
 
 /// Direct execution (tickless, as a lone task runs), the same work with the timer forced to
-/// 100 Hz (the default HZ) and to 1000 Hz, and from the difference the cycles one timer
+/// 100 Hz (the default HZ) and to 2000 Hz, and from the difference the cycles one timer
 /// interrupt takes from the program.
 fn direct_execution_and_timer(buf: &mut [u64], plan: &Plan) {
     let reps = plan.work_reps.min(buf.len() / 4);
@@ -209,9 +204,6 @@ fn direct_execution_and_timer(buf: &mut [u64], plan: &Plan) {
     }
     let tickless_irqs = timer_interrupts().zip(irq0).map(|(b, a)| b - a);
     let rounds = plan.work_rounds;
-    let mut sorted = [0u64; MAX_SAMPLES / 4];
-    sorted[..reps].copy_from_slice(base);
-    let base_median = median(&mut sorted[..reps]);
     report(
         "work",
         base,
@@ -229,28 +221,48 @@ fn direct_execution_and_timer(buf: &mut [u64], plan: &Plan) {
     force_tick(0);
     report("work_hz100", hz100, format_args!(" rounds={rounds}"));
 
-    let hz = 1000usize;
-    force_tick(hz);
+    // Tickless and ticking runs alternate, so that a slow drift of the machine's speed cancels
+    // in each pair's difference.
+    let hz = 2000usize;
     let mut total_irqs = 0;
     let mut kept = 0;
     for _ in 0..reps {
+        let (off, _) = run_work(rounds);
+        force_tick(hz);
         let before = timer_interrupts();
-        let (t, _) = run_work(rounds);
+        let (on, _) = run_work(rounds);
         let irqs = match (before, timer_interrupts()) {
             (Some(a), Some(b)) => b - a,
             _ => 0, // a kernel without the counter: no sample
         };
-        if let Some(per) = t.saturating_sub(base_median).checked_div(irqs) {
+        force_tick(0);
+        if let Some(per) = on.saturating_sub(off).checked_div(irqs) {
             per_irq[kept] = per;
             total_irqs += irqs;
             kept += 1;
         }
     }
-    force_tick(0);
     report(
         "timer_tick",
         &mut per_irq[..kept],
         format_args!(" hz={hz} interrupts={total_irqs}"),
+    );
+}
+
+/// Time a ring-3 program loses while it runs alone and makes no system call: the gaps in a
+/// TSC scan longer than 2,000 cycles (the kernel takes no interrupt here: tickless).
+fn ring3_gaps(buf: &mut [u64], plan: &Plan) {
+    let span = plan.work_rounds * 10; // about as long as the work runs take together
+    let (count, lost) = bench_work::scan_gaps(span, 2000, buf);
+    let kept = count.min(buf.len());
+    if kept == 0 {
+        println!("BENCH name=ring3_gaps count=0 span={span} lost=0");
+        return;
+    }
+    report(
+        "ring3_gaps",
+        &mut buf[..kept],
+        format_args!(" count={count} span={span} lost={lost}"),
     );
 }
 
@@ -341,6 +353,7 @@ fn main(args: Args) -> i32 {
         2000,
     );
     direct_execution_and_timer(buf, plan);
+    ring3_gaps(buf, plan);
     println!("BENCH done");
     0
 }

@@ -15,7 +15,7 @@ use crate::error::{ioctl, Error, Result};
 use crate::vm::Vm;
 use crate::{cpuid, lapic, layout};
 
-const BENCH_PORT: u16 = 0xf5;
+use crate::devices::bench_port::BENCH_PORT;
 const EXIT_PORT: u16 = 0xf4;
 const COM1: u16 = 0x3f8;
 

@@ -1,5 +1,6 @@
 //! The guest's devices and the port/MMIO dispatch that routes a VM exit to them.
 
+pub mod bench_port;
 pub mod console_input;
 pub mod exit_port;
 pub mod io_bus;

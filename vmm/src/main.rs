@@ -45,7 +45,7 @@ enum Command {
 
 #[derive(Args, Debug)]
 struct BenchArgs {
-    /// Fewer iterations: a few seconds instead of about a minute (for tests)
+    /// Fewer iterations: about 2 s instead of about 10 s (for tests)
     #[arg(long)]
     quick: bool,
 

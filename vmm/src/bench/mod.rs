@@ -25,7 +25,7 @@ use lines::BenchLines;
 /// What `vmm bench` was asked for.
 #[derive(Debug, Clone, Default)]
 pub struct BenchOptions {
-    /// Fewer iterations everywhere (for tests): a few seconds instead of about half a minute.
+    /// Fewer iterations everywhere (for tests): about 2 s instead of about 10 s.
     pub quick: bool,
     /// Write the results as JSON here ("-" = stdout, instead of the table).
     pub json: Option<PathBuf>,

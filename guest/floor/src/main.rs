@@ -211,6 +211,8 @@ fn timer_tick() {
     let extra = core::str::from_utf8(&extra.buf[..extra.len]).unwrap_or("");
     if kept > 0 {
         report("timer_tick", &mut per[..kept], extra);
+    } else {
+        print(format_args!("BENCH name=timer_tick error=no-interrupts\n"));
     }
 }
 

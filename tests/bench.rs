@@ -42,10 +42,13 @@ fn median(v: &Value, row: &str, side: &str) -> f64 {
 fn bench_runs_and_its_numbers_are_sane() {
     let v = bench_json();
     assert_eq!(v["quick"], true);
+    // Every part of the bench ran (a debug build of vmm only adds a warning about itself).
+    let problems = v["problems"].as_array().expect("problems");
     assert!(
-        v["problems"].as_array().is_some_and(|p| p.is_empty()),
-        "every part of the bench should have run: {}",
-        v["problems"]
+        problems
+            .iter()
+            .all(|p| p.as_str().is_some_and(|p| p.contains("debug build"))),
+        "every part of the bench should have run: {problems:?}"
     );
     assert!(
         v["tsc_hz"].as_f64().is_some_and(|f| f > 1e8),

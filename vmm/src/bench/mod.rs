@@ -78,6 +78,13 @@ pub fn measure(opts: &BenchOptions, guests: &Guests) -> Result<Results> {
     }
     let (tsc_hz, tsc_source) = host::tsc_hz();
     let mut problems = Vec::new();
+    if cfg!(debug_assertions) {
+        problems.push(
+            "this vmm is a debug build: the host's work runs unoptimised, so the direct-execution \
+             row means nothing; use cargo run --release"
+                .into(),
+        );
+    }
     let tmp = TempDir::new()?;
     let plan = host::Plan::new(opts.quick);
     // The native work runs before and after the guests, so that a noisy moment on a shared

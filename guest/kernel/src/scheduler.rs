@@ -13,7 +13,7 @@ use crate::context_switch::{context_switch_to_first, SWITCH};
 use crate::cpu::rdtsc;
 use crate::memory::paging;
 use crate::process::{self, Process, State, Wait, NPROC};
-use crate::timer;
+use crate::timer::{self, Fired};
 use x86_64::registers::model_specific::FsBase;
 
 const NONE: usize = usize::MAX;
@@ -157,20 +157,20 @@ pub fn yield_now() {
 /// Timer interrupt: wake sleepers; preempt the running task if its slice is used up and
 /// someone else is ready. `from_user`: a task was running (else we were idle).
 pub fn timer_interrupt(from_user: bool) {
-    let now = rdtsc();
-    let tick = timer::on_interrupt(now);
+    let fired = timer::acknowledge();
     let s = sched();
-    // The common case, kept short: a tick while a task runs and nobody sleeps. Unless the task's
-    // slice is used up and another one waits, re-arm and return to it.
-    if tick && from_user && s.nsleepers == 0 {
-        s.ticks_used += 1;
-        if s.len == 0 || s.ticks_used < s.slice_ticks {
-            timer::program(now, s.len > 0, None);
-            return;
+    if let Fired::Tick { at } = fired {
+        if from_user {
+            s.ticks_used += 1;
+            // The common case, kept short: a tick while a task runs and nobody sleeps. Unless
+            // its slice is used up and another task waits, re-arm and return to it.
+            if at != 0 && s.nsleepers == 0 && (s.len == 0 || s.ticks_used < s.slice_ticks) {
+                timer::rearm_tick(at, s.len > 0);
+                return;
+            }
         }
-    } else if tick && from_user {
-        s.ticks_used += 1;
     }
+    let now = rdtsc();
     if s.nsleepers > 0 {
         s.wake_sleepers(now);
     }

@@ -117,16 +117,49 @@ pub fn program(now: u64, contended: bool, sleep_deadline: Option<u64>) {
     }
 }
 
-/// Called first thing on a timer interrupt. Returns whether a scheduler tick was due.
-#[inline]
-pub fn on_interrupt(now: u64) -> bool {
+/// What a timer interrupt was for.
+pub enum Fired {
+    /// A scheduler tick; `at` is the TSC deadline that fired (0 in periodic mode).
+    Tick { at: u64 },
+    /// Only a sleeper's deadline (or a stale interrupt).
+    Other,
+}
+
+/// Called first thing on a timer interrupt: sends the EOI and says what fired.
+#[inline(always)]
+pub fn acknowledge() -> Fired {
     lapic::eoi();
     let t = timer();
     t.interrupts += 1;
+    let at = t.armed;
     t.armed = 0; // a TSC-deadline timer disarms itself when it fires
-    if t.tsc_deadline {
-        t.next_tick != 0 && now >= t.next_tick
+    if !t.tsc_deadline {
+        Fired::Tick { at: 0 }
+    } else if t.next_tick != 0 && at >= t.next_tick {
+        Fired::Tick { at }
     } else {
-        true
+        Fired::Other
     }
+}
+
+/// Arms the next tick one period after the tick that fired at `at` (TSC-deadline mode), or lets
+/// the timer stay off if nobody needs a tick. The deadline that fired tells the time well enough
+/// for this, which saves an `rdtsc` on the tick path.
+#[inline(always)]
+pub fn rearm_tick(at: u64, contended: bool) {
+    let t = timer();
+    let period = if t.forced_tick_cycles != 0 {
+        t.forced_tick_cycles
+    } else if contended {
+        t.tick_cycles
+    } else {
+        0
+    };
+    if period == 0 {
+        t.next_tick = 0; // tickless again: the fired deadline already cleared itself
+        return;
+    }
+    t.next_tick = at + period;
+    t.armed = t.next_tick;
+    lapic::set_tsc_deadline(t.next_tick);
 }

@@ -9,7 +9,7 @@ use crate::process::{self, SIGFPE, SIGILL, SIGSEGV, SIGTRAP};
 use crate::scheduler::{self, current};
 use crate::syscall;
 use crate::trap_entry::TrapFrame;
-use crate::uaccess::copy_from_user;
+use crate::uaccess::{self, copy_from_user};
 use x86_64::registers::control::Cr2;
 
 pub const SYSCALL_VECTOR: u64 = 0x80;
@@ -150,8 +150,16 @@ fn user_page_fault(f: &mut TrapFrame) {
 /// kvm_pvm delivers `int N` from ring 3 as #UD at the instruction (bytes CD nn). `int 0x80` is
 /// our system-call gate; any other vector would be a #GP on hardware, so it is one here too.
 fn user_invalid_opcode(f: &mut TrapFrame) {
-    let mut insn = [0u8; 2];
-    if copy_from_user(current().pml4, &mut insn, f.rip).is_ok() && insn[0] == 0xcd {
+    let insn = uaccess::read_faulting_insn(f.rip).or_else(|| {
+        let mut b = [0u8; 2];
+        copy_from_user(current().pml4, &mut b, f.rip)
+            .ok()
+            .map(|_| b)
+    });
+    let Some(insn) = insn else {
+        return kill(f, SIGILL, None);
+    };
+    if insn[0] == 0xcd {
         if insn[1] as u64 == SYSCALL_VECTOR {
             f.rip += 2;
             syscall::dispatch(f);
@@ -166,6 +174,8 @@ fn user_invalid_opcode(f: &mut TrapFrame) {
 }
 
 /// Kills the running process for an exception it caused; the rest go on.
+#[cold]
+#[inline(never)]
 fn kill(f: &TrapFrame, signal: u32, fault_addr: Option<u64>) {
     let p = current();
     crate::print!(

@@ -104,6 +104,21 @@ pub fn copy_str_from_user(pml4: u64, buf: &mut [u8], src: u64) -> Result<usize, 
     Err(StrError::TooLong)
 }
 
+/// The two bytes at `rip`, where the task's instruction just raised #UD: the CPU fetched them to
+/// decode it, so they are mapped and readable by the task, and no page-table walk is needed.
+/// Returns `None` when they straddle a page boundary (the caller then uses `copy_from_user`).
+#[inline]
+pub fn read_faulting_insn(rip: u64) -> Option<[u8; 2]> {
+    if rip >= USER_END - 1 || rip & (PAGE_SIZE - 1) == PAGE_SIZE - 1 {
+        return None;
+    }
+    // SAFETY: see above: the page holding `rip` and `rip + 1` is the task's, present and
+    // user-readable, in the address space we run in; user access is allowed only around the read.
+    Some(with_user_access(|| unsafe {
+        core::ptr::read_volatile(rip as *const [u8; 2])
+    }))
+}
+
 pub fn read_u64(pml4: u64, addr: u64) -> Result<u64, Fault> {
     let mut b = [0u8; 8];
     copy_from_user(pml4, &mut b, addr)?;

@@ -225,15 +225,24 @@ pub fn init_kernel_space(
     let image_pdpt = FRAMES.lock().alloc_zeroed().ok_or(OutOfMemory)?;
     let mut va = text;
     while va < end {
-        let flags = if va < rodata {
-            GLOBAL
-        } else if va < data {
-            GLOBAL | nx
-        } else {
-            GLOBAL | WRITABLE | nx
-        };
-        *walk_create(image_pdpt, 2, va, PRESENT | WRITABLE)? = (va - KERNEL_VMA) | flags | PRESENT;
-        va += PAGE_SIZE;
+        // One walk per 2 MiB; the page-table entries within it are written in a plain loop.
+        let first = walk_create(image_pdpt, 2, va, PRESENT | WRITABLE)? as *mut u64;
+        let last = end.min((va | 0x1f_ffff) + 1);
+        let mut i = 0;
+        while va < last {
+            let flags = if va < rodata {
+                GLOBAL
+            } else if va < data {
+                GLOBAL | nx
+            } else {
+                GLOBAL | WRITABLE | nx
+            };
+            // SAFETY: `first` is the entry for the first page of this 2 MiB range in its page
+            // table, and `va` stays inside the range, so `first + i` stays inside that table.
+            unsafe { *first.add(i) = (va - KERNEL_VMA) | flags | PRESENT };
+            i += 1;
+            va += PAGE_SIZE;
+        }
     }
     root[511] = image_pdpt | PRESENT | WRITABLE;
 

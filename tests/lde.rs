@@ -250,12 +250,7 @@ fn divide_error_kills_with_sigfpe_136() {
     run.assert_status(136);
     run.assert_line("divzero: dividing by zero");
     run.assert_no_line("still alive");
-    let k = run.kill_line(1);
-    assert_eq!(
-        (k.name.as_str(), k.what.as_str(), k.signal),
-        ("divzero", "divide error", 8),
-        "{k:?}"
-    );
+    let k = run.assert_killed(1, "divzero", "divide error", 8);
     assert!(is_user_rip(k.rip), "{k:?}");
     assert_eq!(run.report().row(1).status, "killed (136)");
 }
@@ -265,12 +260,7 @@ fn reading_kernel_memory_is_a_page_fault_139_with_its_address() {
     let run = run_user(&[user("readkernel", "")]);
     run.assert_status(139);
     run.assert_no_line("from kernel memory!");
-    let k = run.kill_line(1);
-    assert_eq!(
-        (k.name.as_str(), k.what.as_str(), k.signal),
-        ("readkernel", "page fault", 11),
-        "{k:?}"
-    );
+    let k = run.assert_killed(1, "readkernel", "page fault", 11);
     assert!(k.detail.contains("0xffffffff80100000"), "{k:?}");
     assert!(is_user_rip(k.rip), "{k:?}");
 }

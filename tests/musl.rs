@@ -86,14 +86,7 @@ fn c_user(name: &str, args: &str) -> String {
 
 #[test]
 fn musl_gcc_is_installed() {
-    match Command::new("musl-gcc").arg("--version").output() {
-        Ok(o) if o.status.success() => {}
-        Ok(o) => panic!(
-            "{INSTALL} (musl-gcc --version: {})",
-            String::from_utf8_lossy(&o.stderr)
-        ),
-        Err(e) => panic!("{INSTALL} ({e})"),
-    }
+    require_tool("musl-gcc", INSTALL);
 }
 
 #[test]
@@ -139,12 +132,7 @@ fn null_pointer_write_is_killed_with_sigsegv_139() {
     run.assert_status(139);
     run.assert_line("nullptr: writing to address 0");
     run.assert_no_line("still alive");
-    let k = run.kill_line(1);
-    assert_eq!(
-        (k.name.as_str(), k.what.as_str(), k.signal),
-        ("nullptr", "page fault", 11),
-        "{k:?}"
-    );
+    let k = run.assert_killed(1, "nullptr", "page fault", 11);
     assert!(
         k.detail.contains("writing") && k.detail.contains("0x0"),
         "a write to 0x0: {k:?}"

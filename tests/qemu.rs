@@ -21,14 +21,7 @@ const INSTALL: &str = "qemu-system-x86_64 is required for these tests: \
 
 #[track_caller]
 fn require_qemu() {
-    match Command::new("qemu-system-x86_64").arg("--version").output() {
-        Ok(o) if o.status.success() => {}
-        Ok(o) => panic!(
-            "{INSTALL} (qemu-system-x86_64 --version failed: {})",
-            String::from_utf8_lossy(&o.stderr)
-        ),
-        Err(e) => panic!("{INSTALL} ({e})"),
-    }
+    require_tool("qemu-system-x86_64", INSTALL);
     assert!(
         kernel_path().is_file(),
         "no kernel at {}: `cargo build -p vmm` builds it",

@@ -165,6 +165,18 @@ impl Run {
         }
     }
 
+    /// The kill line for `pid`, checked to name this program, this fault and this signal.
+    #[track_caller]
+    pub fn assert_killed(&self, pid: u32, name: &str, what: &str, signal: u32) -> KillLine {
+        let k = self.kill_line(pid);
+        assert_eq!(
+            (k.name.as_str(), k.what.as_str(), k.signal),
+            (name, what, signal),
+            "{k:?}"
+        );
+        k
+    }
+
     /// The shutdown report's rows and its summary line.
     #[track_caller]
     pub fn report(&self) -> Report {
@@ -353,5 +365,18 @@ pub fn run(mut cmd: Command) -> Run {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         wall: start.elapsed(),
         command,
+    }
+}
+
+/// Fails (never skips) unless `tool --version` runs, naming the package to install.
+#[track_caller]
+pub fn require_tool(tool: &str, install: &str) {
+    match Command::new(tool).arg("--version").output() {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => panic!(
+            "{install} ({tool} --version failed: {})",
+            String::from_utf8_lossy(&o.stderr)
+        ),
+        Err(e) => panic!("{install} (cannot run {tool}: {e})"),
     }
 }

@@ -347,12 +347,7 @@ fn the_others_go_on_after_a_kill() {
 #[test]
 fn syscalls_every_abi_call_passes() {
     let run = run_user(&[user("syscalls", "")]);
-    let fails: Vec<&str> = run.lines().filter(|l| l.contains(": FAIL")).collect();
-    assert!(
-        fails.is_empty(),
-        "failed checks: {fails:#?}\n{}",
-        run.dump()
-    );
+    run.assert_no_failed_checks();
     run.assert_status(0);
     let summary = run.assert_line("passed, 0 failed");
     assert!(summary.starts_with("syscalls: "), "{summary}");

@@ -320,12 +320,7 @@ fn spawn_from_c_starts_children_and_refuses_bad_arguments() {
     );
     let initrd = common::write_file(&dir, "spawn.cpio", &cpio);
     let run = run_vmm_lde(["--initrd".as_ref(), initrd.as_os_str()]);
-    let fails: Vec<&str> = run.lines().filter(|l| l.contains(": FAIL")).collect();
-    assert!(
-        fails.is_empty(),
-        "failed checks: {fails:#?}\n{}",
-        run.dump()
-    );
+    run.assert_no_failed_checks();
     run.assert_status(0);
     run.assert_line("spawn: all passed");
     run.assert_line("hello from musl");
@@ -361,12 +356,7 @@ fn edge_arguments_get_linuxs_answers() {
     let host = run(Command::new(c_prog("edges")));
     assert_eq!(host.status, Some(0), "on Linux\n{}", host.dump());
     let run = run_user(&[c_user("edges", "")]);
-    let fails: Vec<&str> = run.lines().filter(|l| l.contains(": FAIL")).collect();
-    assert!(
-        fails.is_empty(),
-        "failed checks: {fails:#?}\n{}",
-        run.dump()
-    );
+    run.assert_no_failed_checks();
     run.assert_status(0);
     run.assert_line("edges: all passed");
 }

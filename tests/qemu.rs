@@ -86,12 +86,7 @@ fn default_demo_passes_under_qemu_tcg() {
 #[test]
 fn syscalls_pass_under_qemu_tcg_through_the_ordinary_syscall_and_int_0x80_paths() {
     let run = run_qemu(&["--user", &user("syscalls", "")]);
-    let fails: Vec<&str> = run.lines().filter(|l| l.contains(": FAIL")).collect();
-    assert!(
-        fails.is_empty(),
-        "failed checks: {fails:#?}\n{}",
-        run.dump()
-    );
+    run.assert_no_failed_checks();
     run.assert_status(0);
     assert_tcg(&run);
     run.assert_line("passed, 0 failed");

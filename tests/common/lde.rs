@@ -165,6 +165,17 @@ impl Run {
         }
     }
 
+    /// No check program (syscalls, spawn, edges...) printed a "NAME: FAIL" line.
+    #[track_caller]
+    pub fn assert_no_failed_checks(&self) {
+        let fails: Vec<&str> = self.lines().filter(|l| l.contains(": FAIL")).collect();
+        assert!(
+            fails.is_empty(),
+            "failed checks: {fails:#?}\n{}",
+            self.dump()
+        );
+    }
+
     /// The kill line for `pid`, checked to name this program, this fault and this signal.
     #[track_caller]
     pub fn assert_killed(&self, pid: u32, name: &str, what: &str, signal: u32) -> KillLine {

@@ -11,7 +11,7 @@ use crate::scheduler::{self, current};
 use crate::syscall::*;
 use crate::time;
 use crate::trap_entry::TrapFrame;
-use crate::uaccess::{copy_from_user, copy_str_from_user, copy_to_user, read_u64, StrError};
+use crate::uaccess::{copy_str_from_user, copy_to_user, read_u64, read_user_chunks, StrError};
 
 pub type Handler = fn(&mut TrapFrame) -> i64;
 
@@ -81,22 +81,12 @@ fn sys_read(f: &mut TrapFrame) -> i64 {
 }
 
 /// Writes `len` bytes at user address `buf` to the console, through a small bounce buffer.
+/// Writes `len` bytes at user address `buf` to the console; a bad buffer writes nothing.
 fn write_console(buf: u64, len: u64) -> i64 {
-    let mut chunk = [0u8; 256];
-    let mut done = 0u64;
-    // Check the whole range first, so that a bad buffer writes nothing.
-    if crate::uaccess::check(pml4(), buf, len, false).is_err() {
-        return -EFAULT;
+    match read_user_chunks::<256>(pml4(), buf, len, |chunk| CONSOLE.lock().write_bytes(chunk)) {
+        Ok(()) => len as i64,
+        Err(_) => -EFAULT,
     }
-    while done < len {
-        let n = (len - done).min(chunk.len() as u64) as usize;
-        if copy_from_user(pml4(), &mut chunk[..n], buf + done).is_err() {
-            return -EFAULT;
-        }
-        CONSOLE.lock().write_bytes(&chunk[..n]);
-        done += n as u64;
-    }
-    len as i64
 }
 
 fn sys_write(f: &mut TrapFrame) -> i64 {

@@ -69,6 +69,32 @@ pub fn copy_from_user(pml4: u64, dst: &mut [u8], src: u64) -> Result<(), Fault> 
     Ok(())
 }
 
+/// Checks `[src, src + len)` once, then hands it to `f` in pieces of at most `N` bytes (copied
+/// into a kernel buffer, so `f` never touches user memory). A bad range fails before `f` runs.
+pub fn read_user_chunks<const N: usize>(
+    pml4: u64,
+    src: u64,
+    len: u64,
+    mut f: impl FnMut(&[u8]),
+) -> Result<(), Fault> {
+    check(pml4, src, len, false)?;
+    let mut chunk = [0u8; N];
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(N as u64) as usize;
+        with_user_access(|| {
+            // SAFETY: the whole range was checked above against the address space we run in,
+            // and nothing can unmap it meanwhile (one CPU, interrupts off).
+            unsafe {
+                core::ptr::copy_nonoverlapping((src + done) as *const u8, chunk.as_mut_ptr(), n)
+            }
+        });
+        f(&chunk[..n]);
+        done += n as u64;
+    }
+    Ok(())
+}
+
 /// Copies `src` to user address `dst` of the current address space `pml4`.
 pub fn copy_to_user(pml4: u64, dst: u64, src: &[u8]) -> Result<(), Fault> {
     check(pml4, dst, src.len() as u64, true)?;

@@ -8,7 +8,7 @@
 //! On kvm_pvm neither enters ring 0 the ordinary way (../shared/notes/kvm-on-this-machine.md):
 //! `syscall` arrives as a page fault at LSTAR and `int 0x80` as an invalid-opcode fault at the
 //! instruction. trap.rs recognises both and calls `dispatch` just the same; user programs never
-//! know. We always return with `iretq` (trap_return): `sysretq` would be faster on hardware, but
+//! know. We always return with `iretq` (the stubs' common exit): `sysretq` would be faster on hardware, but
 //! one return path for every trap keeps the exit code simple and works on kvm_pvm too.
 
 use crate::gdt::KERNEL_CODE;

@@ -1,4 +1,4 @@
-//! Where every trap lands (`trap_dispatch`, called by the entry stubs): system calls, the timer,
+//! Where every trap lands (one handler per kind, called by its entry stub): system calls, the timer,
 //! and exceptions. An exception in ring 3 kills only the process that caused it (OSTEP 6.2: "the
 //! OS would then likely kill the process"); one in ring 0 is a kernel bug: a panic.
 

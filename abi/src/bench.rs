@@ -1,0 +1,229 @@
+//! What `vmm bench` and its guests share: the direct-execution workload (the very same
+//! instructions in the guest's `bench` program, the floor guest and the host), the summary of a
+//! measurement, and the `BENCH` line that carries it from a guest's console to the VMM:
+//!
+//! `BENCH name=NAME min=CYCLES median=CYCLES p99=CYCLES iters=N [key=value...]`, or
+//! `BENCH name=NAME error=WHY`, or other key=value fields; `BENCH done` ends a run.
+
+use core::fmt;
+
+/// xorshift64* for `rounds` rounds from `seed`; returns a checksum of every output (so the
+/// optimiser cannot skip any round). About six dependent ALU operations per round, no memory
+/// traffic and no system calls.
+#[inline(never)]
+pub fn work(seed: u64, rounds: u64) -> u64 {
+    let mut x = seed | 1;
+    let mut acc = 0u64;
+    for _ in 0..rounds {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        acc = acc.wrapping_add(x.wrapping_mul(0x2545_f491_4f6c_dd1d));
+    }
+    acc
+}
+
+/// The seed every side passes to `work`.
+pub const WORK_SEED: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// `rdtsc` (not serialising: the scan wants every cycle it can see).
+#[inline(always)]
+fn tsc() -> u64 {
+    // SAFETY: rdtsc only reads the time-stamp counter.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+/// Watches the TSC for `span` cycles and records every gap longer than `threshold` cycles:
+/// time this program did not run (an interrupt, a VM exit, being preempted). Gap sizes go into
+/// `gaps` (as many as fit); returns how many gaps there were and their total cycles.
+#[inline(never)]
+pub fn scan_gaps(span: u64, threshold: u64, gaps: &mut [u64]) -> (usize, u64) {
+    let start = tsc();
+    let mut prev = start;
+    let (mut count, mut lost) = (0usize, 0u64);
+    while prev - start < span {
+        let t = tsc();
+        let d = t - prev;
+        if d > threshold {
+            if let Some(slot) = gaps.get_mut(count) {
+                *slot = d;
+            }
+            count += 1;
+            lost += d;
+        }
+        prev = t;
+    }
+    (count, lost)
+}
+
+/// One measurement: cycles per operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Summary {
+    pub min: u64,
+    pub median: u64,
+    pub p99: u64,
+    pub iters: u64,
+}
+
+impl Summary {
+    /// Sorts `samples` and summarises them; `None` when there are none.
+    pub fn of(samples: &mut [u64]) -> Option<Summary> {
+        if samples.is_empty() {
+            return None;
+        }
+        samples.sort_unstable();
+        let n = samples.len();
+        Some(Summary {
+            min: samples[0],
+            median: samples[n / 2],
+            p99: samples[(n * 99 / 100).min(n - 1)],
+            iters: n as u64,
+        })
+    }
+}
+
+/// The BENCH line for a summary, with `extra` appended (" key=value..." or nothing).
+pub struct StatLine<'a> {
+    pub name: &'a str,
+    pub summary: Option<Summary>,
+    pub extra: fmt::Arguments<'a>,
+}
+
+impl fmt::Display for StatLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self.summary {
+            Some(s) => write!(
+                f,
+                "BENCH name={} min={} median={} p99={} iters={}{}",
+                self.name, s.min, s.median, s.p99, s.iters, self.extra
+            ),
+            None => write!(f, "BENCH name={} error=no-samples", self.name),
+        }
+    }
+}
+
+pub const DONE_LINE: &str = "BENCH done";
+
+/// The BENCH lines of one guest run, by name: each line's key=value fields.
+#[cfg(any(test, feature = "std"))]
+#[derive(Debug, Default, Clone)]
+pub struct BenchLines {
+    pub lines: std::collections::BTreeMap<std::string::String, Fields>,
+    pub done: bool,
+}
+
+#[cfg(any(test, feature = "std"))]
+pub type Fields = std::collections::BTreeMap<std::string::String, std::string::String>;
+
+#[cfg(any(test, feature = "std"))]
+impl BenchLines {
+    /// Picks the BENCH lines out of a guest's console output (anything else is ignored).
+    pub fn parse(console: &str) -> BenchLines {
+        use std::string::ToString;
+        let mut out = BenchLines::default();
+        for line in console.lines() {
+            let line = line.trim_end_matches('\r');
+            if line.trim_end() == DONE_LINE {
+                out.done = true;
+                continue;
+            }
+            let Some(rest) = line.strip_prefix("BENCH ") else {
+                continue;
+            };
+            let fields: Fields = rest
+                .split_whitespace()
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            if let Some(name) = fields.get("name").cloned() {
+                out.lines.insert(name, fields);
+            }
+        }
+        out
+    }
+
+    pub fn field(&self, name: &str, key: &str) -> Option<f64> {
+        self.lines.get(name)?.get(key)?.parse().ok()
+    }
+
+    /// The summary of line `name`, if it has one.
+    pub fn summary(&self, name: &str) -> Option<Summary> {
+        let f = |k| self.lines.get(name)?.get(k)?.parse().ok();
+        Some(Summary {
+            min: f("min")?,
+            median: f("median")?,
+            p99: f("p99")?,
+            iters: f("iters")?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::format;
+    use std::string::ToString;
+    use std::vec::Vec;
+
+    #[test]
+    fn a_line_round_trips() {
+        let mut v = [30, 10, 12, 11, 12];
+        let s = Summary::of(&mut v);
+        let line = format!(
+            "{}",
+            StatLine {
+                name: "syscall_getppid",
+                summary: s,
+                extra: format_args!(" depth=2")
+            }
+        );
+        assert_eq!(
+            line,
+            "BENCH name=syscall_getppid min=10 median=12 p99=30 iters=5 depth=2"
+        );
+        let text =
+            format!("lde kernel: booted\n{line}\r\nnoise\nBENCH name=x count=0\n{DONE_LINE}\n");
+        let b = BenchLines::parse(&text);
+        assert!(b.done);
+        assert_eq!(b.summary("syscall_getppid"), s);
+        assert_eq!(b.field("syscall_getppid", "depth"), Some(2.0));
+        assert_eq!(b.field("x", "count"), Some(0.0));
+        assert!(b.summary("x").is_none());
+    }
+
+    #[test]
+    fn summary_of_samples() {
+        let mut v: Vec<u64> = (1..=100).rev().collect();
+        let s = Summary::of(&mut v).unwrap();
+        assert_eq!((s.min, s.median, s.p99, s.iters), (1, 51, 100, 100));
+        assert!(Summary::of(&mut []).is_none());
+        assert!(StatLine {
+            name: "n",
+            summary: None,
+            extra: format_args!("")
+        }
+        .to_string()
+        .ends_with("error=no-samples"));
+    }
+
+    #[test]
+    fn work_is_deterministic() {
+        assert_eq!(work(WORK_SEED, 1000), work(WORK_SEED, 1000));
+        assert_ne!(work(WORK_SEED, 1000), work(WORK_SEED, 1001));
+    }
+
+    proptest! {
+        #[test]
+        fn summaries_are_ordered(mut v in proptest::collection::vec(any::<u64>(), 1..200)) {
+            let s = Summary::of(&mut v).unwrap();
+            prop_assert!(s.min <= s.median && s.median <= s.p99);
+            prop_assert_eq!(s.iters as usize, v.len());
+        }
+
+        #[test]
+        fn any_console_text_parses(text in ".{0,300}") {
+            let _ = BenchLines::parse(&text);
+        }
+    }
+}

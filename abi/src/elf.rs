@@ -1,0 +1,447 @@
+//! ELF64 validation, shared by the VMM (the kernel image, and `--user` programs before boot) and
+//! the kernel (every program it loads). Everything is checked against the file's bounds with
+//! overflow-safe arithmetic: any byte string gives `Ok` or a typed error, never a panic or an
+//! out-of-bounds read (property-tested).
+
+use core::fmt;
+
+pub const EM_X86_64: u16 = 62;
+pub const ET_EXEC: u16 = 2;
+pub const ET_DYN: u16 = 3;
+pub const PT_LOAD: u32 = 1;
+pub const PT_DYNAMIC: u32 = 2;
+pub const PT_INTERP: u32 = 3;
+pub const PT_NOTE: u32 = 4;
+pub const PT_PHDR: u32 = 6;
+pub const PT_TLS: u32 = 7;
+pub const PT_GNU_STACK: u32 = 0x6474_e551;
+pub const PF_X: u32 = 1;
+pub const PF_W: u32 = 2;
+pub const PF_R: u32 = 4;
+const EHDR_LEN: usize = 64;
+const PHDR_LEN: usize = 56;
+/// More program headers than this is not a program anyone built (Linux allows 64 KiB of them).
+pub const MAX_PHDRS: usize = 128;
+const PAGE: u64 = 4096;
+
+/// Why a file is not an ELF64 x86-64 image we can use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ElfError {
+    /// No `\x7fELF` magic.
+    NotElf,
+    /// Shorter than its header says.
+    Truncated,
+    /// ELFCLASS32.
+    Elf32,
+    UnknownClass(u8),
+    BigEndian,
+    /// e_machine is not x86-64.
+    WrongMachine(u16),
+    /// e_phentsize is not 56.
+    BadPhdrSize(u16),
+    TooManyPhdrs(u16),
+    /// The program-header table lies outside the file.
+    PhdrsOutsideFile,
+    /// Program header `n`'s data lies outside the file.
+    SegmentOutsideFile(usize),
+    /// Program header `n` (PT_LOAD) has p_filesz > p_memsz.
+    FileszOverMemsz(usize),
+    /// Program header `n`'s addresses wrap around.
+    SegmentWraps(usize),
+}
+
+impl fmt::Display for ElfError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match *self {
+            ElfError::NotElf => write!(f, "not an ELF file (bad magic)"),
+            ElfError::Truncated => write!(f, "truncated ELF header"),
+            ElfError::Elf32 => write!(
+                f,
+                "is a 32-bit ELF (ELFCLASS32); a 64-bit x86-64 ELF is needed"
+            ),
+            ElfError::UnknownClass(c) => write!(f, "unknown ELF class {c}"),
+            ElfError::BigEndian => write!(
+                f,
+                "is a big-endian ELF; a little-endian x86-64 ELF is needed"
+            ),
+            ElfError::WrongMachine(m) => {
+                write!(
+                    f,
+                    "ELF for machine {m} ({}), not x86-64 (62)",
+                    machine_name(m)
+                )
+            }
+            ElfError::BadPhdrSize(n) => write!(f, "program header size is {n}, not 56"),
+            ElfError::TooManyPhdrs(n) => write!(f, "{n} program headers (at most {MAX_PHDRS})"),
+            ElfError::PhdrsOutsideFile => write!(f, "program headers lie outside the file"),
+            ElfError::SegmentOutsideFile(i) => write!(f, "segment {i} data lies outside the file"),
+            ElfError::FileszOverMemsz(i) => write!(f, "segment {i} has p_filesz > p_memsz"),
+            ElfError::SegmentWraps(i) => write!(f, "segment {i} wraps around the address space"),
+        }
+    }
+}
+
+pub fn machine_name(m: u16) -> &'static str {
+    match m {
+        3 => "i386",
+        8 => "MIPS",
+        20 => "PowerPC",
+        21 => "PowerPC64",
+        40 => "ARM",
+        62 => "x86-64",
+        183 => "AArch64",
+        243 => "RISC-V",
+        _ => "unknown",
+    }
+}
+
+fn u16_at(b: &[u8], off: usize) -> u16 {
+    u16::from_le_bytes([b[off], b[off + 1]])
+}
+fn u32_at(b: &[u8], off: usize) -> u32 {
+    u32::from_le_bytes([b[off], b[off + 1], b[off + 2], b[off + 3]])
+}
+fn u64_at(b: &[u8], off: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[off..off + 8]);
+    u64::from_le_bytes(a)
+}
+
+/// One program header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProgramHeader {
+    pub kind: u32,
+    pub flags: u32,
+    pub offset: u64,
+    pub vaddr: u64,
+    pub paddr: u64,
+    pub filesz: u64,
+    pub memsz: u64,
+    pub align: u64,
+}
+
+/// A validated ELF64 x86-64 image: header and program headers are within the file, and every
+/// segment's file range and address ranges are sane (not yet: where it may be loaded).
+#[derive(Clone, Copy, Debug)]
+pub struct Elf<'a> {
+    bytes: &'a [u8],
+    pub kind: u16,
+    pub entry: u64,
+    pub phoff: u64,
+    pub phnum: usize,
+}
+
+impl<'a> Elf<'a> {
+    pub fn parse(bytes: &'a [u8]) -> Result<Elf<'a>, ElfError> {
+        if bytes.len() < 4 || &bytes[..4] != b"\x7fELF" {
+            return Err(ElfError::NotElf);
+        }
+        if bytes.len() < 20 {
+            return Err(ElfError::Truncated);
+        }
+        match bytes[4] {
+            1 => return Err(ElfError::Elf32),
+            2 => {}
+            c => return Err(ElfError::UnknownClass(c)),
+        }
+        if bytes[5] != 1 {
+            return Err(ElfError::BigEndian);
+        }
+        let machine = u16_at(bytes, 18);
+        if machine != EM_X86_64 {
+            return Err(ElfError::WrongMachine(machine));
+        }
+        if bytes.len() < EHDR_LEN {
+            return Err(ElfError::Truncated);
+        }
+        let phoff = u64_at(bytes, 32);
+        let phentsize = u16_at(bytes, 54);
+        let phnum = u16_at(bytes, 56);
+        if phnum as usize > MAX_PHDRS {
+            return Err(ElfError::TooManyPhdrs(phnum));
+        }
+        if phnum != 0 && phentsize as usize != PHDR_LEN {
+            return Err(ElfError::BadPhdrSize(phentsize));
+        }
+        (phnum as u64)
+            .checked_mul(PHDR_LEN as u64)
+            .and_then(|n| n.checked_add(phoff))
+            .filter(|&end| end <= bytes.len() as u64)
+            .ok_or(ElfError::PhdrsOutsideFile)?;
+        let elf = Elf {
+            bytes,
+            kind: u16_at(bytes, 16),
+            entry: u64_at(bytes, 24),
+            phoff,
+            phnum: phnum as usize,
+        };
+        for (i, ph) in elf.program_headers().enumerate() {
+            ph.offset
+                .checked_add(ph.filesz)
+                .filter(|&e| e <= bytes.len() as u64)
+                .ok_or(ElfError::SegmentOutsideFile(i))?;
+            if ph.kind == PT_LOAD && ph.filesz > ph.memsz {
+                return Err(ElfError::FileszOverMemsz(i));
+            }
+            if ph.vaddr.checked_add(ph.memsz).is_none() || ph.paddr.checked_add(ph.memsz).is_none()
+            {
+                return Err(ElfError::SegmentWraps(i));
+            }
+        }
+        Ok(elf)
+    }
+
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    pub fn program_headers(&self) -> impl Iterator<Item = ProgramHeader> + 'a {
+        let (bytes, phoff) = (self.bytes, self.phoff as usize);
+        (0..self.phnum).map(move |i| {
+            let p = phoff + i * PHDR_LEN;
+            ProgramHeader {
+                kind: u32_at(bytes, p),
+                flags: u32_at(bytes, p + 4),
+                offset: u64_at(bytes, p + 8),
+                vaddr: u64_at(bytes, p + 16),
+                paddr: u64_at(bytes, p + 24),
+                filesz: u64_at(bytes, p + 32),
+                memsz: u64_at(bytes, p + 40),
+                align: u64_at(bytes, p + 48),
+            }
+        })
+    }
+
+    pub fn loads(&self) -> impl Iterator<Item = ProgramHeader> + 'a {
+        self.program_headers().filter(|p| p.kind == PT_LOAD)
+    }
+
+    /// The file bytes of a program header (in bounds: `parse` checked every one).
+    pub fn data(&self, ph: &ProgramHeader) -> &'a [u8] {
+        &self.bytes[ph.offset as usize..(ph.offset + ph.filesz) as usize]
+    }
+
+    /// The 32-bit physical entry point of the Xen PVH note, if a PT_NOTE segment has one.
+    pub fn pvh_entry(&self) -> Option<u64> {
+        self.program_headers()
+            .filter(|p| p.kind == PT_NOTE)
+            .find_map(|p| find_pvh_note(self.data(&p)))
+    }
+
+    pub fn has_interp(&self) -> bool {
+        self.program_headers().any(|p| p.kind == PT_INTERP)
+    }
+}
+
+/// Walks the notes of one PT_NOTE segment looking for ("Xen", XEN_ELFNOTE_PHYS32_ENTRY).
+fn find_pvh_note(mut notes: &[u8]) -> Option<u64> {
+    let align4 = |n: usize| n.checked_add(3).map(|n| n & !3);
+    while notes.len() >= 12 {
+        let namesz = u32_at(notes, 0) as usize;
+        let descsz = u32_at(notes, 4) as usize;
+        let ntype = u32_at(notes, 8);
+        let name_end = 12usize.checked_add(align4(namesz)?)?;
+        let desc_end = name_end.checked_add(align4(descsz)?)?;
+        if desc_end > notes.len() {
+            return None;
+        }
+        let name = &notes[12..12 + namesz];
+        if ntype == crate::machine::pvh::XEN_ELFNOTE_PHYS32_ENTRY && name == b"Xen\0" && descsz >= 4
+        {
+            // The descriptor is 4 or 8 bytes; the entry is the low 32 bits either way.
+            return Some(u32_at(notes, name_end) as u64);
+        }
+        notes = &notes[desc_end..];
+    }
+    None
+}
+
+/// Why a valid ELF is not a program our kernel runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProgramError {
+    Elf(ElfError),
+    /// Has PT_INTERP: needs a dynamic linker.
+    Dynamic,
+    /// A position-independent executable (ET_DYN).
+    Pie,
+    /// Neither ET_EXEC nor ET_DYN (a relocatable object, a core file...).
+    NotExecutable(u16),
+    NoLoadSegment,
+    /// PT_LOAD `n` lies outside user space (below the first page or above `user_end`).
+    SegmentOutsideUserSpace(usize),
+    EntryOutsideUserSpace(u64),
+}
+
+impl From<ElfError> for ProgramError {
+    fn from(e: ElfError) -> Self {
+        ProgramError::Elf(e)
+    }
+}
+
+impl fmt::Display for ProgramError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match *self {
+            ProgramError::Elf(e) => e.fmt(f),
+            ProgramError::Dynamic => {
+                write!(
+                    f,
+                    "dynamically linked (has PT_INTERP): link it with -static"
+                )
+            }
+            ProgramError::Pie => {
+                write!(f, "position-independent (link it with -static -no-pie)")
+            }
+            ProgramError::NotExecutable(t) => write!(f, "not an executable (e_type {t})"),
+            ProgramError::NoLoadSegment => write!(f, "no PT_LOAD segment"),
+            ProgramError::SegmentOutsideUserSpace(i) => {
+                write!(f, "segment {i} lies outside user space")
+            }
+            ProgramError::EntryOutsideUserSpace(e) => {
+                write!(f, "entry point {e:#x} lies outside user space")
+            }
+        }
+    }
+}
+
+/// Checks that `bytes` is a static, non-PIE x86-64 executable whose segments all lie in user
+/// space `[4096, user_end)`: what our kernel can load.
+pub fn check_program(bytes: &[u8], user_end: u64) -> Result<Elf<'_>, ProgramError> {
+    let elf = Elf::parse(bytes)?;
+    match elf.kind {
+        ET_EXEC => {}
+        ET_DYN if elf.has_interp() => return Err(ProgramError::Dynamic),
+        ET_DYN => return Err(ProgramError::Pie),
+        t => return Err(ProgramError::NotExecutable(t)),
+    }
+    if elf.has_interp() {
+        return Err(ProgramError::Dynamic);
+    }
+    let mut any = false;
+    for (i, ph) in elf.program_headers().enumerate() {
+        if ph.kind != PT_LOAD {
+            continue;
+        }
+        any = true;
+        if ph.vaddr < PAGE || ph.vaddr + ph.memsz > user_end {
+            return Err(ProgramError::SegmentOutsideUserSpace(i));
+        }
+    }
+    if !any {
+        return Err(ProgramError::NoLoadSegment);
+    }
+    if elf.entry < PAGE || elf.entry >= user_end {
+        return Err(ProgramError::EntryOutsideUserSpace(elf.entry));
+    }
+    Ok(elf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::vec;
+    use std::vec::Vec;
+
+    /// A minimal executable: one PT_LOAD of the whole file at `vaddr`, entry at its start.
+    fn program(kind: u16, vaddr: u64) -> Vec<u8> {
+        let mut f = vec![0u8; 0x100];
+        f[..4].copy_from_slice(b"\x7fELF");
+        f[4] = 2;
+        f[5] = 1;
+        f[6] = 1;
+        f[16..18].copy_from_slice(&kind.to_le_bytes());
+        f[18..20].copy_from_slice(&62u16.to_le_bytes());
+        f[24..32].copy_from_slice(&(vaddr + 0x80).to_le_bytes());
+        f[32..40].copy_from_slice(&64u64.to_le_bytes());
+        f[54..56].copy_from_slice(&56u16.to_le_bytes());
+        f[56..58].copy_from_slice(&1u16.to_le_bytes());
+        let ph = 64;
+        f[ph..ph + 4].copy_from_slice(&PT_LOAD.to_le_bytes());
+        f[ph + 4..ph + 8].copy_from_slice(&(PF_R | PF_X).to_le_bytes());
+        f[ph + 16..ph + 24].copy_from_slice(&vaddr.to_le_bytes());
+        f[ph + 24..ph + 32].copy_from_slice(&vaddr.to_le_bytes());
+        f[ph + 32..ph + 40].copy_from_slice(&0x100u64.to_le_bytes());
+        f[ph + 40..ph + 48].copy_from_slice(&0x100u64.to_le_bytes());
+        f
+    }
+
+    const USER_END: u64 = 0x8000_0000_0000;
+
+    #[test]
+    fn a_static_program_passes() {
+        let p = program(ET_EXEC, 0x40_0000);
+        let elf = check_program(&p, USER_END).unwrap();
+        assert_eq!(elf.entry, 0x40_0080);
+        assert_eq!(elf.loads().count(), 1);
+        assert_eq!(elf.data(&elf.loads().next().unwrap()).len(), 0x100);
+    }
+
+    #[test]
+    fn each_defect_is_named() {
+        let good = program(ET_EXEC, 0x40_0000);
+        let check = |f: &dyn Fn(&mut Vec<u8>)| {
+            let mut p = good.clone();
+            f(&mut p);
+            check_program(&p, USER_END).map(|_| ())
+        };
+        use ElfError::*;
+        assert_eq!(check(&|p| p[0] = 0), Err(ProgramError::Elf(NotElf)));
+        assert_eq!(check(&|p| p[4] = 1), Err(ProgramError::Elf(Elf32)));
+        assert_eq!(check(&|p| p[5] = 2), Err(ProgramError::Elf(BigEndian)));
+        assert_eq!(
+            check(&|p| p[18] = 3),
+            Err(ProgramError::Elf(WrongMachine(3)))
+        );
+        assert_eq!(
+            check(&|p| p[54] = 32),
+            Err(ProgramError::Elf(BadPhdrSize(32)))
+        );
+        assert_eq!(
+            check(&|p| p[32] = 0xf0),
+            Err(ProgramError::Elf(PhdrsOutsideFile))
+        );
+        assert_eq!(
+            check(&|p| p[64 + 33] = 0x10),
+            Err(ProgramError::Elf(SegmentOutsideFile(0)))
+        );
+        assert_eq!(check(&|p| p[16] = 3), Err(ProgramError::Pie));
+        assert_eq!(check(&|p| p[16] = 1), Err(ProgramError::NotExecutable(1)));
+        assert_eq!(check(&|p| p[64] = 3), Err(ProgramError::Dynamic));
+        assert_eq!(check(&|p| p[64] = 6), Err(ProgramError::NoLoadSegment));
+        assert_eq!(
+            check(&|p| p[64 + 23] = 0x80),
+            Err(ProgramError::SegmentOutsideUserSpace(0))
+        );
+        assert_eq!(
+            check_program(&good[..30], USER_END).err(),
+            Some(ProgramError::Elf(Truncated))
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_parse_or_fail(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            if let Ok(elf) = Elf::parse(&bytes) {
+                for ph in elf.program_headers() {
+                    prop_assert!(elf.data(&ph).len() as u64 == ph.filesz);
+                }
+                let _ = elf.pvh_entry();
+            }
+            let _ = check_program(&bytes, USER_END);
+        }
+
+        #[test]
+        fn mutated_programs_never_panic(flips in proptest::collection::vec((0usize..0x100, any::<u8>()), 1..12)) {
+            let mut p = program(ET_EXEC, 0x40_0000);
+            for (at, b) in flips {
+                p[at] = b;
+            }
+            if let Ok(elf) = check_program(&p, USER_END) {
+                for ph in elf.loads() {
+                    prop_assert!(ph.vaddr >= PAGE && ph.vaddr + ph.memsz <= USER_END);
+                    prop_assert!(ph.offset + ph.filesz <= p.len() as u64);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! The contracts between the VMM (`vmm/`), our kernel (`guest/kernel/`), the ring-3 programs
+//! (`guest/user/`), the floor guest (`guest/floor/`) and the tests: one crate, one copy of each.
+//!
+//! - [`syscall`], [`errno`], [`signal`]: the Linux x86-64 ABI numbers, plus our own calls;
+//! - [`machine`]: I/O ports, exit statuses, CPUID leaves, the PVH boot structures;
+//! - [`cpio`]: the program archive's format (reader; the writer with the `std` feature);
+//! - [`elf`]: ELF64 validation, and what makes a program loadable;
+//! - [`start`]: the archive's START manifest;
+//! - [`bench`]: `vmm bench`'s workload, summary and BENCH line.
+//!
+//! `no_std`, no allocation; the `std` feature adds what only the host needs.
+#![no_std]
+
+#[cfg(any(test, feature = "std"))]
+extern crate std;
+
+pub mod bench;
+pub mod cpio;
+pub mod elf;
+pub mod errno;
+pub mod machine;
+pub mod signal;
+pub mod start;
+pub mod syscall;
+
+pub use errno::Errno;

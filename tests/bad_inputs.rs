@@ -4,10 +4,11 @@
 mod common;
 use common::*;
 
-const BAD_IMAGE: i32 = 3;
-const GUEST_CRASH: i32 = 5;
-const TIMEOUT: i32 = 124;
-const USAGE: i32 = 2;
+const BAD_IMAGE: i32 = status::BAD_IMAGE as i32;
+const GUEST_CRASH: i32 = status::GUEST_CRASH as i32;
+const TIMEOUT: i32 = status::TIMEOUT as i32;
+const USAGE: i32 = status::USAGE as i32;
+use abi::machine::exit_status as status;
 
 #[test]
 fn missing_kernel_file() {
@@ -183,7 +184,7 @@ fn tool_works(probe: &[&str]) -> bool {
         .unwrap_or(false)
 }
 
-const KVM_UNAVAILABLE: i32 = 4;
+const KVM_UNAVAILABLE: i32 = status::KVM_UNAVAILABLE as i32;
 
 /// A developer without root cannot run the two /dev/kvm tests below; they say so and pass. CI
 /// (CI set in the environment) runs as root and must run them: there a missing privilege fails.

@@ -3,17 +3,14 @@
 //! command line makes it fault on purpose, once its trap table is in place.
 
 mod common;
-#[path = "common/lde.rs"]
-mod lde;
+use common::lde;
 
 use lde::*;
-
-const KERNEL_PANIC: i32 = 250;
 
 #[test]
 fn a_fault_in_ring_0_is_a_kernel_panic_with_a_register_dump() {
     let run = run_vmm_lde(["--cmdline", "crash=ring0"]);
-    run.assert_status(KERNEL_PANIC);
+    run.assert_status(KERNEL_PANIC as i32);
     run.assert_line("kernel panic");
     let fault = run.assert_line("page fault (vector 14");
     assert!(fault.contains("in ring 0"), "{fault}\n{}", run.dump());

@@ -6,8 +6,7 @@
 //! program refused by the vmm itself; 124 --timeout expired.
 
 mod common;
-#[path = "common/lde.rs"]
-mod lde;
+use common::lde;
 
 use common::scratch_dir;
 use lde::*;
@@ -247,7 +246,7 @@ fn exit_status_is_pid_1s_exit_code_and_argv_arrives() {
 #[test]
 fn divide_error_kills_with_sigfpe_136() {
     let run = run_user(&[user("divzero", "")]);
-    run.assert_status(136);
+    run.assert_status(KILLED_FPE);
     run.assert_line("divzero: dividing by zero");
     run.assert_no_line("still alive");
     let k = run.assert_killed(1, "divzero", "divide error", 8);
@@ -258,7 +257,7 @@ fn divide_error_kills_with_sigfpe_136() {
 #[test]
 fn reading_kernel_memory_is_a_page_fault_139_with_its_address() {
     let run = run_user(&[user("readkernel", "")]);
-    run.assert_status(139);
+    run.assert_status(KILLED_SEGV);
     run.assert_no_line("from kernel memory!");
     let k = run.assert_killed(1, "readkernel", "page fault", 11);
     assert!(k.detail.contains("0xffffffff80100000"), "{k:?}");
@@ -268,7 +267,7 @@ fn reading_kernel_memory_is_a_page_fault_139_with_its_address() {
 #[test]
 fn null_read_is_a_page_fault_at_0_and_non_canonical_a_gp_fault() {
     let run = run_user(&[user("readkernel", "0")]);
-    run.assert_status(139);
+    run.assert_status(KILLED_SEGV);
     let k = run.kill_line(1);
     assert_eq!((k.what.as_str(), k.signal), ("page fault", 11), "{k:?}");
     assert!(
@@ -279,7 +278,7 @@ fn null_read_is_a_page_fault_at_0_and_non_canonical_a_gp_fault() {
     );
 
     let run = run_user(&[user("readkernel", "8000000000000000")]);
-    run.assert_status(139);
+    run.assert_status(KILLED_SEGV);
     let k = run.kill_line(1);
     assert_eq!(
         (k.what.as_str(), k.signal),
@@ -292,7 +291,7 @@ fn null_read_is_a_page_fault_at_0_and_non_canonical_a_gp_fault() {
 fn each_privileged_instruction_is_refused_with_sigsegv_139() {
     for insn in ["cli", "hlt", "lidt", "wrmsr", "in", "out"] {
         let run = run_user(&[user("privileged", insn)]);
-        run.assert_status(139);
+        run.assert_status(KILLED_SEGV);
         run.assert_line(&format!("privileged: executing {insn} in ring 3"));
         run.assert_no_line("did not fault");
         let k = run.kill_line(1);
@@ -577,7 +576,12 @@ fn a_file_that_is_not_an_elf_inside_an_archive_is_refused_by_the_kernel() {
     let initrd = common::write_file(&dir, "bad.cpio", &cpio);
     let run = run_vmm_lde(["--initrd".as_ref(), initrd.as_os_str()]);
     run.assert_line("kernel: cannot start notes");
-    assert_eq!(run.status, Some(251), "boot failure\n{}", run.dump());
+    assert_eq!(
+        run.status,
+        Some(BOOT_FAILURE as i32),
+        "boot failure\n{}",
+        run.dump()
+    );
 }
 
 #[test]
@@ -588,9 +592,22 @@ fn a_position_independent_program_is_refused_with_a_clear_line() {
     assert_eq!(bytes[16], 2, "hello is ET_EXEC");
     bytes[16] = 3;
     let pie = common::write_file(&dir, "hellopie", &bytes);
-    let run = run_user(&[pie.display().to_string()]);
+
+    // Given with --user, the VMM refuses it before boot, as the kernel would.
+    let out = common::run_vmm(["--user".as_ref(), pie.as_os_str()]);
+    common::assert_one_line_error(&out, 3, "vmm: error: ", "position-independent");
+
+    // Inside an archive, only the kernel can see it: one line, a boot failure.
+    let cpio = archive(&[("hellopie", &pie)], &["hellopie"]);
+    let initrd = common::write_file(&dir, "pie.cpio", &cpio);
+    let run = run_vmm_lde(["--initrd".as_ref(), initrd.as_os_str()]);
     let line = run.assert_line("kernel: cannot start hellopie");
     assert!(line.contains("position-independent"), "{line}");
-    assert_eq!(run.status, Some(251), "boot failure\n{}", run.dump());
+    assert_eq!(
+        run.status,
+        Some(BOOT_FAILURE as i32),
+        "boot failure\n{}",
+        run.dump()
+    );
     run.assert_no_line("hello from ring 3");
 }

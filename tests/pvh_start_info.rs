@@ -7,12 +7,14 @@ use common::*;
 use std::path::Path;
 use std::process::Command;
 
-// Offsets in hvm_start_info.
-const MAGIC: u8 = 0;
-const NR_MODULES: u8 = 12;
-const MODLIST_PADDR: u8 = 16;
-const CMDLINE_PADDR: u8 = 24;
-const MEMMAP_ENTRIES: u8 = 48;
+// Offsets in hvm_start_info (the contracts crate's layout).
+use abi::machine::pvh::StartInfo;
+use std::mem::offset_of;
+const MAGIC: u8 = offset_of!(StartInfo, magic) as u8;
+const NR_MODULES: u8 = offset_of!(StartInfo, nr_modules) as u8;
+const MODLIST_PADDR: u8 = offset_of!(StartInfo, modlist_paddr) as u8;
+const CMDLINE_PADDR: u8 = offset_of!(StartInfo, cmdline_paddr) as u8;
+const MEMMAP_ENTRIES: u8 = offset_of!(StartInfo, memmap_entries) as u8;
 
 /// 32-bit code: exit with the low byte of the dword at start_info + `off`.
 fn exit_with_field(off: u8) -> Vec<u8> {

@@ -9,8 +9,7 @@
 //! fail, saying how to install it.
 
 mod common;
-#[path = "common/lde.rs"]
-mod lde;
+use common::lde;
 
 use common::scratch_dir;
 use lde::*;

@@ -2,8 +2,7 @@
 //! for a timeline of which task ran when.
 
 mod common;
-#[path = "common/lde.rs"]
-mod lde;
+use common::lde;
 
 use lde::*;
 

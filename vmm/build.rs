@@ -11,9 +11,7 @@ use std::env;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-#[path = "src/initrd/cpio.rs"]
-#[allow(dead_code)]
-mod cpio;
+use abi::cpio;
 
 const GUEST_TARGET: &str = "x86_64-unknown-none";
 
@@ -158,10 +156,11 @@ fn main() {
         "guest/user",
         "guest/floor",
         "rust-toolchain.toml",
+        "abi/src",
+        "abi/Cargo.toml",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(p).display());
     }
-    println!("cargo:rerun-if-changed=src/initrd/cpio.rs");
 
     let kernel_out = out_dir.join("kernel.elf");
     let archive_out = out_dir.join("default.cpio");

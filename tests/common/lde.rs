@@ -1,9 +1,6 @@
 //! Helpers for the tests that run our own kernel and ring-3 programs (issue 3): where the build
 //! left the guest, running `vmm` with a timeout, and reading what the guest printed (kill lines,
 //! the shutdown report).
-//!
-//! Included by the LDE tests as `#[path = "common/lde.rs"] mod lde;` (next to `mod common;`), so
-//! the other test binaries do not carry it.
 
 #![allow(dead_code)]
 
@@ -11,11 +8,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+#[allow(unused_imports)]
+pub use abi::machine::exit_status::{BOOT_FAILURE, KERNEL_PANIC};
+
+/// What the VMM exits with when pid 1 is killed by a divide error (SIGFPE) or a page or
+/// protection fault (SIGSEGV): 128 + the signal, as a shell reports it.
+pub const KILLED_FPE: i32 = abi::machine::exit_status::killed_by(abi::signal::SIGFPE) as i32;
+pub const KILLED_SEGV: i32 = abi::machine::exit_status::killed_by(abi::signal::SIGSEGV) as i32;
+
 /// The cpio "newc" writer `vmm` itself uses (one source of truth for the archive format).
-#[path = "../../vmm/src/initrd/cpio.rs"]
-#[allow(dead_code)]
-mod cpio;
-pub use cpio::CpioWriter;
+pub use abi::cpio::CpioWriter;
 
 /// Generous: a VM boot takes 1-3 s here, more when the two cores are busy with other tests.
 pub const TIMEOUT_SECS: u32 = 120;

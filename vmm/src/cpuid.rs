@@ -10,9 +10,7 @@ use crate::error::{ioctl, Result};
 
 const LEAF1_ECX_TSC_DEADLINE: u32 = 1 << 24;
 const LEAF1_ECX_HYPERVISOR: u32 = 1 << 31;
-const HYPERVISOR_BASE: u32 = 0x4000_0000;
-const HYPERVISOR_TIMING: u32 = 0x4000_0010;
-const TSC_LEAF: u32 = 0x15;
+use abi::machine::cpuid::{HYPERVISOR_BASE, TIMING as HYPERVISOR_TIMING, TSC as TSC_LEAF};
 /// KVM's in-kernel LAPIC timer counts at 1 GHz.
 pub const APIC_BUS_KHZ: u32 = 1_000_000;
 

@@ -6,18 +6,9 @@ use std::path::PathBuf;
 
 /// Exit statuses the VMM reserves for its own failures (0-255 otherwise come from the guest).
 pub mod status {
-    /// VMM internal error.
-    pub const INTERNAL: u8 = 1;
-    /// Bad command line (clap).
-    pub const USAGE: u8 = 2;
-    /// Bad kernel image or user program.
-    pub const BAD_IMAGE: u8 = 3;
-    /// KVM unavailable.
-    pub const KVM_UNAVAILABLE: u8 = 4;
-    /// The guest crashed (triple fault, failed entry, KVM internal error).
-    pub const GUEST_CRASH: u8 = 5;
-    /// `--timeout` expired.
-    pub const TIMEOUT: u8 = 124;
+    pub use abi::machine::exit_status::{
+        BAD_IMAGE, GUEST_CRASH, KVM_UNAVAILABLE, TIMEOUT, USAGE, VMM_INTERNAL as INTERNAL,
+    };
 }
 
 /// A kernel image or boot module that cannot be booted. Status 3.
@@ -29,14 +20,12 @@ pub enum ImageError {
     Directory(PathBuf),
     #[error("{}: cannot read: {}", .0.display(), .1)]
     Unreadable(PathBuf, std::io::Error),
-    #[error("{}: not an ELF file (bad magic)", .0.display())]
-    NotElf(PathBuf),
-    #[error("{}: is a 32-bit ELF (ELFCLASS32); a 64-bit x86-64 ELF is needed", .0.display())]
-    Elf32(PathBuf),
-    #[error("{}: is a big-endian ELF; a little-endian x86-64 ELF is needed", .0.display())]
-    BigEndian(PathBuf),
-    #[error("{}: ELF for machine {} ({}), not x86-64 (62)", .0.display(), .1, .2)]
-    WrongMachine(PathBuf, u16, &'static str),
+    /// Not an ELF64 x86-64 image, or a malformed one (the checks are `abi::elf`'s).
+    #[error("{}: {}", .0.display(), .1)]
+    Elf(PathBuf, abi::elf::ElfError),
+    /// A valid ELF, but not a program our kernel can run.
+    #[error("{}: {}", .0.display(), .1)]
+    Program(PathBuf, abi::elf::ProgramError),
     #[error("{}: malformed ELF: {}", .0.display(), .1)]
     Malformed(PathBuf, String),
     #[error("{}: no PVH entry point (Xen ELF note type 18, XEN_ELFNOTE_PHYS32_ENTRY); \

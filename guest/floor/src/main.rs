@@ -34,9 +34,7 @@ const WORK_ROUNDS: u64 = 4_000_000;
 const WORK_REPS: usize = 7;
 const TICK_HZ: u64 = 2000;
 
-#[path = "../../user/src/bench_work.rs"]
-#[allow(dead_code)] // scan_gaps: only the kernel's bench program uses it
-mod bench_work;
+use abi::bench as bench_work;
 
 /// The ring-3 stack (ring0.rs starts `floor_main` at its top).
 #[repr(C, align(16))]
@@ -110,13 +108,14 @@ fn tsc() -> u64 {
 }
 
 fn report(name: &str, s: &mut [u64], extra: &str) {
-    s.sort_unstable();
-    let n = s.len();
+    let summary = bench_work::Summary::of(s);
     print(format_args!(
-        "BENCH name={name} min={} median={} p99={} iters={n}{extra}\n",
-        s[0],
-        s[n / 2],
-        s[(n * 99 / 100).min(n - 1)]
+        "{}\n",
+        bench_work::StatLine {
+            name,
+            summary,
+            extra: format_args!("{extra}")
+        }
     ));
 }
 
@@ -178,7 +177,7 @@ fn run_work() -> u64 {
 /// 2 kHz minus the tickless run before it, divided by the interrupts counted.
 fn timer_tick() {
     // In ring 0: on kvm_pvm a ring-3 cpuid does not reach KVM's (our VMM's) CPUID table.
-    let tsc_hz = service(SVC_CPUID_EAX, 0x4000_0010, 0, 0) * 1000;
+    let tsc_hz = service(SVC_CPUID_EAX, abi::machine::cpuid::TIMING as u64, 0, 0) * 1000;
     if tsc_hz == 0 {
         print(format_args!(
             "BENCH name=timer_tick error=no-tsc-frequency\n"
@@ -242,7 +241,7 @@ extern "C" fn floor_main() -> ! {
         2000,
     );
     timer_tick();
-    print(format_args!("BENCH done\n"));
+    print(format_args!("{}\n", bench_work::DONE_LINE));
     exit(0)
 }
 

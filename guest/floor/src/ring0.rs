@@ -278,7 +278,7 @@ floor_service:
 1:  movabs $KERNEL_VMA, %rcx        /* write(rsi, rdx): via the kernel alias */
     add %rcx, %rsi
     mov %rdx, %rcx
-    mov $0x3f8, %dx
+    mov ${com1}, %dx
     rep outsb
     iretq
 2:  mov %rdi, %rcx                  /* out 0xf5, rdi times */
@@ -287,7 +287,7 @@ floor_service:
     shl $32, %rdx
     or %rdx, %rax
     mov %rax, %r8
-    mov $0xf5, %dx
+    mov ${bench_port}, %dx
 6:  out %al, %dx
     dec %rcx
     jnz 6b
@@ -320,17 +320,17 @@ floor_service:
     sub %r8, %rax
     iretq
 5:  mov %edi, %eax                  /* exit(dil) */
-    out %al, $0xf4
+    out %al, ${exit_port}
     hlt
     jmp 5b
 
 floor_gp:
     mov $13, %al
-    out %al, $0xf4
+    out %al, ${exit_port}
     hlt
 floor_double_fault:
     mov $8, %al
-    out %al, $0xf4
+    out %al, ${exit_port}
     hlt
 
     .section .kdata, "aw"
@@ -353,5 +353,8 @@ floor_kstack:
     .fill 16384, 1, 0
 floor_kstack_top:
     "#,
+    com1 = const abi::machine::port::COM1,
+    bench_port = const abi::machine::port::BENCH,
+    exit_port = const abi::machine::port::EXIT,
     options(att_syntax)
 );

@@ -5,8 +5,8 @@
 use crate::cpu::rdtsc;
 use crate::timer;
 
-pub const SYS_BENCH: usize = 1001;
-pub const BENCH_PORT: u16 = 0xf5;
+use abi::machine::port::BENCH as BENCH_PORT;
+use abi::Errno;
 
 const OP_RING0_LOOP: u64 = 0;
 const OP_PORT_WRITE: u64 = 1;
@@ -14,17 +14,17 @@ const OP_CPUID: u64 = 2;
 const OP_FORCE_TICK: u64 = 3;
 const OP_TIMER_INTERRUPTS: u64 = 4;
 
-/// bench(op, n): `n` iterations of `op` in ring 0; returns the cycles, or -EINVAL.
+/// bench(op, n): `n` iterations of `op` in ring 0; returns the cycles, or EINVAL.
 /// - 0: an empty loop (`dec; jnz`: two instructions an iteration), the cost of ring-0 code;
 /// - 1: `out` to port 0xf5, which our VMM answers in userspace: a VM exit round trip;
 /// - 2: `cpuid`, which KVM answers in the kernel;
 /// - 3: make the timer tick at `n` Hz even with one runnable task (0: back to tickless);
 ///   returns 0;
 /// - 4: returns how many timer interrupts the kernel has taken since boot (`n` ignored).
-pub fn sys_bench(f: &mut crate::trap_entry::TrapFrame) -> i64 {
+pub fn sys_bench(f: &mut crate::trap_entry::TrapFrame) -> crate::syscall_table::SysResult {
     let (op, n) = (f.rdi, f.rsi);
     if n > 100_000_000 {
-        return -crate::syscall::EINVAL;
+        return Err(Errno::EINVAL);
     }
     let start = rdtsc();
     // SAFETY (all three loops): they touch no memory; `out` goes to the VMM's benchmark port,
@@ -45,11 +45,11 @@ pub fn sys_bench(f: &mut crate::trap_entry::TrapFrame) -> i64 {
         }
         OP_FORCE_TICK => {
             timer::force_hz(n);
-            return 0;
+            return Ok(0);
         }
-        OP_TIMER_INTERRUPTS => return timer::timer().interrupts as i64,
+        OP_TIMER_INTERRUPTS => return Ok(timer::timer().interrupts),
         OP_RING0_LOOP => {}
-        _ => return -crate::syscall::EINVAL,
+        _ => return Err(Errno::EINVAL),
     }
-    (rdtsc() - start) as i64
+    Ok(rdtsc() - start)
 }

@@ -7,7 +7,7 @@
 use core::fmt;
 use x86_64::instructions::port::Port;
 
-const COM1: u16 = 0x3f8;
+const COM1: u16 = abi::machine::port::COM1;
 const FIFO_DEPTH: u32 = 16;
 const LSR_THR_EMPTY: u8 = 1 << 5;
 const LSR_DATA_READY: u8 = 1 << 0;

@@ -45,7 +45,7 @@ impl Features {
         f.nx = ext.edx & (1 << 20) != 0;
         f.pdpe1gb = ext.edx & (1 << 26) != 0;
         if hypervisor_present {
-            let hv = cpuid(0x4000_0000, 0);
+            let hv = cpuid(abi::machine::cpuid::HYPERVISOR_BASE, 0);
             f.max_hv_leaf = hv.eax;
             f.hypervisor[0..4].copy_from_slice(&hv.ebx.to_le_bytes());
             f.hypervisor[4..8].copy_from_slice(&hv.ecx.to_le_bytes());

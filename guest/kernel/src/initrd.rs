@@ -1,9 +1,11 @@
-//! The program archive: a cpio "newc" archive (as Linux's initramfs) passed as a PVH boot module.
-//! Every regular file is a program, found by name; an optional `START` file lists the programs to
-//! start at boot, one per line with their arguments (docs/conventions.md).
+//! The program archive: a cpio "newc" archive (as Linux's initramfs) passed as a PVH boot module,
+//! read with `abi::cpio`. Every regular file is a program, found by name; an optional `START`
+//! file lists the programs to start at boot, one per line with their arguments
+//! (docs/conventions.md).
+
+use abi::cpio::{self, CpioError};
 
 const MAX_FILES: usize = 64;
-const HEADER_LEN: usize = 110;
 
 #[derive(Clone, Copy)]
 pub struct File {
@@ -19,9 +21,7 @@ pub struct Archive {
 
 #[derive(Debug)]
 pub enum ArchiveError {
-    BadMagic(usize),
-    BadHeader(usize),
-    Truncated(usize),
+    Cpio(CpioError),
     TooManyFiles,
 }
 
@@ -41,21 +41,10 @@ pub fn install(a: Archive) {
 impl core::fmt::Display for ArchiveError {
     fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
         match self {
-            ArchiveError::BadMagic(at) => write!(f, "no cpio newc header (070701) at byte {at}"),
-            ArchiveError::BadHeader(at) => write!(f, "malformed cpio header at byte {at}"),
-            ArchiveError::Truncated(at) => write!(f, "archive truncated in the entry at byte {at}"),
+            ArchiveError::Cpio(e) => write!(f, "{e}"),
             ArchiveError::TooManyFiles => write!(f, "more than {MAX_FILES} files"),
         }
     }
-}
-
-fn hex(field: &[u8]) -> Option<usize> {
-    let s = core::str::from_utf8(field).ok()?;
-    usize::from_str_radix(s, 16).ok()
-}
-
-fn align4(x: usize) -> usize {
-    (x + 3) & !3
 }
 
 impl Archive {
@@ -67,52 +56,28 @@ impl Archive {
         }
     }
 
+    /// The boot module's bytes stay mapped (direct map) and reserved for the kernel's life.
     pub fn parse(bytes: &'static [u8]) -> Result<Self, ArchiveError> {
         let mut a = Self::empty();
-        let mut off = 0;
-        loop {
-            let h = bytes
-                .get(off..off + HEADER_LEN)
-                .ok_or(ArchiveError::Truncated(off))?;
-            if &h[..6] != b"070701" && &h[..6] != b"070702" {
-                return Err(ArchiveError::BadMagic(off));
-            }
-            let field =
-                |i: usize| hex(&h[6 + i * 8..6 + (i + 1) * 8]).ok_or(ArchiveError::BadHeader(off));
-            let mode = field(1)?;
-            let size = field(6)?;
-            let namesize = field(11)?;
-            let name_start = off + HEADER_LEN;
-            let name = bytes
-                .get(name_start..name_start + namesize.saturating_sub(1))
-                .ok_or(ArchiveError::Truncated(off))?;
-            let name = core::str::from_utf8(name).map_err(|_| ArchiveError::BadHeader(off))?;
-            let data_start = align4(name_start + namesize);
-            let data = bytes
-                .get(data_start..data_start + size)
-                .ok_or(ArchiveError::Truncated(off))?;
-            off = align4(data_start + size);
-            if name == "TRAILER!!!" {
-                return Ok(a);
-            }
-            let name = name.trim_start_matches("./").trim_start_matches('/');
-            const S_IFMT: usize = 0o170000;
-            const S_IFREG: usize = 0o100000;
-            if mode & S_IFMT != S_IFREG {
+        for entry in cpio::entries(bytes) {
+            let entry = entry.map_err(ArchiveError::Cpio)?;
+            if !entry.is_file() {
                 continue;
             }
-            // SAFETY: the module stays mapped (direct map) and reserved for the kernel's life.
-            let data: &'static [u8] = data;
-            if name == "START" {
-                a.start = core::str::from_utf8(data).ok();
+            if entry.name == "START" {
+                a.start = core::str::from_utf8(entry.data).ok();
                 continue;
             }
             if a.count == MAX_FILES {
                 return Err(ArchiveError::TooManyFiles);
             }
-            a.files[a.count] = Some(File { name, data });
+            a.files[a.count] = Some(File {
+                name: entry.name,
+                data: entry.data,
+            });
             a.count += 1;
         }
+        Ok(a)
     }
 
     pub fn find(&self, name: &str) -> Option<File> {
@@ -124,36 +89,12 @@ impl Archive {
     }
 
     /// What to start at boot: the START lines, or every file without arguments.
-    pub fn start_lines(&self) -> StartLines<'_> {
-        StartLines {
-            archive: self,
-            next_file: 0,
-            lines: self.start.map(|s| s.lines()),
-        }
-    }
-}
-
-pub struct StartLines<'a> {
-    archive: &'a Archive,
-    next_file: usize,
-    lines: Option<core::str::Lines<'static>>,
-}
-
-impl Iterator for StartLines<'_> {
-    /// One program and its arguments, argv[0] first.
-    type Item = &'static str;
-    fn next(&mut self) -> Option<&'static str> {
-        match &mut self.lines {
-            Some(lines) => lines
-                .map(str::trim)
-                .find(|l| !l.is_empty() && !l.starts_with('#')),
-            None => {
-                let f = self.archive.files[..self.archive.count]
-                    .get(self.next_file)?
-                    .as_ref()?;
-                self.next_file += 1;
-                Some(f.name)
-            }
-        }
+    pub fn start_lines(&self) -> impl Iterator<Item = &'static str> + '_ {
+        let from_start = self.start.map(abi::start::lines);
+        let all_files = self.start.is_none().then(|| self.files().map(|f| f.name));
+        from_start
+            .into_iter()
+            .flatten()
+            .chain(all_files.into_iter().flatten())
     }
 }

@@ -3,8 +3,8 @@
 //! "returns from trap" into its entry point in ring 3.
 //!
 //! Programs are static, non-PIE ELF64 x86-64 executables (what `musl-gcc -static` and our Rust
-//! runtime produce). The ELF header checks are written out here, against the file's bounds,
-//! because a bad program must never crash the kernel.
+//! runtime produce), checked by `abi::elf::check_program` against the file's bounds before
+//! anything is mapped: a bad program must never crash the kernel.
 
 use crate::gdt::{USER_CODE, USER_DATA};
 use crate::memory::frame::FRAMES;
@@ -12,6 +12,7 @@ use crate::memory::paging::{self, USER_END};
 use crate::memory::{align_down, align_up, phys_to_virt, PAGE_SIZE};
 use crate::process::{self, SpawnError};
 use crate::trap_entry::TrapFrame;
+use abi::elf::{self, ProgramError, ProgramHeader, PF_W, PF_X};
 
 pub const USER_STACK_TOP: u64 = 0x0000_7fff_ffff_f000;
 const USER_STACK_PAGES: u64 = 16;
@@ -21,9 +22,7 @@ const ARG_SPACE: usize = PAGE_SIZE as usize;
 
 #[derive(Debug)]
 pub enum LoadError {
-    NotElf,
-    Unsupported(&'static str),
-    BadSegment,
+    Program(ProgramError),
     TooManyArgs,
     Spawn(SpawnError),
 }
@@ -31,11 +30,7 @@ pub enum LoadError {
 impl core::fmt::Display for LoadError {
     fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
         match self {
-            LoadError::NotElf => write!(f, "not an ELF file"),
-            LoadError::Unsupported(why) => write!(f, "unsupported program: {why}"),
-            LoadError::BadSegment => {
-                write!(f, "a program header is malformed or outside user space")
-            }
+            LoadError::Program(e) => write!(f, "{e}"),
             LoadError::TooManyArgs => write!(f, "too many or too long arguments"),
             LoadError::Spawn(SpawnError::NoSlot) => write!(f, "the process table is full"),
             LoadError::Spawn(SpawnError::OutOfMemory) => write!(f, "out of memory"),
@@ -49,112 +44,29 @@ impl From<paging::OutOfMemory> for LoadError {
     }
 }
 
-fn u16_at(b: &[u8], off: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(off..off + 2)?.try_into().ok()?))
-}
-fn u32_at(b: &[u8], off: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(off..off + 4)?.try_into().ok()?))
-}
-fn u64_at(b: &[u8], off: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(off..off + 8)?.try_into().ok()?))
-}
-
-struct Segment {
-    offset: u64,
-    vaddr: u64,
-    filesz: u64,
-    memsz: u64,
-    flags: u32,
-}
-
-const PT_LOAD: u32 = 1;
-const PF_X: u32 = 1;
-const PF_W: u32 = 2;
-
 /// Creates a ready-to-run process for program `name` (ELF image `elf`) with `args` (argv[0]
 /// first). Returns its process-table slot; the caller makes it ready.
 pub fn spawn(elf: &[u8], name: &str, args: &[&[u8]], parent: u32) -> Result<usize, LoadError> {
-    // ELF header: magic, 64-bit, little-endian, x86-64, executable.
-    if elf.len() < 64 || &elf[..4] != b"\x7fELF" {
-        return Err(LoadError::NotElf);
-    }
-    if elf[4] != 2 {
-        return Err(LoadError::Unsupported("not a 64-bit ELF"));
-    }
-    if elf[5] != 1 {
-        return Err(LoadError::Unsupported("not little-endian"));
-    }
-    if u16_at(elf, 18) != Some(62) {
-        return Err(LoadError::Unsupported("not an x86-64 program"));
-    }
-    match u16_at(elf, 16) {
-        Some(2) => {}
-        Some(3) => {
-            return Err(LoadError::Unsupported(
-                "position-independent (link it with -static -no-pie)",
-            ))
-        }
-        _ => return Err(LoadError::Unsupported("not an executable")),
-    }
+    let elf = elf::check_program(elf, USER_END).map_err(LoadError::Program)?;
     if args.len() > MAX_ARGS {
         return Err(LoadError::TooManyArgs);
     }
-    let entry = u64_at(elf, 24).ok_or(LoadError::NotElf)?;
-    let phoff = u64_at(elf, 32).ok_or(LoadError::NotElf)? as usize;
-    let phentsize = u16_at(elf, 54).ok_or(LoadError::NotElf)? as usize;
-    let phnum = u16_at(elf, 56).ok_or(LoadError::NotElf)? as usize;
-    if phentsize < 56 || phnum == 0 || phnum > 64 {
-        return Err(LoadError::BadSegment);
-    }
-    let segment = |i: usize| -> Option<(u32, Segment)> {
-        let p = phoff.checked_add(i.checked_mul(phentsize)?)?;
-        Some((
-            u32_at(elf, p)?,
-            Segment {
-                flags: u32_at(elf, p + 4)?,
-                offset: u64_at(elf, p + 8)?,
-                vaddr: u64_at(elf, p + 16)?,
-                filesz: u64_at(elf, p + 32)?,
-                memsz: u64_at(elf, p + 40)?,
-            },
-        ))
-    };
-
     let table = process::table();
     let slot = table.alloc(name, parent).map_err(LoadError::Spawn)?;
     let pml4 = table.slots[slot].pml4;
     let result = (|| -> Result<(u64, u64), LoadError> {
         let mut image_end = 0;
         let mut phdr_vaddr = 0;
-        for i in 0..phnum {
-            let (kind, seg) = segment(i).ok_or(LoadError::BadSegment)?;
-            if kind != PT_LOAD {
-                continue;
+        let phoff = elf.phoff;
+        for seg in elf.loads() {
+            if seg.offset <= phoff && phoff < seg.offset + seg.filesz {
+                phdr_vaddr = seg.vaddr + (phoff - seg.offset);
             }
-            let file_end = seg
-                .offset
-                .checked_add(seg.filesz)
-                .ok_or(LoadError::BadSegment)?;
-            let mem_end = seg
-                .vaddr
-                .checked_add(seg.memsz)
-                .ok_or(LoadError::BadSegment)?;
-            if seg.filesz > seg.memsz
-                || file_end > elf.len() as u64
-                || mem_end > USER_END
-                || seg.vaddr < PAGE_SIZE
-            {
-                return Err(LoadError::BadSegment);
-            }
-            if seg.offset <= phoff as u64 && (phoff as u64) < file_end {
-                phdr_vaddr = seg.vaddr + (phoff as u64 - seg.offset);
-            }
-            load_segment(pml4, elf, &seg)?;
-            image_end = image_end.max(mem_end);
+            load_segment(pml4, elf.data(&seg), &seg)?;
+            image_end = image_end.max(seg.vaddr + seg.memsz);
         }
-        if image_end == 0 || entry >= USER_END {
-            return Err(LoadError::BadSegment);
-        }
+        let entry = elf.entry;
+        let phnum = elf.phnum;
         let rsp = build_stack(pml4, args, entry, phdr_vaddr, phnum as u64)?;
         Ok((rsp, align_up(image_end, PAGE_SIZE)))
     })();
@@ -171,7 +83,7 @@ pub fn spawn(elf: &[u8], name: &str, args: &[&[u8]], parent: u32) -> Result<usiz
     p.brk = heap_start;
     // The trap frame a return-from-trap will "restore": ring 3 at the entry point, interrupts on.
     *p.frame() = TrapFrame {
-        rip: entry,
+        rip: elf.entry,
         cs: USER_CODE as u64,
         rflags: 0x202,
         rsp,
@@ -183,7 +95,8 @@ pub fn spawn(elf: &[u8], name: &str, args: &[&[u8]], parent: u32) -> Result<usiz
 
 /// Maps a PT_LOAD segment page by page and copies its file bytes. Pages shared with an earlier
 /// segment are reused, their permissions widened.
-fn load_segment(pml4: u64, elf: &[u8], seg: &Segment) -> Result<(), LoadError> {
+/// `data` is the segment's file bytes (`seg.filesz` of them).
+fn load_segment(pml4: u64, data: &[u8], seg: &ProgramHeader) -> Result<(), LoadError> {
     let mut flags = paging::USER;
     if seg.flags & PF_W != 0 {
         flags |= paging::WRITABLE;
@@ -215,12 +128,12 @@ fn load_segment(pml4: u64, elf: &[u8], seg: &Segment) -> Result<(), LoadError> {
         let copy_start = page.max(seg.vaddr);
         let copy_end = (page + PAGE_SIZE).min(seg.vaddr + seg.filesz);
         if copy_start < copy_end {
-            let src = (seg.offset + (copy_start - seg.vaddr)) as usize;
+            let src = (copy_start - seg.vaddr) as usize;
             let len = (copy_end - copy_start) as usize;
             let dst = phys_to_virt(frame + (copy_start - page)) as *mut u8;
             // SAFETY: `frame` is a frame of this new process, mapped in the direct map; the source
             // range was checked against the file's length; [copy_start, copy_end) is in one page.
-            unsafe { core::ptr::copy_nonoverlapping(elf[src..src + len].as_ptr(), dst, len) };
+            unsafe { core::ptr::copy_nonoverlapping(data[src..src + len].as_ptr(), dst, len) };
         }
         page += PAGE_SIZE;
     }

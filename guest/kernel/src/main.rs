@@ -241,11 +241,11 @@ fn start_programs(info: &pvh::BootInfo) {
     for line in archive.start_lines() {
         let mut words = [&[][..]; loader::MAX_ARGS];
         let mut argc = 0;
-        for w in line.split_ascii_whitespace().take(loader::MAX_ARGS) {
+        for w in abi::start::words(line).take(loader::MAX_ARGS) {
             words[argc] = w.as_bytes();
             argc += 1;
         }
-        let name = line.split_ascii_whitespace().next().unwrap_or("");
+        let name = abi::start::words(line).next().unwrap_or("");
         let Some(file) = archive.find(name) else {
             println!("kernel: START names {name}, which is not in the archive");
             power_off(EXIT_BOOT_FAILURE);

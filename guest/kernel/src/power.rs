@@ -2,13 +2,14 @@
 
 use x86_64::instructions::port::Port;
 
-/// Exit statuses the kernel itself writes (docs/conventions.md).
-pub const EXIT_KERNEL_PANIC: u8 = 250;
-pub const EXIT_BOOT_FAILURE: u8 = 251;
+/// Exit statuses the kernel itself writes.
+pub use abi::machine::exit_status::{
+    BOOT_FAILURE as EXIT_BOOT_FAILURE, KERNEL_PANIC as EXIT_KERNEL_PANIC,
+};
 
 pub fn power_off(status: u8) -> ! {
     // SAFETY: port 0xf4 is the exit device; the write ends the VM.
-    unsafe { Port::<u8>::new(0xf4).write(status) };
+    unsafe { Port::<u8>::new(abi::machine::port::EXIT).write(status) };
     // Without an exit device (another VMM), stop here for good.
     loop {
         x86_64::instructions::interrupts::disable();

@@ -32,12 +32,6 @@ pub enum State {
     Zombie,
 }
 
-/// Linux signal numbers for the faults we turn into kills.
-pub const SIGILL: u32 = 4;
-pub const SIGTRAP: u32 = 5;
-pub const SIGFPE: u32 = 8;
-pub const SIGSEGV: u32 = 11;
-
 #[derive(Clone, Copy, Default)]
 pub struct Stats {
     pub cpu_cycles: u64,

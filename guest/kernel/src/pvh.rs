@@ -3,40 +3,8 @@
 
 use crate::memory::phys_to_virt;
 
-const START_INFO_MAGIC: u32 = 0x336e_c578;
-pub const E820_RAM: u32 = 1;
-
-#[repr(C)]
-struct StartInfo {
-    magic: u32,
-    version: u32,
-    flags: u32,
-    nr_modules: u32,
-    modlist_paddr: u64,
-    cmdline_paddr: u64,
-    rsdp_paddr: u64,
-    memmap_paddr: u64,
-    memmap_entries: u32,
-    reserved: u32,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy)]
-pub struct MemmapEntry {
-    pub addr: u64,
-    pub size: u64,
-    pub kind: u32,
-    reserved: u32,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct ModlistEntry {
-    paddr: u64,
-    size: u64,
-    cmdline_paddr: u64,
-    reserved: u64,
-}
+pub use abi::machine::pvh::MemmapEntry;
+use abi::machine::pvh::{ModlistEntry, StartInfo, E820_RAM, START_INFO_MAGIC};
 
 #[derive(Clone, Copy)]
 pub struct Module {
@@ -82,12 +50,7 @@ pub fn read(paddr: u64) -> Result<BootInfo, BootInfoError> {
         return Err(BootInfoError::BadMagic(si.magic));
     }
     let mut info = BootInfo {
-        memmap: [MemmapEntry {
-            addr: 0,
-            size: 0,
-            kind: 0,
-            reserved: 0,
-        }; MAX_MEMMAP],
+        memmap: [MemmapEntry::default(); MAX_MEMMAP],
         memmap_len: 0,
         modules: [Module { paddr: 0, size: 0 }; MAX_MODULES],
         modules_len: 0,

@@ -25,19 +25,6 @@ const RFLAGS_IF: u64 = 1 << 9;
 const RFLAGS_DF: u64 = 1 << 10;
 const RFLAGS_AC: u64 = 1 << 18;
 
-pub const ENOENT: i64 = 2;
-pub const E2BIG: i64 = 7;
-pub const ENOEXEC: i64 = 8;
-pub const EBADF: i64 = 9;
-pub const ECHILD: i64 = 10;
-pub const EAGAIN: i64 = 11;
-pub const ENOMEM: i64 = 12;
-pub const EFAULT: i64 = 14;
-pub const EINVAL: i64 = 22;
-pub const ENOTTY: i64 = 25;
-pub const ENOSYS: i64 = 38;
-pub const EPERM: i64 = 1;
-
 /// The address `syscall` jumps to; on kvm_pvm, the address of the page fault it turns into.
 pub fn lstar() -> u64 {
     syscall_entry as *const () as u64
@@ -64,7 +51,7 @@ pub fn dispatch(f: &mut TrapFrame) {
     current().stats.syscalls += 1;
     let ret = match SYSCALL_TABLE.get(f.rax as usize) {
         Some(handler) => handler(f),
-        None => -ENOSYS,
+        None => abi::Errno::ENOSYS.ret(),
     };
     f.rax = ret as u64;
 }

@@ -3,6 +3,7 @@
 //! keep the source to print it.
 
 use crate::cpu::{cpuid, rdtsc, Features};
+use abi::machine::cpuid as leaf;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum FreqSource {
@@ -49,13 +50,13 @@ pub fn init(features: &Features) -> Clock {
         apic_hz: 0,
         boot_tsc,
     };
-    if features.max_hv_leaf >= 0x4000_0010 {
-        let l = cpuid(0x4000_0010, 0);
+    if features.max_hv_leaf >= leaf::TIMING {
+        let l = cpuid(leaf::TIMING, 0);
         clock.tsc_hz = l.eax as u64 * 1000;
         clock.apic_hz = l.ebx as u64 * 1000;
     }
-    if clock.tsc_hz == 0 && features.max_leaf >= 0x15 {
-        let l = cpuid(0x15, 0);
+    if clock.tsc_hz == 0 && features.max_leaf >= leaf::TSC {
+        let l = cpuid(leaf::TSC, 0);
         if l.eax != 0 && l.ebx != 0 && l.ecx != 0 {
             clock.tsc_hz = l.ecx as u64 * l.ebx as u64 / l.eax as u64;
             clock.source = FreqSource::CpuidLeaf15;

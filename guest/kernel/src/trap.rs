@@ -5,11 +5,12 @@
 use crate::memory::frame::FRAMES;
 use crate::memory::paging;
 use crate::memory::PAGE_SIZE;
-use crate::process::{self, SIGFPE, SIGILL, SIGSEGV, SIGTRAP};
+use crate::process;
 use crate::scheduler::{self, current};
 use crate::syscall;
 use crate::trap_entry::TrapFrame;
 use crate::uaccess::{self, copy_from_user};
+use abi::signal::{SIGFPE, SIGILL, SIGSEGV, SIGTRAP};
 use x86_64::registers::control::Cr2;
 
 pub const SYSCALL_VECTOR: u64 = 0x80;

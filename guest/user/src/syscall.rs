@@ -9,24 +9,8 @@
 
 use core::arch::asm;
 
-/// System-call numbers (Linux x86-64, plus our own `SPAWN`).
-pub mod nr {
-    pub const READ: usize = 0;
-    pub const WRITE: usize = 1;
-    pub const IOCTL: usize = 16;
-    pub const WRITEV: usize = 20;
-    pub const SCHED_YIELD: usize = 24;
-    pub const NANOSLEEP: usize = 35;
-    pub const GETPID: usize = 39;
-    pub const EXIT: usize = 60;
-    pub const WAIT4: usize = 61;
-    pub const ARCH_PRCTL: usize = 158;
-    pub const SET_TID_ADDRESS: usize = 218;
-    pub const CLOCK_GETTIME: usize = 228;
-    pub const EXIT_GROUP: usize = 231;
-    /// Our own: start a program of the archive by name (docs/conventions.md).
-    pub const SPAWN: usize = 1000;
-}
+/// System-call numbers (Linux x86-64, plus our own `SPAWN` and `BENCH`).
+pub use abi::syscall::nr;
 
 /// Make system call `n` with six arguments through the `syscall` instruction.
 ///

@@ -16,8 +16,8 @@ use crate::vm::Vm;
 use crate::{cpuid, lapic, layout};
 
 use crate::devices::bench_port::BENCH_PORT;
-const EXIT_PORT: u16 = 0xf4;
-const COM1: u16 = 0x3f8;
+const EXIT_PORT: u16 = abi::machine::port::EXIT;
+const COM1: u16 = abi::machine::port::COM1;
 
 /// Boots `kernel` (a PVH ELF) and returns what it wrote to COM1's data register, once it has
 /// written to the exit port; an error if it crashes or takes longer than `timeout`.

@@ -6,10 +6,7 @@ use std::collections::BTreeMap;
 
 use super::lines::Stat;
 
-#[path = "../../../guest/user/src/bench_work.rs"]
-mod bench_work;
-
-pub use bench_work::{scan_gaps, work, WORK_SEED};
+pub use abi::bench::{scan_gaps, work, WORK_SEED};
 
 /// `lfence; rdtsc`, as the guest's bench program reads the clock.
 #[inline(always)]
@@ -237,7 +234,7 @@ pub fn measure_all(plan: &Plan) -> BTreeMap<&'static str, Stat> {
     out
 }
 
-/// The gaps in a TSC scan of the same span as the guest's (see bench_work::scan_gaps): their
+/// The gaps in a TSC scan of the same span as the guest's (see abi::bench::scan_gaps): their
 /// sizes, and the share of the span they took.
 pub fn ring3_gaps(plan: &Plan) -> (Option<Stat>, f64) {
     let span = plan.work_rounds * 10;

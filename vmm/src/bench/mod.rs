@@ -93,7 +93,7 @@ pub fn measure(opts: &BenchOptions, guests: &Guests) -> Result<Results> {
 
     let ours = match extract(guests.programs, "bench") {
         Some(bench) => {
-            let mut archive = crate::initrd::cpio::CpioWriter::new();
+            let mut archive = abi::cpio::CpioWriter::new();
             let start = if opts.quick {
                 "bench quick\n"
             } else {
@@ -238,7 +238,7 @@ mod tests {
 
     #[test]
     fn extracts_a_file_from_newc() {
-        let mut w = crate::initrd::cpio::CpioWriter::new();
+        let mut w = abi::cpio::CpioWriter::new();
         w.add_file("START", b"a\n");
         w.add_file("bench", b"\x7fELF12345");
         let a = w.finish();

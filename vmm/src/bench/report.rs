@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::lines::Stat;
+use super::lines::{Stat, StatOf};
 use super::Results;
 
 /// One operation, measured up to three ways.

@@ -13,12 +13,6 @@ use vm_memory::{GuestAddress, GuestMemoryMmap};
 use crate::error::ImageError;
 use crate::layout;
 
-const EM_X86_64: u16 = 62;
-const PT_LOAD: u32 = 1;
-const PT_NOTE: u32 = 4;
-/// Xen ELF note type carrying the 32-bit physical PVH entry point.
-const XEN_ELFNOTE_PHYS32_ENTRY: u32 = 18;
-
 /// What the rest of the boot needs from the kernel image.
 #[derive(Debug, Clone, Copy)]
 pub struct LoadedKernel {
@@ -54,125 +48,33 @@ pub fn read_user_file(path: &Path) -> Result<Vec<u8>, ImageError> {
     std::fs::read(path).map_err(|e| ImageError::Unreadable(p, e))
 }
 
-fn u16_at(b: &[u8], off: usize) -> u16 {
-    u16::from_le_bytes([b[off], b[off + 1]])
-}
-fn u32_at(b: &[u8], off: usize) -> u32 {
-    u32::from_le_bytes(b[off..off + 4].try_into().unwrap())
-}
-fn u64_at(b: &[u8], off: usize) -> u64 {
-    u64::from_le_bytes(b[off..off + 8].try_into().unwrap())
-}
-
-fn machine_name(m: u16) -> &'static str {
-    match m {
-        3 => "i386",
-        8 => "MIPS",
-        20 => "PowerPC",
-        21 => "PowerPC64",
-        40 => "ARM",
-        183 => "AArch64",
-        243 => "RISC-V",
-        _ => "unknown",
-    }
-}
-
-/// Validates the ELF header and program headers of a 64-bit little-endian x86-64 ELF, and
-/// finds its segments and PVH entry (if any). Used for the kernel and for user programs.
+/// Validates the ELF header and program headers of a 64-bit little-endian x86-64 ELF (with
+/// `abi::elf`, the same checks the kernel makes), and finds its segments and PVH entry.
 pub fn parse_elf64(path: &Path, image: &[u8]) -> Result<ElfInfo, ImageError> {
-    let p = || path.to_path_buf();
-    let bad = |what: &str| ImageError::Malformed(path.to_path_buf(), what.to_string());
-    if image.len() < 4 || &image[..4] != b"\x7fELF" {
-        return Err(ImageError::NotElf(p()));
-    }
-    if image.len() < 20 {
-        return Err(bad("truncated ELF header"));
-    }
-    match image[4] {
-        1 => return Err(ImageError::Elf32(p())),
-        2 => {}
-        c => return Err(bad(&format!("unknown ELF class {c}"))),
-    }
-    if image[5] != 1 {
-        return Err(ImageError::BigEndian(p()));
-    }
-    let machine = u16_at(image, 18);
-    if machine != EM_X86_64 {
-        return Err(ImageError::WrongMachine(
-            p(),
-            machine,
-            machine_name(machine),
-        ));
-    }
-    if image.len() < 64 {
-        return Err(bad("truncated ELF64 header"));
-    }
-    let phoff = u64_at(image, 32);
-    let phentsize = u16_at(image, 54) as u64;
-    let phnum = u16_at(image, 56) as u64;
-    if phentsize != 56 {
-        return Err(bad("program header size is not 56"));
-    }
-    phnum
-        .checked_mul(56)
-        .and_then(|n| n.checked_add(phoff))
-        .filter(|&end| end <= image.len() as u64)
-        .ok_or_else(|| bad("program headers lie outside the file"))?;
-
-    let mut info = ElfInfo {
-        segments: Vec::new(),
-        pvh_entry: None,
-    };
-    for i in 0..phnum {
-        let ph = (phoff + i * 56) as usize;
-        let p_type = u32_at(image, ph);
-        let offset = u64_at(image, ph + 8);
-        let paddr = u64_at(image, ph + 24);
-        let filesz = u64_at(image, ph + 32);
-        let memsz = u64_at(image, ph + 40);
-        if p_type != PT_LOAD && p_type != PT_NOTE {
-            continue;
-        }
-        let file_end = offset
-            .checked_add(filesz)
-            .filter(|&e| e <= image.len() as u64)
-            .ok_or_else(|| bad(&format!("segment {i} data lies outside the file")))?;
-        if p_type == PT_LOAD {
-            if filesz > memsz {
-                return Err(bad(&format!("segment {i} has p_filesz > p_memsz")));
-            }
-            paddr
-                .checked_add(memsz)
-                .ok_or_else(|| bad(&format!("segment {i} wraps around the address space")))?;
-            info.segments.push(Segment { paddr, memsz });
-        } else if info.pvh_entry.is_none() {
-            info.pvh_entry = find_pvh_note(&image[offset as usize..file_end as usize]);
-        }
-    }
-    Ok(info)
+    let elf = abi::elf::Elf::parse(image).map_err(|e| ImageError::Elf(path.to_path_buf(), e))?;
+    Ok(ElfInfo {
+        segments: elf
+            .loads()
+            .map(|p| Segment {
+                paddr: p.paddr,
+                memsz: p.memsz,
+            })
+            .collect(),
+        pvh_entry: elf.pvh_entry(),
+    })
 }
 
-/// Walks the notes of one PT_NOTE segment looking for ("Xen", XEN_ELFNOTE_PHYS32_ENTRY).
-fn find_pvh_note(mut notes: &[u8]) -> Option<u64> {
-    let align4 = |n: usize| n.checked_add(3).map(|n| n & !3);
-    while notes.len() >= 12 {
-        let namesz = u32_at(notes, 0) as usize;
-        let descsz = u32_at(notes, 4) as usize;
-        let ntype = u32_at(notes, 8);
-        let name_end = 12usize.checked_add(align4(namesz)?)?;
-        let desc_end = name_end.checked_add(align4(descsz)?)?;
-        if desc_end > notes.len() {
-            return None;
-        }
-        let name = &notes[12..12 + namesz];
-        if ntype == XEN_ELFNOTE_PHYS32_ENTRY && name == b"Xen\0" && descsz >= 4 {
-            // The descriptor is 4 or 8 bytes; the entry is the low 32 bits either way.
-            return Some(u32_at(notes, name_end) as u64);
-        }
-        notes = &notes[desc_end..];
-    }
-    None
+/// Checks a `--user` program the way the kernel will before it runs it: a static, non-PIE
+/// x86-64 executable whose segments lie in user space. Refused here, it is one clear line and
+/// status 3 before the VM boots, rather than a failed boot.
+pub fn check_user_program(path: &Path, image: &[u8]) -> Result<(), ImageError> {
+    abi::elf::check_program(image, USER_END)
+        .map(|_| ())
+        .map_err(|e| ImageError::Program(path.to_path_buf(), e))
 }
+
+/// The end of the user half of a guest address space (x86-64's lower canonical half).
+const USER_END: u64 = 0x0000_8000_0000_0000;
 
 /// Validates `image` as a PVH kernel that fits the guest's RAM layout and loads its segments
 /// at their physical addresses.

@@ -12,9 +12,15 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 use crate::error::{Error, ImageError, Result};
 use crate::layout;
 
-const XEN_HVM_START_MAGIC_VALUE: u32 = 0x336e_c578;
-const E820_RAM: u32 = 1;
-const E820_RESERVED: u32 = 2;
+use abi::machine::pvh::{E820_RAM, E820_RESERVED, START_INFO_MAGIC as XEN_HVM_START_MAGIC_VALUE};
+
+// linux-loader's structures are what we write, the contracts crate's what the kernel reads.
+const _: () = {
+    use std::mem::size_of;
+    assert!(size_of::<hvm_start_info>() == size_of::<abi::machine::pvh::StartInfo>());
+    assert!(size_of::<hvm_memmap_table_entry>() == size_of::<abi::machine::pvh::MemmapEntry>());
+    assert!(size_of::<hvm_modlist_entry>() == size_of::<abi::machine::pvh::ModlistEntry>());
+};
 const PAGE: u64 = 4096;
 
 /// The e820 map: low RAM, the reserved PC hole below 1 MiB, RAM from 1 MiB, with no RAM in

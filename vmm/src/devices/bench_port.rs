@@ -3,4 +3,4 @@
 //! (`vmm bench`, the kernel's bench call op 1). Reads return 0. Checked first in the bus so that
 //! the measured path is as short as our dispatch can make it.
 
-pub const BENCH_PORT: u16 = 0xf5;
+pub const BENCH_PORT: u16 = abi::machine::port::BENCH;

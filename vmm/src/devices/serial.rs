@@ -14,9 +14,9 @@ use vmm_sys_util::eventfd::EventFd;
 
 use crate::error::{ioctl, Error, Result};
 
-pub const COM1_BASE: u16 = 0x3f8;
+pub const COM1_BASE: u16 = abi::machine::port::COM1;
 pub const COM1_LEN: u16 = 8;
-pub const COM1_GSI: u32 = 4;
+pub const COM1_GSI: u32 = abi::machine::port::COM1_IRQ as u32;
 
 /// The UART's interrupt output: a write to the EventFd raises GSI 4 inside KVM.
 pub struct IrqLine(EventFd);

@@ -1,12 +1,11 @@
 //! The boot module: the program archive (cpio newc with a START manifest) built from `--user`
 //! programs, a file passed unchanged with `--initrd`, or the default set embedded at build time.
 
-pub mod cpio;
-
 use std::path::{Path, PathBuf};
 
-use crate::boot::loader::{parse_elf64, read_user_file};
+use crate::boot::loader::{check_user_program, read_user_file};
 use crate::error::ImageError;
+use abi::cpio::CpioWriter;
 
 /// One `--user` value: `PATH [ARG...]`, split on spaces and tabs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,7 +51,7 @@ pub fn build_program_archive(programs: &[UserProgram]) -> Result<Vec<u8>, ImageE
             None if name == "START" => return Err(ImageError::DuplicateProgram(name)),
             None => {
                 let bytes = read_user_file(&p.path)?;
-                parse_elf64(&p.path, &bytes)?;
+                check_user_program(&p.path, &bytes)?;
                 files.push((name.clone(), bytes));
                 paths.push(&p.path);
             }
@@ -64,7 +63,7 @@ pub fn build_program_archive(programs: &[UserProgram]) -> Result<Vec<u8>, ImageE
         }
         start.push('\n');
     }
-    let mut w = cpio::CpioWriter::new();
+    let mut w = CpioWriter::new();
     w.add_file("START", start.as_bytes());
     for (name, bytes) in &files {
         w.add_file(name, bytes);
@@ -97,9 +96,10 @@ mod tests {
         assert!(UserProgram::parse("   ").is_err());
     }
 
-    /// A minimal valid ELF64 x86-64 header (what `parse_elf64` checks), in a temp file.
+    /// A minimal static x86-64 executable (what `check_user_program` wants), in a temp file:
+    /// one PT_LOAD of the whole file at 0x400000, the entry at its start.
     fn fake_program(dir: &Path, name: &str) -> PathBuf {
-        let mut elf = vec![0u8; 64];
+        let mut elf = vec![0u8; 120];
         elf[..4].copy_from_slice(b"\x7fELF");
         elf[4] = 2; // 64-bit
         elf[5] = 1; // little-endian
@@ -108,7 +108,14 @@ mod tests {
         elf[18] = 62; // x86-64
         elf[20] = 1;
         elf[52] = 64; // e_ehsize
+        elf[24..32].copy_from_slice(&0x40_0000u64.to_le_bytes()); // e_entry
+        elf[32] = 64; // e_phoff
         elf[54] = 56; // e_phentsize
+        elf[56] = 1; // e_phnum
+        elf[64] = 1; // PT_LOAD
+        elf[64 + 16..64 + 24].copy_from_slice(&0x40_0000u64.to_le_bytes()); // p_vaddr
+        elf[64 + 32] = 120; // p_filesz
+        elf[64 + 40] = 120; // p_memsz
         let path = dir.join(name);
         std::fs::write(&path, &elf).unwrap();
         path

@@ -20,19 +20,18 @@ use core::ffi::CStr;
 use lde_user::syscall::{int80_syscall6, nr, syscall0, syscall1, syscall2};
 use lde_user::{Args, println, sched_yield, spawn, wait4};
 
-#[path = "../bench_work.rs"]
-mod bench_work;
+use abi::bench as bench_work;
 
 lde_user::entry!(main);
 
 /// The kernel's `bench` call (guest/kernel/src/bench.rs).
-const SYS_BENCH: usize = 1001;
+const SYS_BENCH: usize = nr::BENCH;
 const OP_RING0_LOOP: usize = 0;
 const OP_PORT_WRITE: usize = 1;
 const OP_CPUID: usize = 2;
 const OP_FORCE_TICK: usize = 3;
 const OP_TIMER_INTERRUPTS: usize = 4;
-const BRK: usize = 12;
+const BRK: usize = nr::BRK;
 const PAGE: usize = 4096;
 
 /// Most samples one measurement keeps.
@@ -91,18 +90,14 @@ fn bench_call(op: usize, n: usize) -> isize {
 
 /// Sorts `s` and prints its BENCH line.
 fn report(name: &str, s: &mut [u64], extra: core::fmt::Arguments) {
-    if s.is_empty() {
-        println!("BENCH name={name} error=no-samples");
-        return;
-    }
-    s.sort_unstable();
-    let n = s.len();
-    let p99 = s[(n * 99 / 100).min(n - 1)];
+    let summary = bench_work::Summary::of(s);
     println!(
-        "BENCH name={name} min={} median={} p99={} iters={n}{extra}",
-        s[0],
-        s[n / 2],
-        p99
+        "{}",
+        bench_work::StatLine {
+            name,
+            summary,
+            extra
+        }
     );
 }
 
@@ -354,6 +349,6 @@ fn main(args: Args) -> i32 {
     );
     direct_execution_and_timer(buf, plan);
     ring3_gaps(buf, plan);
-    println!("BENCH done");
+    println!("{}", bench_work::DONE_LINE);
     0
 }

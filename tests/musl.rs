@@ -319,7 +319,13 @@ fn spawn_from_c_starts_children_and_refuses_bad_arguments() {
         &["spawn"],
     );
     let initrd = common::write_file(&dir, "spawn.cpio", &cpio);
-    let run = run_vmm_lde(["--initrd".as_ref(), initrd.as_os_str()]);
+    // A small process table (nproc=64), so that filling it takes moments.
+    let run = run_vmm_lde([
+        "--initrd".as_ref(),
+        initrd.as_os_str(),
+        "--cmdline".as_ref(),
+        "nproc=64".as_ref(),
+    ]);
     run.assert_no_failed_checks();
     run.assert_status(0);
     run.assert_line("spawn: all passed");

@@ -16,7 +16,8 @@ pub struct Serial {
     room: u32,
 }
 
-pub static CONSOLE: crate::sync::IrqLock<Serial> = crate::sync::IrqLock::new(Serial { room: 0 });
+pub static CONSOLE: crate::sync::IrqLock<Serial> =
+    crate::sync::IrqLock::new("console", Serial { room: 0 });
 
 impl Serial {
     /// 8N1, FIFO on, no UART interrupts (output is polled).

@@ -2,7 +2,8 @@
 //! another's, finishing with the return-from-trap into the new task.
 //!
 //! A trap stub jumps here, with RSP at the old task's trap frame, when its handler says the
-//! scheduler picked another task (scheduler.rs filled in `SWITCH`). The stub already saved the
+//! scheduler picked another task (scheduler.rs filled in this CPU's switch request,
+//! `percpu::Switch`). The stub already saved the
 //! old task's scratch registers in the frame; its other six general registers still hold the
 //! task's values (the Rust handler preserved them), so we save them into the frame now. Then the
 //! state the trap entry never saves: the FPU/SSE registers (fxsave64/fxrstor64: `xsave` kills
@@ -10,30 +11,8 @@
 //! trap (TSS.RSP0). Last, the new task's trap frame becomes our stack; we load its six registers
 //! and leave through the common trap exit, which restores the rest and `iretq`s into it.
 
-/// What the scheduler asks `context_switch` to do (read by the assembly below; field order
-/// matters).
-#[repr(C)]
-pub struct Switch {
-    /// Where to save the old task's FPU state; null when the old task is gone.
-    pub prev_fpu: *mut u8,
-    pub next_fpu: *const u8,
-    pub next_cr3: u64,
-    /// The new task's trap frame (at the top of its kernel stack).
-    pub next_frame: u64,
-    pub next_kstack_top: u64,
-}
-
-#[no_mangle]
-pub static mut SWITCH: Switch = Switch {
-    prev_fpu: core::ptr::null_mut(),
-    next_fpu: core::ptr::null(),
-    next_cr3: 0,
-    next_frame: 0,
-    next_kstack_top: 0,
-};
-
 extern "C" {
-    /// Enters the first task at boot: `SWITCH` without an old task to save.
+    /// Enters the first task at boot: the switch request without an old task to save.
     pub fn context_switch_to_first() -> !;
 }
 
@@ -49,19 +28,19 @@ context_switch:
     mov %r12, 24(%rsp)
     mov %rbp, 32(%rsp)
     mov %rbx, 40(%rsp)
-    mov SWITCH+0(%rip), %rax
+    mov CPU0+{prev_fpu}(%rip), %rax
     test %rax, %rax
     jz 1f
     fxsave64 (%rax)
     .global context_switch_to_first
 context_switch_to_first:
-1:  mov SWITCH+8(%rip), %rax
+1:  mov CPU0+{next_fpu}(%rip), %rax
     fxrstor64 (%rax)
-    mov SWITCH+16(%rip), %rax
+    mov CPU0+{next_cr3}(%rip), %rax
     mov %rax, %cr3
-    mov SWITCH+32(%rip), %rax
+    mov CPU0+{next_kstack_top}(%rip), %rax
     mov %rax, TSS+4(%rip)
-    mov SWITCH+24(%rip), %rsp
+    mov CPU0+{next_frame}(%rip), %rsp
     mov 0(%rsp), %r15
     mov 8(%rsp), %r14
     mov 16(%rsp), %r13
@@ -71,5 +50,10 @@ context_switch_to_first:
     add $48, %rsp
     jmp trap_exit_128
     "#,
+    prev_fpu = const crate::percpu::SWITCH_PREV_FPU,
+    next_fpu = const crate::percpu::SWITCH_NEXT_FPU,
+    next_cr3 = const crate::percpu::SWITCH_NEXT_CR3,
+    next_frame = const crate::percpu::SWITCH_NEXT_FRAME,
+    next_kstack_top = const crate::percpu::SWITCH_NEXT_KSTACK_TOP,
     options(att_syntax)
 );

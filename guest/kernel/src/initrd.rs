@@ -3,6 +3,7 @@
 //! file lists the programs to start at boot, one per line with their arguments
 //! (docs/conventions.md).
 
+use crate::sync::BootOnce;
 use abi::cpio::{self, CpioError};
 
 const MAX_FILES: usize = 64;
@@ -25,17 +26,15 @@ pub enum ArchiveError {
     TooManyFiles,
 }
 
-static mut ARCHIVE: Archive = Archive::empty();
+static ARCHIVE: BootOnce<Archive> = BootOnce::new();
 
-/// The program archive of this boot (empty until `install`).
+/// The program archive of this boot (set by `install`, before any program runs).
 pub fn archive() -> &'static Archive {
-    // SAFETY: written once by `install` at boot, before any program runs.
-    unsafe { &*core::ptr::addr_of!(ARCHIVE) }
+    ARCHIVE.get()
 }
 
-pub fn install(a: Archive) {
-    // SAFETY: called once at boot, before any reader.
-    unsafe { ARCHIVE = a };
+pub fn install(a: Archive) -> &'static Archive {
+    ARCHIVE.init(a)
 }
 
 impl core::fmt::Display for ArchiveError {

@@ -5,8 +5,8 @@ use crate::memory::paging::{map_mmio, LAPIC_MMIO};
 use x86_64::instructions::port::Port;
 use x86_64::registers::model_specific::Msr;
 
-pub const TIMER_VECTOR: u8 = 32;
-pub const SPURIOUS_VECTOR: u8 = 0xff;
+use crate::trap_frame::{SPURIOUS_VECTOR, TIMER_VECTOR};
+use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 const APIC_BASE_MSR: u32 = 0x1b;
 const TSC_DEADLINE_MSR: u32 = 0x6e0;
@@ -22,13 +22,14 @@ const MASKED: u32 = 1 << 16;
 const MODE_PERIODIC: u32 = 0b01 << 17;
 const MODE_TSC_DEADLINE: u32 = 0b10 << 17;
 
-static mut X2APIC: bool = false;
+/// x2APIC (MSRs) rather than xAPIC (MMIO); set once by `init`.
+static X2APIC: AtomicBool = AtomicBool::new(false);
 
 fn write(reg: u32, value: u32) {
     // SAFETY: `reg` is a LAPIC register offset from the SDM; x2APIC maps offset/16 to MSR
     // 0x800 + offset/16, xAPIC maps it at LAPIC_MMIO + offset (mapped in `init`).
     unsafe {
-        if X2APIC {
+        if X2APIC.load(Relaxed) {
             Msr::new(0x800 + (reg >> 4)).write(value as u64);
         } else {
             core::ptr::write_volatile((LAPIC_MMIO + reg as u64) as *mut u32, value);
@@ -39,7 +40,7 @@ fn write(reg: u32, value: u32) {
 fn read(reg: u32) -> u32 {
     // SAFETY: as in `write`.
     unsafe {
-        if X2APIC {
+        if X2APIC.load(Relaxed) {
             Msr::new(0x800 + (reg >> 4)).read() as u32
         } else {
             core::ptr::read_volatile((LAPIC_MMIO + reg as u64) as *const u32)
@@ -58,7 +59,7 @@ pub fn init(x2apic: bool) -> Result<(), crate::memory::paging::OutOfMemory> {
         let mut v = base.read() | (1 << 11);
         if x2apic {
             v |= 1 << 10;
-            X2APIC = true;
+            X2APIC.store(true, Relaxed);
         }
         base.write(v);
         if !x2apic {

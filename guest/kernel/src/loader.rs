@@ -10,9 +10,10 @@ use crate::gdt::{USER_CODE, USER_DATA};
 use crate::memory::frame::FRAMES;
 use crate::memory::paging::{self, USER_END};
 use crate::memory::{align_down, align_up, phys_to_virt, PAGE_SIZE};
-use crate::process::{self, SpawnError};
-use crate::trap_entry::TrapFrame;
+use crate::process::{Process, SpawnError, Tasks};
+use crate::trap_frame::TrapFrame;
 use abi::elf::{self, ProgramError, ProgramHeader, PF_W, PF_X};
+use core::sync::atomic::Ordering::Relaxed;
 
 pub const USER_STACK_TOP: u64 = 0x0000_7fff_ffff_f000;
 const USER_STACK_PAGES: u64 = 16;
@@ -45,15 +46,20 @@ impl From<paging::OutOfMemory> for LoadError {
 }
 
 /// Creates a ready-to-run process for program `name` (ELF image `elf`) with `args` (argv[0]
-/// first). Returns its process-table slot; the caller makes it ready.
-pub fn spawn(elf: &[u8], name: &str, args: &[&[u8]], parent: u32) -> Result<usize, LoadError> {
+/// first), a child of `parent`. Returns it; the caller makes it ready.
+pub fn spawn(
+    t: &mut Tasks,
+    elf: &[u8],
+    name: &str,
+    args: &[&[u8]],
+    parent: u32,
+) -> Result<&'static Process, LoadError> {
     let elf = elf::check_program(elf, USER_END).map_err(LoadError::Program)?;
     if args.len() > MAX_ARGS {
         return Err(LoadError::TooManyArgs);
     }
-    let table = process::table();
-    let slot = table.alloc(name, parent).map_err(LoadError::Spawn)?;
-    let pml4 = table.slots[slot].pml4;
+    let p = t.alloc(name, parent).map_err(LoadError::Spawn)?;
+    let pml4 = p.pml4();
     let result = (|| -> Result<(u64, u64), LoadError> {
         let mut image_end = 0;
         let mut phdr_vaddr = 0;
@@ -74,15 +80,14 @@ pub fn spawn(elf: &[u8], name: &str, args: &[&[u8]], parent: u32) -> Result<usiz
         Ok(v) => v,
         Err(e) => {
             paging::free_address_space(pml4);
-            table.slots[slot].state = process::State::Unused;
+            t.release(p);
             return Err(e);
         }
     };
-    let p = &mut table.slots[slot];
-    p.heap_start = heap_start;
-    p.brk = heap_start;
+    p.heap_start.store(heap_start, Relaxed);
+    p.brk.store(heap_start, Relaxed);
     // The trap frame a return-from-trap will "restore": ring 3 at the entry point, interrupts on.
-    *p.frame() = TrapFrame {
+    let frame = TrapFrame {
         rip: elf.entry,
         cs: USER_CODE as u64,
         rflags: 0x202,
@@ -90,7 +95,10 @@ pub fn spawn(elf: &[u8], name: &str, args: &[&[u8]], parent: u32) -> Result<usiz
         ss: USER_DATA as u64,
         ..TrapFrame::default()
     };
-    Ok(slot)
+    // SAFETY: the frame slot at the top of `p`'s kernel stack is mapped and p's own; `p` is an
+    // Embryo, so nothing else reads or writes its stack.
+    unsafe { p.frame_ptr().write(frame) };
+    Ok(p)
 }
 
 /// Maps a PT_LOAD segment page by page and copies its file bytes. Pages shared with an earlier

@@ -14,16 +14,19 @@
 #![no_std]
 #![no_main]
 
-mod bench;
+extern crate alloc;
+
 mod boot;
 mod console;
 mod context_switch;
 mod cpu;
+mod exit;
 mod gdt;
 mod initrd;
 mod lapic;
 mod loader;
 mod memory;
+mod percpu;
 mod pit;
 mod power;
 mod process;
@@ -31,67 +34,23 @@ mod pvh;
 mod report;
 mod scheduler;
 mod sync;
+mod sys;
 mod syscall;
 mod syscall_table;
 mod time;
 mod timer;
 mod trap;
 mod trap_entry;
+mod trap_frame;
 mod trap_table;
 mod uaccess;
 
 use core::panic::PanicInfo;
+use core::sync::atomic::Ordering::Relaxed;
+use kcore::cmdline::{self, Ignored};
 use memory::frame::FRAMES;
 use power::{power_off, EXIT_BOOT_FAILURE};
-
-/// Settings from the kernel command line: `hz=N` (timer ticks per second while tasks compete for
-/// the CPU, default 100), `slice=N` (time slice in ticks, default 1), `epoch=SECONDS` (wall-clock
-/// time at boot, for CLOCK_REALTIME), `trace=sched` (a console line for every context switch),
-/// and `crash=ring0`, which makes the kernel fault on purpose once its trap table is in place, to
-/// show (and test) what a kernel bug looks like.
-struct Config {
-    hz: u64,
-    slice: u32,
-    epoch: u64,
-    crash: bool,
-    trace_sched: bool,
-}
-
-fn parse_cmdline(cmdline: &str) -> Config {
-    let mut c = Config {
-        hz: 100,
-        slice: 1,
-        epoch: 0,
-        crash: false,
-        trace_sched: false,
-    };
-    for word in cmdline.split_ascii_whitespace() {
-        let Some((key, value)) = word.split_once('=') else {
-            continue;
-        };
-        match (key, value) {
-            ("crash", "ring0") => c.crash = true,
-            ("trace", "sched") => c.trace_sched = true,
-            ("crash" | "trace", _) => println!("kernel: ignoring {word}: unknown value"),
-            _ => {}
-        }
-        if key == "crash" || key == "trace" {
-            continue;
-        }
-        let Ok(n) = value.parse::<u64>() else {
-            println!("kernel: ignoring {word}: not a number");
-            continue;
-        };
-        match key {
-            "hz" if (1..=10_000).contains(&n) => c.hz = n,
-            "slice" if (1..=1000).contains(&n) => c.slice = n as u32,
-            "epoch" => c.epoch = n,
-            "hz" | "slice" => println!("kernel: ignoring {word}: out of range"),
-            _ => {}
-        }
-    }
-    c
-}
+use process::TASKS;
 
 extern "C" {
     static __kernel_end: u8;
@@ -110,13 +69,18 @@ pub extern "C" fn kmain(start_info_paddr: u64) -> ! {
     };
     let features = cpu::Features::detect();
     let clock = time::init(&features);
-    let config = parse_cmdline(info.cmdline);
+    let config = cmdline::parse(info.cmdline, |ignored| match ignored {
+        Ignored::UnknownValue(w) => println!("kernel: ignoring {w}: unknown value"),
+        Ignored::NotANumber(w) => println!("kernel: ignoring {w}: not a number"),
+        Ignored::OutOfRange(w) => println!("kernel: ignoring {w}: out of range"),
+    });
     time::set_epoch(config.epoch);
 
     // Physical memory: all RAM but the first MiB, the kernel image and the boot modules.
     // SAFETY: a linker-script symbol; only its address is used.
     let kernel_end = memory::kernel_virt_to_phys(unsafe { &__kernel_end as *const u8 as u64 });
     let mut reserved = [(0u64, 0u64); pvh::MAX_MODULES + 1];
+    // (the frame allocator cuts these out of each RAM range: kcore::ranges)
     reserved[0] = (0, kernel_end);
     for (i, m) in info.modules().iter().enumerate() {
         reserved[i + 1] = (m.paddr, m.paddr + m.size);
@@ -144,8 +108,12 @@ pub extern "C" fn kmain(start_info_paddr: u64) -> ! {
         unsafe { core::ptr::read_volatile(memory::paging::KERNEL_STACKS as *const u64) };
     }
     let timer_mode = timer::init(&features, &clock, config.hz);
-    scheduler::sched().slice_ticks = config.slice;
-    scheduler::sched().trace = config.trace_sched;
+    TASKS.lock().max = config
+        .nproc
+        .unwrap_or_else(|| cmdline::default_nproc(info.ram_bytes()));
+    let cpu = percpu::this();
+    cpu.slice_ticks.store(config.slice, Relaxed);
+    cpu.trace_sched.store(config.trace_sched, Relaxed);
 
     println!("lde kernel: booted by PVH");
     println!(
@@ -207,7 +175,7 @@ fn enable_cpu_features(f: &cpu::Features) {
     cr0.remove(Cr0Flags::EMULATE_COPROCESSOR | Cr0Flags::TASK_SWITCHED);
     cr0.insert(Cr0Flags::MONITOR_COPROCESSOR);
     // SAFETY: turns on features the CPU reported (CPUID); the kernel itself uses no SSE (the
-    // target is soft-float) and touches user memory only in uaccess.rs, between stac and clac.
+    // target is soft-float) and touches user memory only in uaccess.rs, with RFLAGS.AC set.
     unsafe {
         Cr0::write(cr0);
         Cr4::write(cr4);
@@ -229,14 +197,13 @@ fn start_programs(info: &pvh::BootInfo) {
             module.size as usize,
         )
     };
-    match initrd::Archive::parse(bytes) {
+    let archive = match initrd::Archive::parse(bytes) {
         Ok(a) => initrd::install(a),
         Err(e) => {
             println!("kernel: the boot module is not a cpio newc archive: {e}");
             power_off(EXIT_BOOT_FAILURE);
         }
-    }
-    let archive = initrd::archive();
+    };
     let mut started = 0;
     for line in archive.start_lines() {
         let mut words = [&[][..]; loader::MAX_ARGS];
@@ -251,8 +218,9 @@ fn start_programs(info: &pvh::BootInfo) {
             power_off(EXIT_BOOT_FAILURE);
         };
         let parent = if started == 0 { 0 } else { 1 };
-        match loader::spawn(file.data, name, &words[..argc], parent) {
-            Ok(slot) => scheduler::make_ready(slot),
+        let mut t = TASKS.lock();
+        match loader::spawn(&mut t, file.data, name, &words[..argc], parent) {
+            Ok(p) => scheduler::make_ready(&mut t, p),
             Err(e) => {
                 println!("kernel: cannot start {name}: {e}");
                 power_off(EXIT_BOOT_FAILURE);
@@ -269,8 +237,10 @@ fn start_programs(info: &pvh::BootInfo) {
 #[panic_handler]
 fn panic(info: &PanicInfo) -> ! {
     x86_64::instructions::interrupts::disable();
-    // The console lock may be held by the code that panicked: one CPU, interrupts off, so
-    // printing through it anyway cannot race with anything.
-    println!("kernel panic: {}", info);
+    use core::fmt::Write;
+    // SAFETY: we never return from here, interrupts are off and there is one CPU: whoever held
+    // the console lock (perhaps the code that panicked) never runs again.
+    let console = unsafe { console::CONSOLE.steal() };
+    let _ = writeln!(console, "kernel panic: {}", info);
     power_off(power::EXIT_KERNEL_PANIC);
 }

@@ -1,16 +1,29 @@
-//! The process list (OSTEP's "process list" / xv6's proc table): one fixed slot per process,
-//! with what the kernel must remember about a task while it is not running.
+//! The process list (OSTEP's "process list", xv6's proc table): what the kernel remembers about
+//! every task while it is not running.
+//!
+//! Each process has a slot, allocated once on the heap and never freed (a dead process's slot
+//! is reused), so a `&'static Process` is always valid memory. Its fields that the hot paths
+//! read without a lock (the pid, the page table, the counters) are atomics; everything about how
+//! processes relate to each other and to the scheduler (states, parents, the ready queue) is
+//! changed only under the `TASKS` lock.
 //!
 //! Each process owns a page table (user half), a kernel stack under an unmapped guard page, and
 //! an FXSAVE area. Its trap frame lives at the top of its kernel stack, where the CPU and the entry
 //! stubs put it on every trap from ring 3; a task that is not running is exactly that frame.
 
-use crate::memory::frame::FRAMES;
-use crate::memory::paging::{self, KERNEL_STACKS};
-use crate::memory::PAGE_SIZE;
-use crate::trap_entry::TrapFrame;
+use alloc::vec::Vec;
+use core::cell::UnsafeCell;
+use core::fmt;
+use core::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
 
-pub const NPROC: usize = 64;
+use crate::memory::frame::FRAMES;
+use crate::memory::heap::try_box;
+use crate::memory::paging::{self, OutOfMemory, KERNEL_STACKS};
+use crate::memory::PAGE_SIZE;
+use crate::sync::IrqLock;
+use crate::trap_frame::TrapFrame;
+use kcore::runqueue::{Links, RunQueue, NIL};
+
 const KSTACK_PAGES: u64 = 4;
 /// One slot of the kernel-stack area: an unmapped guard page, then the stack.
 const KSTACK_SLOT: u64 = (KSTACK_PAGES + 1) * PAGE_SIZE;
@@ -25,6 +38,8 @@ pub enum Wait {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum State {
     Unused,
+    /// Being built by the loader: not runnable yet.
+    Embryo,
     Ready,
     Running,
     Blocked(Wait),
@@ -32,12 +47,68 @@ pub enum State {
     Zombie,
 }
 
-#[derive(Clone, Copy, Default)]
+impl State {
+    const fn to_u8(self) -> u8 {
+        match self {
+            State::Unused => 0,
+            State::Embryo => 1,
+            State::Ready => 2,
+            State::Running => 3,
+            State::Blocked(Wait::Sleep) => 4,
+            State::Blocked(Wait::Child) => 5,
+            State::Zombie => 6,
+        }
+    }
+    const fn from_u8(v: u8) -> State {
+        match v {
+            1 => State::Embryo,
+            2 => State::Ready,
+            3 => State::Running,
+            4 => State::Blocked(Wait::Sleep),
+            5 => State::Blocked(Wait::Child),
+            6 => State::Zombie,
+            _ => State::Unused,
+        }
+    }
+}
+
+/// Counters for the report, bumped by the task itself (or by the scheduler for it).
+#[derive(Default)]
 pub struct Stats {
+    pub cpu_cycles: AtomicU64,
+    pub syscalls: AtomicU64,
+    pub preempted: AtomicU64,
+    pub yielded: AtomicU64,
+}
+
+/// A copy of `Stats` at one moment.
+#[derive(Clone, Copy, Default, Debug)]
+pub struct StatsSnapshot {
     pub cpu_cycles: u64,
     pub syscalls: u64,
     pub preempted: u64,
     pub yielded: u64,
+}
+
+impl Stats {
+    pub fn snapshot(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            cpu_cycles: self.cpu_cycles.load(Relaxed),
+            syscalls: self.syscalls.load(Relaxed),
+            preempted: self.preempted.load(Relaxed),
+            yielded: self.yielded.load(Relaxed),
+        }
+    }
+    fn reset(&self) {
+        for c in [
+            &self.cpu_cycles,
+            &self.syscalls,
+            &self.preempted,
+            &self.yielded,
+        ] {
+            c.store(0, Relaxed);
+        }
+    }
 }
 
 #[repr(C, align(16))]
@@ -56,192 +127,277 @@ impl FpuState {
     }
 }
 
-pub struct Process {
-    pub pid: u32,
-    pub parent: u32,
-    pub state: State,
-    pub name: [u8; NAME_LEN],
-    pub pml4: u64,
-    pub kstack_top: u64,
-    kstack_mapped: bool,
-    pub fpu: FpuState,
-    pub fs_base: u64,
-    /// Linux wait status: `code << 8` after exit, or the signal number when killed.
-    pub wait_status: u32,
-    pub sleep_until: u64,
-    pub heap_start: u64,
-    pub brk: u64,
-    pub ticks_used: u32,
-    pub stats: Stats,
+/// A process name, NUL-padded.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub struct Name(pub [u8; NAME_LEN]);
+
+impl Name {
+    pub fn new(s: &str) -> Name {
+        let mut n = [0; NAME_LEN];
+        let len = s.len().min(NAME_LEN - 1);
+        n[..len].copy_from_slice(&s.as_bytes()[..len]);
+        Name(n)
+    }
+    pub fn as_str(&self) -> &str {
+        let n = self.0.iter().position(|&b| b == 0).unwrap_or(NAME_LEN);
+        core::str::from_utf8(&self.0[..n]).unwrap_or("?")
+    }
 }
 
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+pub struct Process {
+    /// Index in the task table; fixed for the slot's life.
+    pub slot: u32,
+    /// Top of this slot's kernel stack; fixed for the slot's life.
+    pub kstack_top: u64,
+    pub pid: AtomicU32,
+    /// The parent's pid (0: none; orphans are reaped as they exit).
+    pub parent: AtomicU32,
+    state: AtomicU8,
+    name: IrqLock<Name>,
+    /// Physical address of the PML4.
+    pub pml4: AtomicU64,
+    /// The FXSAVE area: touched by `context_switch` when this task is switched out or in, and
+    /// by the loader before the task first runs; never while another context uses it.
+    fpu: UnsafeCell<FpuState>,
+    pub fs_base: AtomicU64,
+    /// Linux wait status: `code << 8` after exit, or the signal number when killed.
+    pub wait_status: AtomicU32,
+    pub sleep_until: AtomicU64,
+    pub heap_start: AtomicU64,
+    pub brk: AtomicU64,
+    pub stats: Stats,
+    /// The next slot in the ready queue or the sleepers' list (under `TASKS`).
+    run_next: AtomicU32,
+}
+
+// SAFETY: every field is an atomic, a lock, or immutable, except `fpu`, whose accesses are
+// exclusive by the scheduling discipline documented on it (one CPU; a task's FPU area is used
+// only while it is being switched out or in, or before it first runs).
+unsafe impl Sync for Process {}
+
 impl Process {
-    const EMPTY: Process = Process {
-        pid: 0,
-        parent: 0,
-        state: State::Unused,
-        name: [0; NAME_LEN],
-        pml4: 0,
-        kstack_top: 0,
-        kstack_mapped: false,
-        fpu: FpuState::initial(),
-        fs_base: 0,
-        wait_status: 0,
-        sleep_until: 0,
-        heap_start: 0,
-        brk: 0,
-        ticks_used: 0,
-        stats: Stats {
-            cpu_cycles: 0,
-            syscalls: 0,
-            preempted: 0,
-            yielded: 0,
-        },
-    };
-
-    pub fn name(&self) -> &str {
-        let n = self.name.iter().position(|&b| b == 0).unwrap_or(NAME_LEN);
-        core::str::from_utf8(&self.name[..n]).unwrap_or("?")
+    /// The process of `slot`, with a kernel stack mapped at its place in the stack area.
+    fn new(slot: u32) -> Result<Process, OutOfMemory> {
+        let base = KERNEL_STACKS + slot as u64 * KSTACK_SLOT + PAGE_SIZE;
+        for i in 0..KSTACK_PAGES {
+            let f = FRAMES.lock().alloc_dirty().ok_or(OutOfMemory)?;
+            let flags = paging::WRITABLE | paging::nx();
+            if let Err(e) = paging::map(paging::kernel_pml4(), base + i * PAGE_SIZE, f, flags) {
+                FRAMES.lock().free(f);
+                return Err(e);
+            }
+        }
+        Ok(Process::with_stack(slot, base + KSTACK_PAGES * PAGE_SIZE))
     }
 
-    /// The saved user registers: the trap frame at the top of the kernel stack.
-    pub fn frame(&mut self) -> &mut TrapFrame {
-        let at = self.kstack_top - core::mem::size_of::<TrapFrame>() as u64;
-        // SAFETY: the kernel stack is mapped and owned by this process; the frame is where the
-        // CPU and trap_entry.rs put it on every entry from ring 3.
-        unsafe { &mut *(at as *mut TrapFrame) }
+    pub const fn with_stack(slot: u32, kstack_top: u64) -> Process {
+        Process {
+            slot,
+            kstack_top,
+            pid: AtomicU32::new(0),
+            parent: AtomicU32::new(0),
+            state: AtomicU8::new(State::Unused.to_u8()),
+            name: IrqLock::new("process name", Name([0; NAME_LEN])),
+            pml4: AtomicU64::new(0),
+            fpu: UnsafeCell::new(FpuState::initial()),
+            fs_base: AtomicU64::new(0),
+            wait_status: AtomicU32::new(0),
+            sleep_until: AtomicU64::new(0),
+            heap_start: AtomicU64::new(0),
+            brk: AtomicU64::new(0),
+            stats: Stats {
+                cpu_cycles: AtomicU64::new(0),
+                syscalls: AtomicU64::new(0),
+                preempted: AtomicU64::new(0),
+                yielded: AtomicU64::new(0),
+            },
+            run_next: AtomicU32::new(NIL),
+        }
     }
 
-    pub fn frame_ptr(&self) -> u64 {
-        self.kstack_top - core::mem::size_of::<TrapFrame>() as u64
+    #[inline]
+    pub fn pid(&self) -> u32 {
+        self.pid.load(Relaxed)
+    }
+
+    #[inline]
+    pub fn pml4(&self) -> u64 {
+        self.pml4.load(Relaxed)
+    }
+
+    #[inline]
+    pub fn state(&self) -> State {
+        State::from_u8(self.state.load(Relaxed))
+    }
+
+    /// Changes the state; callers hold the `TASKS` lock (the `&mut Tasks` proves it).
+    #[inline]
+    pub fn set_state(&self, _tasks: &mut Tasks, s: State) {
+        self.state.store(s.to_u8(), Relaxed);
+    }
+
+    pub fn name(&self) -> Name {
+        *self.name.lock()
+    }
+
+    pub fn set_name(&self, name: &str) {
+        *self.name.lock() = Name::new(name);
+    }
+
+    /// The FXSAVE area, for `context_switch` (which saves into it and restores from it).
+    pub fn fpu_ptr(&self) -> *mut u8 {
+        self.fpu.get() as *mut u8
+    }
+
+    /// Where the trap frame lives: the top of the kernel stack.
+    #[inline]
+    pub fn frame_ptr(&self) -> *mut TrapFrame {
+        (self.kstack_top - core::mem::size_of::<TrapFrame>() as u64) as *mut TrapFrame
     }
 
     /// The status a shell would report: the exit code, or 128 + signal.
     pub fn shell_status(&self) -> u32 {
-        if self.wait_status & 0x7f != 0 {
-            128 + (self.wait_status & 0x7f)
-        } else {
-            (self.wait_status >> 8) & 0xff
-        }
+        shell_status(self.wait_status.load(Relaxed))
     }
 }
 
-pub struct ProcessTable {
-    pub slots: [Process; NPROC],
+/// The status a shell reports for Linux wait status `w`: the exit code, or 128 + signal.
+pub fn shell_status(w: u32) -> u32 {
+    if w & 0x7f != 0 {
+        abi::machine::exit_status::killed_by(w & 0x7f)
+    } else {
+        (w >> 8) & 0xff
+    }
+}
+
+/// Every process slot, the pids, and the scheduler's queues. Behind `TASKS`.
+pub struct Tasks {
+    slots: Vec<&'static Process>,
+    /// The most slots there may be (`nproc=` on the command line, or one per 128 KiB of RAM).
+    pub max: u32,
     pub next_pid: u32,
+    /// Runnable tasks, oldest first (scheduler.rs).
+    pub ready: RunQueue,
+    /// Sleeping tasks, linked through `run_next` like the ready queue (a task is in one or the
+    /// other or neither).
+    pub sleepers: u32,
+    pub nsleepers: u32,
 }
 
-/// The process list. Only touched with interrupts off (all kernel paths except idle run so).
-pub static mut PROCS: ProcessTable = ProcessTable {
-    slots: [Process::EMPTY; NPROC],
-    next_pid: 1,
-};
+pub static TASKS: IrqLock<Tasks> = IrqLock::new(
+    "tasks",
+    Tasks {
+        slots: Vec::new(),
+        max: 64,
+        next_pid: 1,
+        ready: RunQueue::new(),
+        sleepers: NIL,
+        nsleepers: 0,
+    },
+);
 
-#[inline(always)]
-pub fn table() -> &'static mut ProcessTable {
-    // SAFETY: one CPU; every caller runs with interrupts off (trap handlers, boot), and no caller
-    // keeps the reference across a context switch.
-    unsafe { &mut *core::ptr::addr_of_mut!(PROCS) }
-}
-
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub enum SpawnError {
     NoSlot,
     OutOfMemory,
 }
 
-impl ProcessTable {
-    /// A fresh slot with a pid, an empty address space and a mapped kernel stack.
-    pub fn alloc(&mut self, name: &str, parent: u32) -> Result<usize, SpawnError> {
-        let slot = self
-            .slots
-            .iter()
-            .position(|p| p.state == State::Unused)
-            .ok_or(SpawnError::NoSlot)?;
-        let pml4 = paging::new_address_space().map_err(|_| SpawnError::OutOfMemory)?;
-        let p = &mut self.slots[slot];
-        if !p.kstack_mapped {
-            let base = KERNEL_STACKS + slot as u64 * KSTACK_SLOT + PAGE_SIZE;
-            for i in 0..KSTACK_PAGES {
-                let f = FRAMES.lock().alloc_dirty().ok_or(SpawnError::OutOfMemory)?;
-                paging::map(
-                    paging::kernel_pml4(),
-                    base + i * PAGE_SIZE,
-                    f,
-                    paging::WRITABLE | paging::nx(),
-                )
-                .map_err(|_| SpawnError::OutOfMemory)?;
-            }
-            p.kstack_top = base + KSTACK_PAGES * PAGE_SIZE;
-            p.kstack_mapped = true;
-        }
-        p.pid = self.next_pid;
+impl From<OutOfMemory> for SpawnError {
+    fn from(_: OutOfMemory) -> Self {
+        SpawnError::OutOfMemory
+    }
+}
+
+/// The ready queue's links live in the processes.
+pub struct SlotLinks<'a>(pub &'a [&'static Process]);
+
+impl Links for SlotLinks<'_> {
+    #[inline]
+    fn next(&self, slot: u32) -> u32 {
+        self.0[slot as usize].run_next.load(Relaxed)
+    }
+    #[inline]
+    fn set_next(&mut self, slot: u32, next: u32) {
+        self.0[slot as usize].run_next.store(next, Relaxed);
+    }
+}
+
+impl Tasks {
+    /// A fresh slot in state Embryo with a pid, a name, an empty address space and a mapped
+    /// kernel stack; the caller loads a program into it and makes it ready.
+    pub fn alloc(&mut self, name: &str, parent: u32) -> Result<&'static Process, SpawnError> {
+        let p = match self.slots.iter().find(|p| p.state() == State::Unused) {
+            Some(p) => *p,
+            None => self.grow()?,
+        };
+        let pml4 = paging::new_address_space()?;
+        p.set_state(self, State::Embryo);
+        p.pid.store(self.next_pid, Relaxed);
         self.next_pid += 1;
-        p.parent = parent;
-        p.state = State::Blocked(Wait::Child); // not runnable until the loader is done
-        p.name = [0; NAME_LEN];
-        let n = name.len().min(NAME_LEN - 1);
-        p.name[..n].copy_from_slice(&name.as_bytes()[..n]);
-        p.pml4 = pml4;
-        p.fpu = FpuState::initial();
-        p.fs_base = 0;
-        p.wait_status = 0;
-        p.sleep_until = 0;
-        p.heap_start = 0;
-        p.brk = 0;
-        p.ticks_used = 0;
-        p.stats = Stats::default();
-        Ok(slot)
+        p.parent.store(parent, Relaxed);
+        p.set_name(name);
+        p.pml4.store(pml4, Relaxed);
+        // SAFETY: the slot was Unused: no context uses its FPU area.
+        unsafe { *p.fpu.get() = FpuState::initial() };
+        for v in [&p.fs_base, &p.sleep_until, &p.heap_start, &p.brk] {
+            v.store(0, Relaxed);
+        }
+        p.wait_status.store(0, Relaxed);
+        p.stats.reset();
+        Ok(p)
     }
 
-    pub fn find_pid(&self, pid: u32) -> Option<usize> {
+    /// A new slot at the end of the table.
+    fn grow(&mut self) -> Result<&'static Process, SpawnError> {
+        if self.slots.len() >= self.max as usize {
+            return Err(SpawnError::NoSlot);
+        }
+        self.slots
+            .try_reserve(1)
+            .map_err(|_| SpawnError::OutOfMemory)?;
+        let slot = self.slots.len() as u32;
+        let p: &'static Process = alloc::boxed::Box::leak(try_box(Process::new(slot)?)?);
+        self.slots.push(p);
+        Ok(p)
+    }
+
+    /// Gives a slot back after a failed load (its address space is already freed).
+    pub fn release(&mut self, p: &'static Process) {
+        p.set_state(self, State::Unused);
+    }
+
+    pub fn slot_count(&self) -> u32 {
+        self.slots.len() as u32
+    }
+
+    pub fn get(&self, slot: u32) -> &'static Process {
+        self.slots[slot as usize]
+    }
+
+    /// Every slot in use (not Unused).
+    pub fn live(&self) -> impl Iterator<Item = &'static Process> + '_ {
         self.slots
             .iter()
-            .position(|p| p.state != State::Unused && p.pid == pid)
+            .copied()
+            .filter(|p| p.state() != State::Unused)
     }
-}
 
-/// Ends the running process with Linux wait status `wait_status` (exit code << 8, or a signal):
-/// frees its memory, hands its children to nobody, wakes a waiting parent, and runs something
-/// else. When pid 1 ends, the machine powers off with its status, as init's death would.
-pub fn exit_current(wait_status: u32) {
-    let s = crate::scheduler::sched();
-    let me = s.current;
-    let table = table();
-    let (pid, parent, pml4) = {
-        let p = &mut table.slots[me];
-        p.wait_status = wait_status;
-        p.state = State::Zombie;
-        (p.pid, p.parent, p.pml4)
-    };
-    crate::scheduler::enter_kernel_address_space();
-    paging::free_address_space(pml4);
-    table.slots[me].pml4 = paging::kernel_pml4();
-    if pid == 1 {
-        crate::scheduler::charge_running();
-        let status = table.slots[me].shell_status();
-        crate::report::print();
-        crate::power::power_off(status as u8);
+    pub fn find_pid(&self, pid: u32) -> Option<&'static Process> {
+        self.live().find(|p| p.pid() == pid)
     }
-    // Orphans are reaped as they exit; the ones already dead are reaped now.
-    for slot in 0..NPROC {
-        if table.slots[slot].state != State::Unused && table.slots[slot].parent == pid {
-            table.slots[slot].parent = 0;
-            if table.slots[slot].state == State::Zombie {
-                reap(slot);
-            }
-        }
-    }
-    match table.find_pid(parent) {
-        Some(ps) if parent != 0 => crate::scheduler::wake(ps, Wait::Child),
-        _ => reap(me),
-    }
-    crate::scheduler::exit_current()
-}
 
-/// Frees the slot of a dead process (its memory is already gone), keeping it for the report.
-pub fn reap(slot: usize) {
-    let p = &mut table().slots[slot];
-    crate::report::remember(p);
-    p.state = State::Unused;
+    pub fn links(&self) -> SlotLinks<'_> {
+        SlotLinks(&self.slots)
+    }
+
+    /// The ready queue together with its links (they are borrowed from different fields).
+    pub fn ready_queue(&mut self) -> (&mut RunQueue, SlotLinks<'_>) {
+        (&mut self.ready, SlotLinks(&self.slots))
+    }
 }

@@ -1,64 +1,60 @@
 //! The shutdown report: one line per process that ever ran, printed when the VM powers off.
 
-use crate::process::{self, State, Stats, NAME_LEN};
-use crate::{println, time};
+use core::sync::atomic::Ordering::Relaxed;
+
+use crate::process::{self, Name, State, StatsSnapshot, TASKS};
+use crate::sync::IrqLock;
+use crate::{percpu, println, time};
 
 #[derive(Clone, Copy)]
 pub struct Record {
     pid: u32,
-    name: [u8; NAME_LEN],
+    name: Name,
     state: State,
     shell_status: u32,
-    stats: Stats,
+    stats: StatsSnapshot,
 }
 
 /// Pids up to this many are remembered after their slot is reused (the report says if more ran).
 const MAX_RECORDS: usize = 1024;
-static mut HISTORY: [Option<Record>; MAX_RECORDS] = [None; MAX_RECORDS];
+static HISTORY: IrqLock<[Option<Record>; MAX_RECORDS]> =
+    IrqLock::new("report history", [None; MAX_RECORDS]);
 
 fn record_of(p: &process::Process) -> Record {
     Record {
-        pid: p.pid,
-        name: p.name,
-        state: p.state,
+        pid: p.pid(),
+        name: p.name(),
+        state: p.state(),
         shell_status: p.shell_status(),
-        stats: p.stats,
+        stats: p.stats.snapshot(),
     }
 }
 
 /// Keeps what the report needs of a process whose slot is about to be reused. Indexed by pid,
 /// so the report comes out in pid order without sorting.
 pub fn remember(p: &process::Process) {
-    // SAFETY: one CPU, interrupts off on every caller.
-    let history = unsafe { &mut *core::ptr::addr_of_mut!(HISTORY) };
-    if let Some(r) = history.get_mut(p.pid as usize) {
+    if let Some(r) = HISTORY.lock().get_mut(p.pid() as usize) {
         *r = Some(record_of(p));
     }
 }
 
 pub fn print() {
-    // SAFETY: as in `remember`.
-    let history = unsafe { &*core::ptr::addr_of!(HISTORY) };
-    let table = process::table();
+    let history = HISTORY.lock();
+    let t = TASKS.lock();
     println!("--- process report ---------------------------------------------------------");
     println!("  pid  name             status             cpu ms   syscalls  preempted  yielded");
-    for pid in 1..table.next_pid {
-        let live = table
-            .find_pid(pid)
-            .map(|slot| record_of(&table.slots[slot]));
+    for pid in 1..t.next_pid {
+        let live = t.find_pid(pid).map(record_of);
         let Some(r) = live.or(history.get(pid as usize).copied().flatten()) else {
             continue;
         };
-        let r = &r;
-        let n = r.name.iter().position(|&b| b == 0).unwrap_or(NAME_LEN);
-        let name = core::str::from_utf8(&r.name[..n]).unwrap_or("?");
         let mut status = [0u8; 18];
-        let status = describe(r, &mut status);
+        let status = describe(&r, &mut status);
         let us = time::cycles_to_ns(r.stats.cpu_cycles) / 1000;
         println!(
             "{:>5}  {:<16} {:<16} {:>6}.{:03} {:>10} {:>10} {:>8}",
             r.pid,
-            name,
+            r.name,
             status,
             us / 1000,
             us % 1000,
@@ -67,22 +63,25 @@ pub fn print() {
             r.stats.yielded
         );
     }
-    if table.next_pid as usize > MAX_RECORDS {
+    if t.next_pid as usize > MAX_RECORDS {
         println!(
             "  (pids {MAX_RECORDS} and up that were reaped are not listed: {} processes ran)",
-            table.next_pid - 1
+            t.next_pid - 1
         );
     }
-    let s = crate::scheduler::sched();
-    let t = crate::timer::timer();
+    let cpu = percpu::this();
     println!(
         "  context switches {}, timer interrupts {}, idle {} ms",
-        s.switches,
-        t.interrupts,
-        time::cycles_to_ns(s.idle_cycles) / 1_000_000
+        cpu.switches.load(Relaxed),
+        crate::timer::interrupts(),
+        time::cycles_to_ns(cpu.idle_cycles.load(Relaxed)) / 1_000_000
+    );
+    println!(
+        "  memory: {} KiB free, kernel heap {} KiB",
+        crate::memory::frame::FRAMES.lock().free_frames * 4,
+        crate::memory::heap::mapped_bytes() / 1024
     );
 }
-
 fn describe<'a>(r: &Record, buf: &'a mut [u8; 18]) -> &'a str {
     use core::fmt::Write;
     struct W<'b>(&'b mut [u8], usize);
@@ -101,7 +100,7 @@ fn describe<'a>(r: &Record, buf: &'a mut [u8; 18]) -> &'a str {
         }
         State::Zombie | State::Unused => write!(w, "exit {}", r.shell_status),
         State::Running => write!(w, "running"),
-        State::Ready => write!(w, "ready"),
+        State::Ready | State::Embryo => write!(w, "ready"),
         State::Blocked(process::Wait::Sleep) => write!(w, "sleeping"),
         State::Blocked(process::Wait::Child) => write!(w, "waiting"),
     };

@@ -5,16 +5,19 @@
 //! - `syscall`, the path Linux programs use: the CPU jumps to LSTAR (`syscall_entry` in
 //!   trap_entry.rs) in ring 0 with IF, TF, DF and AC cleared by SFMASK.
 //!
-//! On kvm_pvm neither enters ring 0 the ordinary way (../shared/notes/kvm-on-this-machine.md):
+//! On kvm_pvm neither enters ring 0 the ordinary way (docs/kvm-pvm.md):
 //! `syscall` arrives as a page fault at LSTAR and `int 0x80` as an invalid-opcode fault at the
 //! instruction. trap.rs recognises both and calls `dispatch` just the same; user programs never
 //! know. We always return with `iretq` (the stubs' common exit): `sysretq` would be faster on hardware, but
 //! one return path for every trap keeps the exit code simple and works on kvm_pvm too.
 
+use core::sync::atomic::Ordering::Relaxed;
+
 use crate::gdt::KERNEL_CODE;
-use crate::scheduler::current;
+use crate::percpu::current;
 use crate::syscall_table::SYSCALL_TABLE;
-use crate::trap_entry::{syscall_entry, TrapFrame};
+use crate::trap_entry::syscall_entry;
+use crate::trap_frame::TrapFrame;
 use x86_64::registers::model_specific::{Efer, EferFlags, Msr};
 
 const STAR: u32 = 0xc000_0081;
@@ -48,7 +51,7 @@ pub fn init() {
 /// r9; the result (or -errno) back in rax. Unknown numbers get -ENOSYS.
 #[inline]
 pub fn dispatch(f: &mut TrapFrame) {
-    current().stats.syscalls += 1;
+    current().stats.syscalls.fetch_add(1, Relaxed);
     let ret = match SYSCALL_TABLE.get(f.rax as usize) {
         Some(handler) => handler(f),
         None => abi::Errno::ENOSYS.ret(),

@@ -3,7 +3,9 @@
 //! keep the source to print it.
 
 use crate::cpu::{cpuid, rdtsc, Features};
+use crate::sync::BootOnce;
 use abi::machine::cpuid as leaf;
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum FreqSource {
@@ -35,12 +37,7 @@ pub struct Clock {
     pub boot_tsc: u64,
 }
 
-static mut CLOCK: Clock = Clock {
-    tsc_hz: 1,
-    source: FreqSource::PitCalibration,
-    apic_hz: 0,
-    boot_tsc: 0,
-};
+static CLOCK: BootOnce<Clock> = BootOnce::new();
 
 pub fn init(features: &Features) -> Clock {
     let boot_tsc = rdtsc();
@@ -66,15 +63,12 @@ pub fn init(features: &Features) -> Clock {
         clock.tsc_hz = crate::pit::measure_hz(rdtsc);
         clock.source = FreqSource::PitCalibration;
     }
-    // SAFETY: written once here at boot, before any reader (interrupts are off).
-    unsafe { CLOCK = clock };
-    clock
+    *CLOCK.init(clock)
 }
 
 #[inline]
 pub fn clock() -> &'static Clock {
-    // SAFETY: only `init` writes it, once, before anything reads it.
-    unsafe { &*core::ptr::addr_of!(CLOCK) }
+    CLOCK.get()
 }
 
 pub fn tsc_hz() -> u64 {
@@ -90,16 +84,14 @@ pub fn cycles_to_ns(cycles: u64) -> u64 {
 }
 
 /// Wall-clock time at boot, from the kernel command line (`epoch=SECONDS`); there is no RTC.
-static mut EPOCH_NS: u64 = 0;
+static EPOCH_NS: AtomicU64 = AtomicU64::new(0);
 
 pub fn set_epoch(seconds: u64) {
-    // SAFETY: written once at boot, before user programs run.
-    unsafe { EPOCH_NS = seconds.saturating_mul(1_000_000_000) };
+    EPOCH_NS.store(seconds.saturating_mul(1_000_000_000), Relaxed);
 }
 
 pub fn realtime_ns() -> u64 {
-    // SAFETY: only `set_epoch` writes it, at boot.
-    unsafe { EPOCH_NS }.saturating_add(monotonic_ns())
+    EPOCH_NS.load(Relaxed).saturating_add(monotonic_ns())
 }
 
 /// Nanoseconds since boot.

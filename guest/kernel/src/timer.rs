@@ -5,51 +5,49 @@
 //! A single CPU-bound task runs with no timer interrupt at all. TSC-deadline mode when the CPU
 //! has it (KVM does); otherwise the LAPIC's periodic mode at HZ, started and stopped on demand.
 
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+
 use crate::cpu::Features;
 use crate::lapic;
 use crate::time::Clock;
 
 pub struct Timer {
-    tsc_deadline: bool,
-    pub hz: u64,
+    tsc_deadline: AtomicBool,
+    pub hz: AtomicU64,
     /// Cycles between scheduler ticks.
-    pub tick_cycles: u64,
-    periodic_count: u32,
-    periodic_running: bool,
+    pub tick_cycles: AtomicU64,
+    periodic_count: AtomicU32,
+    periodic_running: AtomicBool,
     /// The TSC value the timer is armed for (0: not armed).
-    armed: u64,
+    armed: AtomicU64,
     /// When the next scheduler tick is due (0: no tick pending).
-    pub next_tick: u64,
-    pub interrupts: u64,
+    pub next_tick: AtomicU64,
+    pub interrupts: AtomicU64,
     /// `bench` can make the timer tick even with one task, to measure what a tick costs.
-    forced_tick_cycles: u64,
+    forced_tick_cycles: AtomicU64,
 }
 
-static mut TIMER: Timer = Timer {
-    tsc_deadline: false,
-    hz: 100,
-    tick_cycles: 0,
-    periodic_count: 0,
-    periodic_running: false,
-    armed: 0,
-    next_tick: 0,
-    interrupts: 0,
-    forced_tick_cycles: 0,
+/// The timer's state. Single values, each an atomic: the tick path reads and writes them
+/// without a lock, and only this CPU touches them (interrupts off).
+pub static TIMER: Timer = Timer {
+    tsc_deadline: AtomicBool::new(false),
+    hz: AtomicU64::new(100),
+    tick_cycles: AtomicU64::new(0),
+    periodic_count: AtomicU32::new(0),
+    periodic_running: AtomicBool::new(false),
+    armed: AtomicU64::new(0),
+    next_tick: AtomicU64::new(0),
+    interrupts: AtomicU64::new(0),
+    forced_tick_cycles: AtomicU64::new(0),
 };
-
-#[inline(always)]
-pub fn timer() -> &'static mut Timer {
-    // SAFETY: one CPU, interrupts off on every path that touches it.
-    unsafe { &mut *core::ptr::addr_of_mut!(TIMER) }
-}
 
 /// Returns a line describing the mode, for the boot banner.
 pub fn init(features: &Features, clock: &Clock, hz: u64) -> &'static str {
-    let t = timer();
-    t.hz = hz;
-    t.tick_cycles = clock.tsc_hz / hz;
+    let t = &TIMER;
+    t.hz.store(hz, Relaxed);
+    t.tick_cycles.store(clock.tsc_hz / hz, Relaxed);
     if features.tsc_deadline {
-        t.tsc_deadline = true;
+        t.tsc_deadline.store(true, Relaxed);
         lapic::timer_tsc_deadline_mode();
         "TSC-deadline, tickless"
     } else {
@@ -58,61 +56,83 @@ pub fn init(features: &Features, clock: &Clock, hz: u64) -> &'static str {
         } else {
             lapic::measure_timer_hz()
         };
-        t.periodic_count = (apic_hz / hz).clamp(1, u32::MAX as u64) as u32;
+        let count = (apic_hz / hz).clamp(1, u32::MAX as u64) as u32;
+        t.periodic_count.store(count, Relaxed);
         "periodic, stopped while not needed"
     }
 }
 
 /// For `bench`: tick at `hz` whether or not tasks compete (0: back to normal).
 pub fn force_hz(hz: u64) {
-    let t = timer();
+    let t = &TIMER;
     let tsc_hz = crate::time::tsc_hz();
-    t.forced_tick_cycles = tsc_hz.checked_div(hz).unwrap_or(0);
-    t.next_tick = 0;
-    if !t.tsc_deadline {
-        let apic_per_tsc = t.periodic_count as u64 * t.hz; // APIC timer Hz
-        let count = apic_per_tsc.checked_div(hz).map_or(0, |c| c.max(1) as u32);
+    t.forced_tick_cycles
+        .store(tsc_hz.checked_div(hz).unwrap_or(0), Relaxed);
+    t.next_tick.store(0, Relaxed);
+    if !t.tsc_deadline.load(Relaxed) {
+        let apic_hz = t.periodic_count.load(Relaxed) as u64 * t.hz.load(Relaxed);
+        let count = apic_hz.checked_div(hz).map_or(0, |c| c.max(1) as u32);
         lapic::set_periodic(count);
-        t.periodic_running = hz != 0;
+        t.periodic_running.store(hz != 0, Relaxed);
     }
+}
+
+/// Timer interrupts since boot.
+pub fn interrupts() -> u64 {
+    TIMER.interrupts.load(Relaxed)
+}
+
+/// The new task's slice starts now, not at the old task's tick.
+pub fn restart_slice() {
+    TIMER.next_tick.store(0, Relaxed);
 }
 
 /// Arms the timer for the earliest of: the next tick (if `contended`), `sleep_deadline`.
 #[inline]
 pub fn program(now: u64, contended: bool, sleep_deadline: Option<u64>) {
-    let t = timer();
-    if t.forced_tick_cycles != 0 {
-        if t.next_tick <= now {
-            t.next_tick = now + t.forced_tick_cycles;
+    let t = &TIMER;
+    let forced = t.forced_tick_cycles.load(Relaxed);
+    if forced != 0 {
+        let mut next = t.next_tick.load(Relaxed);
+        if next <= now {
+            next = now + forced;
+            t.next_tick.store(next, Relaxed);
         }
-        if t.tsc_deadline && t.next_tick != t.armed {
-            lapic::set_tsc_deadline(t.next_tick);
-            t.armed = t.next_tick;
+        if t.tsc_deadline.load(Relaxed) && next != t.armed.load(Relaxed) {
+            lapic::set_tsc_deadline(next);
+            t.armed.store(next, Relaxed);
         }
         return;
     }
+    let mut next = t.next_tick.load(Relaxed);
     if contended {
-        if t.next_tick <= now {
-            t.next_tick = now + t.tick_cycles;
+        if next <= now {
+            next = now + t.tick_cycles.load(Relaxed);
         }
     } else {
-        t.next_tick = 0;
+        next = 0;
     }
-    if t.tsc_deadline {
-        let mut d = if contended { t.next_tick } else { u64::MAX };
+    t.next_tick.store(next, Relaxed);
+    if t.tsc_deadline.load(Relaxed) {
+        let mut d = if contended { next } else { u64::MAX };
         if let Some(s) = sleep_deadline {
             d = d.min(s);
         }
         let d = if d == u64::MAX { 0 } else { d };
-        if d != t.armed {
+        if d != t.armed.load(Relaxed) {
             lapic::set_tsc_deadline(d);
-            t.armed = d;
+            t.armed.store(d, Relaxed);
         }
     } else {
         let need = contended || sleep_deadline.is_some();
-        if need != t.periodic_running {
-            lapic::set_periodic(if need { t.periodic_count } else { 0 });
-            t.periodic_running = need;
+        if need != t.periodic_running.load(Relaxed) {
+            let count = if need {
+                t.periodic_count.load(Relaxed)
+            } else {
+                0
+            };
+            lapic::set_periodic(count);
+            t.periodic_running.store(need, Relaxed);
         }
     }
 }
@@ -129,13 +149,14 @@ pub enum Fired {
 #[inline(always)]
 pub fn acknowledge() -> Fired {
     lapic::eoi();
-    let t = timer();
-    t.interrupts += 1;
-    let at = t.armed;
-    t.armed = 0; // a TSC-deadline timer disarms itself when it fires
-    if !t.tsc_deadline {
+    let t = &TIMER;
+    t.interrupts.fetch_add(1, Relaxed);
+    let at = t.armed.load(Relaxed);
+    t.armed.store(0, Relaxed); // a TSC-deadline timer disarms itself when it fires
+    let next = t.next_tick.load(Relaxed);
+    if !t.tsc_deadline.load(Relaxed) {
         Fired::Tick { at: 0 }
-    } else if t.next_tick != 0 && at >= t.next_tick {
+    } else if next != 0 && at >= next {
         Fired::Tick { at }
     } else {
         Fired::Other
@@ -147,19 +168,21 @@ pub fn acknowledge() -> Fired {
 /// for this, which saves an `rdtsc` on the tick path.
 #[inline(always)]
 pub fn rearm_tick(at: u64, contended: bool) {
-    let t = timer();
-    let period = if t.forced_tick_cycles != 0 {
-        t.forced_tick_cycles
+    let t = &TIMER;
+    let forced = t.forced_tick_cycles.load(Relaxed);
+    let period = if forced != 0 {
+        forced
     } else if contended {
-        t.tick_cycles
+        t.tick_cycles.load(Relaxed)
     } else {
         0
     };
     if period == 0 {
-        t.next_tick = 0; // tickless again: the fired deadline already cleared itself
+        t.next_tick.store(0, Relaxed); // tickless again: the fired deadline cleared itself
         return;
     }
-    t.next_tick = at + period;
-    t.armed = t.next_tick;
-    lapic::set_tsc_deadline(t.next_tick);
+    let next = at + period;
+    t.next_tick.store(next, Relaxed);
+    t.armed.store(next, Relaxed);
+    lapic::set_tsc_deadline(next);
 }

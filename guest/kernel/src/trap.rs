@@ -2,58 +2,22 @@
 //! and exceptions. An exception in ring 3 kills only the process that caused it (OSTEP 6.2: "the
 //! OS would then likely kill the process"); one in ring 0 is a kernel bug: a panic.
 
+use core::sync::atomic::Ordering::Relaxed;
+
+use crate::exit;
 use crate::memory::frame::FRAMES;
 use crate::memory::paging;
 use crate::memory::PAGE_SIZE;
-use crate::process;
-use crate::scheduler::{self, current};
+use crate::percpu::current;
+use crate::scheduler;
 use crate::syscall;
-use crate::trap_entry::TrapFrame;
+use crate::trap_frame::{
+    TrapFrame, BREAKPOINT, DIVIDE_ERROR, EXCEPTION_NAMES, GENERAL_PROTECTION, INVALID_OPCODE,
+    PAGE_FAULT, SYSCALL_VECTOR,
+};
 use crate::uaccess::{self, copy_from_user};
 use abi::signal::{SIGFPE, SIGILL, SIGSEGV, SIGTRAP};
 use x86_64::registers::control::Cr2;
-
-pub const SYSCALL_VECTOR: u64 = 0x80;
-const DIVIDE_ERROR: u64 = 0;
-const BREAKPOINT: u64 = 3;
-const INVALID_OPCODE: u64 = 6;
-const GENERAL_PROTECTION: u64 = 13;
-const PAGE_FAULT: u64 = 14;
-
-const NAMES: [&str; 32] = [
-    "divide error",
-    "debug",
-    "NMI",
-    "breakpoint",
-    "overflow",
-    "bound range exceeded",
-    "invalid opcode",
-    "device not available",
-    "double fault",
-    "coprocessor segment overrun",
-    "invalid TSS",
-    "segment not present",
-    "stack-segment fault",
-    "general protection fault",
-    "page fault",
-    "reserved",
-    "x87 floating-point error",
-    "alignment check",
-    "machine check",
-    "SIMD floating-point error",
-    "virtualization exception",
-    "control protection",
-    "reserved",
-    "reserved",
-    "reserved",
-    "reserved",
-    "reserved",
-    "reserved",
-    "hypervisor injection",
-    "VMM communication",
-    "security exception",
-    "reserved",
-];
 
 // The handlers the entry stubs call (trap_entry.rs), one per kind of trap. Each returns whether
 // the scheduler picked another task to run, in which case the stub leaves through the context
@@ -136,13 +100,14 @@ fn user_page_fault(f: &mut TrapFrame) {
     // The heap grows on demand: a first touch below the break gets a fresh zero page.
     let p = current();
     let not_present = f.error & 1 == 0;
-    if not_present && addr >= p.heap_start && addr < p.brk {
+    if not_present && addr >= p.heap_start.load(Relaxed) && addr < p.brk.load(Relaxed) {
         let page = addr & !(PAGE_SIZE - 1);
         if let Some(frame) = FRAMES.lock().alloc_zeroed() {
             let flags = paging::USER | paging::WRITABLE | paging::nx();
-            if paging::map(p.pml4, page, frame, flags).is_ok() {
+            if paging::map(p.pml4(), page, frame, flags).is_ok() {
                 return;
             }
+            FRAMES.lock().free(frame);
         }
     }
     kill(f, SIGSEGV, Some(addr))
@@ -153,7 +118,7 @@ fn user_page_fault(f: &mut TrapFrame) {
 fn user_invalid_opcode(f: &mut TrapFrame) {
     let insn = uaccess::read_faulting_insn(f.rip).or_else(|| {
         let mut b = [0u8; 2];
-        copy_from_user(current().pml4, &mut b, f.rip)
+        copy_from_user(current().pml4(), &mut b, f.rip)
             .ok()
             .map(|_| b)
     });
@@ -181,9 +146,9 @@ fn kill(f: &TrapFrame, signal: u32, fault_addr: Option<u64>) {
     let p = current();
     crate::print!(
         "kernel: killed pid {} ({}): {} at rip {:#x}",
-        p.pid,
+        p.pid(),
         p.name(),
-        NAMES[f.vector as usize % 32],
+        EXCEPTION_NAMES[f.vector as usize % 32],
         f.rip
     );
     if let Some(addr) = fault_addr {
@@ -202,7 +167,7 @@ fn kill(f: &TrapFrame, signal: u32, fault_addr: Option<u64>) {
         crate::print!(", {what} {addr:#x} ({why})");
     }
     crate::println!(" [signal {signal}]");
-    process::exit_current(signal);
+    exit::exit_current(signal);
 }
 
 fn kernel_fault(f: &TrapFrame) -> ! {
@@ -218,7 +183,7 @@ fn kernel_fault(f: &TrapFrame) -> ! {
     };
     panic!(
         "{} (vector {}, error {:#x}) in ring 0\n  rip {:#018x} cs {:#x} rflags {:#x} rsp {:#018x} ss {:#x} cr2 {:#x}\n  rax {:#018x} rbx {} rcx {:#018x} rdx {:#018x}\n  rsi {:#018x} rdi {:#018x} rbp {} r8  {:#018x}\n  r9  {:#018x} r10 {:#018x} r11 {:#018x} r12 {}\n  r13 {} r14 {} r15 {}",
-        NAMES.get(f.vector as usize).unwrap_or(&"interrupt"),
+        EXCEPTION_NAMES.get(f.vector as usize).unwrap_or(&"interrupt"),
         f.vector, f.error, f.rip, f.cs, f.rflags, f.rsp, f.ss, Cr2::read_raw(),
         f.rax, callee(f.rbx), f.rcx, f.rdx, f.rsi, f.rdi, callee(f.rbp), f.r8, f.r9, f.r10, f.r11,
         callee(f.r12), callee(f.r13), callee(f.r14), callee(f.r15)

@@ -1,14 +1,17 @@
 //! Trap entry and exit: the only way into the kernel after boot, and the only way back out to
 //! ring 3 (OSTEP's "trap" and "return-from-trap").
 //!
-//! Every entry builds the same `TrapFrame` on the running task's kernel stack: the CPU pushes
-//! SS, RSP, RFLAGS, CS, RIP (and an error code for some exceptions); the stub pushes a zero error
-//! code where the CPU did not, the vector number, and the nine registers a Rust function may
-//! clobber (rax, rcx, rdx, rsi, rdi, r8-r11). It leaves room for the other six (rbx, rbp,
-//! r12-r15) but does not save them: the Rust handler preserves them by the C ABI, so when it
-//! returns they hold the task's values again. Only a context switch needs them in the frame, and
-//! `context_switch` saves them there itself. That keeps the common path (a system call that does
-//! not switch) twelve instructions shorter, which matters when each costs ~1,450 cycles (kvm_pvm).
+//! Every entry builds the same `TrapFrame` (trap_frame.rs) on the running task's kernel stack:
+//! the CPU pushes SS, RSP, RFLAGS, CS, RIP (and an error code for some exceptions); the stub
+//! pushes a zero error code where the CPU did not, the vector number, and the nine registers a
+//! Rust function may clobber (rax, rcx, rdx, rsi, rdi, r8-r11). The stubs of the rare vectors
+//! (most exceptions) then save the other six too (rbx, rbp, r12-r15), so a panic can print them.
+//! The four on hot paths (#UD and #PF, which carry system calls on kvm_pvm; the timer; `int
+//! 0x80` and `syscall`) only leave room for those six: the Rust handler preserves them by the C
+//! ABI, so when it returns they hold the task's values again. Only a context switch needs them in
+//! the frame, and `context_switch` saves them there itself. That keeps the common path (a system
+//! call that does not switch) twelve instructions shorter, which matters when each costs ~1,450
+//! cycles (kvm_pvm).
 //!
 //! Each vector has its own stub and calls its own handler in trap.rs; the handler returns
 //! whether the scheduler chose another task, and the stub then leaves through `context_switch`
@@ -19,45 +22,7 @@
 //! dispatcher and one return path. (kvm_pvm never runs it in ring 0: there a `syscall` arrives
 //! as a page fault at this address, see trap.rs.)
 
-use crate::trap::SYSCALL_VECTOR;
-
-/// The registers of an interrupted task, as the entry stubs leave them on its kernel stack.
-/// The first six are valid only while the task is switched out (see above).
-#[repr(C)]
-#[derive(Clone, Copy, Default, Debug)]
-pub struct TrapFrame {
-    pub r15: u64,
-    pub r14: u64,
-    pub r13: u64,
-    pub r12: u64,
-    pub rbp: u64,
-    pub rbx: u64,
-    pub r11: u64,
-    pub r10: u64,
-    pub r9: u64,
-    pub r8: u64,
-    pub rdi: u64,
-    pub rsi: u64,
-    pub rdx: u64,
-    pub rcx: u64,
-    pub rax: u64,
-    pub vector: u64,
-    pub error: u64,
-    // Pushed by the CPU (or by `syscall_entry`):
-    pub rip: u64,
-    pub cs: u64,
-    pub rflags: u64,
-    pub rsp: u64,
-    pub ss: u64,
-}
-
-impl TrapFrame {
-    /// Ring 3 (we use no rings 1 and 2, so any nonzero privilege level means ring 3).
-    #[inline(always)]
-    pub fn user_mode(&self) -> bool {
-        self.cs & 3 != 0
-    }
-}
+use crate::trap_frame::SYSCALL_VECTOR;
 
 /// The vectors that have an entry stub, in the order of `trap_stubs`.
 pub const STUB_VECTORS: [u8; 35] = [

@@ -7,8 +7,8 @@
 //! assembly stubs anyway (trap_entry.rs). A gate is 16 bytes (Intel SDM vol. 3, 6.14.1).
 
 use crate::gdt::{IST_DOUBLE_FAULT, IST_MACHINE_CHECK, IST_NMI, KERNEL_CODE};
-use crate::trap::SYSCALL_VECTOR;
 use crate::trap_entry::{trap_stubs, STUB_VECTORS};
+use crate::trap_frame::SYSCALL_VECTOR;
 use core::ptr::{addr_of, addr_of_mut};
 
 #[repr(C)]

@@ -4,35 +4,30 @@
 //! caller's own page table: each page must be mapped, user-accessible and (for a copy to user)
 //! writable. A kernel address, a non-canonical one, an unmapped page or a range that wraps
 //! around fails with `Fault`, which the system calls turn into -EFAULT. Only then is the memory
-//! touched, through its user address, between `stac` and `clac` when SMAP is on (so that any
-//! other kernel access to user memory faults).
+//! touched, through its user address, with RFLAGS.AC set when SMAP is on (so that any other
+//! kernel access to user memory faults).
+
+use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 use crate::memory::paging::{translate_user, USER_END};
 use crate::memory::PAGE_SIZE;
+use kcore::user_range;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Fault;
 
-static mut SMAP: bool = false;
+/// SMAP is on (set once at boot): user accesses must set RFLAGS.AC.
+static SMAP: AtomicBool = AtomicBool::new(false);
 
 pub fn set_smap(on: bool) {
-    // SAFETY: written once at boot, before any user access.
-    unsafe { SMAP = on };
+    SMAP.store(on, Relaxed);
 }
 
-/// Checks that `[addr, addr + len)` is user memory of `pml4`, writable if `write`.
+/// Checks that `[addr, addr + len)` is user memory of `pml4`, writable if `write`: in user space
+/// without wrapping (`kcore::user_range`), and every page mapped for the access.
 pub fn check(pml4: u64, addr: u64, len: u64, write: bool) -> Result<(), Fault> {
-    if len == 0 {
-        return Ok(()); // nothing will be touched (Linux accepts any pointer with a zero length)
-    }
-    let end = addr.checked_add(len).ok_or(Fault)?;
-    if end > USER_END {
-        return Err(Fault);
-    }
-    let mut page = addr & !(PAGE_SIZE - 1);
-    while page < end {
+    for page in user_range::pages(addr, len).map_err(|_| Fault)? {
         translate_user(pml4, page, write).ok_or(Fault)?;
-        page += PAGE_SIZE;
     }
     Ok(())
 }
@@ -47,11 +42,11 @@ fn with_user_access<R>(f: impl FnOnce() -> R) -> R {
     const AC: u64 = 1 << 18;
     // SAFETY: only RFLAGS.AC changes (interrupts stay off: IF is whatever it was).
     unsafe {
-        if SMAP {
+        if SMAP.load(Relaxed) {
             core::arch::asm!("pushfq", "or qword ptr [rsp], {ac}", "popfq", ac = const AC);
         }
         let r = f();
-        if SMAP {
+        if SMAP.load(Relaxed) {
             core::arch::asm!("pushfq", "and qword ptr [rsp], {mask}", "popfq", mask = const !AC as i64 as i32);
         }
         r

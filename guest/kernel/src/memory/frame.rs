@@ -5,7 +5,7 @@
 //! through `free` and are used again. Zeroing a page costs ~0.7M cycles in emulated ring 0 on
 //! kvm_pvm, so this keeps a process spawn cheap; the free list keeps memory from leaking.
 
-use super::{align_down, align_up, phys_to_virt, PAGE_SIZE};
+use super::{phys_to_virt, PAGE_SIZE};
 use crate::sync::IrqLock;
 
 const MAX_RANGES: usize = 8;
@@ -25,60 +25,30 @@ pub struct FrameAllocator {
     pub total_frames: u64,
 }
 
-pub static FRAMES: IrqLock<FrameAllocator> = IrqLock::new(FrameAllocator {
-    fresh: [Range { start: 0, end: 0 }; MAX_RANGES],
-    nfresh: 0,
-    free_head: 0,
-    free_frames: 0,
-    total_frames: 0,
-});
+pub static FRAMES: IrqLock<FrameAllocator> = IrqLock::new(
+    "frames",
+    FrameAllocator {
+        fresh: [Range { start: 0, end: 0 }; MAX_RANGES],
+        nfresh: 0,
+        free_head: 0,
+        free_frames: 0,
+        total_frames: 0,
+    },
+);
 
 impl FrameAllocator {
     /// Adds RAM `[start, end)` minus the `reserved` ranges (kernel image, boot modules, low 1 MiB).
     pub fn add_ram(&mut self, start: u64, end: u64, reserved: &[(u64, u64)]) {
-        const EMPTY: Range = Range { start: 0, end: 0 };
-        let mut todo = [EMPTY; MAX_RANGES];
-        todo[0] = Range {
-            start: align_up(start, PAGE_SIZE),
-            end: align_down(end, PAGE_SIZE),
-        };
-        let mut ntodo = 1;
-        // Cut each reserved range out of what is left, keeping what lies below and above it.
-        for &(rs, re) in reserved {
-            let (rs, re) = (align_down(rs, PAGE_SIZE), align_up(re, PAGE_SIZE));
-            let mut next = [EMPTY; MAX_RANGES];
-            let mut nnext = 0;
-            for r in &todo[..ntodo] {
-                let keep = if re <= r.start || rs >= r.end {
-                    [*r, EMPTY]
-                } else {
-                    [
-                        Range {
-                            start: r.start,
-                            end: rs,
-                        },
-                        Range {
-                            start: re,
-                            end: r.end,
-                        },
-                    ]
-                };
-                for k in keep {
-                    if k.start < k.end && nnext < MAX_RANGES {
-                        next[nnext] = k;
-                        nnext += 1;
-                    }
-                }
-            }
-            todo = next;
-            ntodo = nnext;
-        }
-        for r in &todo[..ntodo] {
+        let (pieces, n) = kcore::ranges::subtract::<MAX_RANGES>(start, end, reserved);
+        for r in &pieces[..n] {
             if self.nfresh < MAX_RANGES {
-                self.fresh[self.nfresh] = *r;
+                self.fresh[self.nfresh] = Range {
+                    start: r.start,
+                    end: r.end,
+                };
                 self.nfresh += 1;
-                self.total_frames += (r.end - r.start) / PAGE_SIZE;
-                self.free_frames += (r.end - r.start) / PAGE_SIZE;
+                self.total_frames += r.pages();
+                self.free_frames += r.pages();
             }
         }
     }

@@ -1,6 +1,7 @@
 //! Memory: the kernel's address-space layout, physical frames and page tables.
 
 pub mod frame;
+pub mod heap;
 pub mod paging;
 
 /// Where the kernel sees all of physical memory (the direct map, PML4 slot 256).

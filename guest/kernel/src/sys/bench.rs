@@ -21,7 +21,7 @@ const OP_TIMER_INTERRUPTS: u64 = 4;
 /// - 3: make the timer tick at `n` Hz even with one runnable task (0: back to tickless);
 ///   returns 0;
 /// - 4: returns how many timer interrupts the kernel has taken since boot (`n` ignored).
-pub fn sys_bench(f: &mut crate::trap_entry::TrapFrame) -> crate::syscall_table::SysResult {
+pub fn sys_bench(f: &mut crate::trap_frame::TrapFrame) -> super::SysResult {
     let (op, n) = (f.rdi, f.rsi);
     if n > 100_000_000 {
         return Err(Errno::EINVAL);
@@ -47,7 +47,7 @@ pub fn sys_bench(f: &mut crate::trap_entry::TrapFrame) -> crate::syscall_table::
             timer::force_hz(n);
             return Ok(0);
         }
-        OP_TIMER_INTERRUPTS => return Ok(timer::timer().interrupts),
+        OP_TIMER_INTERRUPTS => return Ok(timer::interrupts()),
         OP_RING0_LOOP => {}
         _ => return Err(Errno::EINVAL),
     }

@@ -1,0 +1,20 @@
+//! The parts of our kernel that are plain logic: no instructions of their own, no hardware, no
+//! statics. The kernel (`guest/kernel`) calls them with its own memory and locks; the host runs
+//! their unit tests (`cargo test` at the repository's root), which the kernel's bare-metal
+//! target cannot.
+//!
+//! - [`cmdline`]: the kernel command line's settings;
+//! - [`ranges`]: free RAM as the boot memory map minus what is reserved;
+//! - [`pagetable`]: four-level x86-64 page tables over any physical memory;
+//! - [`user_range`]: the checks every user pointer passes before the kernel touches it;
+//! - [`runqueue`]: the scheduler's FIFO of runnable tasks.
+#![no_std]
+
+#[cfg(test)]
+extern crate std;
+
+pub mod cmdline;
+pub mod pagetable;
+pub mod ranges;
+pub mod runqueue;
+pub mod user_range;

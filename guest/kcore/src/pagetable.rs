@@ -1,0 +1,330 @@
+//! Four-level x86-64 page tables (Intel SDM vol. 3, 4.5), over any physical memory.
+//!
+//! The kernel passes its direct map and frame allocator as a [`PhysMem`]; the host tests pass a
+//! map of fake frames. Entries are read and written one at a time through `PhysMem`, so no
+//! reference into a table is ever held across another access.
+
+/// Entry bits.
+pub const PRESENT: u64 = 1 << 0;
+pub const WRITABLE: u64 = 1 << 1;
+pub const USER: u64 = 1 << 2;
+pub const WRITE_THROUGH: u64 = 1 << 3;
+pub const NO_CACHE: u64 = 1 << 4;
+pub const ACCESSED: u64 = 1 << 5;
+pub const DIRTY: u64 = 1 << 6;
+/// A 2 MiB (level 1) or 1 GiB (level 2) page instead of a table.
+pub const HUGE: u64 = 1 << 7;
+pub const GLOBAL: u64 = 1 << 8;
+pub const NO_EXECUTE: u64 = 1 << 63;
+pub const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
+pub const PAGE: u64 = 4096;
+/// The top of the lower canonical half: user space is `[0, USER_END)`.
+pub const USER_END: u64 = 0x0000_8000_0000_0000;
+/// Levels: 3 is the PML4, 0 the page table whose entries map 4 KiB pages.
+pub const PML4_LEVEL: u32 = 3;
+
+/// Physical memory as the page-table code needs it.
+pub trait PhysMem {
+    /// Entry `index` of the table at physical address `table`.
+    fn read(&self, table: u64, index: usize) -> u64;
+    fn write(&self, table: u64, index: usize, entry: u64);
+    /// A zeroed frame for a new table; `None` when memory is exhausted.
+    fn alloc_table(&self) -> Option<u64>;
+    fn free_frame(&self, frame: u64);
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutOfMemory;
+
+/// The index of `va` in its table at `level`.
+#[inline(always)]
+pub const fn index(va: u64, level: u32) -> usize {
+    ((va >> (12 + 9 * level)) & 0x1ff) as usize
+}
+
+/// Where a last-level entry lives: its table and index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Slot {
+    pub table: u64,
+    pub index: usize,
+}
+
+impl Slot {
+    pub fn read(self, mem: &impl PhysMem) -> u64 {
+        mem.read(self.table, self.index)
+    }
+    pub fn write(self, mem: &impl PhysMem, entry: u64) {
+        mem.write(self.table, self.index, entry)
+    }
+}
+
+/// The last-level entry for `va` under `root` (a table of level `top`), creating missing
+/// intermediate tables with `table_flags`.
+pub fn walk_create(
+    mem: &impl PhysMem,
+    root: u64,
+    top: u32,
+    va: u64,
+    table_flags: u64,
+) -> Result<Slot, OutOfMemory> {
+    let mut t = root;
+    for level in (1..=top).rev() {
+        let i = index(va, level);
+        let mut e = mem.read(t, i);
+        if e & PRESENT == 0 {
+            let f = mem.alloc_table().ok_or(OutOfMemory)?;
+            e = f | table_flags;
+            mem.write(t, i, e);
+        }
+        t = e & ADDR_MASK;
+    }
+    Ok(Slot {
+        table: t,
+        index: index(va, 0),
+    })
+}
+
+/// The last-level entry for `va` if every table on the way exists (and none is a huge page).
+pub fn leaf(mem: &impl PhysMem, root: u64, va: u64) -> Option<Slot> {
+    let mut t = root;
+    for level in (1..=PML4_LEVEL).rev() {
+        let e = mem.read(t, index(va, level));
+        if e & PRESENT == 0 || e & HUGE != 0 {
+            return None;
+        }
+        t = e & ADDR_MASK;
+    }
+    Some(Slot {
+        table: t,
+        index: index(va, 0),
+    })
+}
+
+/// Maps the 4 KiB page at `va` to frame `pa` with `flags` (PRESENT is added). Tables created
+/// on the way are writable, and user-accessible for user addresses (the leaf decides).
+pub fn map(mem: &impl PhysMem, root: u64, va: u64, pa: u64, flags: u64) -> Result<(), OutOfMemory> {
+    let table_flags = PRESENT | WRITABLE | if va < USER_END { USER } else { 0 };
+    walk_create(mem, root, PML4_LEVEL, va, table_flags)?
+        .write(mem, (pa & ADDR_MASK) | flags | PRESENT);
+    Ok(())
+}
+
+/// The physical address `va` maps to, if every level has all the bits in `need` (e.g.
+/// `PRESENT | USER | WRITABLE`). Huge pages are followed.
+pub fn translate(mem: &impl PhysMem, root: u64, va: u64, need: u64) -> Option<u64> {
+    let mut t = root;
+    for level in (0..=PML4_LEVEL).rev() {
+        let e = mem.read(t, index(va, level));
+        if e & need != need {
+            return None;
+        }
+        if level == 0 {
+            return Some((e & ADDR_MASK) | (va & (PAGE - 1)));
+        }
+        if e & HUGE != 0 {
+            let size = 1u64 << (12 + 9 * level);
+            return Some((e & ADDR_MASK & !(size - 1)) | (va & (size - 1)));
+        }
+        t = e & ADDR_MASK;
+    }
+    None
+}
+
+/// A user address `translate` would accept for a user access (`write`: a write access).
+pub fn translate_user(mem: &impl PhysMem, root: u64, va: u64, write: bool) -> Option<u64> {
+    if va >= USER_END {
+        return None;
+    }
+    translate(
+        mem,
+        root,
+        va,
+        PRESENT | USER | if write { WRITABLE } else { 0 },
+    )
+}
+
+/// Frees the tables under PML4 slots `slots` of `root` and hands every mapped 4 KiB frame to
+/// `release` (which frees it, or drops a reference to it). Only present entries are visited.
+pub fn free_range(
+    mem: &impl PhysMem,
+    root: u64,
+    slots: core::ops::Range<usize>,
+    mut release: impl FnMut(u64),
+) {
+    fn level(mem: &impl PhysMem, t: u64, lvl: u32, release: &mut dyn FnMut(u64)) {
+        for i in 0..512 {
+            let e = mem.read(t, i);
+            if e & PRESENT == 0 {
+                continue;
+            }
+            if lvl == 0 {
+                release(e & ADDR_MASK);
+            } else if e & HUGE == 0 {
+                level(mem, e & ADDR_MASK, lvl - 1, release);
+            }
+        }
+        mem.free_frame(t);
+    }
+    for i in slots {
+        let e = mem.read(root, i);
+        if e & PRESENT != 0 {
+            level(mem, e & ADDR_MASK, PML4_LEVEL - 1, &mut release);
+            mem.write(root, i, 0);
+        }
+    }
+}
+
+#[cfg(test)]
+pub mod fake {
+    //! Fake physical memory for tests: frames in a map, a limit to run out of.
+    use super::*;
+    use core::cell::{Cell, RefCell};
+    use std::collections::BTreeMap;
+
+    pub struct FakeMem {
+        pub frames: RefCell<BTreeMap<u64, [u64; 512]>>,
+        next: Cell<u64>,
+        pub limit: Cell<usize>,
+        pub freed: RefCell<std::vec::Vec<u64>>,
+    }
+
+    impl FakeMem {
+        pub fn new(limit: usize) -> FakeMem {
+            FakeMem {
+                frames: RefCell::new(BTreeMap::new()),
+                next: Cell::new(0x10_0000),
+                limit: Cell::new(limit),
+                freed: RefCell::new(std::vec::Vec::new()),
+            }
+        }
+        pub fn live(&self) -> usize {
+            self.frames.borrow().len()
+        }
+    }
+
+    impl PhysMem for FakeMem {
+        fn read(&self, table: u64, index: usize) -> u64 {
+            self.frames.borrow()[&table][index]
+        }
+        fn write(&self, table: u64, index: usize, entry: u64) {
+            self.frames.borrow_mut().get_mut(&table).unwrap()[index] = entry;
+        }
+        fn alloc_table(&self) -> Option<u64> {
+            if self.live() >= self.limit.get() {
+                return None;
+            }
+            let f = self.next.get();
+            self.next.set(f + PAGE);
+            self.frames.borrow_mut().insert(f, [0; 512]);
+            Some(f)
+        }
+        fn free_frame(&self, frame: u64) {
+            assert!(
+                self.frames.borrow_mut().remove(&frame).is_some(),
+                "double free {frame:#x}"
+            );
+            self.freed.borrow_mut().push(frame);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fake::FakeMem;
+    use super::*;
+
+    #[test]
+    fn indices() {
+        let va = 0x0000_7fff_ffff_f000;
+        assert_eq!(
+            [index(va, 3), index(va, 2), index(va, 1), index(va, 0)],
+            [255, 511, 511, 511]
+        );
+        assert_eq!(index(0xffff_8000_0000_0000, 3), 256);
+        assert_eq!(index(0x40_1000, 0), 1);
+        assert_eq!(index(0x40_1000, 1), 2);
+    }
+
+    #[test]
+    fn map_translate_and_permissions() {
+        let mem = FakeMem::new(16);
+        let root = mem.alloc_table().unwrap();
+        map(&mem, root, 0x40_0000, 0x1234_5000, USER).unwrap();
+        map(&mem, root, 0x40_1000, 0x1234_6000, USER | WRITABLE).unwrap();
+        assert_eq!(mem.live(), 4, "one PML4, PDPT, PD, PT");
+        assert_eq!(
+            translate_user(&mem, root, 0x40_0123, false),
+            Some(0x1234_5123)
+        );
+        assert_eq!(
+            translate_user(&mem, root, 0x40_0123, true),
+            None,
+            "read-only"
+        );
+        assert_eq!(
+            translate_user(&mem, root, 0x40_1fff, true),
+            Some(0x1234_6fff)
+        );
+        assert_eq!(
+            translate_user(&mem, root, 0x40_2000, false),
+            None,
+            "unmapped"
+        );
+        assert_eq!(
+            translate_user(&mem, root, USER_END, false),
+            None,
+            "kernel half"
+        );
+        // A supervisor-only leaf is not user memory.
+        map(&mem, root, 0x40_2000, 0x1234_7000, WRITABLE).unwrap();
+        assert_eq!(translate_user(&mem, root, 0x40_2000, false), None);
+        assert_eq!(translate(&mem, root, 0x40_2000, PRESENT), Some(0x1234_7000));
+        let slot = leaf(&mem, root, 0x40_1000).unwrap();
+        assert_eq!(slot.read(&mem) & !ADDR_MASK, USER | WRITABLE | PRESENT);
+        assert!(leaf(&mem, root, 0x8000_0000).is_none());
+    }
+
+    #[test]
+    fn huge_pages_are_followed() {
+        let mem = FakeMem::new(8);
+        let root = mem.alloc_table().unwrap();
+        let slot =
+            walk_create(&mem, root, PML4_LEVEL, 0x20_0000, PRESENT | WRITABLE | USER).unwrap();
+        // Turn the PD entry into a 2 MiB page: write it one level up.
+        let pdpt = mem.read(root, 0) & ADDR_MASK;
+        let pd = mem.read(pdpt, 0) & ADDR_MASK;
+        let _ = slot;
+        mem.write(pd, 1, 0x4000_0000 | PRESENT | USER | HUGE);
+        assert_eq!(
+            translate(&mem, root, 0x21_2345, PRESENT | USER),
+            Some(0x4001_2345)
+        );
+        assert!(leaf(&mem, root, 0x21_2345).is_none());
+    }
+
+    #[test]
+    fn out_of_memory_is_an_error_and_leaves_the_tables_usable() {
+        let mem = FakeMem::new(3);
+        let root = mem.alloc_table().unwrap();
+        assert_eq!(map(&mem, root, 0x40_0000, 0x5000, USER), Err(OutOfMemory));
+        mem.limit.set(4);
+        map(&mem, root, 0x40_0000, 0x5000, USER).unwrap();
+        assert_eq!(translate_user(&mem, root, 0x40_0000, false), Some(0x5000));
+    }
+
+    #[test]
+    fn freeing_visits_every_mapped_frame_once() {
+        let mem = FakeMem::new(64);
+        let root = mem.alloc_table().unwrap();
+        let pages = [0x40_0000u64, 0x40_1000, 0x7fff_ffff_e000, 0x1_0000_0000];
+        for (i, &va) in pages.iter().enumerate() {
+            map(&mem, root, va, 0x100_0000 + i as u64 * PAGE, USER).unwrap();
+        }
+        let mut released = std::vec::Vec::new();
+        free_range(&mem, root, 0..256, |f| released.push(f));
+        released.sort();
+        assert_eq!(released, [0x100_0000, 0x100_1000, 0x100_2000, 0x100_3000]);
+        assert_eq!(mem.live(), 1, "only the PML4 is left");
+        assert_eq!(mem.read(root, 0), 0);
+    }
+}

@@ -87,6 +87,9 @@ pub enum Error {
     Image(#[from] ImageError),
     #[error(transparent)]
     Kvm(#[from] KvmUnavailable),
+    /// `--gdb` could not be set up (listening, accepting, the Ctrl-C signal, KVM's support).
+    #[error(transparent)]
+    Gdb(#[from] crate::gdb::GdbError),
     /// A KVM ioctl failed after KVM was found usable: a VMM bug or a host problem.
     #[error("{0}: {1}")]
     KvmIoctl(&'static str, kvm_ioctls::Error),
@@ -111,6 +114,9 @@ impl Error {
         match self {
             Error::Image(_) => status::BAD_IMAGE,
             Error::Kvm(_) => status::KVM_UNAVAILABLE,
+            Error::Gdb(crate::gdb::GdbError::Listen(..)) => status::USAGE,
+            Error::Gdb(crate::gdb::GdbError::NoGuestDebug) => status::KVM_UNAVAILABLE,
+            Error::Gdb(_) => status::INTERNAL,
             Error::KvmIoctl(..) | Error::Memory(_) | Error::Internal(_) => status::INTERNAL,
             Error::Usage(_) => status::USAGE,
             Error::GuestCrash(_) => status::GUEST_CRASH,

@@ -83,6 +83,11 @@ struct RunArgs {
     #[arg(long, value_name = "FILE")]
     initrd: Option<PathBuf>,
 
+    /// Stop before the first instruction and wait for gdb on 127.0.0.1:PORT (0: any free
+    /// port) or on a Unix socket (unix:PATH); see "Debugging with gdb" in README.md
+    #[arg(long, value_name = "PORT|unix:PATH")]
+    gdb: Option<vmm::gdb::GdbAddr>,
+
     /// More logging (-v info, -vv debug, -vvv trace); RUST_LOG is honoured otherwise
     #[arg(short, long, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     verbose: u8,
@@ -151,6 +156,7 @@ fn config_from(args: RunArgs) -> Result<VmConfig, Error> {
         cmdline: args.cmdline,
         module: Some(module),
         timeout: args.timeout,
+        gdb: args.gdb,
     })
 }
 

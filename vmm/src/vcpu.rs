@@ -1,17 +1,46 @@
 //! `run_vcpu_exit_loop`: the one KVM_RUN loop that sees every VM exit and sends it to its
-//! device (devices/io_bus.rs). A VM-exit trace or exit statistics hook in here.
+//! device (devices/io_bus.rs). A VM-exit trace or exit statistics hook in here. With `--gdb`,
+//! the debugger (gdb/) sees the guest stop at its first instruction, every KVM_EXIT_DEBUG, every
+//! interrupted KVM_RUN (Ctrl-C in gdb), and the guest's end.
 
+use kvm_bindings::kvm_debug_exit_arch;
 use kvm_ioctls::{VcpuExit, VcpuFd};
 use log::{debug, info, warn};
 
 use crate::devices::io_bus::{IoBus, WriteEffect};
 use crate::error::{Error, Result};
+use crate::gdb::Debugger;
 
 /// Why the loop stopped when the guest did not crash.
 #[derive(Debug, PartialEq, Eq)]
 pub enum VcpuStop {
     /// The guest wrote this status to the exit port.
     PoweredOff(u8),
+    /// gdb's `kill`.
+    Killed,
+}
+
+/// The vCPU the loop runs: on its own, or owned by a gdb session, which needs it between
+/// exits (registers, memory, breakpoints).
+pub enum Vcpu {
+    Plain(VcpuFd),
+    Debugged(Box<Debugger>),
+}
+
+impl Vcpu {
+    fn fd(&mut self) -> &mut VcpuFd {
+        match self {
+            Vcpu::Plain(fd) => fd,
+            Vcpu::Debugged(d) => d.vcpu(),
+        }
+    }
+
+    fn debugger(&mut self) -> Option<&mut Debugger> {
+        match self {
+            Vcpu::Plain(_) => None,
+            Vcpu::Debugged(d) => Some(d),
+        }
+    }
 }
 
 /// What an exit asked for once its borrow of the vCPU's kvm_run area has ended.
@@ -21,6 +50,8 @@ enum Next {
     TripleFault,
     FailEntry(u64, u32),
     InternalError,
+    Debug(kvm_debug_exit_arch),
+    Interrupted,
 }
 
 const INTERNAL_ERROR_NAMES: [&str; 5] = [
@@ -31,10 +62,15 @@ const INTERNAL_ERROR_NAMES: [&str; 5] = [
     "unexpected exit reason",
 ];
 
-/// Runs the guest until it powers off or crashes.
-pub fn run_vcpu_exit_loop(vcpu: &mut VcpuFd, io: &IoBus) -> Result<VcpuStop> {
+/// Runs the guest until it powers off or crashes (or gdb kills it).
+pub fn run_vcpu_exit_loop(vcpu: &mut Vcpu, io: &IoBus) -> Result<VcpuStop> {
+    if let Some(gdb) = vcpu.debugger() {
+        if let Some(stop) = gdb.first_stop()? {
+            return Ok(stop);
+        }
+    }
     loop {
-        let next = match vcpu.run() {
+        let next = match vcpu.fd().run() {
             Ok(exit) => match exit {
                 VcpuExit::IoOut(port, data) => match io.pio_write(port, data) {
                     WriteEffect::PowerOff(code) => Next::Stop(VcpuStop::PoweredOff(code)),
@@ -61,47 +97,76 @@ pub fn run_vcpu_exit_loop(vcpu: &mut VcpuFd, io: &IoBus) -> Result<VcpuStop> {
                 VcpuExit::Shutdown => Next::TripleFault,
                 VcpuExit::FailEntry(reason, cpu) => Next::FailEntry(reason, cpu),
                 VcpuExit::InternalError => Next::InternalError,
+                // A breakpoint, watchpoint or single step (only ever with --gdb).
+                VcpuExit::Debug(info) => Next::Debug(info),
                 other => {
                     warn!("unexpected VM exit {other:?}; resuming the guest");
                     Next::Resume
                 }
             },
-            // A signal interrupted KVM_RUN (EINTR) or the vCPU was kicked (EAGAIN): go again.
-            Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => Next::Resume,
+            // A signal interrupted KVM_RUN (EINTR; with --gdb, gdb sent something) or the vCPU
+            // was kicked (EAGAIN): go again.
+            Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => Next::Interrupted,
             Err(e) => return Err(Error::KvmIoctl("KVM_RUN", e)),
         };
-        match next {
-            Next::Resume => {}
-            Next::Stop(stop) => return Ok(stop),
-            Next::TripleFault => {
-                return Err(Error::GuestCrash(format!(
-                    "triple fault (KVM_EXIT_SHUTDOWN) {}",
-                    describe_state(vcpu)
-                )))
+        let gdb_says = match next {
+            Next::Resume => None,
+            Next::Debug(info) => match vcpu.debugger() {
+                Some(gdb) => gdb.debug_exit(&info)?,
+                None => None,
+            },
+            Next::Interrupted => match vcpu.debugger() {
+                Some(gdb) => gdb.interrupted()?,
+                None => None,
+            },
+            Next::Stop(stop) => {
+                if let (VcpuStop::PoweredOff(code), Some(gdb)) = (&stop, vcpu.debugger()) {
+                    gdb.guest_exited(*code);
+                }
+                return Ok(stop);
             }
-            Next::FailEntry(reason, cpu) => {
-                return Err(Error::GuestCrash(format!(
-                "KVM_EXIT_FAIL_ENTRY: hardware entry failure reason {reason:#x} on cpu {cpu} {}",
+            crash => {
+                let err = crash_error(crash, vcpu.fd());
+                if let Some(gdb) = vcpu.debugger() {
+                    gdb.guest_died();
+                }
+                return Err(err);
+            }
+        };
+        if let Some(stop) = gdb_says {
+            return Ok(stop);
+        }
+    }
+}
+
+/// The error for an exit that ends the guest.
+fn crash_error(next: Next, vcpu: &mut VcpuFd) -> Error {
+    match next {
+        Next::TripleFault => Error::GuestCrash(format!(
+            "triple fault (KVM_EXIT_SHUTDOWN) {}",
+            describe_state(vcpu)
+        )),
+        Next::FailEntry(reason, cpu) => Error::GuestCrash(format!(
+            "KVM_EXIT_FAIL_ENTRY: hardware entry failure reason {reason:#x} on cpu {cpu} {}",
+            describe_state(vcpu)
+        )),
+        // Next::InternalError, the only other exit that ends the guest.
+        _ => {
+            let run = vcpu.get_kvm_run();
+            // SAFETY: exit_reason is KVM_EXIT_INTERNAL_ERROR, for which KVM fills the
+            // `internal` member of the union; all its fields are plain integers.
+            let internal = unsafe { run.__bindgen_anon_1.internal };
+            let name = INTERNAL_ERROR_NAMES
+                .get(internal.suberror as usize)
+                .copied()
+                .unwrap_or("unknown");
+            let n = (internal.ndata as usize).min(internal.data.len());
+            Error::GuestCrash(format!(
+                "KVM_EXIT_INTERNAL_ERROR: suberror {} ({name}), {} {}",
+                internal.suberror,
+                describe_internal_data(internal.suberror, &internal.data[..n]),
                 describe_state(vcpu)
-            )))
-            }
-            Next::InternalError => {
-                let run = vcpu.get_kvm_run();
-                // SAFETY: exit_reason is KVM_EXIT_INTERNAL_ERROR, for which KVM fills the
-                // `internal` member of the union; all its fields are plain integers.
-                let internal = unsafe { run.__bindgen_anon_1.internal };
-                let name = INTERNAL_ERROR_NAMES
-                    .get(internal.suberror as usize)
-                    .copied()
-                    .unwrap_or("unknown");
-                let n = (internal.ndata as usize).min(internal.data.len());
-                return Err(Error::GuestCrash(format!(
-                    "KVM_EXIT_INTERNAL_ERROR: suberror {} ({name}), {} {}",
-                    internal.suberror,
-                    describe_internal_data(internal.suberror, &internal.data[..n]),
-                    describe_state(vcpu)
-                )));
-            }
+            ))
         }
     }
 }

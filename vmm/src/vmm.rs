@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::thread;
 use std::time::Duration;
 
+use abi::machine::exit_status;
 use log::{debug, info};
 use vmm_sys_util::eventfd::EventFd;
 
@@ -16,7 +17,8 @@ use crate::boot::{loader, pvh, regs};
 use crate::devices::{console_input::ConsoleInput, io_bus::IoBus, serial};
 use crate::error::{ioctl, Error, Result};
 use crate::event_loop::{self, LoopEnd};
-use crate::vcpu::{self, VcpuStop};
+use crate::gdb::{self, Debugger, GdbAddr};
+use crate::vcpu::{self, Vcpu, VcpuStop};
 use crate::{cpuid, lapic, layout, vm::Vm};
 
 /// Everything needed to boot one guest.
@@ -31,6 +33,8 @@ pub struct VmConfig {
     pub module: Option<Vec<u8>>,
     /// Seconds the guest may run.
     pub timeout: Option<f64>,
+    /// Wait for gdb here before the first instruction (`--gdb`).
+    pub gdb: Option<GdbAddr>,
 }
 
 /// Writes the EventFd when dropped: the vCPU thread's end reaches the event loop even if the
@@ -68,7 +72,11 @@ pub fn run(config: VmConfig) -> Result<u8> {
         config.module.as_deref(),
     )?;
 
-    let mut vcpu_fd = vm.fd.create_vcpu(0).map_err(ioctl("KVM_CREATE_VCPU"))?;
+    let gdb_caps = match &config.gdb {
+        Some(_) => Some(gdb::Caps::probe(&vm.fd)?),
+        None => None,
+    };
+    let vcpu_fd = vm.fd.create_vcpu(0).map_err(ioctl("KVM_CREATE_VCPU"))?;
     cpuid::setup_cpuid(&vm.kvm, &vcpu_fd)?;
     lapic::setup_lint(&vcpu_fd)?;
     regs::setup_pvh_entry_state(&vcpu_fd, &vm.memory, kernel.entry, layout::START_INFO)?;
@@ -86,12 +94,23 @@ pub fn run(config: VmConfig) -> Result<u8> {
     );
     // The guest's RAM must stay mapped while the vCPU runs: the thread holds a handle to it.
     let memory = vm.memory.clone();
+    let gdb_addr = config.gdb.clone();
     let vcpu_thread = thread::Builder::new()
         .name("vcpu0".into())
         .spawn(move || {
             let _signal = vcpu_end_signal;
+            // gdb is accepted on this thread: Ctrl-C from it is a signal to this thread.
+            let mut vcpu = match (gdb_addr, gdb_caps) {
+                (Some(addr), Some(caps)) => Vcpu::Debugged(Box::new(Debugger::attach(
+                    &addr,
+                    vcpu_fd,
+                    memory.clone(),
+                    caps,
+                )?)),
+                _ => Vcpu::Plain(vcpu_fd),
+            };
             let _memory = memory;
-            let result = vcpu::run_vcpu_exit_loop(&mut vcpu_fd, &io);
+            let result = vcpu::run_vcpu_exit_loop(&mut vcpu, &io);
             debug!(
                 "accesses to no device: {} port, {} MMIO",
                 io.unhandled_pio.load(std::sync::atomic::Ordering::Relaxed),
@@ -107,6 +126,10 @@ pub fn run(config: VmConfig) -> Result<u8> {
         LoopEnd::TimedOut => Err(Error::Timeout(config.timeout.unwrap_or_default())),
         LoopEnd::VcpuExited => match vcpu_thread.join() {
             Ok(Ok(VcpuStop::PoweredOff(code))) => Ok(code),
+            Ok(Ok(VcpuStop::Killed)) => {
+                eprintln!("vmm: gdb killed the guest");
+                Ok(exit_status::killed_by(abi::signal::SIGKILL) as u8)
+            }
             Ok(Err(e)) => Err(e),
             Err(_) => Err(Error::Internal("the vCPU thread panicked".into())),
         },

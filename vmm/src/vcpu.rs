@@ -110,7 +110,12 @@ pub fn run_vcpu_exit_loop(vcpu: &mut Vcpu, io: &IoBus) -> Result<VcpuStop> {
             Err(e) => return Err(Error::KvmIoctl("KVM_RUN", e)),
         };
         let gdb_says = match next {
-            Next::Resume => None,
+            Next::Resume => {
+                if let Some(gdb) = vcpu.debugger() {
+                    gdb.exit_seen()?;
+                }
+                None
+            }
             Next::Debug(info) => match vcpu.debugger() {
                 Some(gdb) => gdb.debug_exit(&info)?,
                 None => None,

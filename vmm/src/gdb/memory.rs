@@ -19,6 +19,7 @@ const CR4_PAE: u64 = 1 << 5;
 const CR4_LA57: u64 = 1 << 12;
 const EFER_LMA: u64 = 1 << 10;
 const PRESENT: u64 = 1;
+const USER: u64 = 1 << 2;
 const HUGE: u64 = 1 << 7;
 /// Physical address bits 12-51 of a 64-bit (PAE or long mode) entry.
 const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
@@ -60,12 +61,13 @@ impl Paging {
         }
     }
 
-    /// The guest-physical address behind `gva`, if a present mapping exists (the access rights
-    /// are not checked: a debugger may read what the guest may not). `read` reads a page-table
-    /// entry of `size` bytes (4 or 8) at a guest-physical address.
-    pub fn translate(self, gva: u64, read: impl Fn(u64, usize) -> Option<u64>) -> Option<u64> {
+    /// The guest-physical address behind `gva`, if a present mapping exists, and whether ring 3
+    /// may use the page (U/S set at every level). The access rights are not checked otherwise:
+    /// a debugger may read what the guest may not. `read` reads a page-table entry of `size`
+    /// bytes (4 or 8) at a guest-physical address.
+    pub fn lookup(self, gva: u64, read: impl Fn(u64, usize) -> Option<u64>) -> Option<(u64, bool)> {
         match self {
-            Paging::Off => Some(gva),
+            Paging::Off => Some((gva, true)),
             Paging::Legacy { cr3, pse } => {
                 let gva = u32::try_from(gva).ok()? as u64;
                 let pde = read((cr3 & 0xffff_f000) + (gva >> 22) * 4, 4)?;
@@ -73,10 +75,11 @@ impl Paging {
                     return None;
                 }
                 if pse && pde & HUGE != 0 {
-                    return Some((pde & 0xffc0_0000) | (gva & 0x3f_ffff));
+                    return Some(((pde & 0xffc0_0000) | (gva & 0x3f_ffff), pde & USER != 0));
                 }
                 let pte = read((pde & 0xffff_f000) + ((gva >> 12) & 0x3ff) * 4, 4)?;
-                (pte & PRESENT != 0).then_some((pte & 0xffff_f000) | (gva & 0xfff))
+                let user = pde & pte & USER != 0;
+                (pte & PRESENT != 0).then_some(((pte & 0xffff_f000) | (gva & 0xfff), user))
             }
             Paging::Pae { cr3 } => {
                 let gva = u32::try_from(gva).ok()? as u64;
@@ -106,26 +109,38 @@ fn walk(
     gva: u64,
     levels: u32,
     read: impl Fn(u64, usize) -> Option<u64>,
-) -> Option<u64> {
+) -> Option<(u64, bool)> {
+    let mut user = true;
     for level in (1..=levels).rev() {
         let shift = 12 + 9 * (level - 1);
         let entry = read(table + ((gva >> shift) & 0x1ff) * 8, 8)?;
         if entry & PRESENT == 0 {
             return None;
         }
+        user &= entry & USER != 0;
         if level == 1 || (level <= 3 && entry & HUGE != 0) {
             let page_mask = (1u64 << shift) - 1;
-            return Some((entry & ADDR_MASK & !page_mask) | (gva & page_mask));
+            return Some(((entry & ADDR_MASK & !page_mask) | (gva & page_mask), user));
         }
         table = entry & ADDR_MASK;
     }
     None
 }
 
+pub fn paging_on(vcpu: &VcpuFd) -> bool {
+    vcpu.get_sregs()
+        .is_ok_and(|s| Paging::of(&s) != Paging::Off)
+}
+
 /// The guest-physical address behind `gva` in the vCPU's current address space.
 pub fn translate(vcpu: &VcpuFd, mem: &GuestMemoryMmap, gva: u64) -> Option<u64> {
+    lookup(vcpu, mem, gva).map(|(gpa, _)| gpa)
+}
+
+/// As `translate`, and whether ring 3 may use the page.
+pub fn lookup(vcpu: &VcpuFd, mem: &GuestMemoryMmap, gva: u64) -> Option<(u64, bool)> {
     let sregs = vcpu.get_sregs().ok()?;
-    Paging::of(&sregs).translate(gva, |gpa, size| {
+    Paging::of(&sregs).lookup(gva, |gpa, size| {
         let mut b = [0u8; 8];
         mem.read_slice(&mut b[..size], GuestAddress(gpa)).ok()?;
         Some(u64::from_le_bytes(b))
@@ -198,6 +213,12 @@ fn page_chunks(start: u64, len: usize) -> impl Iterator<Item = (u64, usize)> {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    impl Paging {
+        fn translate(self, gva: u64, read: impl Fn(u64, usize) -> Option<u64>) -> Option<u64> {
+            self.lookup(gva, read).map(|(gpa, _)| gpa)
+        }
+    }
 
     /// Page-table entries by guest-physical address.
     fn reader(entries: &HashMap<u64, u64>) -> impl Fn(u64, usize) -> Option<u64> + '_ {

@@ -150,6 +150,14 @@ impl Debugger {
         }
     }
 
+    /// Any other VM exit, with the guest running on.
+    pub fn exit_seen(&mut self) -> Result<()> {
+        if self.machine.is_some() {
+            self.target.exit_seen()?;
+        }
+        Ok(())
+    }
+
     /// KVM_RUN returned EINTR: gdb sent something while the guest ran (Ctrl-C).
     pub fn interrupted(&mut self) -> Result<Option<VcpuStop>> {
         self.target.vcpu.set_kvm_immediate_exit(0);

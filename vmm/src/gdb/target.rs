@@ -30,7 +30,7 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use super::arch::{LdeRegId, LdeRegs, LdeX86_64};
 use super::breakpoints::{self, Breakpoints, Internal, Slot, INT3};
-use super::memory::{read_virt, translate, write_virt};
+use super::memory::{lookup, paging_on, read_virt, translate, write_virt};
 use super::pvm::{self, SoftWatches};
 use super::regs::{from_gdb, to_gdb, KvmState};
 use super::Caps;
@@ -182,6 +182,10 @@ impl GdbTarget {
         } else {
             entry(14)
         };
+        debug!(
+            "kvm_pvm: pending {:x?}, #BP entry {bp_entry:x?}, #PF entry {pf_entry:x?}, #DB entry {db_entry:x?}",
+            self.pending_user
+        );
         if !self.bps.set_internal(Internal::Breakpoint, bp_entry)
             || !self.bps.set_internal(Internal::PageFault, pf_entry)
             || !self.bps.set_internal(Internal::Debug, db_entry)
@@ -191,11 +195,40 @@ impl GdbTarget {
         self.soft.snapshot(&self.vcpu, &self.memory);
     }
 
-    /// Writes an int3 at `gva` if it is mapped now.
+    /// kvm_pvm, after an ordinary VM exit: ring-3 breakpoints need our breakpoints on the
+    /// kernel's #PF and #BP entries, which are only known once the kernel has an IDT. Until then
+    /// every exit (its console output, early in boot) is a chance to look.
+    pub fn exit_seen(&mut self) -> Result<(), Error> {
+        let armed = |what: Internal| {
+            self.bps
+                .slots
+                .iter()
+                .any(|s| matches!(s, Slot::Internal { what: w, .. } if *w == what))
+        };
+        let user_bps = self.bps.sw.iter().any(|b| pvm::is_user(b.gva));
+        let waiting = (!self.pending_user.is_empty() && !armed(Internal::PageFault))
+            || (user_bps && !armed(Internal::Breakpoint));
+        if self.caps.pvm && waiting {
+            self.prepare_resume()?;
+        }
+        Ok(())
+    }
+
+    /// Writes an int3 at `gva` if it is mapped now. Not while paging is off (the first stop):
+    /// the address gdb means is a virtual one the kernel has not mapped yet, and the physical
+    /// page of that number is something else.
     fn plant(&mut self, gva: u64) -> bool {
-        let Some(gpa) = translate(&self.vcpu, &self.memory, gva) else {
+        if !paging_on(&self.vcpu) {
+            return false;
+        }
+        // A ring-3 address counts as mapped only where ring 3 may use it: not in the kernel's
+        // own mappings of low memory, say, which are no program's code.
+        let Some((gpa, user)) = lookup(&self.vcpu, &self.memory, gva) else {
             return false;
         };
+        if pvm::is_user(gva) && !user {
+            return false;
+        }
         let Ok(original) = self.memory.read_obj::<u8>(GuestAddress(gpa)) else {
             return false;
         };

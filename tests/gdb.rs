@@ -230,7 +230,7 @@ while f is not None and int(f.pc()) >= 0xffff800000000000:
     f = f.older()
 print("USER FRAME %s rax=%d" % (f.name(), int(f.read_register("rax"))) if f else "NO USER FRAME")
 for i in range(80):
-    if "syscall_table::sys_" in (gdb.selected_frame().name() or ""):
+    if (gdb.selected_frame().name() or "").startswith("kernel::sys::"):
         break
     gdb.execute("step")
 print("IN HANDLER " + (gdb.selected_frame().name() or "?"))
@@ -249,19 +249,15 @@ continue
     // The backtrace goes from the dispatcher through the trap handler and its entry stub
     // (CFI) into the program that made the call.
     s.gdb_says(" kernel::trap::trap_");
-    s.gdb_says("trap_stub_");
+    s.gdb_says(" in trap_body_");
     let number = value_after(&s.gdb, "NUMBER").expect("p f.rax printed no number");
     // The user frame's rax, unwound from the trap frame, is the system-call number too.
     s.gdb_says(&format!(" rax={number}"));
     assert!(!s.gdb.contains("NO USER FRAME"), "{}", s.gdb);
-    s.gdb_says("IN HANDLER kernel::syscall_table::sys_");
+    s.gdb_says("IN HANDLER kernel::sys::");
     // `finish` returns to the handler's caller.
     let after = s.gdb.split("AFTER FINISH ").nth(1).unwrap_or("");
-    assert!(
-        after.starts_with("kernel::syscall") && !after.starts_with("kernel::syscall_table::sys_"),
-        "{}",
-        s.gdb
-    );
+    assert!(after.starts_with("kernel::syscall"), "{}", s.gdb);
     s.gdb_says("exited normally");
     assert_eq!(s.vmm_status, Some(0), "{}", s.vmm_stderr);
 }
@@ -302,16 +298,30 @@ continue
 #[test]
 fn watchpoint_on_a_kernel_variable() {
     let user = counter().display().to_string();
-    let script = r#"break kernel::syscall_table::sys_write
+    // The running process's system-call count (in its heap-allocated slot, reached from the
+    // per-CPU `current` pointer: Rust atomics are one-field structs, unwrapped here).
+    let script = r#"break kernel::sys::console::sys_write
 continue
 delete
-watch kernel::process::PROCS.slots[0].stats.syscalls
+python
+def inner(v):
+    while True:
+        t = v.type.strip_typedefs()
+        if t.code != gdb.TYPE_CODE_STRUCT or len(t.fields()) != 1:
+            return v
+        v = v[t.fields()[0]]
+current = inner(gdb.parse_and_eval("kernel::percpu::CPU0.current")).dereference()
+count = inner(current["stats"]["syscalls"])
+gdb.execute("set language c")
+gdb.execute("watch -l *(unsigned long *)%d" % int(count.address))
+end
 continue
+bt 8
 delete
 continue
 "#;
     let s = debug("kwatch", Listen::Unix, &["--user", &user], script, None);
-    s.gdb_says("watchpoint 2: kernel::process::PROCS.slots[0].stats.syscalls");
+    s.gdb_says("atchpoint 2: -location");
     let old = s
         .gdb
         .split("Old value = ")
@@ -375,7 +385,7 @@ def probe(addr):
     except gdb.MemoryError as e:
         print("MEMORY ERROR %s" % addr)
 probe("0xffffffffdead0000")
-gdb.execute("break kernel::syscall_table::sys_write")
+gdb.execute("break kernel::sys::console::sys_write")
 gdb.execute("continue")
 probe("0")
 probe("0x0000800000000000")
@@ -404,9 +414,9 @@ continue
 #[test]
 fn detach_over_tcp_and_the_guest_finishes_by_itself() {
     let user = counter().display().to_string();
-    let script = "break kernel::syscall_table::sys_write\ncontinue\ndetach\n";
+    let script = "break kernel::sys::console::sys_write\ncontinue\ndetach\n";
     let s = debug("detach", Listen::Tcp, &["--user", &user], script, None);
-    s.gdb_says("Breakpoint 1, kernel::syscall_table::sys_write");
+    s.gdb_says("Breakpoint 1, kernel::sys::console::sys_write");
     s.gdb_says("[Inferior 1 (process 1) detached]");
     assert_eq!(s.vmm_status, Some(0), "{}", s.vmm_stderr);
     assert_eq!(ticks(&s.vmm_stdout), 3, "{}", s.vmm_stdout);

@@ -22,12 +22,34 @@ core::arch::global_asm!(
     .balign 16
     .global context_switch
 context_switch:
+    /* CFI, for debuggers: RSP is at a whole trap frame (trap_entry.rs), the old task's and
+       then the new one's; the CFA is its end. */
+    .cfi_startproc simple
+    .cfi_signal_frame
+    .cfi_def_cfa %rsp, 176
+    .cfi_offset 16, -40
+    .cfi_offset %rsp, -16
+    .cfi_offset %rax, -64
+    .cfi_offset %rcx, -72
+    .cfi_offset %rdx, -80
+    .cfi_offset %rsi, -88
+    .cfi_offset %rdi, -96
+    .cfi_offset %r8, -104
+    .cfi_offset %r9, -112
+    .cfi_offset %r10, -120
+    .cfi_offset %r11, -128
     mov %r15, 0(%rsp)
+    .cfi_offset %r15, -176
     mov %r14, 8(%rsp)
+    .cfi_offset %r14, -168
     mov %r13, 16(%rsp)
+    .cfi_offset %r13, -160
     mov %r12, 24(%rsp)
+    .cfi_offset %r12, -152
     mov %rbp, 32(%rsp)
+    .cfi_offset %rbp, -144
     mov %rbx, 40(%rsp)
+    .cfi_offset %rbx, -136
     mov CPU0+{prev_fpu}(%rip), %rax
     test %rax, %rax
     jz 1f
@@ -48,7 +70,9 @@ context_switch_to_first:
     mov 32(%rsp), %rbp
     mov 40(%rsp), %rbx
     add $48, %rsp
+    .cfi_adjust_cfa_offset -48
     jmp trap_exit_128
+    .cfi_endproc
     "#,
     prev_fpu = const crate::percpu::SWITCH_PREV_FPU,
     next_fpu = const crate::percpu::SWITCH_NEXT_FPU,

@@ -43,48 +43,116 @@ core::arch::global_asm!(
     .macro TRAP n, handler, has_error, save_all=1
     .balign 16
 trap_stub_\n:
+    /* CFI, for debuggers: a signal frame whose CFA is the end of the frame the CPU pushed, so
+       that the interrupted code's registers are found at fixed offsets below it (TrapFrame). */
+    .cfi_startproc simple
+    .cfi_signal_frame
+    .if \has_error == 0
+    .cfi_def_cfa %rsp, 40
+    .else
+    .cfi_def_cfa %rsp, 48
+    .endif
+    .cfi_offset 52, -8
+    .cfi_offset %rsp, -16
+    .cfi_offset 49, -24
+    .cfi_offset 51, -32
+    .cfi_offset 16, -40
     .if \has_error == 0
     pushq $0
+    .cfi_adjust_cfa_offset 8
     .endif
     pushq $\n
+    .cfi_adjust_cfa_offset 8
 trap_body_\n:
     push %rax
+    .cfi_adjust_cfa_offset 8
+    .cfi_offset %rax, -64
     push %rcx
+    .cfi_adjust_cfa_offset 8
+    .cfi_offset %rcx, -72
     push %rdx
+    .cfi_adjust_cfa_offset 8
+    .cfi_offset %rdx, -80
     push %rsi
+    .cfi_adjust_cfa_offset 8
+    .cfi_offset %rsi, -88
     push %rdi
+    .cfi_adjust_cfa_offset 8
+    .cfi_offset %rdi, -96
     push %r8
+    .cfi_adjust_cfa_offset 8
+    .cfi_offset %r8, -104
     push %r9
+    .cfi_adjust_cfa_offset 8
+    .cfi_offset %r9, -112
     push %r10
+    .cfi_adjust_cfa_offset 8
+    .cfi_offset %r10, -120
     push %r11
+    .cfi_adjust_cfa_offset 8
+    .cfi_offset %r11, -128
     .if \save_all
     push %rbx
+    .cfi_adjust_cfa_offset 8
+    .cfi_offset %rbx, -136
     push %rbp
+    .cfi_adjust_cfa_offset 8
+    .cfi_offset %rbp, -144
     push %r12
+    .cfi_adjust_cfa_offset 8
+    .cfi_offset %r12, -152
     push %r13
+    .cfi_adjust_cfa_offset 8
+    .cfi_offset %r13, -160
     push %r14
+    .cfi_adjust_cfa_offset 8
+    .cfi_offset %r14, -168
     push %r15
+    .cfi_adjust_cfa_offset 8
+    .cfi_offset %r15, -176
     .else
     sub $48, %rsp
+    .cfi_adjust_cfa_offset 48
     .endif
     mov %rsp, %rdi
     call \handler
     test %al, %al
     jnz context_switch
     add $48, %rsp
+    .cfi_adjust_cfa_offset -48
     .global trap_exit_\n
 trap_exit_\n:
     pop %r11
+    .cfi_adjust_cfa_offset -8
+    .cfi_same_value %r11
     pop %r10
+    .cfi_adjust_cfa_offset -8
+    .cfi_same_value %r10
     pop %r9
+    .cfi_adjust_cfa_offset -8
+    .cfi_same_value %r9
     pop %r8
+    .cfi_adjust_cfa_offset -8
+    .cfi_same_value %r8
     pop %rdi
+    .cfi_adjust_cfa_offset -8
+    .cfi_same_value %rdi
     pop %rsi
+    .cfi_adjust_cfa_offset -8
+    .cfi_same_value %rsi
     pop %rdx
+    .cfi_adjust_cfa_offset -8
+    .cfi_same_value %rdx
     pop %rcx
+    .cfi_adjust_cfa_offset -8
+    .cfi_same_value %rcx
     pop %rax
+    .cfi_adjust_cfa_offset -8
+    .cfi_same_value %rax
     add $16, %rsp
+    .cfi_adjust_cfa_offset -16
     iretq
+    .cfi_endproc
     .endm
 
     .section .text
@@ -129,16 +197,31 @@ trap_exit_\n:
     .balign 16
     .global syscall_entry
 syscall_entry:
+    /* CFI: the caller's RIP is in RCX until the frame holds it (then as in the stubs). */
+    .cfi_startproc simple
+    .cfi_signal_frame
+    .cfi_def_cfa %rsp, 0
+    .cfi_register 16, %rcx
     mov %rsp, syscall_user_rsp(%rip)
     mov TSS+4(%rip), %rsp
     pushq ${user_data}
+    .cfi_def_cfa %rsp, 8
     pushq syscall_user_rsp(%rip)
+    .cfi_adjust_cfa_offset 8
+    .cfi_offset %rsp, -16
     push %r11
+    .cfi_adjust_cfa_offset 8
     pushq ${user_code}
+    .cfi_adjust_cfa_offset 8
     push %rcx
+    .cfi_adjust_cfa_offset 8
+    .cfi_offset 16, -40
     pushq $0
+    .cfi_adjust_cfa_offset 8
     pushq ${syscall_vector}
+    .cfi_adjust_cfa_offset 8
     jmp trap_body_128
+    .cfi_endproc
 
     .section .bss
     .balign 8

@@ -148,7 +148,12 @@ fn debug(
     let script_path = dir.join("script.gdb");
     std::fs::write(
         &script_path,
-        format!("set pagination off\nset confirm off\ntarget remote {target}\n{script}"),
+        // Code from the ELF files: at the first stop gdb could not read it (paging off), and
+        // would place `break main` without skipping its prologue.
+        format!(
+            "set pagination off\nset confirm off\nset trust-readonly-sections on\n\
+             target remote {target}\n{script}"
+        ),
     )
     .unwrap();
     let gdb_out = dir.join("gdb.out");
@@ -283,7 +288,7 @@ continue
         symbols = symbols()
     );
     let s = debug("main", Listen::Unix, &["--user", &user], &script, None);
-    s.gdb_says("Breakpoint 1, main");
+    s.gdb_says("Breakpoint 1, main (argc=1, argv=0x7fffffff");
     s.gdb_says("counter.c");
     // musl set FS for its thread pointer with arch_prctl before main.
     assert_eq!(value_after(&s.gdb, "FS_BASE"), Some(1), "{}", s.gdb);

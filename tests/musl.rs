@@ -356,6 +356,34 @@ fn code_is_not_writable_and_data_not_executable_and_the_stack_has_a_guard() {
     }
 }
 
+/// The kernel's `syscall` entry (LSTAR), from the kernel ELF's symbols.
+fn lstar() -> u64 {
+    let out = Command::new("nm")
+        .arg(kernel_path())
+        .output()
+        .expect("nm (binutils) is needed to read the kernel's symbols");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.ends_with(" syscall_entry"))
+        .expect("syscall_entry in the kernel's symbols");
+    u64::from_str_radix(line.split(' ').next().unwrap(), 16).unwrap()
+}
+
+#[test]
+fn a_jump_to_the_syscall_entry_with_a_bad_return_address_is_only_a_fault() {
+    // On kvm_pvm such a jump arrives exactly like a `syscall` (a #PF at LSTAR from ring 3), with
+    // RCX as the return address; a non-canonical one must not reach `iretq`, where a real CPU
+    // would fault in ring 0. Elsewhere it is a fetch from a kernel page. Killed either way.
+    let run = run_user(&[c_user("trap", &format!("lstar {:#x}", lstar()))]);
+    run.assert_status(KILLED_SEGV);
+    run.assert_no_line("still alive");
+    run.assert_no_line("kernel panic");
+    let k = run.kill_line(1);
+    assert_eq!(k.what, "page fault", "{k:?}");
+    assert!(k.detail.starts_with("executing 0xffff"), "{k:?}");
+}
+
 #[test]
 fn edge_arguments_get_linuxs_answers() {
     // The expectations themselves are checked on the host first: Linux answers the same.

@@ -9,7 +9,11 @@
  *   writecode  a write to its own code (mapped read-only): SIGSEGV, 139
  *   execstack  a jump to a `ret` on the stack (NX): SIGSEGV, 139
  *   execdata   a jump to a `ret` in writable data (NX): SIGSEGV, 139
- *   overflow   unbounded recursion, into the guard page below the stack: SIGSEGV, 139 */
+ *   overflow   unbounded recursion, into the guard page below the stack: SIGSEGV, 139
+ *   lstar ADDR a jump to ADDR (the kernel's `syscall` entry) with a non-canonical RCX, which a
+ *              `syscall` would have made the return address: SIGSEGV, 139, never a kernel
+ *              fault on the way back (the sysret/iret class of bug) */
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -74,6 +78,15 @@ int main(int argc, char **argv)
 		((void (*)(void))(void *)data_ret)();
 	} else if (!strcmp(what, "overflow")) {
 		recurse(0, 0);
+	} else if (!strcmp(what, "lstar") && argc > 2) {
+		unsigned long target = strtoul(argv[2], 0, 0);
+		__asm__ volatile("mov %0, %%rax\n\t"
+				 "movabs $0x8000000000001000, %%rcx\n\t"
+				 "mov $0x202, %%r11\n\t"
+				 "jmp *%%rax"
+				 :
+				 : "r"(target)
+				 : "rax", "rcx", "r11", "memory");
 	} else {
 		printf("trap: unknown %s\n", what);
 		return 2;

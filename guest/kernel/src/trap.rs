@@ -6,7 +6,7 @@ use core::sync::atomic::Ordering::Relaxed;
 
 use crate::exit;
 use crate::memory::frame::FRAMES;
-use crate::memory::paging;
+use crate::memory::paging::{self, USER_END};
 use crate::memory::PAGE_SIZE;
 use crate::percpu::current;
 use crate::scheduler;
@@ -41,8 +41,10 @@ extern "C" fn trap_page_fault(f: &mut TrapFrame) -> bool {
     // kvm_pvm: a `syscall` from ring 3 faults at LSTAR instead of entering ring 0 there. A user
     // RIP can equal LSTAR only by that fault: the fetch of the instruction at LSTAR failed, so
     // CR2 is LSTAR too and need not be read. Checked first and kept short: this is the system-
-    // call path. (A program that jumps to LSTAR itself gets the system call it asked for.)
-    if f.rip == syscall::lstar() && f.user_mode() {
+    // call path. (A program that jumps to LSTAR itself gets the system call it asked for, if
+    // RCX holds a user address to return to; with any other RCX it is a jump into the kernel,
+    // a plain fault: the return must never `iretq` to a RIP the CPU would refuse in ring 0.)
+    if f.rip == syscall::lstar() && f.user_mode() && f.rcx < USER_END {
         syscall::from_pvm_page_fault(f);
         syscall::dispatch(f);
         return scheduler::take_switch();

@@ -104,6 +104,85 @@ impl fmt::Display for StatLine<'_> {
 
 pub const DONE_LINE: &str = "BENCH done";
 
+/// The operations of our kernel's `bench` system call (`nr::BENCH`): `bench(op, n)`, op in rdi,
+/// n in rsi (guest/kernel/src/bench.rs says what each returns).
+pub mod op {
+    /// `n` iterations of `dec; jnz` in ring 0: the cycles they took.
+    pub const RING0_LOOP: u64 = 0;
+    /// `n` writes to the bench port: the cycles they took.
+    pub const PORT_WRITE: u64 = 1;
+    /// `n` ring-0 `cpuid`s: the cycles they took.
+    pub const CPUID: u64 = 2;
+    /// Tick at `n` Hz even with one runnable task (0: tickless again).
+    pub const FORCE_TICK: u64 = 3;
+    /// The number of timer interrupts taken since boot.
+    pub const TIMER_INTERRUPTS: u64 = 4;
+    /// Arm the VMM's instruction counter ([`super::count`]): `n` = 0 holds interrupts off
+    /// while it steps, 1 lets them in (to count a timer tick).
+    pub const COUNT_ARM: u64 = 5;
+    /// The instruction counter's answer ([`super::count::read`]).
+    pub const COUNT_READ: u64 = 6;
+}
+
+/// The exact ring-0 instruction counter of `vmm bench` (vmm/src/step_count.rs), driven through
+/// the bench port from ring 0. A guest arms it with a byte written to the port; the VMM then
+/// single-steps the vCPU, waits for ring 3, counts every instruction executed in ring 0 from
+/// the next entry into ring 0 to the return to ring 3, and stops stepping. A 4-byte read of the
+/// port then gives the count (once; later reads give [`read::NOT_ARMED`]).
+pub mod count {
+    /// Written to the bench port: arm the counter, interrupts held off while it steps
+    /// (KVM_GUESTDBG_BLOCKIRQ), so a timer interrupt cannot land inside the counted path.
+    pub const ARM: u8 = 1;
+    /// Written to the bench port: arm the counter and let interrupts in (to count a tick).
+    pub const ARM_IRQ: u8 = 2;
+
+    /// What a 4-byte read of the bench port returns; any other value is a count.
+    pub mod read {
+        /// Nothing was armed since the last read.
+        pub const NOT_ARMED: u32 = 0;
+        /// The count had not finished: the read itself is in the path it was counting (the
+        /// armed path never entered ring 0). The count is abandoned.
+        pub const UNFINISHED: u32 = u32::MAX - 1;
+        /// The VMM could not count (stepping unsupported, or a step limit was hit: its log
+        /// says which).
+        pub const FAILED: u32 = u32::MAX;
+    }
+
+    /// The BENCH line of a counted path is named `insns_<path>`.
+    pub const LINE_PREFIX: &str = "insns_";
+}
+
+/// The BENCH line of a counted path: `BENCH name=insns_PATH insns=FIRST again=SECOND`, the
+/// two counts of two round trips (equal when the path is deterministic), or
+/// `BENCH name=insns_PATH error=WHY` when a count failed.
+pub struct CountLine<'a> {
+    pub path: &'a str,
+    /// The raw answers of the two reads ([`count::read`]).
+    pub runs: [u32; 2],
+}
+
+impl CountLine<'_> {
+    fn why(v: u32) -> Option<&'static str> {
+        match v {
+            count::read::NOT_ARMED => Some("not-armed"),
+            count::read::UNFINISHED => Some("unfinished"),
+            count::read::FAILED => Some("count-failed"),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for CountLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        let [a, b] = self.runs;
+        write!(f, "BENCH name={}{}", count::LINE_PREFIX, self.path)?;
+        match Self::why(a).or(Self::why(b)) {
+            Some(why) => write!(f, " error={why}"),
+            None => write!(f, " insns={a} again={b}"),
+        }
+    }
+}
+
 /// The BENCH lines of one guest run, by name: each line's key=value fields.
 #[cfg(any(test, feature = "std"))]
 #[derive(Debug, Default, Clone)]
@@ -144,6 +223,20 @@ impl BenchLines {
 
     pub fn field(&self, name: &str, key: &str) -> Option<f64> {
         self.lines.get(name)?.get(key)?.parse().ok()
+    }
+
+    /// The counted paths (`insns_*` lines), in name order: (path, first count, second count),
+    /// or (path, the error) for a count that failed.
+    pub fn counts(&self) -> impl Iterator<Item = (&str, Result<[u64; 2], &str>)> {
+        self.lines.iter().filter_map(|(name, fields)| {
+            let path = name.strip_prefix(count::LINE_PREFIX)?;
+            let n = |k: &str| fields.get(k)?.parse::<u64>().ok();
+            let counts = match (n("insns"), n("again")) {
+                (Some(a), Some(b)) => Ok([a, b]),
+                _ => Err(fields.get("error").map_or("no-count", |e| e.as_str())),
+            };
+            Some((path, counts))
+        })
     }
 
     /// The summary of line `name`, if it has one.
@@ -190,6 +283,33 @@ mod tests {
         assert_eq!(b.field("syscall_getppid", "depth"), Some(2.0));
         assert_eq!(b.field("x", "count"), Some(0.0));
         assert!(b.summary("x").is_none());
+    }
+
+    #[test]
+    fn count_lines_round_trip() {
+        let ok = CountLine {
+            path: "syscall_getpid",
+            runs: [57, 58],
+        }
+        .to_string();
+        assert_eq!(ok, "BENCH name=insns_syscall_getpid insns=57 again=58");
+        let bad = CountLine {
+            path: "timer_tick",
+            runs: [40, count::read::UNFINISHED],
+        }
+        .to_string();
+        assert_eq!(bad, "BENCH name=insns_timer_tick error=unfinished");
+        let b = BenchLines::parse(&format!(
+            "{ok}\n{bad}\nBENCH name=work min=1 median=1 p99=1 iters=1\n"
+        ));
+        let counts: Vec<_> = b.counts().collect();
+        assert_eq!(
+            counts,
+            [
+                ("syscall_getpid", Ok([57, 58])),
+                ("timer_tick", Err("unfinished"))
+            ]
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod gdb;
 pub mod initrd;
 pub mod lapic;
 pub mod layout;
+pub mod step_count;
 pub mod vcpu;
 pub mod vm;
 pub mod vmm;

@@ -1,15 +1,18 @@
 //! `run_vcpu_exit_loop`: the one KVM_RUN loop that sees every VM exit and sends it to its
 //! device (devices/io_bus.rs). A VM-exit trace or exit statistics hook in here. With `--gdb`,
 //! the debugger (gdb/) sees the guest stop at its first instruction, every KVM_EXIT_DEBUG, every
-//! interrupted KVM_RUN (Ctrl-C in gdb), and the guest's end.
+//! interrupted KVM_RUN (Ctrl-C in gdb), and the guest's end. The bench port's instruction
+//! counter (step_count.rs) gets its commands, its reads and, while it steps, the debug exits.
 
 use kvm_bindings::kvm_debug_exit_arch;
 use kvm_ioctls::{VcpuExit, VcpuFd};
 use log::{debug, info, warn};
 
+use crate::devices::bench_port::BENCH_PORT;
 use crate::devices::io_bus::{IoBus, WriteEffect};
 use crate::error::{Error, Result};
 use crate::gdb::Debugger;
+use crate::step_count::StepCounter;
 
 /// Why the loop stopped when the guest did not crash.
 #[derive(Debug, PartialEq, Eq)]
@@ -52,6 +55,10 @@ enum Next {
     InternalError,
     Debug(kvm_debug_exit_arch),
     Interrupted,
+    /// A command byte for the step counter (bench port).
+    CountCommand(u8),
+    /// The guest read the step counter while it was counting.
+    CountCancel,
 }
 
 const INTERNAL_ERROR_NAMES: [&str; 5] = [
@@ -62,8 +69,13 @@ const INTERNAL_ERROR_NAMES: [&str; 5] = [
     "unexpected exit reason",
 ];
 
-/// Runs the guest until it powers off or crashes (or gdb kills it).
-pub fn run_vcpu_exit_loop(vcpu: &mut Vcpu, io: &IoBus) -> Result<VcpuStop> {
+/// Runs the guest until it powers off or crashes (or gdb kills it). `counter` serves the
+/// bench port's instruction-counter commands.
+pub fn run_vcpu_exit_loop(
+    vcpu: &mut Vcpu,
+    io: &IoBus,
+    counter: &mut StepCounter,
+) -> Result<VcpuStop> {
     if let Some(gdb) = vcpu.debugger() {
         if let Some(stop) = gdb.first_stop()? {
             return Ok(stop);
@@ -72,6 +84,14 @@ pub fn run_vcpu_exit_loop(vcpu: &mut Vcpu, io: &IoBus) -> Result<VcpuStop> {
     loop {
         let next = match vcpu.fd().run() {
             Ok(exit) => match exit {
+                VcpuExit::IoOut(BENCH_PORT, &[cmd, ..]) if cmd != 0 => Next::CountCommand(cmd),
+                VcpuExit::IoIn(BENCH_PORT, data) if data.len() == 4 => {
+                    if counter.read(data) {
+                        Next::CountCancel
+                    } else {
+                        Next::Resume
+                    }
+                }
                 VcpuExit::IoOut(port, data) => match io.pio_write(port, data) {
                     WriteEffect::PowerOff(code) => Next::Stop(VcpuStop::PoweredOff(code)),
                     WriteEffect::None => Next::Resume,
@@ -97,7 +117,7 @@ pub fn run_vcpu_exit_loop(vcpu: &mut Vcpu, io: &IoBus) -> Result<VcpuStop> {
                 VcpuExit::Shutdown => Next::TripleFault,
                 VcpuExit::FailEntry(reason, cpu) => Next::FailEntry(reason, cpu),
                 VcpuExit::InternalError => Next::InternalError,
-                // A breakpoint, watchpoint or single step (only ever with --gdb).
+                // A breakpoint, watchpoint or single step (gdb's, or the step counter's).
                 VcpuExit::Debug(info) => Next::Debug(info),
                 other => {
                     warn!("unexpected VM exit {other:?}; resuming the guest");
@@ -116,10 +136,27 @@ pub fn run_vcpu_exit_loop(vcpu: &mut Vcpu, io: &IoBus) -> Result<VcpuStop> {
                 }
                 None
             }
+            Next::Debug(_) if counter.active() => {
+                counter.step(vcpu.fd())?;
+                None
+            }
             Next::Debug(info) => match vcpu.debugger() {
                 Some(gdb) => gdb.debug_exit(&info)?,
                 None => None,
             },
+            // gdb owns the vCPU's debug state: the counter would take it from under gdb.
+            Next::CountCommand(_) if vcpu.debugger().is_some() => {
+                counter.refuse("gdb is attached");
+                None
+            }
+            Next::CountCommand(cmd) => {
+                counter.command(vcpu.fd(), cmd)?;
+                None
+            }
+            Next::CountCancel => {
+                counter.cancel(vcpu.fd())?;
+                None
+            }
             Next::Interrupted => match vcpu.debugger() {
                 Some(gdb) => gdb.interrupted()?,
                 None => None,

@@ -18,6 +18,7 @@ use crate::devices::{console_input::ConsoleInput, io_bus::IoBus, serial};
 use crate::error::{ioctl, Error, Result};
 use crate::event_loop::{self, LoopEnd};
 use crate::gdb::{self, Debugger, GdbAddr};
+use crate::step_count::StepCounter;
 use crate::vcpu::{self, Vcpu, VcpuStop};
 use crate::{cpuid, lapic, layout, vm::Vm};
 
@@ -92,6 +93,7 @@ pub fn run(config: VmConfig) -> Result<u8> {
             .try_clone()
             .map_err(|e| Error::Internal(format!("eventfd: {e}")))?,
     );
+    let mut counter = StepCounter::new(&vm.kvm, vm.memory.clone());
     // The guest's RAM must stay mapped while the vCPU runs: the thread holds a handle to it.
     let memory = vm.memory.clone();
     let gdb_addr = config.gdb.clone();
@@ -110,7 +112,7 @@ pub fn run(config: VmConfig) -> Result<u8> {
                 _ => Vcpu::Plain(vcpu_fd),
             };
             let _memory = memory;
-            let result = vcpu::run_vcpu_exit_loop(&mut vcpu, &io);
+            let result = vcpu::run_vcpu_exit_loop(&mut vcpu, &io, &mut counter);
             debug!(
                 "accesses to no device: {} port, {} MMIO",
                 io.unhandled_pio.load(std::sync::atomic::Ordering::Relaxed),

@@ -5,14 +5,14 @@
 use crate::cpu::rdtsc;
 use crate::timer;
 
+use abi::bench::count;
+use abi::bench::op::{
+    COUNT_ARM as OP_COUNT_ARM, COUNT_READ as OP_COUNT_READ, CPUID as OP_CPUID,
+    FORCE_TICK as OP_FORCE_TICK, PORT_WRITE as OP_PORT_WRITE, RING0_LOOP as OP_RING0_LOOP,
+    TIMER_INTERRUPTS as OP_TIMER_INTERRUPTS,
+};
 use abi::machine::port::BENCH as BENCH_PORT;
 use abi::Errno;
-
-const OP_RING0_LOOP: u64 = 0;
-const OP_PORT_WRITE: u64 = 1;
-const OP_CPUID: u64 = 2;
-const OP_FORCE_TICK: u64 = 3;
-const OP_TIMER_INTERRUPTS: u64 = 4;
 
 /// bench(op, n): `n` iterations of `op` in ring 0; returns the cycles, or EINVAL.
 /// - 0: an empty loop (`dec; jnz`: two instructions an iteration), the cost of ring-0 code;
@@ -20,7 +20,11 @@ const OP_TIMER_INTERRUPTS: u64 = 4;
 /// - 2: `cpuid`, which KVM answers in the kernel;
 /// - 3: make the timer tick at `n` Hz even with one runnable task (0: back to tickless);
 ///   returns 0;
-/// - 4: returns how many timer interrupts the kernel has taken since boot (`n` ignored).
+/// - 4: returns how many timer interrupts the kernel has taken since boot (`n` ignored);
+/// - 5: arms the VMM's instruction counter (`abi::bench::count`): it counts the ring-0
+///   instructions of the next round trip from ring 3 (`n` = 0: interrupts held off; 1: let in);
+///   returns 0;
+/// - 6: returns the counter's answer (a count, or one of `abi::bench::count::read`).
 pub fn sys_bench(f: &mut crate::trap_frame::TrapFrame) -> super::SysResult {
     let (op, n) = (f.rdi, f.rsi);
     if n > 100_000_000 {
@@ -48,6 +52,22 @@ pub fn sys_bench(f: &mut crate::trap_frame::TrapFrame) -> super::SysResult {
             return Ok(0);
         }
         OP_TIMER_INTERRUPTS => return Ok(timer::interrupts()),
+        OP_COUNT_ARM => {
+            let cmd = if n == 0 { count::ARM } else { count::ARM_IRQ };
+            // SAFETY: the bench port has no effect on the guest; the VMM starts single-stepping.
+            unsafe {
+                core::arch::asm!("out dx, al", in("dx") BENCH_PORT, in("al") cmd, options(nomem, nostack));
+            }
+            return Ok(0);
+        }
+        OP_COUNT_READ => {
+            let answer: u32;
+            // SAFETY: reading the bench port has no effect on the guest.
+            unsafe {
+                core::arch::asm!("in eax, dx", in("dx") BENCH_PORT, out("eax") answer, options(nomem, nostack));
+            }
+            return Ok(answer as u64);
+        }
         OP_RING0_LOOP => {}
         _ => return Err(Errno::EINVAL),
     }

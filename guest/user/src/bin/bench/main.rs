@@ -9,7 +9,8 @@
 //! which `vmm bench` parses. Each sample has the timer's own overhead (the minimum of an empty
 //! `lfence; rdtsc` pair, reported as `rdtsc_overhead`) subtracted.
 //! `bench partner N` is the second process of the context-switch measurement: it yields N + 1
-//! times and exits.
+//! times and exits. `bench counts` only counts the ring-0 instructions of each path (count.rs);
+//! every other run counts them first, then times everything.
 #![no_std]
 #![no_main]
 
@@ -21,16 +22,19 @@ use lde_user::syscall::{int80_syscall6, nr, syscall0, syscall1, syscall2};
 use lde_user::{Args, println, sched_yield, spawn, wait4};
 
 use abi::bench as bench_work;
+use abi::bench::op;
+
+mod count;
 
 lde_user::entry!(main);
 
 /// The kernel's `bench` call (guest/kernel/src/bench.rs).
 const SYS_BENCH: usize = nr::BENCH;
-const OP_RING0_LOOP: usize = 0;
-const OP_PORT_WRITE: usize = 1;
-const OP_CPUID: usize = 2;
-const OP_FORCE_TICK: usize = 3;
-const OP_TIMER_INTERRUPTS: usize = 4;
+const OP_RING0_LOOP: usize = op::RING0_LOOP as usize;
+const OP_PORT_WRITE: usize = op::PORT_WRITE as usize;
+const OP_CPUID: usize = op::CPUID as usize;
+const OP_FORCE_TICK: usize = op::FORCE_TICK as usize;
+const OP_TIMER_INTERRUPTS: usize = op::TIMER_INTERRUPTS as usize;
 const BRK: usize = nr::BRK;
 const PAGE: usize = 4096;
 
@@ -306,6 +310,19 @@ fn main(args: Args) -> i32 {
             sched_yield();
         }
         return 0;
+    }
+    match args.get(1) {
+        Some("counts") => {
+            count::all();
+            println!("{}", bench_work::DONE_LINE);
+            return 0;
+        }
+        Some("probes") => {
+            count::probes();
+            println!("{}", bench_work::DONE_LINE);
+            return 0;
+        }
+        _ => count::all(),
     }
     let plan = if args.get(1) == Some("quick") {
         &QUICK

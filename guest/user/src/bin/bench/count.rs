@@ -1,0 +1,155 @@
+//! Exact ring-0 instruction counts (docs/bench.md, "Exact instruction counts"): each path is
+//! one round trip from ring 3, run with the VMM's step counter armed (`abi::bench::count`), so
+//! the VMM single-steps it and counts every instruction it executes in ring 0. Each path is
+//! counted twice, after a few uncounted runs; the two counts agree when the path is
+//! deterministic. One BENCH line per path: `BENCH name=insns_PATH insns=N again=M`.
+//!
+//! A new path (fork, exec, signal delivery...) is one more call of `count` in `all` with a
+//! name: `vmm bench` shows every `insns_*` line it finds.
+
+use abi::bench::op::{COUNT_ARM, COUNT_READ, FORCE_TICK, TIMER_INTERRUPTS};
+use abi::bench::{CountLine, count};
+use lde_user::syscall::{int80_syscall6, nr, syscall0, syscall1, syscall2};
+use lde_user::{println, sched_yield, spawn, wait4};
+
+/// Uncounted runs of a path before its two counted ones (so that it is in its steady state).
+const WARM: usize = 3;
+const PAGE: usize = 4096;
+
+/// The timer tick is counted at this rate, with one task (so the tick does not switch).
+const TICK_HZ: usize = 1000;
+/// Ring-3 spin after arming, in TSC cycles: several tick periods at any TSC rate above 200 MHz,
+/// however slowly the stepped ring-3 loop goes.
+const TICK_SPIN: u64 = 40_000_000;
+
+fn bench_call(op: u64, n: usize) -> isize {
+    // SAFETY: the bench call reads only its two integer arguments and touches no user memory.
+    unsafe { syscall2(nr::BENCH, op as usize, n) }
+}
+
+fn arm(irqs: bool) {
+    bench_call(COUNT_ARM, irqs as usize);
+}
+
+fn answer() -> u32 {
+    bench_call(COUNT_READ, 0) as u32
+}
+
+/// Counts `op`, one round trip, twice (after `WARM` uncounted runs) and prints its line.
+/// `irqs`: let interrupts in while stepping (only the timer tick wants them).
+fn count(path: &str, irqs: bool, mut op: impl FnMut()) {
+    for _ in 0..WARM {
+        op();
+    }
+    let mut runs = [0u32; 2];
+    for r in runs.iter_mut() {
+        arm(irqs);
+        op();
+        *r = answer();
+    }
+    println!("{}", CountLine { path, runs });
+}
+
+/// `lfence; rdtsc`.
+fn tsc() -> u64 {
+    let (lo, hi): (u32, u32);
+    // SAFETY: lfence and rdtsc only read the time-stamp counter into eax:edx.
+    unsafe {
+        core::arch::asm!("lfence", "rdtsc", out("eax") lo, out("edx") hi, options(nomem, nostack))
+    };
+    (hi as u64) << 32 | lo as u64
+}
+
+/// Spins in ring 3 (no system call) for `cycles` of the TSC.
+fn spin(cycles: u64) {
+    let t0 = tsc();
+    while tsc().wrapping_sub(t0) < cycles {}
+}
+
+/// A demand-zero page fault per run: the heap grows by enough pages first.
+fn page_fault() {
+    let pages = WARM + 2;
+    // SAFETY: brk only moves the break; the pages between the old and the new break are ours.
+    let cur = unsafe { syscall1(nr::BRK, 0) } as usize;
+    let start = (cur + PAGE - 1) & !(PAGE - 1);
+    let end = start + pages * PAGE;
+    // SAFETY: as above.
+    if unsafe { syscall1(nr::BRK, end) } as usize != end {
+        println!("BENCH name={}page_fault error=brk", count::LINE_PREFIX);
+        return;
+    }
+    let mut next = start;
+    count("page_fault", false, || {
+        // SAFETY: the page is below the break we just set, so it is ours; this is its first
+        // touch.
+        unsafe { core::ptr::write_volatile(next as *mut u8, 1) };
+        next += PAGE;
+    });
+}
+
+/// One switch of a yield ping-pong: this process yields to a partner that yields back (the
+/// count ends when the partner is back in ring 3).
+fn context_switch() {
+    // The partner yields WARM + 3 times: once back for each of ours, then alone.
+    let partner = match spawn(c"bench", &[c"partner", c"5"]) {
+        Ok(pid) => pid,
+        Err(e) => {
+            println!(
+                "BENCH name={}context_switch error=spawn-{e}",
+                count::LINE_PREFIX
+            );
+            return;
+        }
+    };
+    const _: () = assert!(WARM + 2 == 5);
+    count("context_switch", false, sched_yield);
+    let _ = wait4(partner);
+}
+
+/// A timer tick that does not switch (one task, the timer forced on): after arming, ring 3
+/// spins until the tick comes; the count is of its handler. Interrupts must be let in for this
+/// one, so the interrupt count says whether the tick came inside the spin.
+fn timer_tick() {
+    bench_call(FORCE_TICK, TICK_HZ);
+    sched_yield(); // the kernel arms the timer at a scheduling decision
+    let before = bench_call(TIMER_INTERRUPTS, 0);
+    count("timer_tick", true, || spin(TICK_SPIN));
+    let after = bench_call(TIMER_INTERRUPTS, 0);
+    bench_call(FORCE_TICK, 0);
+    sched_yield();
+    if after <= before {
+        println!("BENCH name=timer_tick_count_check error=no-interrupts");
+    }
+}
+
+/// Every counted path, in the order of the table.
+pub fn all() {
+    // SAFETY (both): getpid takes no argument and touches no memory.
+    count("syscall_getpid", false, || unsafe {
+        syscall0(nr::GETPID);
+    });
+    count("int80_getpid", false, || unsafe {
+        int80_syscall6(nr::GETPID, 0, 0, 0, 0, 0, 0);
+    });
+    count("sched_yield", false, sched_yield);
+    context_switch();
+    timer_tick();
+    page_fault();
+}
+
+/// Paths that only probe how single-stepping behaves (docs/bench.md): a sleep, which idles
+/// the CPU with `sti; hlt` until the timer wakes it.
+pub fn probes() {
+    let ts = lde_user::Timespec {
+        sec: 0,
+        nsec: 200_000_000,
+    };
+    for msg in ["", "a", "ab", "abcde\n"] {
+        count("probe_write", false, || {
+            let _ = lde_user::write(1, msg.as_bytes());
+        });
+    }
+    count("probe_nanosleep_200ms", true, || {
+        let _ = lde_user::nanosleep(&ts);
+    });
+}

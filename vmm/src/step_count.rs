@@ -138,8 +138,16 @@ impl StepCounter {
             self.answer = count::read::FAILED;
             return Ok(());
         }
-        self.state = State::Arming { steps: 0 };
         self.rep = None;
+        // The first step after this exit runs the instruction after the `out`; when that one
+        // is already the return to ring 3 (the floor's service), the next exit is in the next
+        // entry, so the counter must know now.
+        let mut at = self.where_is(vcpu)?;
+        at.rip += self.out_len(vcpu, &at);
+        self.state = match self.next_insn(vcpu, &at) {
+            Next::ToRing3 => State::Returned,
+            _ => State::Arming { steps: 0 },
+        };
         self.answer = count::read::NOT_ARMED;
         debug!(
             "step counter: armed (interrupts {})",
@@ -339,6 +347,24 @@ impl StepCounter {
             Some(Insn::Hlt) => Next::Halt,
             Some(Insn::RepString) => Next::Rep,
             None => Next::Other,
+        }
+    }
+
+    /// The length of the instruction at `at.rip` if it is an `out` (the KVM may report the
+    /// port exit before or after moving RIP past it), else 0.
+    fn out_len(&self, vcpu: &VcpuFd, at: &At) -> u64 {
+        let mut insn = [0u8; 3];
+        if !self.read_virt(vcpu, at.rip, &mut insn) {
+            return 0;
+        }
+        let (prefix, op) = match insn {
+            [0x66, op, _] => (1, op),
+            [op, ..] => (0, op),
+        };
+        match op {
+            0xe6 | 0xe7 => prefix + 2, // out imm8, al/eax
+            0xee | 0xef => prefix + 1, // out dx, al/eax
+            _ => 0,
         }
     }
 

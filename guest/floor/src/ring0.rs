@@ -8,7 +8,7 @@
 //! | #UD at `CD 80` (kvm_pvm's `int 0x80`) | rip += 2, `iretq` |
 //! | #PF at LSTAR (kvm_pvm's `syscall`) | rip = rcx, rflags = r11, `iretq` (no check of CR2) |
 //! | `syscall` at LSTAR (hardware) | `sysretq` |
-//! | `int3` (gate 3, DPL 3) | the floor's own services for ring 3, by rax: 1 write(rsi, rdx) to COM1, 2 `out` to port 0xf5 rdi times, 3 `cpuid` rdi times, 4 `dec; jnz` rdi times (2, 3, 4 return the TSC cycles in rax), 5 exit(dil) by port 0xf4, 6 run the timer every rdi cycles (0: off), 7 rax = timer interrupts so far, 8 rax = eax of ring-0 `cpuid` leaf edi |
+//! | `int3` (gate 3, DPL 3) | the floor's own services for ring 3, by rax: 1 write(rsi, rdx) to COM1, 2 `out` to port 0xf5 rdi times, 3 `cpuid` rdi times, 4 `dec; jnz` rdi times (2, 3, 4 return the TSC cycles in rax), 5 exit(dil) by port 0xf4, 6 run the timer every rdi cycles (0: off), 7 rax = timer interrupts so far, 8 rax = eax of ring-0 `cpuid` leaf edi, 9 the byte dil to the bench port (arms the VMM's instruction counter), 10 rax = a 4-byte read of the bench port (its count) |
 //! | timer (vector 32, x2APIC TSC-deadline) | EOI, re-arm one period on (if on), count, `iretq` |
 //! | #GP, #DF | exit with status 13 or 8: the floor is broken |
 //!
@@ -252,6 +252,17 @@ floor_service:
     je 11f
     cmp $8, %rax
     je 13f
+    cmp $9, %rax
+    je 14f
+    cmp $10, %rax
+    je 15f
+    iretq
+14: mov %edi, %eax                  /* the byte dil to the bench port */
+    mov ${bench_port}, %dx
+    out %al, %dx
+    iretq
+15: mov ${bench_port}, %dx          /* rax = a 4-byte read of the bench port */
+    in %dx, %eax
     iretq
 13: push %rbx                       /* rax = eax of cpuid leaf edi, in ring 0 */
     mov %edi, %eax
@@ -281,12 +292,13 @@ floor_service:
     mov ${com1}, %dx
     rep outsb
     iretq
-2:  mov %rdi, %rcx                  /* out 0xf5, rdi times */
+2:  mov %rdi, %rcx                  /* out 0xf5, rdi times (al = 0: not a counter command) */
     lfence
     rdtsc
     shl $32, %rdx
     or %rdx, %rax
     mov %rax, %r8
+    xor %eax, %eax
     mov ${bench_port}, %dx
 6:  out %al, %dx
     dec %rcx

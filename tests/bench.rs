@@ -3,14 +3,21 @@
 //! every measured median is positive, what the hardware orders is ordered (a context switch
 //! costs more than a null system call, a trap more than a `cpuid` from ring 3), one ring-0
 //! instruction costs something. Speed targets are reported by the bench, never asserted here.
+//! `vmm bench --counts`: the exact single-stepped ring-0 instruction counts are there for every
+//! path, positive, the same in both runs of a bench and in two benches, and ordered as the
+//! paths' code is (a `syscall` does less than an `int 0x80`, a switch more than a yield).
 
 use std::process::Command;
 
 use serde_json::Value;
 
 fn bench_json() -> Value {
+    run_bench("--quick")
+}
+
+fn run_bench(mode: &str) -> Value {
     let out = Command::new(env!("CARGO_BIN_EXE_vmm"))
-        .args(["bench", "--quick", "--json"])
+        .args(["bench", mode, "--json"])
         .output()
         .expect("run vmm bench");
     assert!(
@@ -123,4 +130,88 @@ fn bench_runs_and_its_numbers_are_sane() {
     for t in targets {
         assert!(t["verdict"].as_str().is_some(), "{t}");
     }
+}
+
+/// The exact count of `path` for `side` ("ours" or "floor"), checked to be a count whose two
+/// runs agree.
+fn count(v: &Value, path: &str, side: &str) -> u64 {
+    let rows = v["counts"].as_array().expect("counts");
+    let row = rows
+        .iter()
+        .find(|r| r["key"] == path)
+        .unwrap_or_else(|| panic!("no count for {path}: {rows:?}"));
+    let c = &row[side];
+    let insns = c["insns"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{path} / {side} was not counted: {c}"));
+    let runs = &c["runs"];
+    assert_eq!(
+        runs[0], runs[1],
+        "{path} / {side}: the two runs of one bench differ: {c}"
+    );
+    assert_eq!(c["deterministic"], true, "{path} / {side}: {c}");
+    assert!(insns > 0, "{path} / {side}: {c}");
+    insns
+}
+
+#[test]
+fn exact_counts_are_there_deterministic_and_ordered() {
+    let (a, b) = (run_bench("--counts"), run_bench("--counts"));
+    assert_eq!(a["counts_only"], true);
+    let ours = [
+        "syscall_getpid",
+        "int80_getpid",
+        "sched_yield",
+        "context_switch",
+        "timer_tick",
+        "page_fault",
+    ];
+    let floor = ["syscall_getpid", "int80_getpid", "timer_tick"];
+    for (side, paths) in [("ours", &ours[..]), ("floor", &floor[..])] {
+        for p in paths {
+            assert_eq!(
+                count(&a, p, side),
+                count(&b, p, side),
+                "{p} / {side}: two benches counted differently"
+            );
+        }
+    }
+    let o = |p| count(&a, p, "ours");
+    let f = |p| count(&a, p, "floor");
+    // The floor's paths are hand-written: the counter must give exactly their length
+    // (guest/floor/src/ring0.rs: #PF at LSTAR 4, #UD at CD 80 2, the tick 23).
+    assert_eq!(
+        (f("syscall_getpid"), f("int80_getpid"), f("timer_tick")),
+        (4, 2, 23),
+        "the floor's paths, counted by hand"
+    );
+    assert!(
+        o("syscall_getpid") < o("int80_getpid"),
+        "int 0x80 (kvm_pvm: #UD, the bytes checked) does more than syscall"
+    );
+    assert!(
+        o("syscall_getpid") < o("sched_yield"),
+        "yield = a call plus the queue"
+    );
+    assert!(
+        o("sched_yield") < o("context_switch"),
+        "a yield that switches does more than one that does not"
+    );
+    for p in floor {
+        assert!(o(p) > f(p), "{p}: our kernel does more than the floor");
+    }
+    // The exact counts set the instruction-budget targets.
+    let target = |k: &str| {
+        a["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["key"] == k)
+            .cloned()
+            .unwrap_or_else(|| panic!("no target {k}"))
+    };
+    assert_eq!(
+        target("syscall_excess")["value"].as_f64(),
+        Some((o("syscall_getpid") - f("syscall_getpid")) as f64)
+    );
 }

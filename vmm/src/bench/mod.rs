@@ -8,9 +8,12 @@
 //!   KVM_RUN loop of `bare.rs` in this process;
 //! - host: `host.rs`, in this process.
 //!
-//! Everything is in TSC cycles (converted to ns with the TSC frequency). See docs/bench.md.
+//! Everything is in TSC cycles (converted to ns with the TSC frequency), except the exact
+//! ring-0 instruction counts (counts.rs), which both guests make first with the VMM's
+//! single-stepping counter (step_count.rs). `--counts` makes only those. See docs/bench.md.
 
 pub mod bare;
+pub mod counts;
 pub mod host;
 pub mod lines;
 pub mod report;
@@ -27,6 +30,8 @@ use lines::BenchLines;
 pub struct BenchOptions {
     /// Fewer iterations everywhere (for tests): about 2 s instead of about 10 s.
     pub quick: bool,
+    /// Only the exact instruction counts (about 1 s): no timing, no host side.
+    pub counts_only: bool,
     /// Write the results as JSON here ("-" = stdout, instead of the table).
     pub json: Option<PathBuf>,
 }
@@ -41,6 +46,7 @@ pub struct Guests<'a> {
 /// Everything one run measured.
 pub struct Results {
     pub quick: bool,
+    pub counts_only: bool,
     pub cpu: String,
     pub kvm: String,
     pub tsc_hz: f64,
@@ -51,6 +57,8 @@ pub struct Results {
     pub host: std::collections::BTreeMap<&'static str, lines::Stat>,
     /// The share of a ring-3 TSC scan the host process lost to gaps (interrupts, preemption).
     pub host_lost: f64,
+    /// The exact ring-0 instruction counts, ours beside the floor's.
+    pub counts: Vec<counts::CountRow>,
     /// What went wrong on the way (a part that could not be measured), for the notes.
     pub problems: Vec<String>,
 }
@@ -89,15 +97,19 @@ pub fn measure(opts: &BenchOptions, guests: &Guests) -> Result<Results> {
     let plan = host::Plan::new(opts.quick);
     // The native work runs before and after the guests, so that a noisy moment on a shared
     // machine does not fall on one side only; its samples are pooled.
-    let mut host_work = host::run_work(&plan);
+    let mut host_work = if opts.counts_only {
+        Vec::new()
+    } else {
+        host::run_work(&plan)
+    };
 
     let ours = match extract(guests.programs, "bench") {
         Some(bench) => {
             let mut archive = abi::cpio::CpioWriter::new();
-            let start = if opts.quick {
-                "bench quick\n"
-            } else {
-                "bench\n"
+            let start = match (opts.counts_only, opts.quick) {
+                (true, _) => "bench counts\n",
+                (false, true) => "bench quick\n",
+                (false, false) => "bench\n",
             };
             archive.add_file("START", start.as_bytes());
             archive.add_file("bench", &bench);
@@ -117,7 +129,12 @@ pub fn measure(opts: &BenchOptions, guests: &Guests) -> Result<Results> {
     } else {
         let path = tmp.write("floor.elf", guests.floor)?;
         let floor = run_child(&[path.as_os_str()], &mut problems, "the floor on our VMM");
-        let bare = match bare::run_bare(guests.floor, Duration::from_secs(120)) {
+        let bare_run = if opts.counts_only {
+            Ok(String::new())
+        } else {
+            bare::run_bare(guests.floor, Duration::from_secs(120))
+        };
+        let bare = match bare_run {
             Ok(console) => BenchLines::parse(&console),
             Err(e) => {
                 problems.push(format!("the floor on the bare KVM_RUN loop: {e}"));
@@ -127,17 +144,25 @@ pub fn measure(opts: &BenchOptions, guests: &Guests) -> Result<Results> {
         (floor, bare)
     };
 
-    let mut host = host::measure_all(&plan);
-    let (gaps, host_lost) = host::ring3_gaps(&plan);
-    if let Some(g) = gaps {
-        host.insert("ring3_gaps", g);
+    let mut host = std::collections::BTreeMap::new();
+    let mut host_lost = 0.0;
+    if !opts.counts_only {
+        host = host::measure_all(&plan);
+        let gaps;
+        (gaps, host_lost) = host::ring3_gaps(&plan);
+        if let Some(g) = gaps {
+            host.insert("ring3_gaps", g);
+        }
+        host_work.extend(host::run_work(&plan));
+        if let Some(w) = lines::Stat::from_samples(&mut host_work) {
+            host.insert("work", w);
+        }
     }
-    host_work.extend(host::run_work(&plan));
-    if let Some(w) = lines::Stat::from_samples(&mut host_work) {
-        host.insert("work", w);
-    }
+    let counts = counts::rows(&ours, &floor);
     Ok(Results {
         quick: opts.quick,
+        counts_only: opts.counts_only,
+        counts,
         cpu: host::cpu_name(),
         kvm: host::kvm_kind(),
         tsc_hz,

@@ -1,10 +1,17 @@
 //! The table and the JSON of `vmm bench`: one row per operation (ours, floor, host Linux, the
-//! ratios, and our excess over the floor counted in ring-0 instructions), then the issue's
-//! targets, each met or missed by how much. Medians in the table; JSON has min/median/p99.
+//! ratios, and our excess over the floor estimated in ring-0 instructions from the cycles),
+//! the exact single-stepped ring-0 instruction counts of each path (counts.rs), then the
+//! issue's targets, each met or missed by how much. Medians in the table; JSON has
+//! min/median/p99, and is written with serde_json.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use super::lines::{Stat, StatOf};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::counts::{self, CountRow};
+use super::lines::{BenchLines, Stat, StatOf};
 use super::Results;
 
 /// One operation, measured up to three ways.
@@ -177,6 +184,32 @@ fn excess_insns(r: &Results, ours: Option<Stat>, floor: Option<Stat>) -> Option<
     Some((ours?.median - floor?.median) / ring0_insn(r)?)
 }
 
+/// The exact excess of a counted path over the floor, in ring-0 instructions.
+fn exact_excess(r: &Results, key: &str) -> Option<f64> {
+    r.counts
+        .iter()
+        .find(|c| c.key == key)
+        .and_then(|c| c.excess)
+        .map(|e| e as f64)
+}
+
+/// The note of an excess target: the exact counts, and the estimate from the cycles.
+fn excess_note(r: &Results, key: &str, estimate: Option<f64>) -> String {
+    let row = r.counts.iter().find(|c| c.key == key);
+    let cell = |c: Option<&CountRow>, ours: bool| {
+        c.map_or("-".into(), |c| {
+            counts::cell(if ours { &c.ours } else { &c.floor })
+        })
+    };
+    format!(
+        "exact, single-stepped: ours {}, floor {} ring-0 instructions (estimated from the \
+         cycles: {})",
+        cell(row, true),
+        cell(row, false),
+        estimate.map_or("?".into(), |e| format!("{e:.0}"))
+    )
+}
+
 pub fn targets(r: &Results) -> Vec<Target> {
     let o = |k: &str| r.ours.stat(k);
     let f = |k: &str| r.floor.stat(k);
@@ -243,20 +276,28 @@ pub fn targets(r: &Results) -> Vec<Target> {
         Target {
             key: "syscall_excess",
             goal: "null syscall (`syscall`) <= floor + 40 ring-0 instructions",
-            value: excess_insns(r, o("syscall_getpid"), f("syscall_getpid")),
+            value: exact_excess(r, "syscall_getpid"),
             limit: 40.0,
             at_most: true,
             unit: "instructions",
-            note: String::new(),
+            note: excess_note(
+                r,
+                "syscall_getpid",
+                excess_insns(r, o("syscall_getpid"), f("syscall_getpid")),
+            ),
         },
         Target {
             key: "int80_excess",
             goal: "null syscall (`int 0x80`) <= floor + 40 ring-0 instructions",
-            value: excess_insns(r, o("int80_getpid"), f("int80_getpid")),
+            value: exact_excess(r, "int80_getpid"),
             limit: 40.0,
             at_most: true,
             unit: "instructions",
-            note: String::new(),
+            note: excess_note(
+                r,
+                "int80_getpid",
+                excess_insns(r, o("int80_getpid"), f("int80_getpid")),
+            ),
         },
         Target {
             key: "context_switch",
@@ -270,11 +311,16 @@ pub fn targets(r: &Results) -> Vec<Target> {
         Target {
             key: "timer_tick_excess",
             goal: "timer tick that does not switch <= floor + 30 ring-0 instructions",
-            value: excess_insns(r, o("timer_tick"), f("timer_tick")),
+            value: exact_excess(r, "timer_tick"),
             limit: 30.0,
             at_most: true,
             unit: "instructions",
-            note: hz100_share,
+            note: excess_note(
+                r,
+                "timer_tick",
+                excess_insns(r, o("timer_tick"), f("timer_tick")),
+            ) + if hz100_share.is_empty() { "" } else { "; " }
+                + &hz100_share,
         },
     ]
 }
@@ -314,12 +360,52 @@ fn ratio(a: Option<Stat>, b: Option<Stat>) -> Option<f64> {
     Some(a?.median / b?.median).filter(|x| x.is_finite())
 }
 
+/// The exact counts: one line per path, ours, the floor's, the excess, whether both runs
+/// agreed.
+fn counts_table(t: &mut String, r: &Results) {
+    let _ = writeln!(
+        t,
+        "\nring-0 instructions per round trip, single-stepped (exact; each path counted twice, \
+         a / b when the two differ)"
+    );
+    let _ = writeln!(
+        t,
+        "{:<54} {:>14} {:>14} {:>8}",
+        "path", "guest (ours)", "floor", "excess"
+    );
+    for c in &r.counts {
+        let _ = writeln!(
+            t,
+            "{:<54} {:>14} {:>14} {:>8}",
+            c.label,
+            counts::cell(&c.ours),
+            counts::cell(&c.floor),
+            c.excess.map_or("-".into(), |e| e.to_string())
+        );
+    }
+    if r.counts.is_empty() {
+        let _ = writeln!(t, "  (no counts: see the notes)");
+    }
+}
+
 pub fn table(r: &Results) -> String {
     let mut t = String::new();
-    let _ = writeln!(t, "vmm bench{}", if r.quick { " --quick" } else { "" });
+    let mode = match (r.counts_only, r.quick) {
+        (true, _) => " --counts",
+        (false, true) => " --quick",
+        (false, false) => "",
+    };
+    let _ = writeln!(t, "vmm bench{mode}");
     let _ = writeln!(t, "  CPU   {}", r.cpu);
     let _ = writeln!(t, "  TSC   {:.1} MHz ({})", r.tsc_hz / 1e6, r.tsc_source);
     let _ = writeln!(t, "  KVM   {}", r.kvm);
+    if r.counts_only {
+        counts_table(&mut t, r);
+        for p in &r.problems {
+            let _ = writeln!(t, "note: {p}");
+        }
+        return t;
+    }
     if let Some(c) = ring0_insn(r) {
         let _ = writeln!(t, "  one ring-0 instruction in our guest: {c:.0} cycles");
     }
@@ -352,7 +438,11 @@ pub fn table(r: &Results) -> String {
             ex
         );
     }
-    let _ = writeln!(t, "\ntargets (issue 4):");
+    counts_table(&mut t, r);
+    let _ = writeln!(
+        t,
+        "\ntargets (issue 4; the instruction budgets held to the exact counts):"
+    );
     for g in targets(r) {
         let v = g.value.map_or("?".into(), |v| format!("{v:.3}"));
         let _ = writeln!(
@@ -373,130 +463,155 @@ pub fn table(r: &Results) -> String {
     t
 }
 
-/// A JSON string literal.
-fn js(s: &str) -> String {
-    let mut o = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(o, "\\u{:04x}", c as u32);
-            }
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
+/// A finite number, or nothing (JSON null).
+fn finite(x: Option<f64>) -> Option<f64> {
+    x.filter(|v| v.is_finite())
 }
 
-fn jnum(x: Option<f64>) -> String {
-    match x {
-        Some(v) if v.is_finite() => format!("{v}"),
-        _ => "null".into(),
-    }
+#[derive(Serialize)]
+struct JsonStat {
+    min: f64,
+    median: f64,
+    p99: f64,
+    iters: u64,
+    median_ns: Option<f64>,
 }
 
-fn jstat(r: &Results, s: Option<Stat>) -> String {
-    match s {
-        Some(s) => format!(
-            "{{\"min\": {}, \"median\": {}, \"p99\": {}, \"iters\": {}, \"median_ns\": {}}}",
-            s.min,
-            s.median,
-            s.p99,
-            s.iters,
-            jnum(Some(ns(r, s.median)))
-        ),
-        None => "null".into(),
-    }
+fn jstat(r: &Results, s: Option<Stat>) -> Option<JsonStat> {
+    s.map(|s| JsonStat {
+        min: s.min,
+        median: s.median,
+        p99: s.p99,
+        iters: s.iters,
+        median_ns: finite(Some(ns(r, s.median))),
+    })
 }
 
-fn jlines(b: &super::lines::BenchLines) -> String {
-    let items: Vec<String> = b
-        .lines
+#[derive(Serialize)]
+struct JsonRow {
+    key: &'static str,
+    label: &'static str,
+    ours: Option<JsonStat>,
+    floor: Option<JsonStat>,
+    host: Option<JsonStat>,
+    ours_over_floor: Option<f64>,
+    ours_over_host: Option<f64>,
+    /// Estimated from the cycles (the exact counts are in `counts`).
+    excess_ring0_insns: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct JsonTarget {
+    key: &'static str,
+    goal: &'static str,
+    value: Option<f64>,
+    limit: f64,
+    unit: &'static str,
+    met: Option<bool>,
+    verdict: String,
+    note: String,
+}
+
+#[derive(Serialize)]
+struct JsonRaw {
+    ours: BTreeMap<String, BTreeMap<String, Value>>,
+    floor: BTreeMap<String, BTreeMap<String, Value>>,
+    floor_bare: BTreeMap<String, BTreeMap<String, Value>>,
+    host: BTreeMap<&'static str, JsonStat>,
+}
+
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    unix_time: u64,
+    quick: bool,
+    counts_only: bool,
+    cpu: &'a str,
+    kvm: &'a str,
+    tsc_hz: f64,
+    tsc_source: &'a str,
+    ring0_insn_cycles: Option<f64>,
+    host_ring3_lost: Option<f64>,
+    rows: Vec<JsonRow>,
+    counts: &'a [CountRow],
+    targets: Vec<JsonTarget>,
+    raw: JsonRaw,
+    problems: &'a [String],
+}
+
+/// A guest's BENCH lines as JSON: each line's fields, numbers as numbers.
+fn jlines(b: &BenchLines) -> BTreeMap<String, BTreeMap<String, Value>> {
+    b.lines
         .iter()
         .map(|(name, fields)| {
-            let kv: Vec<String> = fields
+            let kv = fields
                 .iter()
                 .filter(|(k, _)| *k != "name")
                 .map(|(k, v)| {
                     let val = match v.parse::<f64>() {
-                        Ok(x) if x.is_finite() => format!("{x}"),
-                        _ => js(v),
+                        Ok(x) if x.is_finite() => Value::from(x),
+                        _ => Value::from(v.as_str()),
                     };
-                    format!("{}: {val}", js(k))
+                    (k.clone(), val)
                 })
                 .collect();
-            format!("{}: {{{}}}", js(name), kv.join(", "))
+            (name.clone(), kv)
         })
-        .collect();
-    format!("{{{}}}", items.join(", "))
+        .collect()
 }
 
 pub fn json(r: &Results) -> String {
-    let mut o = String::from("{\n");
-    let now = std::time::SystemTime::now()
+    let unix_time = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let _ = writeln!(o, "  \"unix_time\": {now},");
-    let _ = writeln!(o, "  \"quick\": {},", r.quick);
-    let _ = writeln!(o, "  \"cpu\": {},", js(&r.cpu));
-    let _ = writeln!(o, "  \"kvm\": {},", js(&r.kvm));
-    let _ = writeln!(o, "  \"tsc_hz\": {},", r.tsc_hz);
-    let _ = writeln!(o, "  \"tsc_source\": {},", js(r.tsc_source));
-    let _ = writeln!(o, "  \"ring0_insn_cycles\": {},", jnum(ring0_insn(r)));
-    let _ = writeln!(o, "  \"host_ring3_lost\": {},", jnum(Some(r.host_lost)));
-    let rows: Vec<String> = rows(r)
-        .iter()
-        .map(|row| {
-            format!(
-                "    {{\"key\": {}, \"label\": {}, \"ours\": {}, \"floor\": {}, \"host\": {}, \
-                 \"ours_over_floor\": {}, \"ours_over_host\": {}, \"excess_ring0_insns\": {}}}",
-                js(row.key),
-                js(row.label.trim()),
-                jstat(r, row.ours),
-                jstat(r, row.floor),
-                jstat(r, row.host),
-                jnum(ratio(row.ours, row.floor)),
-                jnum(ratio(row.ours, row.host)),
-                jnum(excess_insns(r, row.ours, row.floor))
-            )
-        })
-        .collect();
-    let _ = writeln!(o, "  \"rows\": [\n{}\n  ],", rows.join(",\n"));
-    let targets: Vec<String> = targets(r)
-        .iter()
-        .map(|g| {
-            format!(
-                "    {{\"key\": {}, \"goal\": {}, \"value\": {}, \"limit\": {}, \"unit\": {}, \
-                 \"met\": {}, \"verdict\": {}, \"note\": {}}}",
-                js(g.key),
-                js(g.goal),
-                jnum(g.value),
-                g.limit,
-                js(g.unit),
-                g.met().map_or("null".into(), |m| m.to_string()),
-                js(&g.verdict()),
-                js(&g.note)
-            )
-        })
-        .collect();
-    let _ = writeln!(o, "  \"targets\": [\n{}\n  ],", targets.join(",\n"));
-    let host: Vec<String> = r
-        .host
-        .iter()
-        .map(|(k, s)| format!("{}: {}", js(k), jstat(r, Some(*s))))
-        .collect();
-    let _ = writeln!(
-        o,
-        "  \"raw\": {{\"ours\": {}, \"floor\": {}, \"floor_bare\": {}, \"host\": {{{}}}}},",
-        jlines(&r.ours),
-        jlines(&r.floor),
-        jlines(&r.floor_bare),
-        host.join(", ")
-    );
-    let problems: Vec<String> = r.problems.iter().map(|p| js(p)).collect();
-    let _ = writeln!(o, "  \"problems\": [{}]", problems.join(", "));
-    o.push('}');
-    o
+    let report = JsonReport {
+        unix_time,
+        quick: r.quick,
+        counts_only: r.counts_only,
+        cpu: &r.cpu,
+        kvm: &r.kvm,
+        tsc_hz: r.tsc_hz,
+        tsc_source: r.tsc_source,
+        ring0_insn_cycles: finite(ring0_insn(r)),
+        host_ring3_lost: finite(Some(r.host_lost)),
+        rows: rows(r)
+            .into_iter()
+            .map(|row| JsonRow {
+                key: row.key,
+                label: row.label.trim(),
+                ours: jstat(r, row.ours),
+                floor: jstat(r, row.floor),
+                host: jstat(r, row.host),
+                ours_over_floor: finite(ratio(row.ours, row.floor)),
+                ours_over_host: finite(ratio(row.ours, row.host)),
+                excess_ring0_insns: finite(excess_insns(r, row.ours, row.floor)),
+            })
+            .collect(),
+        counts: &r.counts,
+        targets: targets(r)
+            .into_iter()
+            .map(|g| JsonTarget {
+                key: g.key,
+                goal: g.goal,
+                value: finite(g.value),
+                limit: g.limit,
+                unit: g.unit,
+                met: g.met(),
+                verdict: g.verdict(),
+                note: g.note,
+            })
+            .collect(),
+        raw: JsonRaw {
+            ours: jlines(&r.ours),
+            floor: jlines(&r.floor),
+            floor_bare: jlines(&r.floor_bare),
+            host: r
+                .host
+                .iter()
+                .filter_map(|(k, s)| Some((*k, jstat(r, Some(*s))?)))
+                .collect(),
+        },
+        problems: &r.problems,
+    };
+    // Serialising these plain structures cannot fail (string keys, no custom Serialize).
+    serde_json::to_string_pretty(&report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }

@@ -70,14 +70,23 @@ impl IoBus {
             return WriteEffect::PowerOff(exit_port::exit_status(data));
         }
         if let Some(off) = Self::com1_offset(port) {
-            // `data` holds size * count bytes: `rep outsb` sends a whole string in one exit.
+            // `data` holds size * count bytes: `rep outsb` sends a whole string in one exit,
+            // which reaches stdout with one write(2).
             let mut serial = self.serial.lock().unwrap_or_else(|e| e.into_inner());
+            serial.writer_mut().hold();
+            let mut failed = None;
             for &b in data {
                 if let Err(e) = serial.write(off, b) {
-                    // Lost console output is worth a warning, not the guest's life.
-                    if !self.console_broken.swap(true, Ordering::Relaxed) {
-                        warn!("serial output lost (further failures not reported): {e:?}");
-                    }
+                    failed = Some(format!("{e:?}"));
+                }
+            }
+            if let Err(e) = serial.writer_mut().release() {
+                failed = Some(e.to_string());
+            }
+            // Lost console output is worth a warning, not the guest's life.
+            if let Some(e) = failed {
+                if !self.console_broken.swap(true, Ordering::Relaxed) {
+                    warn!("serial output lost (further failures not reported): {e}");
                 }
             }
             return WriteEffect::None;

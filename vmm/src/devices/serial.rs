@@ -1,5 +1,6 @@
-//! COM1: a 16550 UART (vm-superio) at 0x3f8, IRQ 4. Output goes to stdout, flushed at once so
-//! the console shows what the guest printed even if the VM dies next. Its interrupt line is an
+//! COM1: a 16550 UART (vm-superio) at 0x3f8, IRQ 4. Output goes to stdout at the end of each
+//! port exit (one write(2) for a whole `rep outsb` string, see `ConsoleOut`), so the console
+//! shows what the guest printed even if the VM dies next. Its interrupt line is an
 //! EventFd registered with KVM as an irqfd for GSI 4. The device sits behind a mutex because
 //! two threads use it: the vCPU (guest port I/O) and the event loop, which feeds it stdin
 //! (`console_input.rs`) and learns through `FifoDrained` when the guest has read it all.
@@ -28,18 +29,76 @@ impl Trigger for IrqLine {
     }
 }
 
-/// Unbuffered stdout: every byte the guest sends reaches the terminal (or pipe) immediately.
-pub struct ConsoleOut;
+/// The console's output: what the guest sends reaches stdout by the end of the port exit that
+/// sent it. vm-superio writes and flushes each byte on its own; while a string exit is fed in
+/// (`hold`), its bytes gather here and `release` writes them with one write(2) (on hardware
+/// KVM one `rep outsb` exit carries a whole string; kvm_pvm exits once per byte anyway).
+pub struct ConsoleOut {
+    sink: Box<dyn Write + Send>,
+    pending: Vec<u8>,
+    held: bool,
+}
+
+impl ConsoleOut {
+    /// Output to the process's stdout.
+    pub fn stdout() -> ConsoleOut {
+        ConsoleOut::to(Box::new(RawStdout))
+    }
+
+    /// Output to `sink`, which sees one `write` call per flush.
+    pub fn to(sink: Box<dyn Write + Send>) -> ConsoleOut {
+        ConsoleOut {
+            sink,
+            pending: Vec::new(),
+            held: false,
+        }
+    }
+
+    /// Gathers what is written until `release`.
+    pub fn hold(&mut self) {
+        self.held = true;
+    }
+
+    /// Writes what was gathered since `hold`.
+    pub fn release(&mut self) -> std::io::Result<()> {
+        self.held = false;
+        self.flush()
+    }
+}
 
 impl Write for ConsoleOut {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let mut out = std::io::stdout().lock();
-        out.write_all(buf)?;
-        out.flush()?;
+        self.pending.extend_from_slice(buf);
         Ok(buf.len())
     }
+
     fn flush(&mut self) -> std::io::Result<()> {
-        std::io::stdout().flush()
+        if self.held || self.pending.is_empty() {
+            return Ok(());
+        }
+        // Taken even if the write fails: lost output is reported once, never resent forever.
+        let bytes = std::mem::take(&mut self.pending);
+        self.sink.write_all(&bytes)?;
+        self.sink.flush()
+    }
+}
+
+/// fd 1 without Rust's line buffering, which would split a string at its last newline.
+struct RawStdout;
+
+impl Write for RawStdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // SAFETY: `buf` is valid for `buf.len()` bytes for the whole call; fd 1 stays open for
+        // the life of the process (main.rs opens /dev/null there if it was closed).
+        let n = unsafe { libc::write(1, buf.as_ptr().cast(), buf.len()) };
+        if n < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(n as usize)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -72,6 +131,48 @@ pub fn create_com1(vm: &VmFd) -> Result<(Arc<Mutex<SerialDevice>>, EventFd)> {
     let drained_clone = drained
         .try_clone()
         .map_err(|e| Error::Internal(format!("serial eventfd: {e}")))?;
-    let serial = Serial::with_events(IrqLine(irq), FifoDrained(drained_clone), ConsoleOut);
+    let serial = Serial::with_events(
+        IrqLine(irq),
+        FifoDrained(drained_clone),
+        ConsoleOut::stdout(),
+    );
     Ok((Arc::new(Mutex::new(serial)), drained))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// Records each write call it gets.
+    struct Calls(Arc<Mutex<Vec<Vec<u8>>>>);
+
+    impl Write for Calls {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().push(buf.to_vec());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_held_string_is_one_write_and_a_lone_byte_goes_at_once() {
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let mut out = ConsoleOut::to(Box::new(Calls(calls.clone())));
+        out.hold();
+        for b in b"hello\nworld" {
+            out.write_all(&[*b]).unwrap();
+            out.flush().unwrap(); // as vm-superio does after every byte
+        }
+        assert!(calls.lock().unwrap().is_empty());
+        out.release().unwrap();
+        out.write_all(b"!").unwrap();
+        out.flush().unwrap();
+        assert_eq!(
+            *calls.lock().unwrap(),
+            [b"hello\nworld".to_vec(), b"!".to_vec()]
+        );
+    }
 }

@@ -129,7 +129,7 @@ fn init_logging(args: &RunArgs) {
 /// Turns the command line into a `VmConfig`, reading the kernel and the programs.
 fn config_from(args: RunArgs) -> Result<VmConfig, Error> {
     // Checked here rather than by clap, whose message would repeat the whole (long) value.
-    vmm::boot::pvh::check_cmdline(&args.cmdline)
+    let cmdline = vmm::boot::pvh::Cmdline::new(args.cmdline)
         .map_err(|e| Error::Usage(format!("--cmdline: {e}")))?;
     let (kernel_path, kernel) = match args.kernel {
         Some(path) => {
@@ -158,7 +158,7 @@ fn config_from(args: RunArgs) -> Result<VmConfig, Error> {
         kernel_path,
         kernel,
         mem_mib: args.memory,
-        cmdline: args.cmdline,
+        cmdline,
         module: Some(module),
         timeout: args.timeout,
         gdb: args.gdb,

@@ -10,10 +10,13 @@ use std::thread;
 use std::time::Duration;
 
 use abi::machine::exit_status;
+use kvm_ioctls::VcpuFd;
 use log::{debug, info};
 use vmm_sys_util::eventfd::EventFd;
 
-use crate::boot::{loader, pvh, regs};
+use crate::boot::loader::{self, KernelImage, LoadedKernel};
+use crate::boot::pvh::{self, Cmdline};
+use crate::boot::regs;
 use crate::devices::{console_input::ConsoleInput, io_bus::IoBus, serial};
 use crate::error::{ioctl, Error, Result};
 use crate::event_loop::{self, LoopEnd};
@@ -29,7 +32,7 @@ pub struct VmConfig {
     pub kernel_path: PathBuf,
     pub kernel: Vec<u8>,
     pub mem_mib: u64,
-    pub cmdline: String,
+    pub cmdline: Cmdline,
     /// The PVH boot module (the program archive), if any.
     pub module: Option<Vec<u8>>,
     /// Seconds the guest may run.
@@ -48,27 +51,50 @@ impl Drop for SignalOnDrop {
     }
 }
 
-/// Boots the guest and runs it to its end. Returns the status the guest wrote to the exit port.
-pub fn run(config: VmConfig) -> Result<u8> {
-    // Check everything the user gave before touching KVM, so a bad file is reported as such.
-    loader::parse_elf64(&config.kernel_path, &config.kernel)?;
-    pvh::check_cmdline(&config.cmdline)?;
+/// A VM with the kernel, its boot information and one vCPU at the PVH entry, ready to run.
+pub struct Booted {
+    pub vm: Vm,
+    pub vcpu: VcpuFd,
+    pub kernel: LoadedKernel,
+}
 
-    let vm = Vm::new(config.mem_mib)?;
-    let kernel = loader::load_kernel(
-        &config.kernel_path,
-        &config.kernel,
-        &vm.memory,
-        vm.mem_bytes,
-    )?;
+/// The boot path up to the first KVM_RUN, shared by `run` and the bench's bare KVM_RUN loop:
+/// the VM and its RAM, the kernel's segments, start_info with `cmdline` and `module`, the
+/// vCPU's CPUID, LAPIC and 32-bit entry state.
+pub fn boot(
+    kernel: &KernelImage,
+    mem_mib: u64,
+    cmdline: &Cmdline,
+    module: Option<&[u8]>,
+) -> Result<Booted> {
+    let vm = Vm::new(mem_mib)?;
+    let loaded = loader::load_kernel(kernel, &vm.memory, vm.mem_bytes)?;
     info!(
         "kernel loaded: PVH entry {:#x}, end {:#x}",
-        kernel.entry, kernel.end
+        loaded.entry, loaded.end
     );
-    pvh::write_boot_info(
-        &vm.memory,
-        vm.mem_bytes,
-        kernel.end,
+    pvh::write_boot_info(&vm.memory, vm.mem_bytes, loaded.end, cmdline, module)?;
+    let vcpu = vm.fd.create_vcpu(0).map_err(ioctl("KVM_CREATE_VCPU"))?;
+    cpuid::setup_cpuid(&vm.kvm, &vcpu)?;
+    lapic::setup_lint(&vcpu)?;
+    regs::setup_pvh_entry_state(&vcpu, &vm.memory, loaded.entry, layout::START_INFO)?;
+    Ok(Booted {
+        vm,
+        vcpu,
+        kernel: loaded,
+    })
+}
+
+/// Boots the guest and runs it to its end. Returns the status the guest wrote to the exit port.
+pub fn run(config: VmConfig) -> Result<u8> {
+    // Check everything the user gave before touching KVM, so a bad file is reported as such
+    // (the command line was checked when it was made).
+    let image = KernelImage::parse(&config.kernel_path, &config.kernel)?;
+    let Booted {
+        vm, vcpu: vcpu_fd, ..
+    } = boot(
+        &image,
+        config.mem_mib,
         &config.cmdline,
         config.module.as_deref(),
     )?;
@@ -77,10 +103,6 @@ pub fn run(config: VmConfig) -> Result<u8> {
         Some(_) => Some(gdb::Caps::probe(&vm.fd)?),
         None => None,
     };
-    let vcpu_fd = vm.fd.create_vcpu(0).map_err(ioctl("KVM_CREATE_VCPU"))?;
-    cpuid::setup_cpuid(&vm.kvm, &vcpu_fd)?;
-    lapic::setup_lint(&vcpu_fd)?;
-    regs::setup_pvh_entry_state(&vcpu_fd, &vm.memory, kernel.entry, layout::START_INFO)?;
 
     let (com1, com1_fifo_drained) = serial::create_com1(&vm.fd)?;
     let console_input = ConsoleInput::new(com1.clone(), com1_fifo_drained);

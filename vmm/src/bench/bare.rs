@@ -1,7 +1,7 @@
-//! The bare KVM_RUN loop: the floor guest booted exactly as `vmm` boots a kernel, but run by a
-//! loop that does nothing per exit beyond what it must: a write to the bench port 0xf5 goes
-//! straight back into KVM_RUN, serial bytes are appended to a buffer, 0xf4 ends the run. No
-//! device bus, no locks, no vCPU thread and event loop. Comparing the floor's port-exit round
+//! The bare KVM_RUN loop: the floor guest booted by the same code as `vmm` boots a kernel
+//! (`vmm::boot`), but run by a loop that does nothing per exit beyond what it must: a write to
+//! the bench port 0xf5 goes straight back into KVM_RUN, serial bytes are appended to a buffer,
+//! 0xf4 ends the run. No device bus, no locks, no vCPU thread and event loop. Comparing the floor's port-exit round
 //! trip here with the same guest on our VMM gives the cost of our VMM's exit dispatch.
 
 use std::path::Path;
@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use kvm_ioctls::VcpuExit;
 
-use crate::boot::{loader, pvh, regs};
-use crate::error::{ioctl, Error, Result};
-use crate::vm::Vm;
-use crate::{cpuid, lapic, layout};
+use crate::boot::loader::KernelImage;
+use crate::boot::pvh::Cmdline;
+use crate::error::{Error, Result};
+use crate::vmm::{boot, Booted};
 
 use crate::devices::bench_port::BENCH_PORT;
 const EXIT_PORT: u16 = abi::machine::port::EXIT;
@@ -38,14 +38,11 @@ pub fn run_bare(kernel: &[u8], timeout: Duration) -> Result<String> {
 }
 
 fn boot_and_run(image: &[u8]) -> Result<String> {
-    let path = Path::new("<floor guest>");
-    let vm = Vm::new(64)?;
-    let kernel = loader::load_kernel(path, image, &vm.memory, vm.mem_bytes)?;
-    pvh::write_boot_info(&vm.memory, vm.mem_bytes, kernel.end, "", None)?;
-    let mut vcpu = vm.fd.create_vcpu(0).map_err(ioctl("KVM_CREATE_VCPU"))?;
-    cpuid::setup_cpuid(&vm.kvm, &vcpu)?;
-    lapic::setup_lint(&vcpu)?;
-    regs::setup_pvh_entry_state(&vcpu, &vm.memory, kernel.entry, layout::START_INFO)?;
+    let kernel = KernelImage::parse(Path::new("<floor guest>"), image)?;
+    // The VM (`_vm`) must outlive the vCPU's runs: it owns the guest's RAM.
+    let Booted {
+        vm: _vm, mut vcpu, ..
+    } = boot(&kernel, 64, &Cmdline::default(), None)?;
     let mut console = Vec::new();
     loop {
         match vcpu.run() {

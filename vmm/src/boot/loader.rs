@@ -48,6 +48,44 @@ pub fn read_user_file(path: &Path) -> Result<Vec<u8>, ImageError> {
     std::fs::read(path).map_err(|e| ImageError::Unreadable(p, e))
 }
 
+/// A kernel image that passed every check that needs no guest RAM: a valid ELF64 x86-64 with
+/// a PVH entry inside one of its segments. Parsed once, before KVM is touched, so a bad file is
+/// reported as such even where KVM is unusable; `load_kernel` then only places it.
+pub struct KernelImage<'a> {
+    path: &'a Path,
+    bytes: &'a [u8],
+    info: ElfInfo,
+    entry: u64,
+}
+
+impl<'a> KernelImage<'a> {
+    pub fn parse(path: &'a Path, bytes: &'a [u8]) -> Result<KernelImage<'a>, ImageError> {
+        let info = parse_elf64(path, bytes)?;
+        let entry = info
+            .pvh_entry
+            .ok_or_else(|| ImageError::NoPvhNote(path.to_path_buf()))?;
+        if info.segments.is_empty() {
+            return Err(ImageError::Malformed(
+                path.to_path_buf(),
+                "no PT_LOAD segment".into(),
+            ));
+        }
+        if !info
+            .segments
+            .iter()
+            .any(|s| entry >= s.paddr && entry < s.paddr + s.memsz)
+        {
+            return Err(ImageError::EntryOutsideSegments(path.to_path_buf(), entry));
+        }
+        Ok(KernelImage {
+            path,
+            bytes,
+            info,
+            entry,
+        })
+    }
+}
+
 /// Validates the ELF header and program headers of a 64-bit little-endian x86-64 ELF (with
 /// `abi::elf`, the same checks the kernel makes), and finds its segments and PVH entry.
 pub fn parse_elf64(path: &Path, image: &[u8]) -> Result<ElfInfo, ImageError> {
@@ -76,24 +114,14 @@ pub fn check_user_program(path: &Path, image: &[u8]) -> Result<(), ImageError> {
 /// The end of the user half of a guest address space (x86-64's lower canonical half).
 const USER_END: u64 = 0x0000_8000_0000_0000;
 
-/// Validates `image` as a PVH kernel that fits the guest's RAM layout and loads its segments
-/// at their physical addresses.
+/// Checks that a parsed kernel fits the guest's RAM layout and loads its segments at their
+/// physical addresses.
 pub fn load_kernel(
-    path: &Path,
-    image: &[u8],
+    kernel: &KernelImage,
     memory: &GuestMemoryMmap,
     mem_bytes: u64,
 ) -> Result<LoadedKernel, ImageError> {
-    let info = parse_elf64(path, image)?;
-    let entry = info
-        .pvh_entry
-        .ok_or_else(|| ImageError::NoPvhNote(path.to_path_buf()))?;
-    if info.segments.is_empty() {
-        return Err(ImageError::Malformed(
-            path.to_path_buf(),
-            "no PT_LOAD segment".into(),
-        ));
-    }
+    let (path, image, info, entry) = (kernel.path, kernel.bytes, &kernel.info, kernel.entry);
 
     // Segments go in the RAM from 1 MiB up to the MMIO gap or the end of RAM: below 1 MiB are
     // our boot structures, and one segment must not straddle the gap.
@@ -116,13 +144,6 @@ pub fn load_kernel(
             ));
         }
         end = end.max(seg_end);
-    }
-    if !info
-        .segments
-        .iter()
-        .any(|s| entry >= s.paddr && entry < s.paddr + s.memsz)
-    {
-        return Err(ImageError::EntryOutsideSegments(path.to_path_buf(), entry));
     }
 
     let loaded = Elf::load(memory, None, &mut Cursor::new(image), None)

@@ -63,18 +63,25 @@ pub fn module_address(len: usize, mem_bytes: u64, kernel_end: u64) -> Result<u64
     Ok(start)
 }
 
-/// Checks the command line against what fits at `layout::CMDLINE`.
-pub fn check_cmdline(cmdline: &str) -> std::result::Result<(), ImageError> {
-    if cmdline.len() >= layout::CMDLINE_MAX {
-        return Err(ImageError::CmdlineTooLong(
-            cmdline.len(),
-            layout::CMDLINE_MAX - 1,
-        ));
+/// A kernel command line that fits at `layout::CMDLINE` (checked once, when it is made).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cmdline(String);
+
+impl Cmdline {
+    /// Checks `s`: shorter than `layout::CMDLINE_MAX` with its NUL, and no NUL inside.
+    pub fn new(s: String) -> std::result::Result<Cmdline, ImageError> {
+        if s.len() >= layout::CMDLINE_MAX {
+            return Err(ImageError::CmdlineTooLong(s.len(), layout::CMDLINE_MAX - 1));
+        }
+        if s.contains('\0') {
+            return Err(ImageError::CmdlineNul);
+        }
+        Ok(Cmdline(s))
     }
-    if cmdline.contains('\0') {
-        return Err(ImageError::CmdlineNul);
+
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
-    Ok(())
 }
 
 /// Writes the command line, the modules and the start_info structures into guest memory.
@@ -82,12 +89,11 @@ pub fn write_boot_info(
     memory: &GuestMemoryMmap,
     mem_bytes: u64,
     kernel_end: u64,
-    cmdline: &str,
+    cmdline: &Cmdline,
     module: Option<&[u8]>,
 ) -> Result<()> {
     let mem_err = |e: vm_memory::GuestMemoryError| Error::Memory(e.to_string());
-    check_cmdline(cmdline)?;
-    let mut cmd = cmdline.as_bytes().to_vec();
+    let mut cmd = cmdline.as_str().as_bytes().to_vec();
     cmd.push(0);
     memory
         .write_slice(&cmd, GuestAddress(layout::CMDLINE))
@@ -145,6 +151,19 @@ mod tests {
         assert_eq!(m[2].addr + m[2].size, 0xC000_0000);
         assert_eq!(m[3].addr, 0x1_0000_0000);
         assert_eq!(m[3].size, 0x4000_0000);
+    }
+
+    #[test]
+    fn cmdline_checked_when_made() {
+        assert_eq!(Cmdline::new("hz=250".into()).unwrap().as_str(), "hz=250");
+        assert!(matches!(
+            Cmdline::new("a\0b".into()),
+            Err(ImageError::CmdlineNul)
+        ));
+        assert!(matches!(
+            Cmdline::new("x".repeat(layout::CMDLINE_MAX)),
+            Err(ImageError::CmdlineTooLong(..))
+        ));
     }
 
     #[test]

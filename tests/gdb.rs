@@ -228,7 +228,7 @@ fn syscall_dispatcher_backtrace_step_finish_and_exit() {
 continue
 bt
 echo NUMBER\n
-p f.rax
+p (*($rdi as *const kernel::trap_frame::TrapFrame)).rax
 python
 f = gdb.newest_frame()
 while f is not None and int(f.pc()) >= 0xffff800000000000:
@@ -248,14 +248,13 @@ continue
         symbols = symbols()
     );
     let s = debug("dispatch", Listen::Unix, &["--user", &user], &script, None);
-    // Three locations: the dispatcher is inlined in each way in (int 0x80, syscall, kvm_pvm's).
-    s.gdb_says("Breakpoint 1.");
-    s.gdb_says(", kernel::syscall::dispatch (f=");
-    // The backtrace goes from the dispatcher through the trap handler and its entry stub
-    // (CFI) into the program that made the call.
-    s.gdb_says(" kernel::trap::trap_");
+    // One location: every way in (int 0x80, syscall, kvm_pvm's #PF and #UD) jumps to it.
+    s.gdb_says("Breakpoint 1, kernel::syscall::dispatch (f=");
+    // The backtrace goes from the dispatcher through the entry stub (CFI) into the program
+    // that made the call. (The trap handler jumped to the dispatcher: no frame of its own.)
     s.gdb_says(" in trap_body_");
-    let number = value_after(&s.gdb, "NUMBER").expect("p f.rax printed no number");
+    let number = value_after(&s.gdb, "NUMBER")
+        .unwrap_or_else(|| panic!("p frame.rax printed no number\n{}", s.gdb));
     // The user frame's rax, unwound from the trap frame, is the system-call number too.
     s.gdb_says(&format!(" rax={number}"));
     assert!(!s.gdb.contains("NO USER FRAME"), "{}", s.gdb);

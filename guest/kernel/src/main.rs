@@ -46,7 +46,6 @@ mod trap_table;
 mod uaccess;
 
 use core::panic::PanicInfo;
-use core::sync::atomic::Ordering::Relaxed;
 use kcore::cmdline::{self, Ignored};
 use memory::frame::FRAMES;
 use power::{power_off, EXIT_BOOT_FAILURE};
@@ -112,8 +111,8 @@ pub extern "C" fn kmain(start_info_paddr: u64) -> ! {
         .nproc
         .unwrap_or_else(|| cmdline::default_nproc(info.ram_bytes()));
     let cpu = percpu::this();
-    cpu.slice_ticks.store(config.slice, Relaxed);
-    cpu.trace_sched.store(config.trace_sched, Relaxed);
+    cpu.slice_ticks.set(config.slice);
+    cpu.trace_sched.set(config.trace_sched);
 
     println!("lde kernel: booted by PVH");
     println!(

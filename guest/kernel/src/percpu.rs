@@ -1,11 +1,12 @@
 //! What each CPU keeps for itself: the task it runs, the switch it is about to make, its time
-//! slice. Reached through `this()`, only ever by its own CPU, and made of atomics, so a shared
-//! `&'static PerCpu` is all anyone gets (no `&mut`, nothing to alias).
+//! slice. Reached through `this()`, only ever by its own CPU, and made of `CpuCell`s (copies in
+//! and out, like `Cell`), so a shared `&'static PerCpu` is all anyone gets (no `&mut`, nothing
+//! to alias) and the hot paths compile to plain moves.
 //!
 //! Today there is one CPU and `this()` is `CPU0`. A second CPU brings an array of these, found
 //! through GS base, and nothing else here changes.
 
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering::Relaxed};
+use crate::sync::CpuCell;
 
 use crate::process::Process;
 
@@ -14,12 +15,12 @@ use crate::process::Process;
 #[repr(C)]
 pub struct Switch {
     /// Where to save the old task's FPU state; null when the old task is gone.
-    pub prev_fpu: AtomicPtr<u8>,
-    pub next_fpu: AtomicPtr<u8>,
-    pub next_cr3: AtomicU64,
+    pub prev_fpu: CpuCell<*mut u8>,
+    pub next_fpu: CpuCell<*mut u8>,
+    pub next_cr3: CpuCell<u64>,
     /// The new task's trap frame (at the top of its kernel stack).
-    pub next_frame: AtomicU64,
-    pub next_kstack_top: AtomicU64,
+    pub next_frame: CpuCell<u64>,
+    pub next_kstack_top: CpuCell<u64>,
 }
 
 #[repr(C)]
@@ -28,26 +29,39 @@ pub struct PerCpu {
     pub switch: Switch,
     /// The running task, or the last one while the CPU idles (never dangling: slots are never
     /// freed). `running` says which.
-    current: AtomicPtr<Process>,
-    pub running: AtomicBool,
-    /// Set by the scheduler when it has prepared a switch; the trap handler's return value.
-    pub switch_pending: AtomicBool,
+    current: CpuCell<*const Process>,
+    pub running: CpuCell<bool>,
+    /// What the trap exit must do besides returning (`WORK_*`): the trap handler's return value.
+    pub work: CpuCell<u8>,
+    /// The number of a system call that needs the whole register set (fork, execve,
+    /// rt_sigreturn...), left for the slow exit (`WORK_SLOW`) to run.
+    pub deferred_syscall: CpuCell<u64>,
+    /// The task being switched in has signals to take: its trap exit goes the slow way.
+    pub resume_slow: CpuCell<bool>,
+    /// How the switched-in task's blocked system call ends if a handler interrupts it.
+    pub resume_restart: CpuCell<u8>,
     /// Scheduler ticks the running task has used of its slice, and the slice's length.
-    pub ticks_used: AtomicU32,
-    pub slice_ticks: AtomicU32,
+    pub ticks_used: CpuCell<u32>,
+    pub slice_ticks: CpuCell<u32>,
     /// The ready queue's and the sleepers' lengths, published by the scheduler (which changes
     /// them under the `TASKS` lock) for the timer tick's fast path, which reads them without it.
-    pub nready: AtomicU32,
-    pub nsleepers: AtomicU32,
+    pub nready: CpuCell<u32>,
+    pub nsleepers: CpuCell<u32>,
     /// TSC when the running task was switched in.
-    pub switched_in_at: AtomicU64,
+    pub switched_in_at: CpuCell<u64>,
     /// The FS base loaded in the CPU (so a switch loads it only when it changes).
-    pub fs_loaded: AtomicU64,
-    pub switches: AtomicU64,
-    pub idle_cycles: AtomicU64,
+    pub fs_loaded: CpuCell<u64>,
+    pub switches: CpuCell<u64>,
+    pub idle_cycles: CpuCell<u64>,
     /// `trace=sched`: a console line for every switch.
-    pub trace_sched: AtomicBool,
+    pub trace_sched: CpuCell<bool>,
 }
+
+/// `work`: the scheduler prepared a switch (context_switch.rs).
+pub const WORK_SWITCH: u8 = 1;
+/// `work`: leave through the slow exit (trap_slow.rs): a deferred system call, or signals.
+#[allow(dead_code)] // set by the slow exit, which comes with signals
+pub const WORK_SLOW: u8 = 2;
 
 /// Offsets of `Switch`'s fields in `PerCpu`, for context_switch.rs.
 pub const SWITCH_PREV_FPU: usize = 0;
@@ -63,7 +77,11 @@ const _: () = {
     assert!(offset_of!(Switch, next_cr3) == SWITCH_NEXT_CR3);
     assert!(offset_of!(Switch, next_frame) == SWITCH_NEXT_FRAME);
     assert!(offset_of!(Switch, next_kstack_top) == SWITCH_NEXT_KSTACK_TOP);
+    assert!(offset_of!(PerCpu, resume_slow) == RESUME_SLOW);
 };
+
+/// Offset of `resume_slow`, for context_switch.rs.
+pub const RESUME_SLOW: usize = core::mem::offset_of!(PerCpu, resume_slow);
 
 /// Stands in for "the current task" before the first task runs.
 static BOOT_TASK: Process = Process::with_stack(u32::MAX, 0);
@@ -71,24 +89,27 @@ static BOOT_TASK: Process = Process::with_stack(u32::MAX, 0);
 #[no_mangle]
 pub static CPU0: PerCpu = PerCpu {
     switch: Switch {
-        prev_fpu: AtomicPtr::new(core::ptr::null_mut()),
-        next_fpu: AtomicPtr::new(core::ptr::null_mut()),
-        next_cr3: AtomicU64::new(0),
-        next_frame: AtomicU64::new(0),
-        next_kstack_top: AtomicU64::new(0),
+        prev_fpu: CpuCell::new(core::ptr::null_mut()),
+        next_fpu: CpuCell::new(core::ptr::null_mut()),
+        next_cr3: CpuCell::new(0),
+        next_frame: CpuCell::new(0),
+        next_kstack_top: CpuCell::new(0),
     },
-    current: AtomicPtr::new(&BOOT_TASK as *const Process as *mut Process),
-    running: AtomicBool::new(false),
-    switch_pending: AtomicBool::new(false),
-    ticks_used: AtomicU32::new(0),
-    slice_ticks: AtomicU32::new(1),
-    nready: AtomicU32::new(0),
-    nsleepers: AtomicU32::new(0),
-    switched_in_at: AtomicU64::new(0),
-    fs_loaded: AtomicU64::new(0),
-    switches: AtomicU64::new(0),
-    idle_cycles: AtomicU64::new(0),
-    trace_sched: AtomicBool::new(false),
+    current: CpuCell::new(&BOOT_TASK as *const Process),
+    running: CpuCell::new(false),
+    work: CpuCell::new(0),
+    deferred_syscall: CpuCell::new(u64::MAX),
+    resume_slow: CpuCell::new(false),
+    resume_restart: CpuCell::new(0),
+    ticks_used: CpuCell::new(0),
+    slice_ticks: CpuCell::new(1),
+    nready: CpuCell::new(0),
+    nsleepers: CpuCell::new(0),
+    switched_in_at: CpuCell::new(0),
+    fs_loaded: CpuCell::new(0),
+    switches: CpuCell::new(0),
+    idle_cycles: CpuCell::new(0),
+    trace_sched: CpuCell::new(false),
 };
 
 /// This CPU's state.
@@ -102,14 +123,13 @@ pub fn this() -> &'static PerCpu {
 pub fn current() -> &'static Process {
     // SAFETY: `current` always points at a process slot (or BOOT_TASK), and slots are never
     // freed; a `&Process` is all anyone gets, and its mutable fields are atomics or locks.
-    unsafe { &*this().current.load(Relaxed) }
+    unsafe { &*this().current.get() }
 }
 
 impl PerCpu {
     /// Makes `p` the running task (the scheduler, preparing a switch to it).
     pub fn set_current(&self, p: &'static Process) {
-        self.current
-            .store(p as *const Process as *mut Process, Relaxed);
-        self.running.store(true, Relaxed);
+        self.current.set(p);
+        self.running.set(true);
     }
 }

@@ -320,12 +320,21 @@ pub struct SlotLinks<'a>(pub &'a [&'static Process]);
 impl Links for SlotLinks<'_> {
     #[inline]
     fn next(&self, slot: u32) -> u32 {
-        self.0[slot as usize].run_next.load(Relaxed)
+        slot_of(self.0, slot).run_next.load(Relaxed)
     }
     #[inline]
     fn set_next(&mut self, slot: u32, next: u32) {
-        self.0[slot as usize].run_next.store(next, Relaxed);
+        slot_of(self.0, slot).run_next.store(next, Relaxed);
     }
+}
+
+/// `slots[slot]` without a bounds check: the scheduler's hot paths pass only slot numbers taken
+/// from `Process::slot` of this table's own processes, and the table never shrinks.
+#[inline(always)]
+fn slot_of(slots: &[&'static Process], slot: u32) -> &'static Process {
+    debug_assert!((slot as usize) < slots.len());
+    // SAFETY: see above: `slot` is the index of a process of this table.
+    unsafe { slots.get_unchecked(slot as usize) }
 }
 
 impl Tasks {
@@ -376,8 +385,9 @@ impl Tasks {
         self.slots.len() as u32
     }
 
+    /// The process of `slot`, a slot number of this table (from `Process::slot`).
     pub fn get(&self, slot: u32) -> &'static Process {
-        self.slots[slot as usize]
+        slot_of(&self.slots, slot)
     }
 
     /// Every slot in use (not Unused).

@@ -1,7 +1,5 @@
 //! The shutdown report: one line per process that ever ran, printed when the VM powers off.
 
-use core::sync::atomic::Ordering::Relaxed;
-
 use crate::process::{self, Name, State, StatsSnapshot, TASKS};
 use crate::sync::IrqLock;
 use crate::{percpu, println, time};
@@ -72,9 +70,9 @@ pub fn print() {
     let cpu = percpu::this();
     println!(
         "  context switches {}, timer interrupts {}, idle {} ms",
-        cpu.switches.load(Relaxed),
+        cpu.switches.get(),
         crate::timer::interrupts(),
-        time::cycles_to_ns(cpu.idle_cycles.load(Relaxed)) / 1_000_000
+        time::cycles_to_ns(cpu.idle_cycles.get()) / 1_000_000
     );
     println!(
         "  memory: {} KiB free, kernel heap {} KiB",

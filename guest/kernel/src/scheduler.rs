@@ -21,7 +21,7 @@ use crate::cpu::rdtsc;
 use crate::memory::paging;
 use crate::percpu::{self, current};
 use crate::process::{Process, State, Tasks, Wait, TASKS};
-use crate::timer::{self, Fired};
+use crate::timer;
 use kcore::runqueue::{Links, NIL};
 use x86_64::registers::model_specific::FsBase;
 
@@ -29,8 +29,8 @@ use x86_64::registers::model_specific::FsBase;
 #[inline]
 fn publish(t: &Tasks) {
     let cpu = percpu::this();
-    cpu.nready.store(t.ready.len(), Relaxed);
-    cpu.nsleepers.store(t.nsleepers, Relaxed);
+    cpu.nready.set(t.ready.len());
+    cpu.nsleepers.set(t.nsleepers);
 }
 
 /// Makes a new or woken task runnable.
@@ -41,75 +41,101 @@ pub fn make_ready(t: &mut Tasks, p: &'static Process) {
     publish(t);
 }
 
+/// The oldest ready task, out of the queue.
+fn pop_ready(t: &mut Tasks) -> Option<&'static Process> {
+    let (q, mut links) = t.ready_queue();
+    let slot = q.pop_front(&mut links)?;
+    publish(t);
+    Some(t.get(slot))
+}
+
 /// Starts the first task (at boot; never returns).
 pub fn start() -> ! {
     {
         let mut t = TASKS.lock();
-        let (q, mut links) = t.ready_queue();
-        let Some(next) = q.pop_front(&mut links) else {
+        let Some(next) = pop_ready(&mut t) else {
             panic!("no task to start");
         };
-        let next = t.get(next);
         prepare_switch(&mut t, None, next, rdtsc(), "start");
     }
-    percpu::this().switch_pending.store(false, Relaxed);
+    percpu::this().work.set(0);
     // SAFETY: `prepare_switch` filled in the switch request for a live task with a complete trap
     // frame; with no old task, nothing is saved.
     unsafe { context_switch_to_first() }
 }
 
-/// For the trap handlers: did the scheduler pick another task? (Clears the answer.)
+/// For the trap handlers: what the trap exit must do (0: just return; `WORK_SWITCH`: the
+/// scheduler picked another task; `WORK_SLOW`: the slow exit, trap_slow.rs). Clears it.
 #[inline(always)]
-pub fn take_switch() -> bool {
+pub fn take_work() -> u8 {
     let cpu = percpu::this();
-    if cpu.switch_pending.load(Relaxed) {
-        cpu.switch_pending.store(false, Relaxed);
-        return true;
-    }
-    false
+    let w = cpu.work.get();
+    cpu.work.set(0);
+    w
 }
 
-/// sched_yield: let the next ready task run; if there is none, keep running.
+/// sched_yield: let the next ready task run; if there is none, keep running (and touch nothing:
+/// the timer already has what it needs).
 pub fn yield_now() {
     current().stats.yielded.fetch_add(1, Relaxed);
+    if percpu::this().nready.get() == 0 {
+        return;
+    }
     requeue_current(&mut TASKS.lock(), "yield");
 }
 
 /// Timer interrupt: wake sleepers; preempt the running task if its slice is used up and
-/// someone else is ready. `from_user`: a task was running (else we were idle).
-pub fn timer_interrupt(from_user: bool) {
-    let fired = timer::acknowledge();
-    let cpu = percpu::this();
-    if let Fired::Tick { at } = fired {
-        if from_user {
-            let used = cpu.ticks_used.load(Relaxed) + 1;
-            cpu.ticks_used.store(used, Relaxed);
-            // The common case, kept short and lock-free: a tick while a task runs and nobody
-            // sleeps. Unless its slice is used up and another task waits, re-arm and return.
-            let nready = cpu.nready.load(Relaxed);
-            if at != 0
-                && cpu.nsleepers.load(Relaxed) == 0
-                && (nready == 0 || used < cpu.slice_ticks.load(Relaxed))
-            {
-                timer::rearm_tick(at, nready > 0);
-                return;
-            }
+/// someone else is ready. `from_user`: a task was running (else we were idle). Returns what the
+/// trap exit must do.
+#[inline(always)]
+pub fn timer_interrupt(from_user: bool) -> u8 {
+    let at = timer::acknowledge();
+    if from_user & (at != 0) {
+        let cpu = percpu::this();
+        let used = cpu.ticks_used.get() + 1;
+        cpu.ticks_used.set(used);
+        // The common case, kept short and lock-free: a tick while a task runs and nobody
+        // sleeps. Unless its slice is used up and another task waits, re-arm and return.
+        let nready = cpu.nready.get();
+        if cpu.nsleepers.get() == 0 && (nready == 0 || used < cpu.slice_ticks.get()) {
+            timer::rearm_tick(at, nready > 0);
+            return take_work();
         }
+        return timer_interrupt_slow(from_user, false);
+    }
+    timer_interrupt_slow(from_user, timer::is_periodic())
+}
+
+/// The rest of a timer interrupt; `tick`: a periodic-mode tick not yet charged to the task.
+#[cold]
+#[inline(never)]
+fn timer_interrupt_slow(from_user: bool, tick: bool) -> u8 {
+    let cpu = percpu::this();
+    if tick && from_user {
+        cpu.ticks_used.set(cpu.ticks_used.get() + 1);
     }
     let mut t = TASKS.lock();
     let now = rdtsc();
     if t.nsleepers > 0 {
         wake_sleepers(&mut t, now);
     }
-    if !from_user {
-        return; // the idle loop looks at the ready queue itself
+    // (Idle: the idle loop looks at the ready queue itself.)
+    if from_user {
+        if !t.ready.is_empty() && cpu.ticks_used.get() >= cpu.slice_ticks.get() {
+            current().stats.preempted.fetch_add(1, Relaxed);
+            requeue_current(&mut t, "preempt");
+        } else {
+            program_timer(&t, now);
+        }
     }
-    if !t.ready.is_empty() && cpu.ticks_used.load(Relaxed) >= cpu.slice_ticks.load(Relaxed) {
-        current().stats.preempted.fetch_add(1, Relaxed);
-        requeue_current(&mut t, "preempt");
-    } else {
-        program_timer(&t, now);
-    }
+    drop(t);
+    take_work()
+}
+
+/// Arms the timer afresh (after its settings changed).
+pub fn reprogram_timer() {
+    let t = TASKS.lock();
+    program_timer(&t, rdtsc());
 }
 
 /// Arms the timer for the next tick (if tasks compete) or the earliest sleeper.
@@ -162,9 +188,7 @@ fn requeue_current(t: &mut Tasks, why: &'static str) {
     let me = current();
     account(now);
     make_ready(t, me);
-    let (q, mut links) = t.ready_queue();
-    let next = q.pop_front(&mut links).unwrap_or(me.slot);
-    let next = t.get(next);
+    let next = pop_ready(t).unwrap_or(me);
     prepare_switch(t, Some(me), next, now, why)
 }
 
@@ -201,15 +225,13 @@ pub fn run_next(mut t: crate::sync::IrqGuard<'_, Tasks>) {
     let cpu = percpu::this();
     let prev = current();
     account(rdtsc());
-    cpu.running.store(false, Relaxed);
+    cpu.running.set(false);
     let next = loop {
         if t.nsleepers > 0 {
             wake_sleepers(&mut t, rdtsc());
         }
-        let (q, mut links) = t.ready_queue();
-        if let Some(next) = q.pop_front(&mut links) {
-            publish(&t);
-            break t.get(next);
+        if let Some(next) = pop_ready(&mut t) {
+            break next;
         }
         program_timer(&t, rdtsc());
         // Interrupts come on while we halt, and the timer's handler takes the lock: let go of
@@ -221,7 +243,8 @@ pub fn run_next(mut t: crate::sync::IrqGuard<'_, Tasks>) {
         // The interrupt handler runs on this stack and returns here; `cli` restores the
         // interrupts-off discipline before we look at the queues again.
         unsafe { core::arch::asm!("sti", "hlt", "cli", options(nomem, nostack)) };
-        cpu.idle_cycles.fetch_add(rdtsc() - idle_start, Relaxed);
+        cpu.idle_cycles
+            .set(cpu.idle_cycles.get() + (rdtsc() - idle_start));
         t = TASKS.lock();
     };
     let why = match prev.state() {
@@ -235,10 +258,10 @@ pub fn run_next(mut t: crate::sync::IrqGuard<'_, Tasks>) {
 /// Charges the running task its CPU time up to `now`.
 fn account(now: u64) {
     let cpu = percpu::this();
-    if cpu.running.load(Relaxed) {
-        let since = cpu.switched_in_at.load(Relaxed);
+    if cpu.running.get() {
+        let since = cpu.switched_in_at.get();
         current().stats.cpu_cycles.fetch_add(now - since, Relaxed);
-        cpu.switched_in_at.store(now, Relaxed);
+        cpu.switched_in_at.set(now);
     }
 }
 
@@ -258,34 +281,54 @@ fn prepare_switch(
     now: u64,
     why: &'static str,
 ) {
-    let cpu = percpu::this();
-    if cpu.trace_sched.load(Relaxed) {
-        trace_switch(prev, next, now, why);
+    // Both ways end in a tail call, so the common one saves no registers.
+    if percpu::this().trace_sched.get() {
+        return prepare_switch_traced(t, prev, next, now, why);
     }
+    switch_to(t, prev, next, now)
+}
+
+#[cold]
+#[inline(never)]
+fn prepare_switch_traced(
+    t: &mut Tasks,
+    prev: Option<&'static Process>,
+    next: &'static Process,
+    now: u64,
+    why: &'static str,
+) {
+    trace_switch(prev, next, now, why);
+    switch_to(t, prev, next, now)
+}
+
+#[inline(never)]
+fn switch_to(t: &mut Tasks, prev: Option<&'static Process>, next: &'static Process, now: u64) {
+    let cpu = percpu::this();
     // A dead task's registers are not worth saving (and its FPU area may be reused).
-    let prev_fpu = match prev {
-        Some(p) if p.state() != State::Zombie && p.state() != State::Unused => p.fpu_ptr(),
+    let prev_fpu = match prev.map(|p| (p, p.state())) {
+        Some((p, s)) if s != State::Zombie && s != State::Unused => p.fpu_ptr(),
         _ => core::ptr::null_mut(),
     };
     next.set_state(t, State::Running);
     cpu.set_current(next);
-    cpu.switched_in_at.store(now, Relaxed);
-    cpu.ticks_used.store(0, Relaxed);
+    cpu.switched_in_at.set(now);
+    cpu.ticks_used.set(0);
     timer::restart_slice();
-    cpu.switches.fetch_add(1, Relaxed);
+    cpu.switches.set(cpu.switches.get() + 1);
     let fs = next.fs_base.load(Relaxed);
-    if fs != cpu.fs_loaded.load(Relaxed) {
+    if fs != cpu.fs_loaded.get() {
         FsBase::write(x86_64::VirtAddr::new_truncate(fs));
-        cpu.fs_loaded.store(fs, Relaxed);
+        cpu.fs_loaded.set(fs);
     }
-    program_timer(t, now);
-    cpu.switch_pending.store(true, Relaxed);
+    cpu.work.set(cpu.work.get() | percpu::WORK_SWITCH);
     let s = &cpu.switch;
-    s.prev_fpu.store(prev_fpu, Relaxed);
-    s.next_fpu.store(next.fpu_ptr(), Relaxed);
-    s.next_cr3.store(next.pml4(), Relaxed);
-    s.next_frame.store(next.frame_ptr() as u64, Relaxed);
-    s.next_kstack_top.store(next.kstack_top, Relaxed);
+    s.prev_fpu.set(prev_fpu);
+    s.next_fpu.set(next.fpu_ptr());
+    s.next_cr3.set(next.pml4());
+    s.next_frame.set(next.frame_ptr() as u64);
+    s.next_kstack_top.set(next.kstack_top);
+    // Last, as a tail call: the new task's slice starts now.
+    program_timer(t, now);
 }
 
 /// One line per switch for `trace=sched`: `sched: <µs since boot> <pid>:<name> -> <pid>:<name>
@@ -305,7 +348,7 @@ fn trace_switch(prev: Option<&'static Process>, next: &'static Process, now: u64
 /// arch_prctl(ARCH_SET_FS) for the running task: load it now, remember what is loaded.
 pub fn load_fs_base(base: u64) {
     FsBase::write(x86_64::VirtAddr::new_truncate(base));
-    percpu::this().fs_loaded.store(base, Relaxed);
+    percpu::this().fs_loaded.set(base);
 }
 
 /// For the exit path: leave the dying task's address space before it is freed.

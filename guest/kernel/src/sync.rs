@@ -1,13 +1,18 @@
 //! How kernel state is shared, so that every mutable access is exclusive by construction:
 //!
 //! - [`IrqLock`]: state that is changed as a whole (the task table, the frame allocator, the
-//!   console). Taking it masks interrupts and sets a held flag; taking it again while held is
-//!   re-entry, a kernel bug, and panics naming the lock instead of handing out a second `&mut`.
-//!   With one CPU nothing else can contend, so the flag is all the lock needs; when a second CPU
-//!   arrives the flag becomes a spinlock that remembers its owner (to tell re-entry from
-//!   contention), and no caller changes.
+//!   console). Taking it sets a held flag; taking it again while held is re-entry, a kernel
+//!   bug, and panics naming the lock instead of handing out a second `&mut`. The kernel runs
+//!   with interrupts masked everywhere but the idle loop's `hlt` (trap gates mask them, SFMASK
+//!   does for `syscall`), so the lock need not mask them itself: debug builds check that they
+//!   are, and in any build an interrupt handler that took a lock held by the code it
+//!   interrupted would panic on the flag, never alias. With one CPU nothing else can contend,
+//!   so the flag is all the lock needs; when a second CPU arrives it becomes a spinlock that
+//!   remembers its owner (to tell re-entry from contention), and no caller changes.
 //! - Atomics (`Relaxed`, plain loads and stores on x86) for single values that hot paths read
-//!   without a lock: the running task, its counters, the timer's deadline.
+//!   without a lock and that another CPU may one day touch: a process's pid, its counters.
+//! - [`CpuCell`]: a single value only its own CPU ever touches (the running task, the timer's
+//!   deadline): a `Cell` that may sit in a static, so the hot paths compile to plain moves.
 //! - [`BootOnce`]: set once during boot, read-only afterwards (the clock, the program archive).
 //!
 //! Per-CPU state lives in `percpu.rs`. Nothing is reached through a `&'static mut`.
@@ -24,13 +29,12 @@ pub struct IrqLock<T> {
 }
 
 // SAFETY: the held flag admits one guard at a time (a second `lock` panics), so at most one
-// `&mut T` exists; interrupts stay masked while the guard lives, so no handler on this CPU can
-// interleave. `T: Send` because the value may be used from whichever context holds the lock.
+// `&mut T` exists, whatever interrupts do (see above). `T: Send` because the value may be used
+// from whichever context holds the lock.
 unsafe impl<T: Send> Sync for IrqLock<T> {}
 
 pub struct IrqGuard<'a, T> {
     lock: &'a IrqLock<T>,
-    was_enabled: bool,
 }
 
 impl<T> IrqLock<T> {
@@ -44,17 +48,19 @@ impl<T> IrqLock<T> {
 
     #[inline]
     pub fn lock(&self) -> IrqGuard<'_, T> {
-        let was_enabled = x86_64::instructions::interrupts::are_enabled();
-        if was_enabled {
-            x86_64::instructions::interrupts::disable();
-        }
-        if self.held.swap(true, Ordering::Acquire) {
+        debug_assert!(
+            !x86_64::instructions::interrupts::are_enabled(),
+            "lock {} taken with interrupts on",
+            self.name
+        );
+        // One CPU, interrupts masked: nothing can come between the test and the set. (With a
+        // second CPU this becomes a compare-and-swap loop.)
+        if self.held.load(Ordering::Relaxed) {
             reentered(self.name);
         }
-        IrqGuard {
-            lock: self,
-            was_enabled,
-        }
+        self.held.store(true, Ordering::Relaxed);
+        core::sync::atomic::compiler_fence(Ordering::Acquire);
+        IrqGuard { lock: self }
     }
 
     /// For the panic handler only: the value, whether or not the lock is held (the code that
@@ -95,10 +101,36 @@ impl<T> DerefMut for IrqGuard<'_, T> {
 impl<T> Drop for IrqGuard<'_, T> {
     #[inline]
     fn drop(&mut self) {
-        self.lock.held.store(false, Ordering::Release);
-        if self.was_enabled {
-            x86_64::instructions::interrupts::enable();
-        }
+        core::sync::atomic::compiler_fence(Ordering::Release);
+        self.lock.held.store(false, Ordering::Relaxed);
+    }
+}
+
+/// A value that only its own CPU reads and writes, with interrupts masked (every kernel path but
+/// the idle loop's `hlt`, which touches none). Like `Cell`, it hands out copies, never
+/// references, so no borrow can be held across another access.
+pub struct CpuCell<T: Copy>(UnsafeCell<T>);
+
+// SAFETY: the value is only used by the CPU it belongs to (per-CPU data, reached through
+// `percpu::this()`, or state of this CPU's timer), with interrupts masked, so no two accesses
+// ever overlap; and no reference to the inside escapes `get`/`set`.
+unsafe impl<T: Copy> Sync for CpuCell<T> {}
+
+impl<T: Copy> CpuCell<T> {
+    pub const fn new(v: T) -> Self {
+        CpuCell(UnsafeCell::new(v))
+    }
+
+    #[inline(always)]
+    pub fn get(&self) -> T {
+        // SAFETY: see the `Sync` impl: no access overlaps this read.
+        unsafe { *self.0.get() }
+    }
+
+    #[inline(always)]
+    pub fn set(&self, v: T) {
+        // SAFETY: see the `Sync` impl: no access overlaps this write.
+        unsafe { *self.0.get() = v }
     }
 }
 

@@ -5,49 +5,49 @@
 //! A single CPU-bound task runs with no timer interrupt at all. TSC-deadline mode when the CPU
 //! has it (KVM does); otherwise the LAPIC's periodic mode at HZ, started and stopped on demand.
 
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use crate::sync::CpuCell;
 
 use crate::cpu::Features;
 use crate::lapic;
 use crate::time::Clock;
 
 pub struct Timer {
-    tsc_deadline: AtomicBool,
-    pub hz: AtomicU64,
+    tsc_deadline: CpuCell<bool>,
+    pub hz: CpuCell<u64>,
     /// Cycles between scheduler ticks.
-    pub tick_cycles: AtomicU64,
-    periodic_count: AtomicU32,
-    periodic_running: AtomicBool,
+    pub tick_cycles: CpuCell<u64>,
+    periodic_count: CpuCell<u32>,
+    periodic_running: CpuCell<bool>,
     /// The TSC value the timer is armed for (0: not armed).
-    armed: AtomicU64,
+    armed: CpuCell<u64>,
     /// When the next scheduler tick is due (0: no tick pending).
-    pub next_tick: AtomicU64,
-    pub interrupts: AtomicU64,
+    pub next_tick: CpuCell<u64>,
+    pub interrupts: CpuCell<u64>,
     /// `bench` can make the timer tick even with one task, to measure what a tick costs.
-    forced_tick_cycles: AtomicU64,
+    forced_tick_cycles: CpuCell<u64>,
 }
 
-/// The timer's state. Single values, each an atomic: the tick path reads and writes them
-/// without a lock, and only this CPU touches them (interrupts off).
+/// The timer's state: this CPU's (a second CPU gets its own), single values the tick path
+/// reads and writes without a lock, interrupts off.
 pub static TIMER: Timer = Timer {
-    tsc_deadline: AtomicBool::new(false),
-    hz: AtomicU64::new(100),
-    tick_cycles: AtomicU64::new(0),
-    periodic_count: AtomicU32::new(0),
-    periodic_running: AtomicBool::new(false),
-    armed: AtomicU64::new(0),
-    next_tick: AtomicU64::new(0),
-    interrupts: AtomicU64::new(0),
-    forced_tick_cycles: AtomicU64::new(0),
+    tsc_deadline: CpuCell::new(false),
+    hz: CpuCell::new(100),
+    tick_cycles: CpuCell::new(0),
+    periodic_count: CpuCell::new(0),
+    periodic_running: CpuCell::new(false),
+    armed: CpuCell::new(0),
+    next_tick: CpuCell::new(0),
+    interrupts: CpuCell::new(0),
+    forced_tick_cycles: CpuCell::new(0),
 };
 
 /// Returns a line describing the mode, for the boot banner.
 pub fn init(features: &Features, clock: &Clock, hz: u64) -> &'static str {
     let t = &TIMER;
-    t.hz.store(hz, Relaxed);
-    t.tick_cycles.store(clock.tsc_hz / hz, Relaxed);
+    t.hz.set(hz);
+    t.tick_cycles.set(clock.tsc_hz / hz);
     if features.tsc_deadline {
-        t.tsc_deadline.store(true, Relaxed);
+        t.tsc_deadline.set(true);
         lapic::timer_tsc_deadline_mode();
         "TSC-deadline, tickless"
     } else {
@@ -57,7 +57,7 @@ pub fn init(features: &Features, clock: &Clock, hz: u64) -> &'static str {
             lapic::measure_timer_hz()
         };
         let count = (apic_hz / hz).clamp(1, u32::MAX as u64) as u32;
-        t.periodic_count.store(count, Relaxed);
+        t.periodic_count.set(count);
         "periodic, stopped while not needed"
     }
 }
@@ -67,100 +67,93 @@ pub fn force_hz(hz: u64) {
     let t = &TIMER;
     let tsc_hz = crate::time::tsc_hz();
     t.forced_tick_cycles
-        .store(tsc_hz.checked_div(hz).unwrap_or(0), Relaxed);
-    t.next_tick.store(0, Relaxed);
-    if !t.tsc_deadline.load(Relaxed) {
-        let apic_hz = t.periodic_count.load(Relaxed) as u64 * t.hz.load(Relaxed);
+        .set(tsc_hz.checked_div(hz).unwrap_or(0));
+    t.next_tick.set(0);
+    if !t.tsc_deadline.get() {
+        let apic_hz = t.periodic_count.get() as u64 * t.hz.get();
         let count = apic_hz.checked_div(hz).map_or(0, |c| c.max(1) as u32);
         lapic::set_periodic(count);
-        t.periodic_running.store(hz != 0, Relaxed);
+        t.periodic_running.set(hz != 0);
     }
 }
 
 /// Timer interrupts since boot.
 pub fn interrupts() -> u64 {
-    TIMER.interrupts.load(Relaxed)
+    TIMER.interrupts.get()
 }
 
 /// The new task's slice starts now, not at the old task's tick.
 pub fn restart_slice() {
-    TIMER.next_tick.store(0, Relaxed);
+    TIMER.next_tick.set(0);
 }
 
 /// Arms the timer for the earliest of: the next tick (if `contended`), `sleep_deadline`.
 #[inline]
 pub fn program(now: u64, contended: bool, sleep_deadline: Option<u64>) {
     let t = &TIMER;
-    let forced = t.forced_tick_cycles.load(Relaxed);
+    let forced = t.forced_tick_cycles.get();
     if forced != 0 {
-        let mut next = t.next_tick.load(Relaxed);
+        let mut next = t.next_tick.get();
         if next <= now {
             next = now + forced;
-            t.next_tick.store(next, Relaxed);
+            t.next_tick.set(next);
         }
-        if t.tsc_deadline.load(Relaxed) && next != t.armed.load(Relaxed) {
+        if t.tsc_deadline.get() && next != t.armed.get() {
             lapic::set_tsc_deadline(next);
-            t.armed.store(next, Relaxed);
+            t.armed.set(next);
         }
         return;
     }
-    let mut next = t.next_tick.load(Relaxed);
+    let mut next = t.next_tick.get();
     if contended {
         if next <= now {
-            next = now + t.tick_cycles.load(Relaxed);
+            next = now + t.tick_cycles.get();
         }
     } else {
         next = 0;
     }
-    t.next_tick.store(next, Relaxed);
-    if t.tsc_deadline.load(Relaxed) {
+    t.next_tick.set(next);
+    if t.tsc_deadline.get() {
         let mut d = if contended { next } else { u64::MAX };
         if let Some(s) = sleep_deadline {
             d = d.min(s);
         }
         let d = if d == u64::MAX { 0 } else { d };
-        if d != t.armed.load(Relaxed) {
+        if d != t.armed.get() {
             lapic::set_tsc_deadline(d);
-            t.armed.store(d, Relaxed);
+            t.armed.set(d);
         }
     } else {
         let need = contended || sleep_deadline.is_some();
-        if need != t.periodic_running.load(Relaxed) {
-            let count = if need {
-                t.periodic_count.load(Relaxed)
-            } else {
-                0
-            };
+        if need != t.periodic_running.get() {
+            let count = if need { t.periodic_count.get() } else { 0 };
             lapic::set_periodic(count);
-            t.periodic_running.store(need, Relaxed);
+            t.periodic_running.set(need);
         }
     }
 }
 
-/// What a timer interrupt was for.
-pub enum Fired {
-    /// A scheduler tick; `at` is the TSC deadline that fired (0 in periodic mode).
-    Tick { at: u64 },
-    /// Only a sleeper's deadline (or a stale interrupt).
-    Other,
-}
-
-/// Called first thing on a timer interrupt: sends the EOI and says what fired.
+/// Called first thing on a timer interrupt: sends the EOI and says whether it was the
+/// scheduler's tick in TSC-deadline mode: the deadline that fired, or 0 (a sleeper's deadline,
+/// a stale interrupt, or periodic mode, where `armed` is always 0: see `is_periodic`).
 #[inline(always)]
-pub fn acknowledge() -> Fired {
+pub fn acknowledge() -> u64 {
     lapic::eoi();
     let t = &TIMER;
-    t.interrupts.fetch_add(1, Relaxed);
-    let at = t.armed.load(Relaxed);
-    t.armed.store(0, Relaxed); // a TSC-deadline timer disarms itself when it fires
-    let next = t.next_tick.load(Relaxed);
-    if !t.tsc_deadline.load(Relaxed) {
-        Fired::Tick { at: 0 }
-    } else if next != 0 && at >= next {
-        Fired::Tick { at }
+    t.interrupts.set(t.interrupts.get() + 1);
+    let at = t.armed.get();
+    t.armed.set(0); // a TSC-deadline timer disarms itself when it fires
+    let next = t.next_tick.get();
+    if next != 0 && at >= next {
+        at
     } else {
-        Fired::Other
+        0
     }
+}
+
+/// Periodic mode: every interrupt is a scheduler tick.
+pub fn is_periodic() -> bool {
+    !TIMER.tsc_deadline.get()
 }
 
 /// Arms the next tick one period after the tick that fired at `at` (TSC-deadline mode), or lets
@@ -169,20 +162,20 @@ pub fn acknowledge() -> Fired {
 #[inline(always)]
 pub fn rearm_tick(at: u64, contended: bool) {
     let t = &TIMER;
-    let forced = t.forced_tick_cycles.load(Relaxed);
+    let forced = t.forced_tick_cycles.get();
     let period = if forced != 0 {
         forced
     } else if contended {
-        t.tick_cycles.load(Relaxed)
+        t.tick_cycles.get()
     } else {
         0
     };
     if period == 0 {
-        t.next_tick.store(0, Relaxed); // tickless again: the fired deadline cleared itself
+        t.next_tick.set(0); // tickless again: the fired deadline cleared itself
         return;
     }
     let next = at + period;
-    t.next_tick.store(next, Relaxed);
-    t.armed.store(next, Relaxed);
+    t.next_tick.set(next);
+    t.armed.set(next);
     lapic::set_tsc_deadline(next);
 }

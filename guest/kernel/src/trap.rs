@@ -19,72 +19,80 @@ use crate::uaccess::{self, copy_from_user};
 use abi::signal::{SIGFPE, SIGILL, SIGSEGV, SIGTRAP};
 use x86_64::registers::control::Cr2;
 
-// The handlers the entry stubs call (trap_entry.rs), one per kind of trap. Each returns whether
-// the scheduler picked another task to run, in which case the stub leaves through the context
-// switch instead of returning to the trapping task.
+// The handlers the entry stubs call (trap_entry.rs), one per kind of trap. Each returns what the
+// trap exit must do besides returning (`scheduler::take_work`): nothing, or leave through the
+// context switch because the scheduler picked another task.
 
 /// `int 0x80` and `syscall`.
 #[no_mangle]
-extern "C" fn trap_syscall(f: &mut TrapFrame) -> bool {
-    syscall::dispatch(f);
-    scheduler::take_switch()
+extern "C" fn trap_syscall(f: &mut TrapFrame) -> u8 {
+    syscall::dispatch(f)
 }
 
 #[no_mangle]
-extern "C" fn trap_timer(f: &mut TrapFrame) -> bool {
-    scheduler::timer_interrupt(f.user_mode());
-    scheduler::take_switch()
+extern "C" fn trap_timer(f: &mut TrapFrame) -> u8 {
+    scheduler::timer_interrupt(f.user_mode())
 }
 
 #[no_mangle]
-extern "C" fn trap_page_fault(f: &mut TrapFrame) -> bool {
+extern "C" fn trap_page_fault(f: &mut TrapFrame) -> u8 {
     // kvm_pvm: a `syscall` from ring 3 faults at LSTAR instead of entering ring 0 there. A user
     // RIP can equal LSTAR only by that fault: the fetch of the instruction at LSTAR failed, so
     // CR2 is LSTAR too and need not be read. Checked first and kept short: this is the system-
     // call path. (A program that jumps to LSTAR itself gets the system call it asked for, if
     // RCX holds a user address to return to; with any other RCX it is a jump into the kernel,
     // a plain fault: the return must never `iretq` to a RIP the CPU would refuse in ring 0.)
-    if f.rip == syscall::lstar() && f.user_mode() && f.rcx < USER_END {
+    if f.rip == syscall::lstar() && f.user_mode() & (f.rcx < USER_END) {
         syscall::from_pvm_page_fault(f);
-        syscall::dispatch(f);
-        return scheduler::take_switch();
+        return syscall::dispatch(f);
     }
     other_page_fault(f)
 }
 
 #[cold]
 #[inline(never)]
-fn other_page_fault(f: &mut TrapFrame) -> bool {
+fn other_page_fault(f: &mut TrapFrame) -> u8 {
     if !f.user_mode() {
         kernel_fault(f);
     }
     user_page_fault(f);
-    scheduler::take_switch()
+    scheduler::take_work()
 }
 
 #[no_mangle]
-extern "C" fn trap_invalid_opcode(f: &mut TrapFrame) -> bool {
+extern "C" fn trap_invalid_opcode(f: &mut TrapFrame) -> u8 {
     if !f.user_mode() {
         kernel_fault(f);
     }
+    // kvm_pvm: `int 0x80` (the common case, kept short; see user_invalid_opcode).
+    if uaccess::read_faulting_insn(f.rip) == Some([0xcd, SYSCALL_VECTOR as u8]) {
+        f.rip += 2;
+        return syscall::dispatch(f);
+    }
+    other_invalid_opcode(f)
+}
+
+#[cold]
+#[inline(never)]
+fn other_invalid_opcode(f: &mut TrapFrame) -> u8 {
     user_invalid_opcode(f);
-    scheduler::take_switch()
+    scheduler::take_work()
 }
 
 /// Every other exception: from ring 3 it kills the task, from ring 0 it is a kernel bug.
 #[no_mangle]
-extern "C" fn trap_exception(f: &mut TrapFrame) -> bool {
+extern "C" fn trap_exception(f: &mut TrapFrame) -> u8 {
     if !f.user_mode() {
         kernel_fault(f);
     }
     kill(f, signal_for(f.vector), None);
-    scheduler::take_switch()
+    scheduler::take_work()
 }
 
 /// The LAPIC's spurious vector: nothing to do, not even an EOI.
 #[no_mangle]
-extern "C" fn trap_spurious(_f: &mut TrapFrame) -> bool {
-    false
+extern "C" fn trap_spurious(_f: &mut TrapFrame) -> u8 {
+    0
 }
 
 fn signal_for(vector: u64) -> u32 {

@@ -49,6 +49,7 @@ pub fn sys_bench(f: &mut crate::trap_frame::TrapFrame) -> super::SysResult {
         }
         OP_FORCE_TICK => {
             timer::force_hz(n);
+            crate::scheduler::reprogram_timer();
             return Ok(0);
         }
         OP_TIMER_INTERRUPTS => return Ok(timer::interrupts()),

@@ -80,6 +80,19 @@ pub enum KvmUnavailable {
     MissingCap(&'static str),
 }
 
+/// What can go wrong setting up a gdb session.
+#[derive(Debug, thiserror::Error)]
+pub enum GdbError {
+    #[error("--gdb {0}: cannot listen: {1}")]
+    Listen(String, std::io::Error),
+    #[error("--gdb: accepting gdb's connection failed: {0}")]
+    Accept(std::io::Error),
+    #[error("--gdb: {0} failed: {1}")]
+    Kick(&'static str, std::io::Error),
+    #[error("--gdb: this KVM cannot debug guests (no KVM_CAP_SET_GUEST_DEBUG)")]
+    NoGuestDebug,
+}
+
 /// What went wrong, with the exit status it maps to.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -89,7 +102,7 @@ pub enum Error {
     Kvm(#[from] KvmUnavailable),
     /// `--gdb` could not be set up (listening, accepting, the Ctrl-C signal, KVM's support).
     #[error(transparent)]
-    Gdb(#[from] crate::gdb::GdbError),
+    Gdb(#[from] GdbError),
     /// A KVM ioctl failed after KVM was found usable: a VMM bug or a host problem.
     #[error("{0}: {1}")]
     KvmIoctl(&'static str, kvm_ioctls::Error),
@@ -114,8 +127,8 @@ impl Error {
         match self {
             Error::Image(_) => status::BAD_IMAGE,
             Error::Kvm(_) => status::KVM_UNAVAILABLE,
-            Error::Gdb(crate::gdb::GdbError::Listen(..)) => status::USAGE,
-            Error::Gdb(crate::gdb::GdbError::NoGuestDebug) => status::KVM_UNAVAILABLE,
+            Error::Gdb(GdbError::Listen(..)) => status::USAGE,
+            Error::Gdb(GdbError::NoGuestDebug) => status::KVM_UNAVAILABLE,
             Error::Gdb(_) => status::INTERNAL,
             Error::KvmIoctl(..) | Error::Memory(_) | Error::Internal(_) => status::INTERNAL,
             Error::Usage(_) => status::USAGE,

@@ -11,7 +11,7 @@ use log::{debug, info, warn};
 use crate::devices::bench_port::BENCH_PORT;
 use crate::devices::io_bus::{IoBus, WriteEffect};
 use crate::error::{Error, Result};
-use crate::gdb::Debugger;
+use crate::gdb::{Debugger, Killed};
 use crate::step_count::StepCounter;
 
 /// Why the loop stopped when the guest did not crash.
@@ -77,8 +77,8 @@ pub fn run_vcpu_exit_loop(
     counter: &mut StepCounter,
 ) -> Result<VcpuStop> {
     if let Some(gdb) = vcpu.debugger() {
-        if let Some(stop) = gdb.first_stop()? {
-            return Ok(stop);
+        if let Some(Killed) = gdb.first_stop()? {
+            return Ok(VcpuStop::Killed);
         }
     }
     loop {
@@ -141,7 +141,7 @@ pub fn run_vcpu_exit_loop(
                 None
             }
             Next::Debug(info) => match vcpu.debugger() {
-                Some(gdb) => gdb.debug_exit(&info)?,
+                Some(gdb) => gdb.debug_exit(&info)?.map(|Killed| VcpuStop::Killed),
                 None => None,
             },
             // gdb owns the vCPU's debug state: the counter would take it from under gdb.
@@ -158,7 +158,7 @@ pub fn run_vcpu_exit_loop(
                 None
             }
             Next::Interrupted => match vcpu.debugger() {
-                Some(gdb) => gdb.interrupted()?,
+                Some(gdb) => gdb.interrupted()?.map(|Killed| VcpuStop::Killed),
                 None => None,
             },
             Next::Stop(stop) => {

@@ -38,20 +38,12 @@ use kick::Kick;
 use target::{Decision, GdbTarget};
 
 use crate::error::{Error, Result};
-use crate::vcpu::VcpuStop;
 
-/// What can go wrong setting up a gdb session.
-#[derive(Debug, thiserror::Error)]
-pub enum GdbError {
-    #[error("--gdb {0}: cannot listen: {1}")]
-    Listen(String, std::io::Error),
-    #[error("--gdb: accepting gdb's connection failed: {0}")]
-    Accept(std::io::Error),
-    #[error("--gdb: {0} failed: {1}")]
-    Kick(&'static str, std::io::Error),
-    #[error("--gdb: this KVM cannot debug guests (no KVM_CAP_SET_GUEST_DEBUG)")]
-    NoGuestDebug,
-}
+pub use crate::error::GdbError;
+
+/// gdb ended the guest (`kill`): the vCPU loop stops with `VcpuStop::Killed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Killed;
 
 /// What this KVM's guest debugging can do (probed before the vCPU runs).
 #[derive(Debug, Clone, Copy)]
@@ -127,12 +119,12 @@ impl Debugger {
     }
 
     /// Before the first instruction: gdb is in control until it resumes the guest.
-    pub fn first_stop(&mut self) -> Result<Option<VcpuStop>> {
+    pub fn first_stop(&mut self) -> Result<Option<Killed>> {
         self.serve()
     }
 
     /// A KVM_EXIT_DEBUG.
-    pub fn debug_exit(&mut self, info: &kvm_debug_exit_arch) -> Result<Option<VcpuStop>> {
+    pub fn debug_exit(&mut self, info: &kvm_debug_exit_arch) -> Result<Option<Killed>> {
         let Some(machine) = self.machine.take() else {
             return Ok(None);
         };
@@ -159,7 +151,7 @@ impl Debugger {
     }
 
     /// KVM_RUN returned EINTR: gdb sent something while the guest ran (Ctrl-C).
-    pub fn interrupted(&mut self) -> Result<Option<VcpuStop>> {
+    pub fn interrupted(&mut self) -> Result<Option<Killed>> {
         self.target.vcpu.set_kvm_immediate_exit(0);
         self.take_input()?;
         self.serve()
@@ -191,7 +183,7 @@ impl Debugger {
 
     /// gdb is in control: answers its packets until it resumes the guest (Ok(None)) or kills
     /// it (Ok(Some)).
-    fn serve(&mut self) -> Result<Option<VcpuStop>> {
+    fn serve(&mut self) -> Result<Option<Killed>> {
         loop {
             match self.machine.take() {
                 None => return Ok(None),
@@ -216,7 +208,7 @@ impl Debugger {
                 Some(GdbStubStateMachine::Disconnected(m)) => match m.get_reason() {
                     DisconnectReason::Kill => {
                         info!("gdb killed the guest");
-                        return Ok(Some(VcpuStop::Killed));
+                        return Ok(Some(Killed));
                     }
                     DisconnectReason::Disconnect => {
                         info!("gdb detached: the guest runs on");

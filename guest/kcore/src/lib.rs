@@ -7,14 +7,19 @@
 //! - [`ranges`]: free RAM as the boot memory map minus what is reserved;
 //! - [`pagetable`]: four-level x86-64 page tables over any physical memory;
 //! - [`user_range`]: the checks every user pointer passes before the kernel touches it;
-//! - [`runqueue`]: the scheduler's FIFO of runnable tasks.
+//! - [`runqueue`]: the scheduler's FIFO of runnable tasks;
+//! - [`regions`]: a process's map of memory regions;
+//! - [`ring`]: the byte ring of pipes and console input.
 #![no_std]
 
+extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
 pub mod cmdline;
 pub mod pagetable;
 pub mod ranges;
+pub mod regions;
+pub mod ring;
 pub mod runqueue;
 pub mod user_range;

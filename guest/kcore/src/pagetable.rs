@@ -143,6 +143,53 @@ pub fn translate_user(mem: &impl PhysMem, root: u64, va: u64, write: bool) -> Op
     )
 }
 
+/// Calls `f(va, slot, entry)` for every present 4 KiB leaf of `[start, end)` under `root`,
+/// in address order. Missing tables are skipped whole, so the cost follows what is mapped, not
+/// the size of the range (fork copies a process this way; exec and munmap tear down with it).
+pub fn for_each_leaf(
+    mem: &impl PhysMem,
+    root: u64,
+    start: u64,
+    end: u64,
+    mut f: impl FnMut(u64, Slot, u64),
+) {
+    fn level(
+        mem: &impl PhysMem,
+        t: u64,
+        lvl: u32,
+        base: u64,
+        start: u64,
+        end: u64,
+        f: &mut dyn FnMut(u64, Slot, u64),
+    ) {
+        let span = 1u64 << (12 + 9 * lvl);
+        let first = if start > base {
+            ((start - base) / span) as usize
+        } else {
+            0
+        };
+        for i in first..512 {
+            let va = base + i as u64 * span;
+            if va >= end {
+                break;
+            }
+            let e = mem.read(t, i);
+            if e & PRESENT == 0 {
+                continue;
+            }
+            if lvl == 0 {
+                f(va, Slot { table: t, index: i }, e);
+            } else if e & HUGE == 0 {
+                level(mem, e & ADDR_MASK, lvl - 1, va, start, end, f);
+            }
+        }
+    }
+    let end = end.min(USER_END);
+    if start < end {
+        level(mem, root, PML4_LEVEL, 0, start & !(PAGE - 1), end, &mut f);
+    }
+}
+
 /// Frees the tables under PML4 slots `slots` of `root` and hands every mapped 4 KiB frame to
 /// `release` (which frees it, or drops a reference to it). Only present entries are visited.
 pub fn free_range(
@@ -310,6 +357,32 @@ mod tests {
         mem.limit.set(4);
         map(&mem, root, 0x40_0000, 0x5000, USER).unwrap();
         assert_eq!(translate_user(&mem, root, 0x40_0000, false), Some(0x5000));
+    }
+
+    #[test]
+    fn leaves_of_a_range_only() {
+        let mem = FakeMem::new(64);
+        let root = mem.alloc_table().unwrap();
+        let pages = [0x40_0000u64, 0x40_1000, 0x60_0000, 0x7fff_ffff_e000];
+        for (i, &va) in pages.iter().enumerate() {
+            map(&mem, root, va, 0x100_0000 + i as u64 * PAGE, USER).unwrap();
+        }
+        let mut seen = std::vec::Vec::new();
+        for_each_leaf(&mem, root, 0x40_1000, 0x7fff_ffff_f000, |va, slot, e| {
+            assert_eq!(slot.read(&mem), e);
+            seen.push(va)
+        });
+        assert_eq!(seen, [0x40_1000, 0x60_0000, 0x7fff_ffff_e000]);
+        seen.clear();
+        for_each_leaf(&mem, root, 0, 0x40_1000, |va, _, _| seen.push(va));
+        assert_eq!(seen, [0x40_0000]);
+        seen.clear();
+        for_each_leaf(&mem, root, 0x40_0800, 0x40_0900, |va, _, _| seen.push(va));
+        assert_eq!(
+            seen,
+            [0x40_0000],
+            "a range inside one page visits that page"
+        );
     }
 
     #[test]

@@ -1,0 +1,274 @@
+//! A process's map of memory regions (Linux's VMAs): which ranges of its address space exist,
+//! with what permissions and what backs them. The page-fault handler asks it what a faulting
+//! address should be; fork copies it; exec replaces it; mmap, munmap and mprotect edit it.
+//!
+//! Regions are kept sorted and never overlap. Every operation that can grow the list reserves
+//! room first and reports running out of memory instead of panicking.
+
+use alloc::vec::Vec;
+
+use crate::pagetable::PAGE;
+
+pub const PROT_READ: u8 = 1;
+pub const PROT_WRITE: u8 = 2;
+pub const PROT_EXEC: u8 = 4;
+
+/// What the pages of a region are made of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backing {
+    /// Zero-filled on first touch.
+    Anon,
+    /// File bytes at physical address `phys` (page-aligned) map the region's first page;
+    /// `len` bytes of file follow it, and pages past them are zero-filled. Never written
+    /// through: a writable private mapping copies a page on its first write.
+    File { phys: u64, len: u64 },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Region {
+    pub start: u64,
+    pub end: u64,
+    pub prot: u8,
+    pub backing: Backing,
+    /// Shared between the processes that map it (MAP_SHARED): fork does not copy on write.
+    pub shared: bool,
+}
+
+impl Region {
+    pub fn contains(&self, addr: u64) -> bool {
+        self.start <= addr && addr < self.end
+    }
+    pub fn writable(&self) -> bool {
+        self.prot & PROT_WRITE != 0
+    }
+    /// The part of `self` within `[start, end)`, with a File backing moved along.
+    fn slice(&self, start: u64, end: u64) -> Region {
+        let mut r = *self;
+        r.start = start.max(self.start);
+        r.end = end.min(self.end);
+        if let Backing::File { phys, len } = self.backing {
+            let skip = r.start - self.start;
+            r.backing = Backing::File {
+                phys: phys + skip,
+                len: len.saturating_sub(skip),
+            };
+        }
+        r
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegionError {
+    /// Not page-aligned, empty, or wrapping.
+    Invalid,
+    /// Overlaps an existing region.
+    Overlap,
+    OutOfMemory,
+}
+
+#[derive(Default, Debug)]
+pub struct Regions {
+    list: Vec<Region>,
+}
+
+impl Regions {
+    pub const fn new() -> Regions {
+        Regions { list: Vec::new() }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Region> {
+        self.list.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// The region holding `addr`.
+    pub fn find(&self, addr: u64) -> Option<&Region> {
+        let i = self.list.partition_point(|r| r.end <= addr);
+        self.list.get(i).filter(|r| r.contains(addr))
+    }
+
+    /// Whether any region meets `[start, end)`.
+    pub fn overlaps(&self, start: u64, end: u64) -> bool {
+        let i = self.list.partition_point(|r| r.end <= start);
+        self.list.get(i).is_some_and(|r| r.start < end)
+    }
+
+    /// Adds `r`, which must not overlap another region.
+    pub fn insert(&mut self, r: Region) -> Result<(), RegionError> {
+        if r.start >= r.end || r.start % PAGE != 0 || r.end % PAGE != 0 {
+            return Err(RegionError::Invalid);
+        }
+        if self.overlaps(r.start, r.end) {
+            return Err(RegionError::Overlap);
+        }
+        self.list
+            .try_reserve(1)
+            .map_err(|_| RegionError::OutOfMemory)?;
+        let i = self.list.partition_point(|x| x.end <= r.start);
+        self.list.insert(i, r);
+        Ok(())
+    }
+
+    /// Removes every part of every region within `[start, end)`, splitting the regions that
+    /// straddle its ends. Calls `removed` for each piece taken out (to unmap its pages).
+    pub fn remove_range(
+        &mut self,
+        start: u64,
+        end: u64,
+        mut removed: impl FnMut(&Region),
+    ) -> Result<(), RegionError> {
+        if start >= end || start % PAGE != 0 || end % PAGE != 0 {
+            return Err(RegionError::Invalid);
+        }
+        // A region that contains the whole range becomes two: room for one more.
+        self.list
+            .try_reserve(1)
+            .map_err(|_| RegionError::OutOfMemory)?;
+        let mut i = self.list.partition_point(|r| r.end <= start);
+        while i < self.list.len() && self.list[i].start < end {
+            let r = self.list[i];
+            removed(&r.slice(start, end));
+            let below = (r.start < start).then(|| r.slice(r.start, start));
+            let above = (r.end > end).then(|| r.slice(end, r.end));
+            match (below, above) {
+                (Some(b), Some(a)) => {
+                    self.list[i] = b;
+                    self.list.insert(i + 1, a);
+                    i += 2;
+                }
+                (Some(b), None) => {
+                    self.list[i] = b;
+                    i += 1;
+                }
+                (None, Some(a)) => {
+                    self.list[i] = a;
+                    i += 1;
+                }
+                (None, None) => {
+                    self.list.remove(i);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Changes the end of the region that ends at `old_end` (the heap, growing or shrinking).
+    pub fn resize_end(&mut self, old_end: u64, new_end: u64) -> Result<(), RegionError> {
+        let i = self
+            .list
+            .iter()
+            .position(|r| r.end == old_end)
+            .ok_or(RegionError::Invalid)?;
+        if new_end <= self.list[i].start || new_end % PAGE != 0 {
+            return Err(RegionError::Invalid);
+        }
+        if self.list.get(i + 1).is_some_and(|n| n.start < new_end) {
+            return Err(RegionError::Overlap);
+        }
+        self.list[i].end = new_end;
+        Ok(())
+    }
+
+    /// A copy, for fork.
+    pub fn try_clone(&self) -> Result<Regions, RegionError> {
+        let mut list = Vec::new();
+        list.try_reserve(self.list.len())
+            .map_err(|_| RegionError::OutOfMemory)?;
+        list.extend_from_slice(&self.list);
+        Ok(Regions { list })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec;
+
+    fn anon(start: u64, end: u64) -> Region {
+        Region {
+            start,
+            end,
+            prot: PROT_READ | PROT_WRITE,
+            backing: Backing::Anon,
+            shared: false,
+        }
+    }
+
+    #[test]
+    fn find_and_overlap() {
+        let mut r = Regions::new();
+        r.insert(anon(0x40_0000, 0x40_2000)).unwrap();
+        r.insert(anon(0x10_0000, 0x10_1000)).unwrap();
+        assert_eq!(
+            r.insert(anon(0x40_1000, 0x40_3000)),
+            Err(RegionError::Overlap)
+        );
+        assert_eq!(r.insert(anon(0x1000, 0x1800)), Err(RegionError::Invalid));
+        assert_eq!(r.find(0x40_1fff).unwrap().start, 0x40_0000);
+        assert!(r.find(0x40_2000).is_none());
+        assert!(r.find(0xfff).is_none());
+        assert_eq!(
+            r.iter().map(|x| x.start).collect::<std::vec::Vec<_>>(),
+            [0x10_0000, 0x40_0000]
+        );
+    }
+
+    #[test]
+    fn removing_a_hole_splits_and_moves_file_offsets() {
+        let mut r = Regions::new();
+        let mut f = anon(0x40_0000, 0x40_5000);
+        f.backing = Backing::File {
+            phys: 0x100_0000,
+            len: 0x3800,
+        };
+        r.insert(f).unwrap();
+        let mut gone = vec![];
+        r.remove_range(0x40_1000, 0x40_2000, |x| gone.push((x.start, x.end)))
+            .unwrap();
+        assert_eq!(gone, [(0x40_1000, 0x40_2000)]);
+        let l: std::vec::Vec<_> = r.iter().copied().collect();
+        assert_eq!(l.len(), 2);
+        assert_eq!((l[0].start, l[0].end), (0x40_0000, 0x40_1000));
+        assert_eq!(l[1].start, 0x40_2000);
+        assert_eq!(
+            l[1].backing,
+            Backing::File {
+                phys: 0x100_2000,
+                len: 0x1800
+            }
+        );
+        // Removing across both pieces and a gap.
+        r.remove_range(0x40_0000, 0x40_4000, |_| {}).unwrap();
+        assert_eq!(
+            r.iter()
+                .map(|x| (x.start, x.end))
+                .collect::<std::vec::Vec<_>>(),
+            [(0x40_4000, 0x40_5000)]
+        );
+        // A hole where nothing is mapped is fine.
+        r.remove_range(0x1000, 0x2000, |_| panic!("nothing there"))
+            .unwrap();
+    }
+
+    #[test]
+    fn heap_end_moves() {
+        let mut r = Regions::new();
+        r.insert(anon(0x60_0000, 0x60_1000)).unwrap();
+        r.insert(anon(0x70_0000, 0x70_1000)).unwrap();
+        r.resize_end(0x60_1000, 0x68_0000).unwrap();
+        assert_eq!(
+            r.resize_end(0x68_0000, 0x70_2000),
+            Err(RegionError::Overlap)
+        );
+        assert_eq!(r.find(0x67_ffff).unwrap().start, 0x60_0000);
+        let c = r.try_clone().unwrap();
+        assert_eq!(c.len(), 2);
+    }
+}

@@ -102,7 +102,7 @@ impl Regions {
 
     /// Adds `r`, which must not overlap another region.
     pub fn insert(&mut self, r: Region) -> Result<(), RegionError> {
-        if r.start >= r.end || r.start % PAGE != 0 || r.end % PAGE != 0 {
+        if r.start >= r.end || !r.start.is_multiple_of(PAGE) || !r.end.is_multiple_of(PAGE) {
             return Err(RegionError::Invalid);
         }
         if self.overlaps(r.start, r.end) {
@@ -124,7 +124,7 @@ impl Regions {
         end: u64,
         mut removed: impl FnMut(&Region),
     ) -> Result<(), RegionError> {
-        if start >= end || start % PAGE != 0 || end % PAGE != 0 {
+        if start >= end || !start.is_multiple_of(PAGE) || !end.is_multiple_of(PAGE) {
             return Err(RegionError::Invalid);
         }
         // A region that contains the whole range becomes two: room for one more.
@@ -166,7 +166,7 @@ impl Regions {
             .iter()
             .position(|r| r.end == old_end)
             .ok_or(RegionError::Invalid)?;
-        if new_end <= self.list[i].start || new_end % PAGE != 0 {
+        if new_end <= self.list[i].start || !new_end.is_multiple_of(PAGE) {
             return Err(RegionError::Invalid);
         }
         if self.list.get(i + 1).is_some_and(|n| n.start < new_end) {

@@ -16,7 +16,11 @@ impl Ring {
         let mut buf = Vec::new();
         buf.try_reserve_exact(cap).ok()?;
         buf.resize(cap, 0);
-        Some(Ring { buf, head: 0, len: 0 })
+        Some(Ring {
+            buf,
+            head: 0,
+            len: 0,
+        })
     }
 
     pub fn len(&self) -> usize {

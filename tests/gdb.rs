@@ -304,7 +304,7 @@ fn watchpoint_on_a_kernel_variable() {
     let user = counter().display().to_string();
     // The running process's system-call count (in its heap-allocated slot, reached from the
     // per-CPU `current` pointer: Rust atomics are one-field structs, unwrapped here).
-    let script = r#"break kernel::sys::console::sys_write
+    let script = r#"break kernel::sys::fd::sys_write
 continue
 delete
 python
@@ -389,7 +389,7 @@ def probe(addr):
     except gdb.MemoryError as e:
         print("MEMORY ERROR %s" % addr)
 probe("0xffffffffdead0000")
-gdb.execute("break kernel::sys::console::sys_write")
+gdb.execute("break kernel::sys::fd::sys_write")
 gdb.execute("continue")
 probe("0")
 probe("0x0000800000000000")
@@ -418,9 +418,9 @@ continue
 #[test]
 fn detach_over_tcp_and_the_guest_finishes_by_itself() {
     let user = counter().display().to_string();
-    let script = "break kernel::sys::console::sys_write\ncontinue\ndetach\n";
+    let script = "break kernel::sys::fd::sys_write\ncontinue\ndetach\n";
     let s = debug("detach", Listen::Tcp, &["--user", &user], script, None);
-    s.gdb_says("Breakpoint 1, kernel::sys::console::sys_write");
+    s.gdb_says("Breakpoint 1, kernel::sys::fd::sys_write");
     s.gdb_says("[Inferior 1 (process 1) detached]");
     assert_eq!(s.vmm_status, Some(0), "{}", s.vmm_stderr);
     assert_eq!(ticks(&s.vmm_stdout), 3, "{}", s.vmm_stdout);

@@ -11,6 +11,15 @@ pub mod port {
     pub const EXIT: u16 = 0xf4;
     /// A port our VMM answers with nothing, first on its bus: `vmm bench` times a VM exit here.
     pub const BENCH: u16 = 0xf5;
+    /// The console's status, read by the guest (`console_status`); a VMM without it answers
+    /// 0xff, which means "no status": input never ends.
+    pub const CONSOLE_STATUS: u16 = 0xf6;
+}
+
+/// The bits of the console-status port.
+pub mod console_status {
+    /// The host's input has ended, and every byte before its end has reached the UART.
+    pub const INPUT_ENDED: u8 = 1;
 }
 
 /// Exit statuses: the VMM's own, and the two our kernel writes for itself.

@@ -36,6 +36,13 @@ pub trait PhysMem {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OutOfMemory;
 
+/// As a system call reports it.
+impl From<OutOfMemory> for abi::Errno {
+    fn from(_: OutOfMemory) -> abi::Errno {
+        abi::Errno::ENOMEM
+    }
+}
+
 /// The index of `va` in its table at `level`.
 #[inline(always)]
 pub const fn index(va: u64, level: u32) -> usize {

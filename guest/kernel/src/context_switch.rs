@@ -9,7 +9,9 @@
 //! state the trap entry never saves: the FPU/SSE registers (fxsave64/fxrstor64: `xsave` kills
 //! the VM on kvm_pvm), the address space (CR3), and the kernel stack the CPU will use on the next
 //! trap (TSS.RSP0). Last, the new task's trap frame becomes our stack; we load its six registers
-//! and leave through the common trap exit, which restores the rest and `iretq`s into it.
+//! and leave through the common trap exit, which restores the rest and `iretq`s into it. If
+//! the new task has signals to take, it leaves through the slow exit instead (trap_slow.rs),
+//! which can see and change all of its registers.
 
 extern "C" {
     /// Enters the first task at boot: the switch request without an old task to save.
@@ -50,6 +52,8 @@ context_switch:
     .cfi_offset %rbp, -144
     mov %rbx, 40(%rsp)
     .cfi_offset %rbx, -136
+    .global context_switch_saved
+context_switch_saved:            /* from the slow exit: the old frame is complete already */
     mov CPU0+{prev_fpu}(%rip), %rax
     test %rax, %rax
     jz 1f
@@ -63,6 +67,9 @@ context_switch_to_first:
     mov CPU0+{next_kstack_top}(%rip), %rax
     mov %rax, TSS+4(%rip)
     mov CPU0+{next_frame}(%rip), %rsp
+    /* A task with signals to take goes out through the slow exit (trap_slow.rs). */
+    cmpb $0, CPU0+{resume_slow}(%rip)
+    jne 2f
     mov 0(%rsp), %r15
     mov 8(%rsp), %r14
     mov 16(%rsp), %r13
@@ -72,8 +79,14 @@ context_switch_to_first:
     add $48, %rsp
     .cfi_adjust_cfa_offset -48
     jmp trap_exit_128
+    .cfi_adjust_cfa_offset 48
+2:  movb $0, CPU0+{resume_slow}(%rip)
+    mov ${resumed}, %esi
+    jmp trap_slow_entry
     .cfi_endproc
     "#,
+    resume_slow = const crate::percpu::RESUME_SLOW,
+    resumed = const crate::trap_slow::RESUMED,
     prev_fpu = const crate::percpu::SWITCH_PREV_FPU,
     next_fpu = const crate::percpu::SWITCH_NEXT_FPU,
     next_cr3 = const crate::percpu::SWITCH_NEXT_CR3,

@@ -79,8 +79,42 @@ impl Archive {
         Ok(a)
     }
 
-    pub fn find(&self, name: &str) -> Option<File> {
-        self.files().find(|f| f.name == name)
+    /// The program at `path` in the name space built from the archive: each file NAME is
+    /// `/bin/NAME` (docs/conventions.md). `.` and `..` and repeated slashes are understood, and
+    /// a relative path starts at `/` (every process's working directory, for now).
+    pub fn lookup(&self, path: &[u8]) -> Option<u32> {
+        let mut parts: [&[u8]; 8] = [&[]; 8];
+        let mut n: usize = 0;
+        for part in path.split(|&b| b == b'/') {
+            match part {
+                b"" | b"." => {}
+                b".." => n = n.saturating_sub(1),
+                p => {
+                    if n == parts.len() {
+                        return None;
+                    }
+                    parts[n] = p;
+                    n += 1;
+                }
+            }
+        }
+        if n != 2 || parts[0] != b"bin" {
+            return None;
+        }
+        let name = core::str::from_utf8(parts[1]).ok()?;
+        self.files[..self.count]
+            .iter()
+            .position(|f| f.is_some_and(|f| f.name == name))
+            .map(|i| i as u32)
+    }
+
+    /// How many files (indices 0..len).
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn get(&self, index: u32) -> Option<File> {
+        self.files.get(index as usize).copied().flatten()
     }
 
     pub fn files(&self) -> impl Iterator<Item = File> + '_ {

@@ -1,31 +1,40 @@
-//! The program loader (OSTEP figure 6.2, "OS @ boot / run"): create the process entry, allocate
-//! memory, load the program, set up the user stack with argc/argv, and leave a trap frame that
-//! "returns from trap" into its entry point in ring 3.
+//! The program loader (OSTEP figure 6.2, "OS @ boot / run"; execve's second half): a new address
+//! space for a program, its segments, and a user stack with argc, argv, envp and the auxiliary
+//! vector as the System V ABI lays them out. The caller puts it into a process and "returns from
+//! trap" into its entry point in ring 3.
 //!
 //! Programs are static, non-PIE ELF64 x86-64 executables (what `musl-gcc -static` and our Rust
 //! runtime produce), checked by `abi::elf::check_program` against the file's bounds before
 //! anything is mapped: a bad program must never crash the kernel.
+//!
+//! Nothing is copied that need not be. When the archive has the file's data on a page boundary
+//! (our VMM writes it so), each segment becomes a region backed by the file's own pages: read-only
+//! pages are mapped straight from the boot module on first touch, writable ones copied on their
+//! first write, the .bss and the stack are zero pages made on demand. Copying 4 KiB costs ~0.7M
+//! cycles in kvm_pvm's emulated ring 0; a program's size should cost nothing. Only an archive
+//! without that alignment (an `--initrd` made by another tool) is loaded by copying.
 
-use crate::gdt::{USER_CODE, USER_DATA};
+use alloc::vec::Vec;
+
+use crate::karc::Karc;
+use crate::memory::address_space::{AddressSpace, STACK_MAX, USER_STACK_TOP};
 use crate::memory::frame::FRAMES;
-use crate::memory::paging::{self, USER_END};
-use crate::memory::{align_down, align_up, phys_to_virt, PAGE_SIZE};
-use crate::process::{Process, SpawnError, Tasks};
-use crate::trap_frame::TrapFrame;
-use abi::elf::{self, ProgramError, ProgramHeader, PF_W, PF_X};
-use core::sync::atomic::Ordering::Relaxed;
+use crate::memory::paging::{OutOfMemory, USER_END};
+use crate::memory::{align_down, align_up, phys_to_virt, PAGE_SIZE, PHYS_OFFSET};
+use abi::elf::{self, Elf, ProgramError, ProgramHeader, PF_W, PF_X};
+use kcore::regions::{Backing, Region, RegionError, PROT_EXEC, PROT_READ, PROT_WRITE};
 
-pub const USER_STACK_TOP: u64 = 0x0000_7fff_ffff_f000;
-const USER_STACK_PAGES: u64 = 16;
-pub const MAX_ARGS: usize = 32;
-/// Arguments, AT_RANDOM bytes and the argv/auxv vectors must fit in the top stack page.
-const ARG_SPACE: usize = PAGE_SIZE as usize;
+/// The most bytes of argument and environment strings (with their NULs) and pointers: Linux's
+/// ARG_MAX is a quarter of the stack limit; ours is a fixed 128 KiB.
+pub const ARG_MAX: usize = 128 * 1024;
+/// The most argument plus environment strings.
+pub const MAX_STRINGS: usize = 4096;
 
 #[derive(Debug)]
 pub enum LoadError {
     Program(ProgramError),
     TooManyArgs,
-    Spawn(SpawnError),
+    OutOfMemory,
 }
 
 impl core::fmt::Display for LoadError {
@@ -33,201 +42,377 @@ impl core::fmt::Display for LoadError {
         match self {
             LoadError::Program(e) => write!(f, "{e}"),
             LoadError::TooManyArgs => write!(f, "too many or too long arguments"),
-            LoadError::Spawn(SpawnError::NoSlot) => write!(f, "the process table is full"),
-            LoadError::Spawn(SpawnError::OutOfMemory) => write!(f, "out of memory"),
+            LoadError::OutOfMemory => write!(f, "out of memory"),
         }
     }
 }
 
-impl From<paging::OutOfMemory> for LoadError {
-    fn from(_: paging::OutOfMemory) -> Self {
-        LoadError::Spawn(SpawnError::OutOfMemory)
+impl From<OutOfMemory> for LoadError {
+    fn from(_: OutOfMemory) -> Self {
+        LoadError::OutOfMemory
     }
 }
 
-/// Creates a ready-to-run process for program `name` (ELF image `elf`) with `args` (argv[0]
-/// first), a child of `parent`. Returns it; the caller makes it ready.
-pub fn spawn(
-    t: &mut Tasks,
-    elf: &[u8],
-    name: &str,
-    args: &[&[u8]],
-    parent: u32,
-) -> Result<&'static Process, LoadError> {
-    let elf = elf::check_program(elf, USER_END).map_err(LoadError::Program)?;
-    if args.len() > MAX_ARGS {
+impl From<RegionError> for LoadError {
+    fn from(e: RegionError) -> Self {
+        match e {
+            RegionError::OutOfMemory => LoadError::OutOfMemory,
+            _ => LoadError::Program(ProgramError::SegmentOutsideUserSpace(0)),
+        }
+    }
+}
+
+/// argv or envp, gathered into kernel memory (from the caller's, for execve): the strings back
+/// to back, and where each ends.
+#[derive(Default)]
+pub struct Strings {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Strings {
+    pub fn push(&mut self, s: &[u8]) -> Result<(), LoadError> {
+        if self.ends.len() >= MAX_STRINGS || self.bytes.len() + s.len() + 1 > ARG_MAX {
+            return Err(LoadError::TooManyArgs);
+        }
+        self.bytes
+            .try_reserve(s.len() + 1)
+            .map_err(|_| LoadError::OutOfMemory)?;
+        self.ends
+            .try_reserve(1)
+            .map_err(|_| LoadError::OutOfMemory)?;
+        self.bytes.extend_from_slice(s);
+        self.bytes.push(0);
+        self.ends.push(self.bytes.len());
+        Ok(())
+    }
+
+    /// Starts a string built by `extend` and finished by `end`.
+    pub fn begin(&mut self) -> Result<(), LoadError> {
+        if self.ends.len() >= MAX_STRINGS {
+            return Err(LoadError::TooManyArgs);
+        }
+        self.ends.try_reserve(1).map_err(|_| LoadError::OutOfMemory)
+    }
+
+    pub fn extend(&mut self, part: &[u8]) -> Result<(), LoadError> {
+        if self.bytes.len() + part.len() + 1 > ARG_MAX {
+            return Err(LoadError::TooManyArgs);
+        }
+        self.bytes
+            .try_reserve(part.len())
+            .map_err(|_| LoadError::OutOfMemory)?;
+        self.bytes.extend_from_slice(part);
+        Ok(())
+    }
+
+    pub fn end(&mut self) -> Result<(), LoadError> {
+        self.extend(&[])?;
+        self.bytes
+            .try_reserve(1)
+            .map_err(|_| LoadError::OutOfMemory)?;
+        self.bytes.push(0);
+        self.ends.push(self.bytes.len());
+        Ok(())
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Each string with its NUL.
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        let mut start = 0;
+        self.ends.iter().map(move |&end| {
+            let s = &self.bytes[start..end];
+            start = end;
+            s
+        })
+    }
+
+    fn total(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+/// A loaded program, ready to run: its address space, entry point and initial stack pointer.
+pub struct Image {
+    pub mm: Karc<AddressSpace>,
+    pub entry: u64,
+    pub rsp: u64,
+}
+
+/// Loads `file` (an ELF image in the boot archive) into a new address space with `argv` and
+/// `envp`. `execfn` is the path it was run by (AT_EXECFN).
+pub fn load(
+    file: &'static [u8],
+    argv: &Strings,
+    envp: &Strings,
+    execfn: &[u8],
+) -> Result<Image, LoadError> {
+    let elf = elf::check_program(file, USER_END).map_err(LoadError::Program)?;
+    if argv.total() + envp.total() + execfn.len() + 1 > ARG_MAX {
         return Err(LoadError::TooManyArgs);
     }
-    let p = t.alloc(name, parent).map_err(LoadError::Spawn)?;
-    let pml4 = p.pml4();
-    let result = (|| -> Result<(u64, u64), LoadError> {
-        let mut image_end = 0;
-        let mut phdr_vaddr = 0;
-        let phoff = elf.phoff;
+    let mm = AddressSpace::new()?;
+    let file_phys = file.as_ptr() as u64 - PHYS_OFFSET;
+    let mut image_end = 0;
+    if mappable(&elf, file_phys) {
         for seg in elf.loads() {
-            if seg.offset <= phoff && phoff < seg.offset + seg.filesz {
-                phdr_vaddr = seg.vaddr + (phoff - seg.offset);
-            }
-            load_segment(pml4, elf.data(&seg), &seg)?;
+            let start = align_down(seg.vaddr, PAGE_SIZE);
+            let skip = seg.vaddr - start;
+            mm.add_region(Region {
+                start,
+                end: align_up(seg.vaddr + seg.memsz, PAGE_SIZE),
+                prot: prot(&seg),
+                backing: Backing::File {
+                    phys: file_phys + seg.offset - skip,
+                    len: seg.filesz + skip,
+                },
+                shared: false,
+            })?;
             image_end = image_end.max(seg.vaddr + seg.memsz);
         }
-        let entry = elf.entry;
-        let phnum = elf.phnum;
-        let rsp = build_stack(pml4, args, entry, phdr_vaddr, phnum as u64)?;
-        Ok((rsp, align_up(image_end, PAGE_SIZE)))
-    })();
-    let (rsp, heap_start) = match result {
-        Ok(v) => v,
-        Err(e) => {
-            paging::free_address_space(pml4);
-            t.release(p);
-            return Err(e);
-        }
-    };
-    p.heap_start.store(heap_start, Relaxed);
-    p.brk.store(heap_start, Relaxed);
-    // The trap frame a return-from-trap will "restore": ring 3 at the entry point, interrupts on.
-    let frame = TrapFrame {
-        rip: elf.entry,
-        cs: USER_CODE as u64,
-        rflags: 0x202,
+    } else {
+        image_end = load_by_copying(&mm, &elf)?;
+    }
+    mm.set_heap(align_up(image_end, PAGE_SIZE));
+    mm.add_region(Region {
+        start: USER_STACK_TOP - STACK_MAX,
+        end: USER_STACK_TOP,
+        prot: PROT_READ | PROT_WRITE,
+        backing: Backing::Anon,
+        shared: false,
+    })?;
+    let phdr = phdr_vaddr(&elf);
+    let rsp = build_stack(&mm, argv, envp, execfn, elf.entry, phdr, elf.phnum as u64)?;
+    Ok(Image {
+        mm,
+        entry: elf.entry,
         rsp,
-        ss: USER_DATA as u64,
-        ..TrapFrame::default()
-    };
-    // SAFETY: the frame slot at the top of `p`'s kernel stack is mapped and p's own; `p` is an
-    // Embryo, so nothing else reads or writes its stack.
-    unsafe { p.frame_ptr().write(frame) };
-    Ok(p)
+    })
 }
 
-/// Maps a PT_LOAD segment page by page and copies its file bytes. Pages shared with an earlier
-/// segment are reused, their permissions widened.
-/// `data` is the segment's file bytes (`seg.filesz` of them).
-fn load_segment(pml4: u64, data: &[u8], seg: &ProgramHeader) -> Result<(), LoadError> {
-    let mut flags = paging::USER;
+fn prot(seg: &ProgramHeader) -> u8 {
+    let mut p = PROT_READ;
     if seg.flags & PF_W != 0 {
-        flags |= paging::WRITABLE;
+        p |= PROT_WRITE;
     }
-    if seg.flags & PF_X == 0 {
-        flags |= paging::nx();
+    if seg.flags & PF_X != 0 {
+        p |= PROT_EXEC;
     }
-    let start = align_down(seg.vaddr, PAGE_SIZE);
-    let end = align_up(seg.vaddr + seg.memsz, PAGE_SIZE);
-    let mut page = start;
-    while page < end {
-        let frame = match paging::translate_user(pml4, page, false) {
-            Some(pa) => {
-                // Executable if either segment is; writable if either is.
-                let old = paging::leaf_flags(pml4, page);
-                let no_exec = old & flags & paging::NO_EXECUTE;
-                let merged = ((old | flags) & !paging::NO_EXECUTE) | no_exec;
-                let frame = pa & !(PAGE_SIZE - 1);
-                paging::map(pml4, page, frame, merged)?;
-                frame
-            }
-            None => {
-                let f = FRAMES.lock().alloc_zeroed().ok_or(paging::OutOfMemory)?;
-                paging::map(pml4, page, f, flags)?;
-                f
-            }
-        };
-        // The part of the file that lands in this page.
-        let copy_start = page.max(seg.vaddr);
-        let copy_end = (page + PAGE_SIZE).min(seg.vaddr + seg.filesz);
-        if copy_start < copy_end {
-            let src = (copy_start - seg.vaddr) as usize;
-            let len = (copy_end - copy_start) as usize;
-            let dst = phys_to_virt(frame + (copy_start - page)) as *mut u8;
-            // SAFETY: `frame` is a frame of this new process, mapped in the direct map; the source
-            // range was checked against the file's length; [copy_start, copy_end) is in one page.
-            unsafe { core::ptr::copy_nonoverlapping(data[src..src + len].as_ptr(), dst, len) };
-        }
-        page += PAGE_SIZE;
-    }
-    Ok(())
+    p
 }
 
-/// Maps the user stack (under an unmapped guard page) and lays out what a System V program
-/// expects at its entry: argc, argv[], NULL, envp[] (empty), NULL, auxv, with the argument
-/// strings and 16 random bytes above. Returns the initial RSP (16-byte aligned, at argc).
+/// Whether every segment can be backed by the file's own pages: the file's data starts on a
+/// page, each segment's file offset and address agree within a page (as ELF requires for
+/// mapping), and no two segments share a page.
+fn mappable(elf: &Elf, file_phys: u64) -> bool {
+    if !file_phys.is_multiple_of(PAGE_SIZE) {
+        return false;
+    }
+    let mut prev_end = 0;
+    for seg in elf.loads() {
+        if seg.offset % PAGE_SIZE != seg.vaddr % PAGE_SIZE {
+            return false;
+        }
+        let start = align_down(seg.vaddr, PAGE_SIZE);
+        if start < prev_end {
+            return false;
+        }
+        prev_end = align_up(seg.vaddr + seg.memsz, PAGE_SIZE);
+    }
+    true
+}
+
+/// The address of the program headers in memory, for AT_PHDR: where the segment that holds
+/// them in the file puts them.
+fn phdr_vaddr(elf: &Elf) -> u64 {
+    elf.loads()
+        .find(|s| s.offset <= elf.phoff && elf.phoff < s.offset + s.filesz)
+        .map_or(0, |s| s.vaddr + (elf.phoff - s.offset))
+}
+
+/// The old way, for archives whose files are not page-aligned: anonymous regions (segments that
+/// share a page merged into one, with both permissions), every page made and filled now.
+fn load_by_copying(mm: &AddressSpace, elf: &Elf) -> Result<u64, LoadError> {
+    let mut spans: Vec<(u64, u64, u8)> = Vec::new();
+    for seg in elf.loads() {
+        let (start, end) = (
+            align_down(seg.vaddr, PAGE_SIZE),
+            align_up(seg.vaddr + seg.memsz, PAGE_SIZE),
+        );
+        spans.try_reserve(1).map_err(|_| LoadError::OutOfMemory)?;
+        match spans.last_mut() {
+            Some(last) if start < last.1 => {
+                last.1 = last.1.max(end);
+                last.2 |= prot(&seg);
+            }
+            _ => spans.push((start, end, prot(&seg))),
+        }
+    }
+    let mut image_end = 0;
+    for &(start, end, prot) in &spans {
+        mm.add_region(Region {
+            start,
+            end,
+            prot,
+            backing: Backing::Anon,
+            shared: false,
+        })?;
+        let mut page = start;
+        while page < end {
+            let frame = FRAMES.lock().alloc_zeroed().ok_or(LoadError::OutOfMemory)?;
+            if let Err(e) = mm.map_now(page, frame, prot & PROT_WRITE != 0, prot & PROT_EXEC != 0) {
+                FRAMES.lock().release(frame);
+                return Err(e.into());
+            }
+            for seg in elf.loads() {
+                // The part of the segment's file bytes that lands in this page.
+                let from = page.max(seg.vaddr);
+                let to = (page + PAGE_SIZE).min(seg.vaddr + seg.filesz);
+                if from < to {
+                    let data = elf.data(&seg);
+                    let src = &data[(from - seg.vaddr) as usize..(to - seg.vaddr) as usize];
+                    // SAFETY: `frame` is a fresh frame of this address space, in the direct map;
+                    // [from, to) lies within this one page.
+                    unsafe {
+                        core::ptr::copy_nonoverlapping(
+                            src.as_ptr(),
+                            phys_to_virt(frame + (from - page)) as *mut u8,
+                            src.len(),
+                        )
+                    };
+                }
+            }
+            page += PAGE_SIZE;
+        }
+        image_end = image_end.max(end);
+    }
+    Ok(image_end)
+}
+
+/// Fills the top of the stack as a System V program expects at its entry: argc, argv[],
+/// NULL, envp[], NULL, the auxiliary vector, and above them the strings and 16 random bytes.
+/// Returns the initial RSP (16-byte aligned, at argc). Only the pages this touches are made.
 fn build_stack(
-    pml4: u64,
-    args: &[&[u8]],
+    mm: &AddressSpace,
+    argv: &Strings,
+    envp: &Strings,
+    execfn: &[u8],
     entry: u64,
     phdr: u64,
     phnum: u64,
 ) -> Result<u64, LoadError> {
-    let mut top_frame = 0;
-    for i in 1..=USER_STACK_PAGES {
-        let f = FRAMES.lock().alloc_zeroed().ok_or(paging::OutOfMemory)?;
-        paging::map(
-            pml4,
-            USER_STACK_TOP - i * PAGE_SIZE,
-            f,
-            paging::USER | paging::WRITABLE | paging::nx(),
-        )?;
-        if i == 1 {
-            top_frame = f;
-        }
-    }
-    let page_base = USER_STACK_TOP - PAGE_SIZE;
-    // SAFETY: the top stack frame was just allocated for this process and is mapped in the direct
-    // map; we fill it before the process can run.
-    let page =
-        unsafe { core::slice::from_raw_parts_mut(phys_to_virt(top_frame) as *mut u8, ARG_SPACE) };
-    let mut sp = ARG_SPACE;
-
-    sp -= 16;
-    let random_at = page_base + sp as u64;
-    let seed = crate::cpu::rdtsc();
-    page[sp..sp + 8].copy_from_slice(&seed.rotate_left(17).to_le_bytes());
-    page[sp + 8..sp + 16].copy_from_slice(&(seed ^ 0x9e37_79b9_7f4a_7c15).to_le_bytes());
-
-    let mut argv = [0u64; MAX_ARGS];
-    for (i, a) in args.iter().enumerate() {
-        let need = a.len() + 1;
-        if sp < need + 512 {
-            return Err(LoadError::TooManyArgs);
-        }
-        sp -= need;
-        page[sp..sp + a.len()].copy_from_slice(a);
-        page[sp + a.len()] = 0;
-        argv[i] = page_base + sp as u64;
-    }
-
     const AT_NULL: u64 = 0;
     const AT_PHDR: u64 = 3;
     const AT_PHENT: u64 = 4;
     const AT_PHNUM: u64 = 5;
     const AT_PAGESZ: u64 = 6;
+    const AT_BASE: u64 = 7;
     const AT_ENTRY: u64 = 9;
+    const AT_UID: u64 = 11;
+    const AT_EUID: u64 = 12;
+    const AT_GID: u64 = 13;
+    const AT_EGID: u64 = 14;
+    const AT_PLATFORM: u64 = 15;
+    const AT_HWCAP: u64 = 16;
+    const AT_CLKTCK: u64 = 17;
+    const AT_SECURE: u64 = 23;
     const AT_RANDOM: u64 = 25;
-    let auxv = [
+    const AT_EXECFN: u64 = 31;
+    const PLATFORM: &[u8] = b"x86_64\0";
+
+    // The block from the top down: random bytes, "x86_64", execfn, the strings; then (16-byte
+    // aligned) the vectors.
+    let strings = argv.total() + envp.total() + execfn.len() + 1;
+    let mut top = USER_STACK_TOP - 16;
+    let random_at = top;
+    top -= PLATFORM.len() as u64;
+    let platform_at = top;
+    top -= (execfn.len() + 1) as u64;
+    let execfn_at = top;
+    top -= (strings - execfn.len() - 1) as u64;
+    let strings_at = top;
+    let auxv: [(u64, u64); 17] = [
         (AT_PHDR, phdr),
         (AT_PHENT, 56),
         (AT_PHNUM, phnum),
         (AT_PAGESZ, PAGE_SIZE),
+        (AT_BASE, 0),
         (AT_ENTRY, entry),
+        (AT_UID, 0),
+        (AT_EUID, 0),
+        (AT_GID, 0),
+        (AT_EGID, 0),
+        (AT_SECURE, 0),
+        (AT_CLKTCK, 100),
+        (AT_HWCAP, crate::cpu::cpuid(1, 0).edx as u64),
         (AT_RANDOM, random_at),
+        (AT_PLATFORM, platform_at),
+        (AT_EXECFN, execfn_at),
         (AT_NULL, 0),
     ];
-    let words = 1 + args.len() + 1 + 1 + 2 * auxv.len();
-    sp = (sp - words * 8) & !15;
-    let mut w = sp;
-    let mut put = |v: u64| {
-        page[w..w + 8].copy_from_slice(&v.to_le_bytes());
+    let words = 1 + argv.len() + 1 + envp.len() + 1 + 2 * auxv.len();
+    let rsp = (top - words as u64 * 8) & !15;
+    if USER_STACK_TOP - rsp > STACK_MAX / 2 {
+        return Err(LoadError::TooManyArgs);
+    }
+
+    // Lay it all out in a kernel buffer, then copy it in page by page.
+    let len = (USER_STACK_TOP - rsp) as usize;
+    let mut block: Vec<u8> = Vec::new();
+    block
+        .try_reserve_exact(len)
+        .map_err(|_| LoadError::OutOfMemory)?;
+    block.resize(len, 0);
+    let at = |va: u64| (va - rsp) as usize;
+    let seed = crate::cpu::rdtsc();
+    block[at(random_at)..at(random_at) + 8].copy_from_slice(&seed.rotate_left(17).to_le_bytes());
+    block[at(random_at) + 8..at(random_at) + 16]
+        .copy_from_slice(&(seed ^ 0x9e37_79b9_7f4a_7c15).to_le_bytes());
+    block[at(platform_at)..at(platform_at) + PLATFORM.len()].copy_from_slice(PLATFORM);
+    block[at(execfn_at)..at(execfn_at) + execfn.len()].copy_from_slice(execfn);
+    let mut w = at(rsp);
+    let mut put = |block: &mut Vec<u8>, v: u64| {
+        block[w..w + 8].copy_from_slice(&v.to_le_bytes());
         w += 8;
     };
-    put(args.len() as u64);
-    for a in &argv[..args.len()] {
-        put(*a);
+    put(&mut block, argv.len() as u64);
+    let mut s = strings_at;
+    for list in [argv, envp] {
+        for string in list.iter() {
+            let o = at(s);
+            block[o..o + string.len()].copy_from_slice(string);
+            put(&mut block, s);
+            s += string.len() as u64;
+        }
+        put(&mut block, 0);
     }
-    put(0); // end of argv
-    put(0); // envp: empty
     for (k, v) in auxv {
-        put(k);
-        put(v);
+        put(&mut block, k);
+        put(&mut block, v);
     }
-    Ok(page_base + sp as u64)
+
+    let mut page = align_down(rsp, PAGE_SIZE);
+    while page < USER_STACK_TOP {
+        let frame = FRAMES.lock().alloc_zeroed().ok_or(LoadError::OutOfMemory)?;
+        if let Err(e) = mm.map_now(page, frame, true, false) {
+            FRAMES.lock().release(frame);
+            return Err(e.into());
+        }
+        let from = page.max(rsp);
+        let to = page + PAGE_SIZE;
+        // SAFETY: `frame` is a fresh frame of the new address space, in the direct map; the
+        // bytes [from, to) lie in this page and in `block`.
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                block[at(from)..].as_ptr(),
+                phys_to_virt(frame + (from - page)) as *mut u8,
+                (to - from) as usize,
+            )
+        };
+        page += PAGE_SIZE;
+    }
+    Ok(rsp)
 }

@@ -21,18 +21,23 @@ mod console;
 mod context_switch;
 mod cpu;
 mod exit;
+mod file;
 mod gdt;
 mod initrd;
+mod ioapic;
+mod karc;
 mod lapic;
 mod loader;
 mod memory;
 mod percpu;
+mod pipe;
 mod pit;
 mod power;
 mod process;
 mod pvh;
 mod report;
 mod scheduler;
+mod signal;
 mod sync;
 mod sys;
 mod syscall;
@@ -42,6 +47,7 @@ mod timer;
 mod trap;
 mod trap_entry;
 mod trap_frame;
+mod trap_slow;
 mod trap_table;
 mod uaccess;
 
@@ -88,6 +94,10 @@ pub extern "C" fn kmain(start_info_paddr: u64) -> ! {
     for r in info.ram() {
         FRAMES.lock().add_ram(r.addr, r.addr + r.size, &reserved);
         ram_end = ram_end.max(r.addr + r.size);
+    }
+    if !FRAMES.lock().init_refcounts(ram_end) {
+        println!("kernel: no room for the frames' reference counts");
+        power_off(EXIT_BOOT_FAILURE);
     }
     if memory::paging::init_kernel_space(ram_end, features.nx, features.pdpe1gb).is_err() {
         println!("kernel: out of memory while building the kernel page tables");
@@ -145,6 +155,7 @@ pub extern "C" fn kmain(start_info_paddr: u64) -> ! {
         config.hz, config.slice, timer_mode
     );
 
+    console::enable_input();
     start_programs(&info);
     scheduler::start()
 }
@@ -204,26 +215,39 @@ fn start_programs(info: &pvh::BootInfo) {
         }
     };
     let mut started = 0;
+    let Ok(envp) = sys::exec::default_env() else {
+        println!("kernel: out of memory for the environment");
+        power_off(EXIT_BOOT_FAILURE);
+    };
     for line in archive.start_lines() {
-        let mut words = [&[][..]; loader::MAX_ARGS];
-        let mut argc = 0;
-        for w in abi::start::words(line).take(loader::MAX_ARGS) {
-            words[argc] = w.as_bytes();
-            argc += 1;
-        }
         let name = abi::start::words(line).next().unwrap_or("");
-        let Some(file) = archive.find(name) else {
+        let mut argv = loader::Strings::default();
+        for w in abi::start::words(line) {
+            if argv.push(w.as_bytes()).is_err() {
+                println!("kernel: START line for {name}: too many or too long arguments");
+                power_off(EXIT_BOOT_FAILURE);
+            }
+        }
+        let Some(index) =
+            (0..archive.len() as u32).find(|&i| archive.get(i).is_some_and(|f| f.name == name))
+        else {
             println!("kernel: START names {name}, which is not in the archive");
             power_off(EXIT_BOOT_FAILURE);
         };
-        let parent = if started == 0 { 0 } else { 1 };
-        let mut t = TASKS.lock();
-        match loader::spawn(&mut t, file.data, name, &words[..argc], parent) {
-            Ok(p) => scheduler::make_ready(&mut t, p),
-            Err(e) => {
-                println!("kernel: cannot start {name}: {e}");
-                power_off(EXIT_BOOT_FAILURE);
-            }
+        let data = archive.get(index).map_or(&[][..], |f| f.data);
+        let mut execfn = [0u8; 80];
+        let execfn = sys::process::execfn_for(&mut execfn, name);
+        let started_ok = loader::load(data, &argv, &envp, execfn)
+            .map_err(|e| println!("kernel: cannot start {name}: {e}"))
+            .and_then(|image| {
+                let files = file::console_table().and_then(file::Files::new);
+                let parent = if started == 0 { 0 } else { 1 };
+                files
+                    .and_then(|files| sys::process::start_image(index, image, parent, files))
+                    .map_err(|e| println!("kernel: cannot start {name}: {e}"))
+            });
+        if started_ok.is_err() {
+            power_off(EXIT_BOOT_FAILURE);
         }
         started += 1;
     }

@@ -16,10 +16,14 @@ use core::cell::UnsafeCell;
 use core::fmt;
 use core::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
 
+use crate::file::Files;
+use crate::karc::Karc;
+use crate::memory::address_space::AddressSpace;
 use crate::memory::frame::FRAMES;
 use crate::memory::heap::try_box;
 use crate::memory::paging::{self, OutOfMemory, KERNEL_STACKS};
 use crate::memory::PAGE_SIZE;
+use crate::signal::SigHandlers;
 use crate::sync::IrqLock;
 use crate::trap_frame::TrapFrame;
 use kcore::runqueue::{Links, RunQueue, NIL};
@@ -29,10 +33,19 @@ const KSTACK_PAGES: u64 = 4;
 const KSTACK_SLOT: u64 = (KSTACK_PAGES + 1) * PAGE_SIZE;
 pub const NAME_LEN: usize = 16;
 
+/// What a blocked task waits for.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Wait {
+    /// A deadline (nanosleep): in the sleepers' list.
     Sleep,
+    /// A child to exit, stop or continue (wait4, waitid).
     Child,
+    /// A wait queue: a pipe, the console (`waiting_in` says which).
+    Queue,
+    /// Only a signal (pause, sigsuspend).
+    Signal,
+    /// A vfork child to exec or exit.
+    Vfork,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -43,6 +56,8 @@ pub enum State {
     Ready,
     Running,
     Blocked(Wait),
+    /// Stopped by a signal (SIGSTOP, SIGTSTP...) until SIGCONT.
+    Stopped,
     /// Exited, not yet reaped by its parent: `wait_status` says how it ended.
     Zombie,
 }
@@ -56,7 +71,11 @@ impl State {
             State::Running => 3,
             State::Blocked(Wait::Sleep) => 4,
             State::Blocked(Wait::Child) => 5,
-            State::Zombie => 6,
+            State::Blocked(Wait::Queue) => 6,
+            State::Blocked(Wait::Signal) => 7,
+            State::Blocked(Wait::Vfork) => 8,
+            State::Stopped => 9,
+            State::Zombie => 10,
         }
     }
     const fn from_u8(v: u8) -> State {
@@ -66,7 +85,11 @@ impl State {
             3 => State::Running,
             4 => State::Blocked(Wait::Sleep),
             5 => State::Blocked(Wait::Child),
-            6 => State::Zombie,
+            6 => State::Blocked(Wait::Queue),
+            7 => State::Blocked(Wait::Signal),
+            8 => State::Blocked(Wait::Vfork),
+            9 => State::Stopped,
+            10 => State::Zombie,
             _ => State::Unused,
         }
     }
@@ -156,24 +179,65 @@ pub struct Process {
     /// Top of this slot's kernel stack; fixed for the slot's life.
     pub kstack_top: u64,
     pub pid: AtomicU32,
-    /// The parent's pid (0: none; orphans are reaped as they exit).
+    /// The parent's pid (0 for pid 1; orphans are handed to pid 1).
     pub parent: AtomicU32,
+    /// Process group and session (job control).
+    pub pgid: AtomicU32,
+    pub sid: AtomicU32,
     state: AtomicU8,
     name: IrqLock<Name>,
-    /// Physical address of the PML4.
-    pub pml4: AtomicU64,
+    /// The program it runs: an archive file's index (for /proc/self/exe), NO_EXE if none.
+    pub exe: AtomicU32,
+    /// Physical address of the PML4 of `res.mm`, for the hot paths.
+    pml4: AtomicU64,
+    /// What the process holds, and may share with others (a vfork child borrows the parent's
+    /// address space): memory, open files, signal handlers.
+    pub res: IrqLock<Resources>,
     /// The FXSAVE area: touched by `context_switch` when this task is switched out or in, and
     /// by the loader before the task first runs; never while another context uses it.
     fpu: UnsafeCell<FpuState>,
     pub fs_base: AtomicU64,
     /// Linux wait status: `code << 8` after exit, or the signal number when killed.
     pub wait_status: AtomicU32,
+    /// A stop or continue the parent has not been told of yet (its wait status), or 0.
+    pub stop_report: AtomicU32,
     pub sleep_until: AtomicU64,
-    pub heap_start: AtomicU64,
-    pub brk: AtomicU64,
     pub stats: Stats,
-    /// The next slot in the ready queue or the sleepers' list (under `TASKS`).
+    /// The next slot in the ready queue, the sleepers' list or a wait queue (under `TASKS`).
     run_next: AtomicU32,
+    /// The wait queue this task is in (`Tasks::queue`), or NIL.
+    pub waiting_in: AtomicU32,
+    /// Signals (signal.rs): pending and blocked sets, one bit per signal (bit n-1 for n).
+    pub sig_pending: AtomicU64,
+    pub sig_blocked: AtomicU64,
+    pub sig: IrqLock<crate::signal::TaskSignals>,
+    /// How a blocked system call ends if a signal handler interrupts it (signal.rs).
+    pub restart: AtomicU8,
+    /// nanosleep's `rem` pointer, for an interrupted sleep.
+    pub sleep_rem: AtomicU64,
+    /// Bytes a blocked write has already written (it restarts for the rest).
+    pub io_progress: AtomicU64,
+    /// A blocked pipe read: where and how much, so that a writer can complete it directly.
+    pub read_buf: AtomicU64,
+    pub read_len: AtomicU64,
+    /// SIGALRM: when (TSC, 0 = not armed) and how often after that (setitimer).
+    pub alarm_at: AtomicU64,
+    pub alarm_interval: AtomicU64,
+    /// The vfork parent waiting for this child to exec or exit (its slot), or NIL.
+    pub vfork_parent: AtomicU32,
+    /// CLONE_CHILD_CLEARTID / set_tid_address: zeroed at exit.
+    pub clear_tid: AtomicU64,
+}
+
+/// `exe` of a process that runs no archive program.
+pub const NO_EXE: u32 = u32::MAX;
+
+/// What a process holds, possibly shared with others.
+#[derive(Default)]
+pub struct Resources {
+    pub mm: Option<Karc<AddressSpace>>,
+    pub files: Option<Karc<Files>>,
+    pub handlers: Option<Karc<SigHandlers>>,
 }
 
 // SAFETY: every field is an atomic, a lock, or immutable, except `fpu`, whose accesses are
@@ -202,15 +266,25 @@ impl Process {
             kstack_top,
             pid: AtomicU32::new(0),
             parent: AtomicU32::new(0),
+            pgid: AtomicU32::new(0),
+            sid: AtomicU32::new(0),
             state: AtomicU8::new(State::Unused.to_u8()),
             name: IrqLock::new("process name", Name([0; NAME_LEN])),
+            exe: AtomicU32::new(NO_EXE),
             pml4: AtomicU64::new(0),
+            res: IrqLock::new(
+                "process resources",
+                Resources {
+                    mm: None,
+                    files: None,
+                    handlers: None,
+                },
+            ),
             fpu: UnsafeCell::new(FpuState::initial()),
             fs_base: AtomicU64::new(0),
             wait_status: AtomicU32::new(0),
+            stop_report: AtomicU32::new(0),
             sleep_until: AtomicU64::new(0),
-            heap_start: AtomicU64::new(0),
-            brk: AtomicU64::new(0),
             stats: Stats {
                 cpu_cycles: AtomicU64::new(0),
                 syscalls: AtomicU64::new(0),
@@ -218,6 +292,19 @@ impl Process {
                 yielded: AtomicU64::new(0),
             },
             run_next: AtomicU32::new(NIL),
+            waiting_in: AtomicU32::new(NIL),
+            sig_pending: AtomicU64::new(0),
+            sig_blocked: AtomicU64::new(0),
+            sig: IrqLock::new("signal state", crate::signal::TaskSignals::new()),
+            restart: AtomicU8::new(0),
+            sleep_rem: AtomicU64::new(0),
+            io_progress: AtomicU64::new(0),
+            read_buf: AtomicU64::new(0),
+            read_len: AtomicU64::new(0),
+            alarm_at: AtomicU64::new(0),
+            alarm_interval: AtomicU64::new(0),
+            vfork_parent: AtomicU32::new(NIL),
+            clear_tid: AtomicU64::new(0),
         }
     }
 
@@ -229,6 +316,27 @@ impl Process {
     #[inline]
     pub fn pml4(&self) -> u64 {
         self.pml4.load(Relaxed)
+    }
+
+    /// The address space (None only for a dead process).
+    pub fn mm(&self) -> Option<Karc<AddressSpace>> {
+        self.res.lock().mm.clone()
+    }
+
+    /// Replaces the address space (exec, fork's child, exit); returns the old one, which the
+    /// caller drops after leaving it (dropping the last reference frees it).
+    pub fn set_mm(&self, mm: Option<Karc<AddressSpace>>) -> Option<Karc<AddressSpace>> {
+        let pml4 = mm.as_ref().map_or(paging::kernel_pml4(), |m| m.pml4);
+        self.pml4.store(pml4, Relaxed);
+        core::mem::replace(&mut self.res.lock().mm, mm)
+    }
+
+    pub fn files(&self) -> Option<Karc<Files>> {
+        self.res.lock().files.clone()
+    }
+
+    pub fn handlers(&self) -> Option<Karc<SigHandlers>> {
+        self.res.lock().handlers.clone()
     }
 
     #[inline]
@@ -253,6 +361,18 @@ impl Process {
     /// The FXSAVE area, for `context_switch` (which saves into it and restores from it).
     pub fn fpu_ptr(&self) -> *mut u8 {
         self.fpu.get() as *mut u8
+    }
+
+    /// The trap frame of a task that is not running (switched out, or being built): complete,
+    /// with all sixteen registers.
+    ///
+    /// # Safety
+    /// The task must not be running, and nothing else may use its frame meanwhile (callers
+    /// hold `TASKS`, under which a task's state cannot change).
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn frame_mut(&self) -> &mut TrapFrame {
+        // SAFETY: per the contract; the frame slot is mapped for the slot's whole life.
+        unsafe { &mut *self.frame_ptr() }
     }
 
     /// Where the trap frame lives: the top of the kernel stack.
@@ -288,6 +408,12 @@ pub struct Tasks {
     /// other or neither).
     pub sleepers: u32,
     pub nsleepers: u32,
+    /// Processes with an alarm armed.
+    pub nalarms: u32,
+    /// Wait queues (a pipe's readers, the console's): FIFOs of blocked tasks, linked like the
+    /// ready queue. An object that can be waited on holds a queue id.
+    queues: Vec<RunQueue>,
+    free_queues: Vec<u32>,
 }
 
 pub static TASKS: IrqLock<Tasks> = IrqLock::new(
@@ -299,6 +425,9 @@ pub static TASKS: IrqLock<Tasks> = IrqLock::new(
         ready: RunQueue::new(),
         sleepers: NIL,
         nsleepers: 0,
+        nalarms: 0,
+        queues: Vec::new(),
+        free_queues: Vec::new(),
     },
 );
 
@@ -338,26 +467,46 @@ fn slot_of(slots: &[&'static Process], slot: u32) -> &'static Process {
 }
 
 impl Tasks {
-    /// A fresh slot in state Embryo with a pid, a name, an empty address space and a mapped
-    /// kernel stack; the caller loads a program into it and makes it ready.
+    /// A fresh slot in state Embryo with a pid, a name and a mapped kernel stack, holding
+    /// nothing yet; the caller gives it resources and a trap frame, then makes it ready.
     pub fn alloc(&mut self, name: &str, parent: u32) -> Result<&'static Process, SpawnError> {
         let p = match self.slots.iter().find(|p| p.state() == State::Unused) {
             Some(p) => *p,
             None => self.grow()?,
         };
-        let pml4 = paging::new_address_space()?;
         p.set_state(self, State::Embryo);
-        p.pid.store(self.next_pid, Relaxed);
+        let pid = self.next_pid;
         self.next_pid += 1;
+        p.pid.store(pid, Relaxed);
         p.parent.store(parent, Relaxed);
+        p.pgid.store(pid, Relaxed);
+        p.sid.store(pid, Relaxed);
         p.set_name(name);
-        p.pml4.store(pml4, Relaxed);
+        p.exe.store(NO_EXE, Relaxed);
+        p.pml4.store(paging::kernel_pml4(), Relaxed);
         // SAFETY: the slot was Unused: no context uses its FPU area.
         unsafe { *p.fpu.get() = FpuState::initial() };
-        for v in [&p.fs_base, &p.sleep_until, &p.heap_start, &p.brk] {
+        for v in [
+            &p.fs_base,
+            &p.sleep_until,
+            &p.sig_pending,
+            &p.sig_blocked,
+            &p.sleep_rem,
+            &p.io_progress,
+            &p.read_buf,
+            &p.read_len,
+            &p.alarm_at,
+            &p.alarm_interval,
+            &p.clear_tid,
+        ] {
             v.store(0, Relaxed);
         }
         p.wait_status.store(0, Relaxed);
+        p.stop_report.store(0, Relaxed);
+        p.restart.store(0, Relaxed);
+        p.waiting_in.store(NIL, Relaxed);
+        p.vfork_parent.store(NIL, Relaxed);
+        *p.sig.lock() = crate::signal::TaskSignals::new();
         p.stats.reset();
         Ok(p)
     }
@@ -376,7 +525,8 @@ impl Tasks {
         Ok(p)
     }
 
-    /// Gives a slot back after a failed load (its address space is already freed).
+    /// Gives a slot back (a dead process reaped, or a failed start). Its resources must be
+    /// gone already (they are dropped outside this lock).
     pub fn release(&mut self, p: &'static Process) {
         p.set_state(self, State::Unused);
     }
@@ -409,5 +559,29 @@ impl Tasks {
     /// The ready queue together with its links (they are borrowed from different fields).
     pub fn ready_queue(&mut self) -> (&mut RunQueue, SlotLinks<'_>) {
         (&mut self.ready, SlotLinks(&self.slots))
+    }
+
+    /// Wait queue `id` together with the links.
+    pub fn queue(&mut self, id: u32) -> (&mut RunQueue, SlotLinks<'_>) {
+        (&mut self.queues[id as usize], SlotLinks(&self.slots))
+    }
+
+    /// A new, empty wait queue.
+    pub fn alloc_queue(&mut self) -> Result<u32, OutOfMemory> {
+        if let Some(id) = self.free_queues.pop() {
+            return Ok(id);
+        }
+        self.queues.try_reserve(1).map_err(|_| OutOfMemory)?;
+        self.free_queues
+            .try_reserve(self.queues.len() + 1)
+            .map_err(|_| OutOfMemory)?;
+        self.queues.push(RunQueue::new());
+        Ok(self.queues.len() as u32 - 1)
+    }
+
+    /// Gives back a wait queue nobody waits in any more (its owner is gone).
+    pub fn free_queue(&mut self, id: u32) {
+        // Room was reserved when the queue was made, so this push cannot allocate.
+        self.free_queues.push(id);
     }
 }

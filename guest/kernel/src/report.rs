@@ -101,6 +101,10 @@ fn describe<'a>(r: &Record, buf: &'a mut [u8; 18]) -> &'a str {
         State::Ready | State::Embryo => write!(w, "ready"),
         State::Blocked(process::Wait::Sleep) => write!(w, "sleeping"),
         State::Blocked(process::Wait::Child) => write!(w, "waiting"),
+        State::Blocked(process::Wait::Queue) => write!(w, "blocked"),
+        State::Blocked(process::Wait::Signal) => write!(w, "pausing"),
+        State::Blocked(process::Wait::Vfork) => write!(w, "vfork"),
+        State::Stopped => write!(w, "stopped"),
     };
     let n = w.1;
     core::str::from_utf8(&buf[..n]).unwrap_or("?")

@@ -22,6 +22,7 @@ use crate::memory::paging;
 use crate::percpu::{self, current};
 use crate::process::{Process, State, Tasks, Wait, TASKS};
 use crate::timer;
+use crate::trap_frame::TrapFrame;
 use kcore::runqueue::{Links, NIL};
 use x86_64::registers::model_specific::FsBase;
 
@@ -30,7 +31,8 @@ use x86_64::registers::model_specific::FsBase;
 fn publish(t: &Tasks) {
     let cpu = percpu::this();
     cpu.nready.set(t.ready.len());
-    cpu.nsleepers.set(t.nsleepers);
+    // Alarms need the timer's slow path as sleepers do.
+    cpu.nsleepers.set(t.nsleepers + t.nalarms);
 }
 
 /// Makes a new or woken task runnable.
@@ -152,11 +154,22 @@ fn earliest_sleeper(t: &Tasks) -> Option<u64> {
         min = Some(min.map_or(d, |m| m.min(d)));
         at = links.next(at);
     }
+    if t.nalarms > 0 {
+        for p in t.live() {
+            let d = p.alarm_at.load(Relaxed);
+            if d != 0 {
+                min = Some(min.map_or(d, |m| m.min(d)));
+            }
+        }
+    }
     min
 }
 
-/// Moves every sleeper whose deadline has passed to the ready queue.
+/// Moves every sleeper whose deadline has passed to the ready queue, and rings due alarms.
 fn wake_sleepers(t: &mut Tasks, now: u64) {
+    if t.nalarms > 0 {
+        ring_alarms(t, now);
+    }
     let mut prev = NIL;
     let mut at = t.sleepers;
     while at != NIL {
@@ -178,6 +191,40 @@ fn wake_sleepers(t: &mut Tasks, now: u64) {
     publish(t);
 }
 
+/// SIGALRM for every process whose alarm is due; an interval timer is re-armed.
+fn ring_alarms(t: &mut Tasks, now: u64) {
+    for slot in 0..t.slot_count() {
+        let p = t.get(slot);
+        let at = p.alarm_at.load(Relaxed);
+        if at == 0 || at > now || p.state() == State::Unused {
+            continue;
+        }
+        let every = p.alarm_interval.load(Relaxed);
+        if every != 0 {
+            p.alarm_at.store(now + every, Relaxed);
+        } else {
+            p.alarm_at.store(0, Relaxed);
+            t.nalarms -= 1;
+        }
+        let sig = abi::signal::SIGALRM;
+        crate::signal::post(t, p, sig, crate::signal::SigInfo::kernel(sig));
+    }
+    publish(t);
+}
+
+/// Arms (or disarms, `at` = 0) `p`'s alarm: SIGALRM at TSC `at`, then every `every` cycles.
+pub fn set_alarm(t: &mut Tasks, p: &Process, at: u64, every: u64) {
+    let was = p.alarm_at.swap(at, Relaxed);
+    p.alarm_interval.store(every, Relaxed);
+    match (was != 0, at != 0) {
+        (false, true) => t.nalarms += 1,
+        (true, false) => t.nalarms -= 1,
+        _ => {}
+    }
+    publish(t);
+    program_timer(t, rdtsc());
+}
+
 /// Puts the running task at the back of the ready queue and switches to the front one.
 fn requeue_current(t: &mut Tasks, why: &'static str) {
     let now = rdtsc();
@@ -192,10 +239,11 @@ fn requeue_current(t: &mut Tasks, why: &'static str) {
     prepare_switch(t, Some(me), next, now, why)
 }
 
-/// Blocks the running task until `deadline` (TSC).
-pub fn sleep_until(deadline: u64) {
+/// Blocks the running task until `deadline` (TSC). `restart` says how a signal ends the wait.
+pub fn sleep_until(deadline: u64, restart: u8) {
     let mut t = TASKS.lock();
     let me = current();
+    me.restart.store(restart, Relaxed);
     me.sleep_until.store(deadline, Relaxed);
     let head = t.sleepers;
     t.links().set_next(me.slot, head);
@@ -212,10 +260,97 @@ pub fn block(mut t: crate::sync::IrqGuard<'_, Tasks>, why: Wait) {
     run_next(t)
 }
 
+/// Blocks the running task in a system call that runs again when it wakes: RIP goes back over
+/// the 2-byte `syscall` / `int 0x80`, and the caller returns the call's number (rax). A handled
+/// signal instead ends it with EINTR, or restarts it under SA_RESTART (signal.rs).
+pub fn block_restartable(t: crate::sync::IrqGuard<'_, Tasks>, f: &mut TrapFrame, why: Wait) {
+    f.rip -= 2;
+    current()
+        .restart
+        .store(crate::signal::RESTART_SYSCALL, Relaxed);
+    block(t, why)
+}
+
+/// Blocks the running task in wait queue `q` (a pipe's, the console's); `restart` says how a
+/// signal ends the wait (RESTART_SYSCALL also backs RIP up, as `block_restartable`).
+pub fn wait_in(mut t: crate::sync::IrqGuard<'_, Tasks>, f: &mut TrapFrame, q: u32, restart: u8) {
+    if restart == crate::signal::RESTART_SYSCALL {
+        f.rip -= 2;
+    }
+    let me = current();
+    me.restart.store(restart, Relaxed);
+    me.waiting_in.store(q, Relaxed);
+    let (queue, mut links) = t.queue(q);
+    queue.push_back(&mut links, me.slot);
+    block(t, Wait::Queue)
+}
+
+/// Wakes every task waiting in queue `q`.
+pub fn wake_all(t: &mut Tasks, q: u32) {
+    while wake_one(t, q).is_some() {}
+}
+
+/// Wakes the task that has waited longest in queue `q`, if any, and returns it.
+pub fn wake_one(t: &mut Tasks, q: u32) -> Option<&'static Process> {
+    let p = take_waiter(t, q)?;
+    make_ready(t, p);
+    Some(p)
+}
+
+/// Takes the task that has waited longest in queue `q` out of it, still blocked: the caller
+/// completes its call and makes it ready.
+pub fn take_waiter(t: &mut Tasks, q: u32) -> Option<&'static Process> {
+    let (queue, mut links) = t.queue(q);
+    let slot = queue.pop_front(&mut links)?;
+    let p = t.get(slot);
+    p.waiting_in.store(NIL, Relaxed);
+    Some(p)
+}
+
 /// Wakes `p` if it is blocked for `why`.
 pub fn wake(t: &mut Tasks, p: &'static Process, why: Wait) {
     if p.state() == State::Blocked(why) {
         make_ready(t, p);
+    }
+}
+
+/// Ends whatever `p` waits for (a signal came, signal.rs): out of its wait queue or the
+/// sleepers' list, and ready. Its blocked call then restarts or fails, as `restart` says.
+pub fn interrupt(t: &mut Tasks, p: &'static Process) {
+    match p.state() {
+        State::Blocked(Wait::Queue) => {
+            let q = p.waiting_in.swap(NIL, Relaxed);
+            if q != NIL {
+                let (queue, mut links) = t.queue(q);
+                queue.remove(&mut links, p.slot);
+            }
+        }
+        State::Blocked(Wait::Sleep) => {
+            unlink_sleeper(t, p.slot);
+        }
+        State::Blocked(_) | State::Stopped => {}
+        _ => return,
+    }
+    make_ready(t, p);
+}
+
+fn unlink_sleeper(t: &mut Tasks, slot: u32) {
+    let mut prev = NIL;
+    let mut at = t.sleepers;
+    while at != NIL {
+        let next = t.links().next(at);
+        if at == slot {
+            if prev == NIL {
+                t.sleepers = next;
+            } else {
+                t.links().set_next(prev, next);
+            }
+            t.nsleepers -= 1;
+            publish(t);
+            return;
+        }
+        prev = at;
+        at = next;
     }
 }
 
@@ -250,6 +385,10 @@ pub fn run_next(mut t: crate::sync::IrqGuard<'_, Tasks>) {
     let why = match prev.state() {
         State::Blocked(Wait::Sleep) => "sleep",
         State::Blocked(Wait::Child) => "wait",
+        State::Blocked(Wait::Queue) => "block",
+        State::Blocked(Wait::Signal) => "pause",
+        State::Blocked(Wait::Vfork) => "vfork",
+        State::Stopped => "stop",
         _ => "exit",
     };
     prepare_switch(&mut t, Some(prev), next, rdtsc(), why)
@@ -321,6 +460,12 @@ fn switch_to(t: &mut Tasks, prev: Option<&'static Process>, next: &'static Proce
         cpu.fs_loaded.set(fs);
     }
     cpu.work.set(cpu.work.get() | percpu::WORK_SWITCH);
+    // Signals waiting for it, or a blocked call's restart note to settle: see `resume_work`.
+    if next.restart.load(Relaxed) != 0 || next.sig_pending.load(Relaxed) != 0 {
+        resume_work(next);
+    } else {
+        cpu.resume_slow.set(false);
+    }
     let s = &cpu.switch;
     s.prev_fpu.set(prev_fpu);
     s.next_fpu.set(next.fpu_ptr());
@@ -329,6 +474,23 @@ fn switch_to(t: &mut Tasks, prev: Option<&'static Process>, next: &'static Proce
     s.next_kstack_top.set(next.kstack_top);
     // Last, as a tail call: the new task's slice starts now.
     program_timer(t, now);
+}
+
+/// The task being switched in has signals it can take: it leaves through the slow exit, which
+/// ends its blocked system call (if any) as its restart note says. Without them, the note is
+/// simply dropped: the call runs again, or completed already.
+#[cold]
+#[inline(never)]
+fn resume_work(next: &Process) {
+    let cpu = percpu::this();
+    let restart = next.restart.swap(crate::signal::RESTART_NONE, Relaxed);
+    let signals = crate::signal::deliverable(next) != 0;
+    cpu.resume_slow.set(signals);
+    cpu.resume_restart.set(if signals {
+        restart
+    } else {
+        crate::signal::RESTART_NONE
+    });
 }
 
 /// One line per switch for `trace=sched`: `sched: <µs since boot> <pid>:<name> -> <pid>:<name>

@@ -132,6 +132,13 @@ impl<T: Copy> CpuCell<T> {
         // SAFETY: see the `Sync` impl: no access overlaps this write.
         unsafe { *self.0.get() = v }
     }
+
+    #[inline(always)]
+    pub fn replace(&self, v: T) -> T {
+        let old = self.get();
+        self.set(v);
+        old
+    }
 }
 
 /// A value set once at boot and only read afterwards.

@@ -1,7 +1,7 @@
 //! The system-call table: Linux x86-64 numbers, so ordinary static programs run unchanged, plus
 //! two calls of our own (`spawn`, 1000, and `bench`, 1001). The handlers are in sys/, by family.
 
-use crate::sys::{bench, console, memory, process, time, SysResult};
+use crate::sys::{bench, fd, memory, process, raw, signal, sys_defer, time};
 use crate::trap_frame::TrapFrame;
 use abi::syscall::nr;
 use abi::Errno;
@@ -12,16 +12,6 @@ use abi::Errno;
 /// instructions less on every system call.
 pub type Handler = fn(&mut TrapFrame) -> u8;
 const TABLE_LEN: usize = nr::BENCH + 1;
-
-/// `-errno` for an error, the value otherwise. Inlined into each table entry, so a handler that
-/// cannot fail (getpid) costs no more than one that returned a raw i64.
-#[inline(always)]
-fn raw(r: SysResult) -> i64 {
-    match r {
-        Ok(v) => v as i64,
-        Err(e) => e.ret(),
-    }
-}
 
 /// Builds the table: each `number => handler` entry becomes a `Handler` that converts the
 /// handler's `SysResult`; numbers with no entry get ENOSYS.
@@ -43,21 +33,53 @@ macro_rules! syscall_table {
 
 /// Indexed by system-call number.
 pub static SYSCALL_TABLE: [Handler; TABLE_LEN] = syscall_table! {
-    nr::READ => console::sys_read,
-    nr::WRITE => console::sys_write,
+    nr::READ => fd::sys_read,
+    nr::WRITE => fd::sys_write,
+    nr::CLOSE => fd::sys_close,
     nr::BRK => memory::sys_brk,
-    nr::IOCTL => console::sys_ioctl,
-    nr::WRITEV => console::sys_writev,
+    nr::RT_SIGACTION => signal::sys_rt_sigaction,
+    nr::RT_SIGPROCMASK => signal::sys_rt_sigprocmask,
+    nr::RT_SIGRETURN => sys_defer,
+    nr::IOCTL => fd::sys_ioctl,
+    nr::READV => fd::sys_readv,
+    nr::WRITEV => fd::sys_writev,
+    nr::PIPE => fd::sys_pipe,
     nr::SCHED_YIELD => process::sys_sched_yield,
+    nr::DUP => fd::sys_dup,
+    nr::DUP2 => fd::sys_dup2,
+    nr::PAUSE => signal::sys_pause,
     nr::NANOSLEEP => time::sys_nanosleep,
+    nr::GETITIMER => signal::sys_getitimer,
+    nr::ALARM => signal::sys_alarm,
+    nr::SETITIMER => signal::sys_setitimer,
     nr::GETPID => process::sys_getpid,
+    nr::CLONE => sys_defer,
+    nr::FORK => sys_defer,
+    nr::VFORK => sys_defer,
+    nr::EXECVE => sys_defer,
     nr::EXIT => process::sys_exit,
     nr::WAIT4 => process::sys_wait4,
+    nr::KILL => process::sys_kill,
+    nr::FCNTL => fd::sys_fcntl,
     nr::GETPPID => process::sys_getppid,
+    nr::GETPGRP => process::sys_getpgrp,
+    nr::SETSID => process::sys_setsid,
+    nr::SETPGID => process::sys_setpgid,
+    nr::GETPGID => process::sys_getpgid,
+    nr::GETSID => process::sys_getsid,
+    nr::RT_SIGPENDING => signal::sys_rt_sigpending,
+    nr::RT_SIGSUSPEND => signal::sys_rt_sigsuspend,
+    nr::SIGALTSTACK => signal::sys_sigaltstack,
     nr::ARCH_PRCTL => memory::sys_arch_prctl,
+    nr::GETTID => process::sys_gettid,
+    nr::TKILL => process::sys_tkill,
     nr::SET_TID_ADDRESS => process::sys_set_tid_address,
     nr::CLOCK_GETTIME => time::sys_clock_gettime,
     nr::EXIT_GROUP => process::sys_exit, // one thread per process
+    nr::TGKILL => process::sys_tgkill,
+    nr::WAITID => process::sys_waitid,
+    nr::DUP3 => fd::sys_dup3,
+    nr::PIPE2 => fd::sys_pipe2,
     nr::SPAWN => process::sys_spawn,
     nr::BENCH => bench::sys_bench,
 };

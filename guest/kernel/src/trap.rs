@@ -2,21 +2,24 @@
 //! and exceptions. An exception in ring 3 kills only the process that caused it (OSTEP 6.2: "the
 //! OS would then likely kill the process"); one in ring 0 is a kernel bug: a panic.
 
-use core::sync::atomic::Ordering::Relaxed;
-
 use crate::exit;
-use crate::memory::frame::FRAMES;
-use crate::memory::paging::{self, USER_END};
-use crate::memory::PAGE_SIZE;
+use crate::memory::address_space::Fault as MmFault;
+use crate::memory::paging::USER_END;
 use crate::percpu::current;
 use crate::scheduler;
+use crate::signal::{SigInfo, SEGV_ACCERR, SEGV_MAPERR, SI_KERNEL};
 use crate::syscall;
 use crate::trap_frame::{
     TrapFrame, BREAKPOINT, DIVIDE_ERROR, EXCEPTION_NAMES, GENERAL_PROTECTION, INVALID_OPCODE,
     PAGE_FAULT, SYSCALL_VECTOR,
 };
 use crate::uaccess::{self, copy_from_user};
-use abi::signal::{SIGFPE, SIGILL, SIGSEGV, SIGTRAP};
+use abi::signal::{SIGFPE, SIGILL, SIGKILL, SIGSEGV, SIGTRAP};
+
+/// si_code for the faults we report.
+const FPE_INTDIV: i32 = 1;
+const ILL_ILLOPN: i32 = 2;
+const TRAP_BRKPT: i32 = 1;
 use x86_64::registers::control::Cr2;
 
 // The handlers the entry stubs call (trap_entry.rs), one per kind of trap. Each returns what the
@@ -75,8 +78,7 @@ extern "C" fn trap_invalid_opcode(f: &mut TrapFrame) -> u8 {
 #[cold]
 #[inline(never)]
 fn other_invalid_opcode(f: &mut TrapFrame) -> u8 {
-    user_invalid_opcode(f);
-    scheduler::take_work()
+    user_invalid_opcode(f)
 }
 
 /// Every other exception: from ring 3 it kills the task, from ring 0 it is a kernel bug.
@@ -85,7 +87,21 @@ extern "C" fn trap_exception(f: &mut TrapFrame) -> u8 {
     if !f.user_mode() {
         kernel_fault(f);
     }
-    kill(f, signal_for(f.vector), None);
+    let sig = signal_for(f.vector);
+    let code = match f.vector {
+        DIVIDE_ERROR => FPE_INTDIV,
+        BREAKPOINT => TRAP_BRKPT,
+        _ => SI_KERNEL,
+    };
+    kill(f, sig, code, None);
+    scheduler::take_work()
+}
+
+/// The console UART's interrupt: input arrived (or the host's input ended).
+#[no_mangle]
+extern "C" fn trap_console(_f: &mut TrapFrame) -> u8 {
+    crate::console::interrupt();
+    crate::lapic::eoi();
     scheduler::take_work()
 }
 
@@ -107,25 +123,36 @@ fn signal_for(vector: u64) -> u32 {
 
 fn user_page_fault(f: &mut TrapFrame) {
     let addr = Cr2::read_raw();
-    // The heap grows on demand: a first touch below the break gets a fresh zero page.
-    let p = current();
-    let not_present = f.error & 1 == 0;
-    if not_present && addr >= p.heap_start.load(Relaxed) && addr < p.brk.load(Relaxed) {
-        let page = addr & !(PAGE_SIZE - 1);
-        if let Some(frame) = FRAMES.lock().alloc_zeroed() {
-            let flags = paging::USER | paging::WRITABLE | paging::nx();
-            if paging::map(p.pml4(), page, frame, flags).is_ok() {
-                return;
-            }
-            FRAMES.lock().free(frame);
+    let (write, exec) = (f.error & 2 != 0, f.error & 16 != 0);
+    let outcome = match current().mm() {
+        Some(mm) => mm.handle_fault(addr, write, exec),
+        None => MmFault::Segv,
+    };
+    match outcome {
+        MmFault::Resolved => {}
+        MmFault::Segv => {
+            let code = if f.error & 1 != 0 {
+                SEGV_ACCERR
+            } else {
+                SEGV_MAPERR
+            };
+            kill(f, SIGSEGV, code, Some(addr))
+        }
+        MmFault::OutOfMemory => {
+            let p = current();
+            crate::println!(
+                "kernel: killed pid {} ({}): out of memory for a page at {addr:#x} [signal {SIGKILL}]",
+                p.pid(),
+                p.name()
+            );
+            exit::exit_current(SIGKILL);
         }
     }
-    kill(f, SIGSEGV, Some(addr))
 }
 
 /// kvm_pvm delivers `int N` from ring 3 as #UD at the instruction (bytes CD nn). `int 0x80` is
 /// our system-call gate; any other vector would be a #GP on hardware, so it is one here too.
-fn user_invalid_opcode(f: &mut TrapFrame) {
+fn user_invalid_opcode(f: &mut TrapFrame) -> u8 {
     let insn = uaccess::read_faulting_insn(f.rip).or_else(|| {
         let mut b = [0u8; 2];
         copy_from_user(current().pml4(), &mut b, f.rip)
@@ -133,26 +160,41 @@ fn user_invalid_opcode(f: &mut TrapFrame) {
             .map(|_| b)
     });
     let Some(insn) = insn else {
-        return kill(f, SIGILL, None);
+        kill(f, SIGILL, ILL_ILLOPN, None);
+        return scheduler::take_work();
     };
     if insn[0] == 0xcd {
         if insn[1] as u64 == SYSCALL_VECTOR {
             f.rip += 2;
-            syscall::dispatch(f);
-            return;
+            return syscall::dispatch(f);
         }
         // What a real CPU raises for a gate ring 3 may not use: #GP, error code = IDT entry.
         f.vector = GENERAL_PROTECTION;
         f.error = (insn[1] as u64) << 3 | 2;
-        return kill(f, SIGSEGV, None);
+        kill(f, SIGSEGV, SI_KERNEL, None);
+        return scheduler::take_work();
     }
-    kill(f, SIGILL, None)
+    kill(f, SIGILL, ILL_ILLOPN, None);
+    scheduler::take_work()
 }
 
-/// Kills the running process for an exception it caused; the rest go on.
+/// An exception the running process caused: its signal goes to its handler if it has one (and
+/// does not block it); otherwise the process is killed, with one line on the console, and the
+/// rest go on.
 #[cold]
 #[inline(never)]
-fn kill(f: &TrapFrame, signal: u32, fault_addr: Option<u64>) {
+fn kill(f: &TrapFrame, signal: u32, code: i32, fault_addr: Option<u64>) {
+    let info = SigInfo {
+        signo: signal,
+        code,
+        addr: fault_addr.unwrap_or(0),
+        trapno: f.vector,
+        err: f.error,
+        ..SigInfo::default()
+    };
+    if crate::signal::fault(signal, info) {
+        return;
+    }
     let p = current();
     crate::print!(
         "kernel: killed pid {} ({}): {} at rip {:#x}",

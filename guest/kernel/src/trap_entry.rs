@@ -13,9 +13,11 @@
 //! call that does not switch) twelve instructions shorter, which matters when each costs ~1,450
 //! cycles (kvm_pvm).
 //!
-//! Each vector has its own stub and calls its own handler in trap.rs; the handler returns
-//! whether the scheduler chose another task, and the stub then leaves through `context_switch`
-//! instead of returning to the task it came from.
+//! Each vector has its own stub and calls its own handler in trap.rs; the handler returns what
+//! the exit must do besides returning: leave through `context_switch` because the scheduler
+//! chose another task, or through the slow exit (`trap_work` below, then trap_slow.rs), which
+//! first makes the frame whole for the calls that need every register (fork, execve,
+//! rt_sigreturn) and for signal delivery. The common paths never go there.
 //!
 //! `syscall_entry` is where the `syscall` instruction lands on a CPU that delivers it natively
 //! (LSTAR). It builds the same frame by hand and joins the `int 0x80` stub, so both share one
@@ -25,14 +27,14 @@
 use crate::trap_frame::SYSCALL_VECTOR;
 
 /// The vectors that have an entry stub, in the order of `trap_stubs`.
-pub const STUB_VECTORS: [u8; 35] = [
+pub const STUB_VECTORS: [u8; 36] = [
     0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25,
-    26, 27, 28, 29, 30, 31, 32, 0x80, 0xff,
+    26, 27, 28, 29, 30, 31, 32, 36, 0x80, 0xff,
 ];
 
 extern "C" {
     /// Addresses of the entry stubs, one per entry of `STUB_VECTORS`.
-    pub static trap_stubs: [u64; 35];
+    pub static trap_stubs: [u64; 36];
     pub fn syscall_entry();
 }
 
@@ -117,7 +119,7 @@ trap_body_\n:
     mov %rsp, %rdi
     call \handler
     test %al, %al
-    jnz context_switch
+    jnz trap_work
     add $48, %rsp
     .cfi_adjust_cfa_offset -48
     .global trap_exit_\n
@@ -189,8 +191,48 @@ trap_exit_\n:
     TRAP 30, trap_exception, 1
     TRAP 31, trap_exception, 0
     TRAP 32, trap_timer, 0, 0
+    TRAP 36, trap_console, 0, 0
     TRAP 128, trap_syscall, 0, 0
     TRAP 255, trap_spurious, 0, 0
+
+    /* The trap exit when the handler asked for more than a return (AL = percpu::WORK_*):
+       a switch only (1): context_switch. Otherwise the slow exit: the six callee-saved
+       registers still hold the task's values (the handler preserved them), so the frame is
+       made whole, and trap_slow (trap_slow.rs) runs what needs every register (fork, execve,
+       signal delivery, rt_sigreturn) on it. It may change any of them, so they are reloaded
+       from the frame; or it chose another task, and the frame is already saved. */
+    .balign 16
+trap_work:
+    .cfi_startproc simple
+    .cfi_signal_frame
+    .cfi_def_cfa %rsp, 176
+    .cfi_offset 16, -40
+    .cfi_offset %rsp, -16
+    cmp $1, %al
+    je context_switch
+    mov %r15, 0(%rsp)
+    mov %r14, 8(%rsp)
+    mov %r13, 16(%rsp)
+    mov %r12, 24(%rsp)
+    mov %rbp, 32(%rsp)
+    mov %rbx, 40(%rsp)
+    movzbl %al, %esi
+    .global trap_slow_entry
+trap_slow_entry:                /* RSP = a complete frame, ESI = the work (with RESUMED) */
+    mov %rsp, %rdi
+    call trap_slow
+    test %al, %al
+    jnz context_switch_saved
+    mov 0(%rsp), %r15
+    mov 8(%rsp), %r14
+    mov 16(%rsp), %r13
+    mov 24(%rsp), %r12
+    mov 32(%rsp), %rbp
+    mov 40(%rsp), %rbx
+    add $48, %rsp
+    .cfi_adjust_cfa_offset -48
+    jmp trap_exit_128
+    .cfi_endproc
 
     /* `syscall`: RCX = user RIP, R11 = user RFLAGS, RSP still the user's, IF cleared by SFMASK.
        One CPU, so a static scratch slot can hold the user RSP until it is in the frame. */
@@ -232,7 +274,7 @@ syscall_user_rsp:
     .balign 8
     .global trap_stubs
 trap_stubs:
-    .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,128,255
+    .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,36,128,255
     .quad trap_stub_\n
     .endr
     "#,

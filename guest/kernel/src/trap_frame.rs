@@ -5,6 +5,8 @@
 pub const SYSCALL_VECTOR: u64 = 0x80;
 /// The LAPIC timer.
 pub const TIMER_VECTOR: u8 = 32;
+/// The console UART's interrupt (IRQ 4, through the IOAPIC).
+pub const CONSOLE_VECTOR: u8 = 36;
 /// The LAPIC's spurious-interrupt vector.
 pub const SPURIOUS_VECTOR: u8 = 0xff;
 

@@ -9,6 +9,7 @@
 
 use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
+use crate::memory::address_space::{AddressSpace, Fault as MmFault};
 use crate::memory::paging::{translate_user, USER_END};
 use crate::memory::PAGE_SIZE;
 use kcore::user_range;
@@ -24,10 +25,65 @@ pub fn set_smap(on: bool) {
 }
 
 /// Checks that `[addr, addr + len)` is user memory of `pml4`, writable if `write`: in user space
-/// without wrapping (`kcore::user_range`), and every page mapped for the access.
+/// without wrapping (`kcore::user_range`), and every page mapped for the access. A page that is
+/// not there yet but belongs to a region of the running process (a stack or heap page never
+/// touched, a copy-on-write page about to be written) is made present first, as the page-fault
+/// handler would for the program itself.
 pub fn check(pml4: u64, addr: u64, len: u64, write: bool) -> Result<(), Fault> {
     for page in user_range::pages(addr, len).map_err(|_| Fault)? {
-        translate_user(pml4, page, write).ok_or(Fault)?;
+        if translate_user(pml4, page, write).is_none() {
+            fault_in(pml4, page, write)?;
+        }
+    }
+    Ok(())
+}
+
+#[cold]
+fn fault_in(pml4: u64, page: u64, write: bool) -> Result<(), Fault> {
+    let p = crate::percpu::current();
+    if p.pml4() != pml4 {
+        return Err(Fault);
+    }
+    let mm = p.mm().ok_or(Fault)?;
+    match mm.handle_fault(page, write, false) {
+        MmFault::Resolved if translate_user(pml4, page, write).is_some() => Ok(()),
+        _ => Err(Fault),
+    }
+}
+
+/// The physical address of user address `addr` in `mm`, made present for the access if a
+/// region allows it (for writing into another process: its page tables, not ours).
+fn phys_in(mm: &AddressSpace, addr: u64, write: bool) -> Result<u64, Fault> {
+    if let Some(pa) = translate_user(mm.pml4, addr, write) {
+        return Ok(pa);
+    }
+    match mm.handle_fault(addr, write, false) {
+        MmFault::Resolved => translate_user(mm.pml4, addr, write).ok_or(Fault),
+        _ => Err(Fault),
+    }
+}
+
+/// Copies `src` to user address `dst` of the address space `mm`, which need not be the one we
+/// run in (a pipe writer handing its bytes straight to a blocked reader): page by page,
+/// through the direct map.
+pub fn copy_to_user_in(mm: &AddressSpace, dst: u64, src: &[u8]) -> Result<(), Fault> {
+    user_range::pages(dst, src.len() as u64).map_err(|_| Fault)?;
+    let mut done = 0usize;
+    while done < src.len() {
+        let at = dst + done as u64;
+        let n = ((PAGE_SIZE - (at & (PAGE_SIZE - 1))) as usize).min(src.len() - done);
+        let pa = phys_in(mm, at, true)?;
+        // SAFETY: `pa` starts `n` bytes that stay within one user page of `mm`, present and
+        // writable (checked just now); the direct map covers all RAM; one CPU, interrupts off,
+        // so nothing unmaps it meanwhile.
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                src[done..].as_ptr(),
+                crate::memory::phys_to_virt(pa) as *mut u8,
+                n,
+            )
+        };
+        done += n;
     }
     Ok(())
 }

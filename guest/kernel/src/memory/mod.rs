@@ -1,5 +1,6 @@
 //! Memory: the kernel's address-space layout, physical frames and page tables.
 
+pub mod address_space;
 pub mod frame;
 pub mod heap;
 pub mod paging;

@@ -88,11 +88,6 @@ pub fn translate_user(pml4: u64, va: u64, write: bool) -> Option<u64> {
     pt::translate_user(&DirectMap, pml4, va, write)
 }
 
-/// The flag bits of the last-level entry for user page `va` (0 if it has none).
-pub fn leaf_flags(pml4: u64, va: u64) -> u64 {
-    pt::leaf(&DirectMap, pml4, va).map_or(0, |s| s.read(&DirectMap) & !ADDR_MASK)
-}
-
 /// A new address space: an empty user half and the kernel's half.
 pub fn new_address_space() -> Result<u64, OutOfMemory> {
     let pml4 = FRAMES.lock().alloc_zeroed().ok_or(OutOfMemory)?;

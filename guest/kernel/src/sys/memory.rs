@@ -10,16 +10,11 @@ use crate::trap_frame::TrapFrame;
 use crate::uaccess::copy_to_user;
 use abi::Errno;
 
-/// brk(addr): the heap grows on demand; pages appear when first touched (trap.rs, page fault).
+/// brk(addr): moves the heap's end; its pages appear, zeroed, when first touched. Returns the
+/// break (the old one when refused, as Linux does).
 pub fn sys_brk(f: &mut TrapFrame) -> SysResult {
-    const HEAP_MAX: u64 = 256 << 20;
-    let p = current();
-    let start = p.heap_start.load(Relaxed);
-    let want = f.rdi;
-    if want >= start && want <= start + HEAP_MAX {
-        p.brk.store(want, Relaxed);
-    }
-    Ok(p.brk.load(Relaxed))
+    let mm = current().mm().ok_or(Errno::ENOMEM)?;
+    Ok(mm.brk(f.rdi))
 }
 
 pub fn sys_arch_prctl(f: &mut TrapFrame) -> SysResult {

@@ -3,9 +3,11 @@
 //! pointer goes through uaccess.rs. The numbers are in syscall_table.rs.
 
 pub mod bench;
-pub mod console;
+pub mod exec;
+pub mod fd;
 pub mod memory;
 pub mod process;
+pub mod signal;
 pub mod time;
 
 use crate::percpu::current;
@@ -13,6 +15,35 @@ use abi::Errno;
 
 /// What a system call returns: its value, or the error.
 pub type SysResult = Result<u64, Errno>;
+
+/// `-errno` for an error, the value otherwise. Inlined into each table entry, so a handler that
+/// cannot fail (getpid) costs no more than one that returned a raw i64.
+#[inline(always)]
+pub fn raw(r: SysResult) -> i64 {
+    match r {
+        Ok(v) => v as i64,
+        Err(e) => e.ret(),
+    }
+}
+
+/// The table's entry for the calls that need the whole register set (fork, execve,
+/// rt_sigreturn): it only leaves the call for the slow trap exit (trap_slow.rs), which makes
+/// the frame whole and runs it. Returns the call's number, which the slow exit overwrites.
+pub fn sys_defer(f: &mut crate::trap_frame::TrapFrame) -> SysResult {
+    let cpu = crate::percpu::this();
+    cpu.deferred_syscall.set(f.rax);
+    cpu.work.set(cpu.work.get() | crate::percpu::WORK_SLOW);
+    Ok(f.rax)
+}
+
+/// A user string argument (a path): copied in, at most `N` bytes; ENAMETOOLONG beyond.
+pub fn user_path<const N: usize>(addr: u64, buf: &mut [u8; N]) -> Result<usize, Errno> {
+    match crate::uaccess::copy_str_from_user(pml4(), buf, addr) {
+        Ok(n) => Ok(n),
+        Err(crate::uaccess::StrError::Fault) => Err(Errno::EFAULT),
+        Err(crate::uaccess::StrError::TooLong) => Err(Errno::ENAMETOOLONG),
+    }
+}
 
 /// The running task's page table, where its user pointers point.
 #[inline]

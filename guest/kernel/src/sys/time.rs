@@ -2,6 +2,7 @@
 //! command line's `epoch=`).
 
 use super::{pml4, SysResult};
+use crate::percpu::current;
 use crate::scheduler;
 use crate::time;
 use crate::trap_frame::TrapFrame;
@@ -19,8 +20,12 @@ pub fn sys_nanosleep(f: &mut TrapFrame) -> SysResult {
         return Ok(0);
     }
     let deadline = crate::cpu::rdtsc().saturating_add(time::ns_to_cycles(ns));
-    scheduler::sleep_until(deadline);
-    Ok(0) // what the task sees when it wakes
+    // A handled signal ends the sleep early: EINTR, and the time left in `rem` (f.rsi).
+    current()
+        .sleep_rem
+        .store(f.rsi, core::sync::atomic::Ordering::Relaxed);
+    scheduler::sleep_until(deadline, crate::signal::RESTART_SLEEP);
+    Ok(0) // what the task sees when it wakes at the deadline
 }
 
 pub fn sys_clock_gettime(f: &mut TrapFrame) -> SysResult {

@@ -1,0 +1,189 @@
+//! Open files and the per-process descriptor table (xv6's file.c). A descriptor names an open
+//! file; an open file (Linux's "open file description") holds what is shared by every
+//! descriptor that fork or dup made from one open: the object, the status flags, the offset.
+//! The table may itself be shared (threads, later), so it sits behind a lock in a `Karc`.
+
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
+
+use crate::karc::Karc;
+use crate::pipe::Pipe;
+use crate::sync::IrqLock;
+use abi::Errno;
+
+pub const O_ACCMODE: u32 = 3;
+pub const O_RDONLY: u32 = 0;
+pub const O_WRONLY: u32 = 1;
+pub const O_RDWR: u32 = 2;
+pub const O_NONBLOCK: u32 = 0o4000;
+pub const O_APPEND: u32 = 0o2000;
+pub const O_CLOEXEC: u32 = 0o2000000;
+/// The most descriptors a process may have (Linux's default RLIMIT_NOFILE).
+pub const MAX_FDS: usize = 1024;
+
+pub enum FileKind {
+    /// The console: reads take keyboard input, writes go to the screen.
+    Console,
+    PipeRead(Karc<Pipe>),
+    PipeWrite(Karc<Pipe>),
+}
+
+pub struct OpenFile {
+    pub kind: FileKind,
+    /// The access mode and the status flags F_SETFL may change (O_NONBLOCK, O_APPEND).
+    pub flags: AtomicU32,
+}
+
+impl OpenFile {
+    pub fn new(kind: FileKind, flags: u32) -> Result<Karc<OpenFile>, Errno> {
+        Karc::try_new(OpenFile {
+            kind,
+            flags: AtomicU32::new(flags),
+        })
+        .map_err(|_| Errno::ENOMEM)
+    }
+
+    pub fn nonblocking(&self) -> bool {
+        self.flags.load(Relaxed) & O_NONBLOCK != 0
+    }
+
+    pub fn readable(&self) -> bool {
+        self.flags.load(Relaxed) & O_ACCMODE != O_WRONLY
+    }
+
+    pub fn writable(&self) -> bool {
+        self.flags.load(Relaxed) & O_ACCMODE != O_RDONLY
+    }
+}
+
+impl Drop for OpenFile {
+    /// The last descriptor of this open file is gone: a pipe loses a reader or a writer.
+    fn drop(&mut self) {
+        match &self.kind {
+            FileKind::PipeRead(p) => p.close_end(false),
+            FileKind::PipeWrite(p) => p.close_end(true),
+            FileKind::Console => {}
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Fd {
+    pub file: Karc<OpenFile>,
+    pub cloexec: bool,
+}
+
+#[derive(Default)]
+pub struct FdTable {
+    fds: Vec<Option<Fd>>,
+}
+
+impl FdTable {
+    pub fn get(&self, fd: i32) -> Option<&Fd> {
+        usize::try_from(fd)
+            .ok()
+            .and_then(|i| self.fds.get(i)?.as_ref())
+    }
+
+    pub fn get_mut(&mut self, fd: i32) -> Option<&mut Fd> {
+        usize::try_from(fd)
+            .ok()
+            .and_then(|i| self.fds.get_mut(i)?.as_mut())
+    }
+
+    /// Installs `file` at the lowest free descriptor >= `min`.
+    pub fn alloc(&mut self, file: Karc<OpenFile>, min: usize, cloexec: bool) -> Result<i32, Errno> {
+        let free = (min..MAX_FDS).find(|&i| self.fds.get(i).is_none_or(|f| f.is_none()));
+        let i = free.ok_or(Errno::EMFILE)?;
+        self.put(i, Fd { file, cloexec })?;
+        Ok(i as i32)
+    }
+
+    /// Installs `fd` at `i`, returning what was there (dup2): the caller drops it after
+    /// letting go of the table's lock.
+    pub fn put(&mut self, i: usize, fd: Fd) -> Result<Option<Fd>, Errno> {
+        if i >= MAX_FDS {
+            return Err(Errno::EBADF);
+        }
+        if i >= self.fds.len() {
+            self.fds
+                .try_reserve(i + 1 - self.fds.len())
+                .map_err(|_| Errno::ENOMEM)?;
+            self.fds.resize(i + 1, None);
+        }
+        Ok(self.fds[i].replace(fd))
+    }
+
+    /// Takes descriptor `fd` out (close): the caller drops it after letting go of the lock.
+    pub fn take(&mut self, fd: i32) -> Option<Fd> {
+        usize::try_from(fd)
+            .ok()
+            .and_then(|i| self.fds.get_mut(i)?.take())
+    }
+
+    /// A copy for fork: the same open files, one more descriptor each.
+    pub fn try_clone(&self) -> Result<FdTable, Errno> {
+        let mut fds = Vec::new();
+        fds.try_reserve(self.fds.len()).map_err(|_| Errno::ENOMEM)?;
+        fds.extend(self.fds.iter().cloned());
+        Ok(FdTable { fds })
+    }
+
+    /// exec: takes out the close-on-exec descriptors (to be dropped by the caller).
+    pub fn take_cloexec(&mut self) -> Vec<Fd> {
+        let mut gone = Vec::new();
+        for slot in self.fds.iter_mut() {
+            if slot.as_ref().is_some_and(|f| f.cloexec) {
+                if gone.try_reserve(1).is_ok() {
+                    gone.extend(slot.take());
+                } else {
+                    // No room to defer the drop: drop it here (a pipe end's wake-ups take
+                    // other locks than this table's, so this is safe, only less tidy).
+                    drop(slot.take());
+                }
+            }
+        }
+        gone
+    }
+
+    /// Empties the table (exit): its descriptors, for the caller to drop.
+    pub fn take_all(&mut self) -> Vec<Option<Fd>> {
+        core::mem::take(&mut self.fds)
+    }
+}
+
+/// A process's descriptor table.
+pub struct Files(pub IrqLock<FdTable>);
+
+impl Files {
+    pub fn new(table: FdTable) -> Result<Karc<Files>, Errno> {
+        Karc::try_new(Files(IrqLock::new("descriptor table", table))).map_err(|_| Errno::ENOMEM)
+    }
+
+    /// The open file behind `fd`, or EBADF.
+    pub fn get(&self, fd: u64) -> Result<Karc<OpenFile>, Errno> {
+        let fd = i32::try_from(fd).map_err(|_| Errno::EBADF)?;
+        self.0
+            .lock()
+            .get(fd)
+            .map(|f| f.file.clone())
+            .ok_or(Errno::EBADF)
+    }
+}
+
+/// The first three descriptors of the processes started at boot: the console, opened once
+/// for reading and writing, as descriptors 0, 1 and 2 (as Linux gives init /dev/console).
+pub fn console_table() -> Result<FdTable, Errno> {
+    let mut t = FdTable::default();
+    let console = OpenFile::new(FileKind::Console, O_RDWR)?;
+    for fd in 0..3 {
+        t.put(
+            fd,
+            Fd {
+                file: console.clone(),
+                cloexec: false,
+            },
+        )?;
+    }
+    Ok(t)
+}

@@ -1,0 +1,320 @@
+//! A process's address space (xv6's vm.c, Linux's mm): its page table and its map of regions
+//! (`kcore::regions`), and what makes pages appear: demand-zero pages, file pages mapped straight
+//! from the boot archive, and copy-on-write.
+//!
+//! Pages are made lazily. A region says what belongs at an address; the page-table entry appears
+//! on the first touch (`handle_fault`). `fork` copies the page table, not the pages: every
+//! private writable page becomes read-only and marked COW in both processes, its frame gets one
+//! more reference, and the first write to it copies the page (or, if that process holds the
+//! last reference, just makes it writable again). Only mapped ranges are visited.
+//!
+//! An address space may be shared (a vfork child borrows its parent's until it execs), so it is
+//! used through a `Karc` and its regions sit behind a lock.
+
+use kcore::pagetable::{self as pt, ADDR_MASK};
+use kcore::regions::{Backing, Region, RegionError, Regions, PROT_EXEC, PROT_WRITE};
+
+use super::frame::FRAMES;
+use super::paging::{self, DirectMap, OutOfMemory, NO_EXECUTE, PRESENT, USER, WRITABLE};
+use super::{phys_to_virt, PAGE_SIZE};
+use crate::karc::Karc;
+use crate::sync::IrqLock;
+
+/// Software bit 9 of a page-table entry (the CPU ignores it): "read-only because shared;
+/// copy on the first write".
+pub const COW: u64 = 1 << 9;
+
+/// The top of the user stack; the stack region is the `STACK_MAX` below it, and the page below
+/// that stays unmapped (the guard).
+pub const USER_STACK_TOP: u64 = 0x0000_7fff_ffff_f000;
+pub const STACK_MAX: u64 = 8 << 20;
+/// The largest heap `brk` grants.
+pub const HEAP_MAX: u64 = 1 << 30;
+
+/// How a page fault ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The page is there now: run the instruction again.
+    Resolved,
+    /// No region allows this access: SIGSEGV.
+    Segv,
+    /// A page was needed and RAM is exhausted.
+    OutOfMemory,
+}
+
+pub struct AddressSpace {
+    /// Physical address of the PML4 (fixed for the address space's life).
+    pub pml4: u64,
+    state: IrqLock<State>,
+}
+
+struct State {
+    regions: Regions,
+    heap_start: u64,
+    brk: u64,
+}
+
+impl AddressSpace {
+    /// An empty user half (the kernel half shared, as in every address space).
+    pub fn new() -> Result<Karc<AddressSpace>, OutOfMemory> {
+        let pml4 = paging::new_address_space()?;
+        Karc::try_new(AddressSpace {
+            pml4,
+            state: IrqLock::new(
+                "address space",
+                State {
+                    regions: Regions::new(),
+                    heap_start: 0,
+                    brk: 0,
+                },
+            ),
+        })
+        .inspect_err(|_| paging::free_address_space(pml4))
+    }
+
+    /// Adds a region; the pages come on demand.
+    pub fn add_region(&self, r: Region) -> Result<(), RegionError> {
+        self.state.lock().regions.insert(r)
+    }
+
+    /// Maps `frame` at `va` now (the loader fills pages it must write itself, such as the
+    /// argument page of the stack); `va` must lie in a region.
+    pub fn map_now(
+        &self,
+        va: u64,
+        frame: u64,
+        writable: bool,
+        exec: bool,
+    ) -> Result<(), OutOfMemory> {
+        let mut flags = USER;
+        if writable {
+            flags |= WRITABLE;
+        }
+        if !exec {
+            flags |= paging::nx();
+        }
+        paging::map(self.pml4, va, frame, flags)
+    }
+
+    /// Sets the heap's start (the page after the program image) for `brk`.
+    pub fn set_heap(&self, start: u64) {
+        let mut s = self.state.lock();
+        s.heap_start = start;
+        s.brk = start;
+    }
+
+    /// brk(2): moves the break to `want` if it stays within `HEAP_MAX` of the start and clear of
+    /// other regions; returns the break (the old one when refused, as Linux does). Pages freed
+    /// by shrinking are unmapped at once.
+    pub fn brk(&self, want: u64) -> u64 {
+        let mut s = self.state.lock();
+        let (start, old) = (s.heap_start, s.brk);
+        if want < start || want > start + HEAP_MAX {
+            return old;
+        }
+        let old_end = old.next_multiple_of(PAGE_SIZE);
+        let new_end = want.next_multiple_of(PAGE_SIZE);
+        let ok = if new_end == old_end {
+            Ok(())
+        } else if old_end == start {
+            s.regions.insert(Region {
+                start,
+                end: new_end,
+                prot: kcore::regions::PROT_READ | PROT_WRITE,
+                backing: Backing::Anon,
+                shared: false,
+            })
+        } else if new_end == start {
+            let pml4 = self.pml4;
+            s.regions
+                .remove_range(start, old_end, |r| unmap_range(pml4, r.start, r.end))
+        } else if new_end > old_end {
+            s.regions.resize_end(old_end, new_end)
+        } else {
+            let pml4 = self.pml4;
+            s.regions
+                .remove_range(new_end, old_end, |r| unmap_range(pml4, r.start, r.end))
+        };
+        if ok.is_ok() {
+            s.brk = want;
+        }
+        s.brk
+    }
+
+    /// Makes the page at `addr` present for the access the error code describes (bit 0: the
+    /// page was present; bit 1: a write; bit 4: an instruction fetch), if a region allows it.
+    pub fn handle_fault(&self, addr: u64, write: bool, exec: bool) -> Fault {
+        let s = self.state.lock();
+        let Some(r) = s.regions.find(addr).copied() else {
+            return Fault::Segv;
+        };
+        if (write && !r.writable()) || (exec && r.prot & PROT_EXEC == 0) || r.prot == 0 {
+            return Fault::Segv;
+        }
+        let page = addr & !(PAGE_SIZE - 1);
+        let m = DirectMap;
+        let slot = pt::leaf(&m, self.pml4, page);
+        let entry = slot.map_or(0, |s| s.read(&m));
+        if entry & PRESENT != 0 {
+            if write && entry & WRITABLE == 0 && entry & COW != 0 {
+                return match slot {
+                    Some(slot) => break_cow(page, slot, entry),
+                    None => Fault::Segv,
+                };
+            }
+            // Already as the access needs (another path mapped it meanwhile).
+            let ok = (!write || entry & WRITABLE != 0) && (!exec || entry & NO_EXECUTE == 0);
+            return if ok { Fault::Resolved } else { Fault::Segv };
+        }
+        match fill_page(self.pml4, &r, page) {
+            Ok(()) => Fault::Resolved,
+            Err(OutOfMemory) => Fault::OutOfMemory,
+        }
+    }
+
+    /// A copy for a forked child: the same regions, and every mapped page shared — private
+    /// writable ones copy-on-write in both.
+    pub fn fork(&self) -> Result<Karc<AddressSpace>, OutOfMemory> {
+        let s = self.state.lock();
+        let child = AddressSpace::new()?;
+        let regions = s.regions.try_clone().map_err(|_| OutOfMemory)?;
+        {
+            let mut cs = child.state.lock();
+            cs.regions = regions;
+            cs.heap_start = s.heap_start;
+            cs.brk = s.brk;
+        }
+        let m = DirectMap;
+        for r in s.regions.iter() {
+            let mut result = Ok(());
+            pt::for_each_leaf(&m, self.pml4, r.start, r.end, |va, slot, e| {
+                if result.is_err() {
+                    return;
+                }
+                let mut e = e;
+                if !r.shared && e & WRITABLE != 0 {
+                    e = (e & !WRITABLE) | COW;
+                    slot.write(&m, e);
+                }
+                FRAMES.lock().share(e & ADDR_MASK);
+                result = pt::walk_create(
+                    &m,
+                    child.pml4,
+                    pt::PML4_LEVEL,
+                    va,
+                    PRESENT | WRITABLE | USER,
+                )
+                .map(|c| c.write(&m, e));
+                if result.is_err() {
+                    FRAMES.lock().release(e & ADDR_MASK);
+                }
+            });
+            result?;
+        }
+        // The parent's entries lost their write permission: drop the stale TLB entries.
+        flush_tlb();
+        Ok(child)
+    }
+}
+
+impl Drop for AddressSpace {
+    fn drop(&mut self) {
+        paging::free_address_space(self.pml4);
+    }
+}
+
+/// Gives the page its contents on the first touch: zeros, or the file's page (mapped directly
+/// when it is read-only and whole; copied when the process may write it, or when the file ends
+/// inside it and the rest must read as zeros).
+fn fill_page(pml4: u64, r: &Region, page: u64) -> Result<(), OutOfMemory> {
+    let mut flags = USER;
+    if r.prot & PROT_EXEC == 0 {
+        flags |= paging::nx();
+    }
+    let writable = r.writable();
+    if writable {
+        flags |= WRITABLE;
+    }
+    let frame = match r.backing {
+        Backing::Anon => FRAMES.lock().alloc_zeroed().ok_or(OutOfMemory)?,
+        Backing::File { phys, len } => {
+            let off = page - r.start;
+            let whole = off + PAGE_SIZE <= len;
+            if off < len && whole && !(writable && r.shared) {
+                // The file's own page. A private writable mapping gets it read-only and COW:
+                // the first write copies it (its count is 0, "not ours", so it is never freed).
+                if writable {
+                    flags = (flags & !WRITABLE) | COW;
+                }
+                phys + off
+            } else {
+                let f = FRAMES.lock().alloc_zeroed().ok_or(OutOfMemory)?;
+                if off < len {
+                    let n = (len - off).min(PAGE_SIZE) as usize;
+                    // SAFETY: `f` is a fresh frame of ours and `phys + off` the file's bytes in
+                    // the boot module (reserved, never freed); both in the direct map; `n` fits
+                    // in a page.
+                    unsafe {
+                        core::ptr::copy_nonoverlapping(
+                            phys_to_virt(phys + off) as *const u8,
+                            phys_to_virt(f) as *mut u8,
+                            n,
+                        )
+                    };
+                }
+                f
+            }
+        }
+    };
+    paging::map(pml4, page, frame, flags).inspect_err(|_| FRAMES.lock().release(frame))
+}
+
+/// The first write to a copy-on-write page: take it over if nobody else has it, else copy it.
+fn break_cow(page: u64, slot: pt::Slot, entry: u64) -> Fault {
+    let old = entry & ADDR_MASK;
+    let flags = (entry & !ADDR_MASK & !COW) | WRITABLE;
+    let mut frames = FRAMES.lock();
+    if frames.refcount(old) == 1 {
+        slot.write(&DirectMap, old | flags);
+    } else {
+        let Some(new) = frames.alloc_dirty() else {
+            return Fault::OutOfMemory;
+        };
+        // SAFETY: `new` is a fresh frame of ours, `old` the shared page; both in the direct map,
+        // a page each.
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                phys_to_virt(old) as *const u64,
+                phys_to_virt(new) as *mut u64,
+                512,
+            )
+        };
+        slot.write(&DirectMap, new | flags);
+        frames.release(old);
+    }
+    drop(frames);
+    invlpg(page);
+    Fault::Resolved
+}
+
+/// Unmaps the pages of `[start, end)` and drops their frames' references.
+pub fn unmap_range(pml4: u64, start: u64, end: u64) {
+    let m = DirectMap;
+    pt::for_each_leaf(&m, pml4, start, end, |va, slot, e| {
+        slot.write(&m, 0);
+        FRAMES.lock().release(e & ADDR_MASK);
+        invlpg(va);
+    });
+}
+
+fn invlpg(va: u64) {
+    // SAFETY: drops one TLB entry; no memory is touched.
+    unsafe { core::arch::asm!("invlpg [{}]", in(reg) va, options(nostack)) };
+}
+
+fn flush_tlb() {
+    // SAFETY: reloading CR3 with its own value drops the non-global TLB entries.
+    unsafe {
+        core::arch::asm!("mov {t}, cr3", "mov cr3, {t}", t = out(reg) _, options(nostack));
+    }
+}

@@ -1,0 +1,261 @@
+//! Pipes (OSTEP 5's `pipe()`, xv6's pipe.c): a ring buffer in the kernel between a writing end
+//! and a reading end. Readers wait while it is empty and writers while it is full, each in a
+//! wait queue of the scheduler's; end-of-file once the last writer is gone, EPIPE and SIGPIPE
+//! once the last reader is. A write of at most `PIPE_BUF` bytes is atomic.
+//!
+//! A reader that blocks on an empty pipe leaves where its bytes should go (`read_buf`,
+//! `read_len` of its process), and the next writer copies them straight into its memory and
+//! completes its read: the reader wakes up with its `read` already returned, instead of running
+//! the call again. That is what makes a context switch through a pipe little more than one
+//! through `sched_yield`.
+
+use core::sync::atomic::Ordering::Relaxed;
+
+use crate::karc::Karc;
+use crate::percpu::current;
+use crate::process::{Process, TASKS};
+use crate::scheduler;
+use crate::signal::{self, SigInfo, RESTART_NONE, RESTART_SYSCALL};
+use crate::sync::IrqLock;
+use crate::sys::SysResult;
+use crate::trap_frame::TrapFrame;
+use crate::uaccess::{copy_from_user, copy_to_user, copy_to_user_in};
+use abi::signal::SIGPIPE;
+use abi::Errno;
+use kcore::ring::Ring;
+
+/// The buffer: 16 KiB (Linux has 64 KiB; POSIX asks for at least PIPE_BUF).
+pub const PIPE_SIZE: usize = 16 * 1024;
+/// Writes of up to this many bytes are atomic (never interleaved with another writer's).
+pub const PIPE_BUF: usize = 4096;
+/// Bytes copied per step between user memory and the kernel.
+const CHUNK: usize = 512;
+
+pub struct Pipe {
+    state: IrqLock<State>,
+}
+
+struct State {
+    ring: Ring,
+    readers: u32,
+    writers: u32,
+    /// Wait queues (the scheduler's) of blocked readers and writers.
+    read_q: u32,
+    write_q: u32,
+}
+
+impl Pipe {
+    /// A pipe with one reader and one writer.
+    pub fn new() -> Result<Karc<Pipe>, Errno> {
+        let ring = Ring::try_new(PIPE_SIZE).ok_or(Errno::ENOMEM)?;
+        let (read_q, write_q) = {
+            let mut t = TASKS.lock();
+            let r = t.alloc_queue().map_err(|_| Errno::ENOMEM)?;
+            match t.alloc_queue() {
+                Ok(w) => (r, w),
+                Err(_) => {
+                    t.free_queue(r);
+                    return Err(Errno::ENOMEM);
+                }
+            }
+        };
+        Karc::try_new(Pipe {
+            state: IrqLock::new(
+                "pipe",
+                State {
+                    ring,
+                    readers: 1,
+                    writers: 1,
+                    read_q,
+                    write_q,
+                },
+            ),
+        })
+        .map_err(|_| {
+            let mut t = TASKS.lock();
+            t.free_queue(read_q);
+            t.free_queue(write_q);
+            Errno::ENOMEM
+        })
+    }
+
+    /// One more open file for an end (the caller made one: fork shares open files, it does not
+    /// make new ones, so this is only for a second `open` of an end, which we do not have yet).
+    /// An end's last open file is gone.
+    pub fn close_end(&self, writer: bool) {
+        let mut s = self.state.lock();
+        let mut t = TASKS.lock();
+        if writer {
+            s.writers -= 1;
+            if s.writers == 0 {
+                scheduler::wake_all(&mut t, s.read_q); // they see end-of-file
+            }
+        } else {
+            s.readers -= 1;
+            if s.readers == 0 {
+                scheduler::wake_all(&mut t, s.write_q); // they see EPIPE
+            }
+        }
+    }
+
+    /// read(2) on the reading end.
+    pub fn read(&self, f: &mut TrapFrame, buf: u64, count: u64, nonblock: bool) -> SysResult {
+        let me = current();
+        let mut s = self.state.lock();
+        if count == 0 {
+            return Ok(0);
+        }
+        if !s.ring.is_empty() {
+            let n = copy_out(&mut s.ring, me.pml4(), buf, count)?;
+            let mut t = TASKS.lock();
+            scheduler::wake_all(&mut t, s.write_q);
+            return Ok(n);
+        }
+        if s.writers == 0 {
+            return Ok(0);
+        }
+        if nonblock {
+            return Err(Errno::EAGAIN);
+        }
+        me.read_buf.store(buf, Relaxed);
+        me.read_len.store(count, Relaxed);
+        let q = s.read_q;
+        drop(s);
+        scheduler::wait_in(TASKS.lock(), f, q, RESTART_SYSCALL);
+        Ok(f.rax) // the call's number: it runs again if woken without a writer completing it
+    }
+
+    /// write(2) on the writing end.
+    pub fn write(&self, f: &mut TrapFrame, buf: u64, count: u64, nonblock: bool) -> SysResult {
+        let me = current();
+        let mut s = self.state.lock();
+        let done_before = me.io_progress.swap(0, Relaxed);
+        if s.readers == 0 {
+            drop(s);
+            let mut t = TASKS.lock();
+            signal::post(&mut t, me, SIGPIPE, SigInfo::user(SIGPIPE, me.pid()));
+            return Err(Errno::EPIPE);
+        }
+        let total = count;
+        let mut done = done_before.min(total);
+        while done < total {
+            let left = total - done;
+            // A reader already waits and nothing is buffered: straight into its memory.
+            if s.ring.is_empty() {
+                let reader = scheduler::take_waiter(&mut TASKS.lock(), s.read_q);
+                if let Some(r) = reader {
+                    done += hand_over(me.pml4(), r, buf + done, left)?;
+                    continue;
+                }
+            }
+            let space = s.ring.space() as u64;
+            let fits = if left <= PIPE_BUF as u64 {
+                space >= left
+            } else {
+                space > 0
+            };
+            if !fits {
+                if nonblock {
+                    return if done > 0 {
+                        Ok(done)
+                    } else {
+                        Err(Errno::EAGAIN)
+                    };
+                }
+                // Wait for room; the call runs again for the rest.
+                me.io_progress.store(done, Relaxed);
+                let q = s.write_q;
+                drop(s);
+                scheduler::wait_in(TASKS.lock(), f, q, RESTART_SYSCALL);
+                return Ok(f.rax);
+            }
+            let n = left.min(space);
+            copy_in(&mut s.ring, me.pml4(), buf + done, n)?;
+            done += n;
+            scheduler::wake_all(&mut TASKS.lock(), s.read_q);
+        }
+        Ok(done)
+    }
+
+    /// Bytes waiting to be read (FIONREAD).
+    pub fn available(&self) -> usize {
+        self.state.lock().ring.len()
+    }
+}
+
+impl Drop for Pipe {
+    fn drop(&mut self) {
+        let s = self.state.lock();
+        let mut t = TASKS.lock();
+        t.free_queue(s.read_q);
+        t.free_queue(s.write_q);
+    }
+}
+
+/// Copies up to `count` buffered bytes to user memory; returns how many.
+fn copy_out(ring: &mut Ring, pml4: u64, buf: u64, count: u64) -> SysResult {
+    let (a, b) = ring.peek();
+    let n1 = a.len().min(count as usize);
+    let n2 = b.len().min(count as usize - n1);
+    copy_to_user(pml4, buf, &a[..n1])?;
+    copy_to_user(pml4, buf + n1 as u64, &b[..n2])?;
+    ring.consume(n1 + n2);
+    Ok((n1 + n2) as u64)
+}
+
+/// Copies `n` bytes (they fit) from user memory into the ring, a chunk at a time.
+fn copy_in(ring: &mut Ring, pml4: u64, buf: u64, n: u64) -> Result<(), Errno> {
+    let mut chunk = [0u8; CHUNK];
+    let mut at = 0;
+    while at < n {
+        let k = (n - at).min(CHUNK as u64) as usize;
+        copy_from_user(pml4, &mut chunk[..k], buf + at)?;
+        ring.write(&chunk[..k]);
+        at += k as u64;
+    }
+    Ok(())
+}
+
+/// Completes reader `r`'s blocked read with up to `left` bytes from our buffer at `buf`:
+/// copies them into its memory, sets its read's result and lets it run. Returns how many of our
+/// bytes it took (0 if its buffer was bad: it gets EFAULT, and our bytes stay ours).
+fn hand_over(pml4: u64, r: &'static Process, buf: u64, left: u64) -> Result<u64, Errno> {
+    let want = r.read_len.load(Relaxed).min(left);
+    let dst = r.read_buf.load(Relaxed);
+    let mut chunk = [0u8; CHUNK];
+    let mut at = 0;
+    let mut theirs_bad = false;
+    let mut ours = Ok(());
+    if let Some(mm) = r.mm() {
+        while at < want {
+            let k = (want - at).min(CHUNK as u64) as usize;
+            if let Err(e) = copy_from_user(pml4, &mut chunk[..k], buf + at) {
+                ours = Err(Errno::from(e));
+                break;
+            }
+            if copy_to_user_in(&mm, dst + at, &chunk[..k]).is_err() {
+                theirs_bad = true;
+                break;
+            }
+            at += k as u64;
+        }
+    }
+    let mut t = TASKS.lock();
+    if at == 0 && !theirs_bad {
+        // Nothing handed over (our buffer was bad): it runs its read again, and waits anew.
+        scheduler::make_ready(&mut t, r);
+        return ours.map(|()| 0);
+    }
+    // SAFETY: `r` is blocked in its read (we took it off the pipe's queue; it is in no other
+    // queue and not running), so nothing else touches its trap frame.
+    let frame = unsafe { r.frame_mut() };
+    frame.rip += 2; // its read is done: no restart
+    frame.rax = if at > 0 {
+        at
+    } else {
+        Errno::EFAULT.ret() as u64
+    };
+    r.restart.store(RESTART_NONE, Relaxed);
+    scheduler::make_ready(&mut t, r);
+    ours.map(|()| at)
+}

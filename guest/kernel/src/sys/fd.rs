@@ -1,0 +1,308 @@
+//! File descriptors: read and write through them, close and duplicate them, make pipes.
+
+use super::{pml4, SysResult};
+use crate::console;
+use crate::file::{Fd, FileKind, Files, OpenFile, O_CLOEXEC, O_NONBLOCK, O_RDONLY, O_WRONLY};
+use crate::karc::Karc;
+use crate::percpu::current;
+use crate::pipe::Pipe;
+use crate::trap_frame::TrapFrame;
+use crate::uaccess::{copy_to_user, read_u64};
+use abi::Errno;
+
+/// The running process's descriptor table.
+fn files() -> Result<Karc<Files>, Errno> {
+    current().files().ok_or(Errno::EBADF)
+}
+
+fn file(fd: u64) -> Result<Karc<OpenFile>, Errno> {
+    files()?.get(fd)
+}
+
+fn read_file(f: &mut TrapFrame, file: &OpenFile, buf: u64, count: u64) -> SysResult {
+    if !file.readable() {
+        return Err(Errno::EBADF);
+    }
+    let nonblock = file.nonblocking();
+    match &file.kind {
+        FileKind::Console => console::read(f, buf, count, nonblock),
+        FileKind::PipeRead(p) => p.read(f, buf, count, nonblock),
+        FileKind::PipeWrite(_) => Err(Errno::EBADF),
+    }
+}
+
+fn write_file(f: &mut TrapFrame, file: &OpenFile, buf: u64, count: u64) -> SysResult {
+    if !file.writable() {
+        return Err(Errno::EBADF);
+    }
+    match &file.kind {
+        FileKind::Console => console::write_user(buf, count),
+        FileKind::PipeWrite(p) => p.write(f, buf, count, file.nonblocking()),
+        FileKind::PipeRead(_) => Err(Errno::EBADF),
+    }
+}
+
+/// read(fd, buf, count).
+pub fn sys_read(f: &mut TrapFrame) -> SysResult {
+    let file = file(f.rdi)?;
+    read_file(f, &file, f.rsi, f.rdx)
+}
+
+/// write(fd, buf, count).
+pub fn sys_write(f: &mut TrapFrame) -> SysResult {
+    let file = file(f.rdi)?;
+    write_file(f, &file, f.rsi, f.rdx)
+}
+
+/// The iovec array of readv/writev: (base, len) pairs, at most IOV_MAX of them.
+fn iovecs(iov: u64, cnt: u64) -> Result<impl Iterator<Item = Result<(u64, u64), Errno>>, Errno> {
+    const IOV_MAX: u64 = 1024;
+    if cnt > IOV_MAX {
+        return Err(Errno::EINVAL);
+    }
+    Ok((0..cnt).map(move |i| {
+        let at = iov.wrapping_add(i * 16);
+        Ok((read_u64(pml4(), at)?, read_u64(pml4(), at.wrapping_add(8))?))
+    }))
+}
+
+/// readv(fd, iov, iovcnt): like read, into each buffer in turn, stopping at a short one. A
+/// blocking readv blocks only for its first buffer (after that it returns what it has).
+pub fn sys_readv(f: &mut TrapFrame) -> SysResult {
+    let file = file(f.rdi)?;
+    let mut total = 0;
+    for v in iovecs(f.rsi, f.rdx)? {
+        let (base, len) = v?;
+        if len == 0 {
+            continue;
+        }
+        if total > 0 && !has_input(&file) {
+            break;
+        }
+        let n = read_file(f, &file, base, len)?;
+        if blocked() {
+            return Ok(n); // the call's number, for the restart
+        }
+        total += n;
+        if n < len {
+            break;
+        }
+    }
+    Ok(total)
+}
+
+/// Whether the call just blocked (it left a restart note: it runs again when woken).
+fn blocked() -> bool {
+    current()
+        .restart
+        .load(core::sync::atomic::Ordering::Relaxed)
+        != crate::signal::RESTART_NONE
+}
+
+/// Turns a block into a return: `writev` had already written earlier buffers. The task still
+/// waits for the pipe; when it wakes it goes on after the call, with what it wrote (the earlier
+/// buffers, and this one's part, returned here) as its result.
+fn unblock(f: &mut TrapFrame) -> u64 {
+    use core::sync::atomic::Ordering::Relaxed;
+    f.rip += 2;
+    current()
+        .restart
+        .store(crate::signal::RESTART_NONE, Relaxed);
+    current().io_progress.swap(0, Relaxed)
+}
+
+fn has_input(file: &OpenFile) -> bool {
+    match &file.kind {
+        FileKind::Console => console::available() > 0,
+        FileKind::PipeRead(p) => p.available() > 0,
+        FileKind::PipeWrite(_) => false,
+    }
+}
+
+/// writev(fd, iov, iovcnt): like write, of each buffer in turn.
+pub fn sys_writev(f: &mut TrapFrame) -> SysResult {
+    let file = file(f.rdi)?;
+    let mut total = 0;
+    for v in iovecs(f.rsi, f.rdx)? {
+        let (base, len) = v?;
+        if len == 0 {
+            continue;
+        }
+        match write_file(f, &file, base, len) {
+            Ok(n) if blocked() => {
+                // Blocked on a full pipe. With earlier buffers written, those are the result.
+                if total > 0 {
+                    return Ok(total + unblock(f));
+                }
+                return Ok(n);
+            }
+            Ok(n) => {
+                total += n;
+                if n < len {
+                    break;
+                }
+            }
+            Err(e) if total == 0 => return Err(e),
+            Err(_) => break,
+        }
+    }
+    Ok(total)
+}
+
+/// close(fd).
+pub fn sys_close(f: &mut TrapFrame) -> SysResult {
+    let files = files()?;
+    let fd = i32::try_from(f.rdi).map_err(|_| Errno::EBADF)?;
+    let gone = files.0.lock().take(fd).ok_or(Errno::EBADF)?;
+    drop(gone); // outside the table's lock: closing a pipe end wakes its other side
+    Ok(0)
+}
+
+/// dup(fd): the lowest free descriptor for the same open file.
+pub fn sys_dup(f: &mut TrapFrame) -> SysResult {
+    let files = files()?;
+    let mut t = files.0.lock();
+    let fd = i32::try_from(f.rdi).map_err(|_| Errno::EBADF)?;
+    let file = t.get(fd).ok_or(Errno::EBADF)?.file.clone();
+    t.alloc(file, 0, false).map(|n| n as u64)
+}
+
+fn dup_to(old: u64, new: u64, cloexec: bool, same_is_error: bool) -> SysResult {
+    let files = files()?;
+    let (old, new) = (
+        i32::try_from(old).map_err(|_| Errno::EBADF)?,
+        i32::try_from(new).map_err(|_| Errno::EBADF)?,
+    );
+    let mut t = files.0.lock();
+    let file = t.get(old).ok_or(Errno::EBADF)?.file.clone();
+    if old == new {
+        return if same_is_error {
+            Err(Errno::EINVAL)
+        } else {
+            Ok(new as u64)
+        };
+    }
+    if new < 0 {
+        return Err(Errno::EBADF);
+    }
+    let replaced = t.put(new as usize, Fd { file, cloexec })?;
+    drop(t);
+    drop(replaced);
+    Ok(new as u64)
+}
+
+/// dup2(old, new): `new` becomes `old`'s open file (closing what it was).
+pub fn sys_dup2(f: &mut TrapFrame) -> SysResult {
+    dup_to(f.rdi, f.rsi, false, false)
+}
+
+/// dup3(old, new, flags): dup2 with O_CLOEXEC, and `old == new` is EINVAL.
+pub fn sys_dup3(f: &mut TrapFrame) -> SysResult {
+    if f.rdx as u32 & !O_CLOEXEC != 0 || f.rdx > u32::MAX as u64 {
+        return Err(Errno::EINVAL);
+    }
+    dup_to(f.rdi, f.rsi, f.rdx as u32 & O_CLOEXEC != 0, true)
+}
+
+/// fcntl(fd, cmd, arg): F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_SETFD, F_GETFL, F_SETFL.
+pub fn sys_fcntl(f: &mut TrapFrame) -> SysResult {
+    const F_DUPFD: u64 = 0;
+    const F_GETFD: u64 = 1;
+    const F_SETFD: u64 = 2;
+    const F_GETFL: u64 = 3;
+    const F_SETFL: u64 = 4;
+    const F_DUPFD_CLOEXEC: u64 = 1030;
+    const FD_CLOEXEC: u64 = 1;
+    let files = files()?;
+    let fd = i32::try_from(f.rdi).map_err(|_| Errno::EBADF)?;
+    let mut t = files.0.lock();
+    let entry = t.get_mut(fd).ok_or(Errno::EBADF)?;
+    match f.rsi {
+        F_DUPFD | F_DUPFD_CLOEXEC => {
+            let min = usize::try_from(f.rdx as i32).map_err(|_| Errno::EINVAL)?;
+            if min >= crate::file::MAX_FDS {
+                return Err(Errno::EINVAL);
+            }
+            let file = entry.file.clone();
+            t.alloc(file, min, f.rsi == F_DUPFD_CLOEXEC)
+                .map(|n| n as u64)
+        }
+        F_GETFD => Ok(if entry.cloexec { FD_CLOEXEC } else { 0 }),
+        F_SETFD => {
+            entry.cloexec = f.rdx & FD_CLOEXEC != 0;
+            Ok(0)
+        }
+        F_GETFL => Ok(entry.file.flags.load(core::sync::atomic::Ordering::Relaxed) as u64),
+        F_SETFL => {
+            // Only the status flags change (here O_NONBLOCK and O_APPEND); the access mode stays.
+            const SETTABLE: u32 = O_NONBLOCK | crate::file::O_APPEND;
+            let fl = &entry.file.flags;
+            let old = fl.load(core::sync::atomic::Ordering::Relaxed);
+            fl.store(
+                (old & !SETTABLE) | (f.rdx as u32 & SETTABLE),
+                core::sync::atomic::Ordering::Relaxed,
+            );
+            Ok(0)
+        }
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+/// pipe(fds) and pipe2(fds, flags): a new pipe, its read end in fds[0], its write end in fds[1].
+pub fn sys_pipe(f: &mut TrapFrame) -> SysResult {
+    make_pipe(f.rdi, 0)
+}
+
+pub fn sys_pipe2(f: &mut TrapFrame) -> SysResult {
+    if f.rsi & !((O_CLOEXEC | O_NONBLOCK) as u64) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    make_pipe(f.rdi, f.rsi as u32)
+}
+
+fn make_pipe(fds_at: u64, flags: u32) -> SysResult {
+    let cloexec = flags & O_CLOEXEC != 0;
+    let status = flags & O_NONBLOCK;
+    // Check the destination first: a bad pointer must not leave two descriptors behind.
+    crate::uaccess::check(pml4(), fds_at, 8, true)?;
+    let pipe = Pipe::new()?;
+    let r = OpenFile::new(FileKind::PipeRead(pipe.clone()), O_RDONLY | status)?;
+    let w = OpenFile::new(FileKind::PipeWrite(pipe), O_WRONLY | status)?;
+    let files = files()?;
+    let mut t = files.0.lock();
+    let rfd = t.alloc(r, 0, cloexec)?;
+    let wfd = match t.alloc(w, 0, cloexec) {
+        Ok(fd) => fd,
+        Err(e) => {
+            let gone = t.take(rfd);
+            drop(t);
+            drop(gone);
+            return Err(e);
+        }
+    };
+    drop(t);
+    let mut out = [0u8; 8];
+    out[..4].copy_from_slice(&rfd.to_le_bytes());
+    out[4..].copy_from_slice(&wfd.to_le_bytes());
+    copy_to_user(pml4(), fds_at, &out)?;
+    Ok(0)
+}
+
+/// ioctl(fd, request, arg): FIONREAD on pipes and the console; the console is not a terminal
+/// yet (ENOTTY for the terminal requests).
+pub fn sys_ioctl(f: &mut TrapFrame) -> SysResult {
+    const FIONREAD: u64 = 0x541b;
+    let file = file(f.rdi)?;
+    match f.rsi {
+        FIONREAD => {
+            let n = match &file.kind {
+                FileKind::Console => console::available(),
+                FileKind::PipeRead(p) => p.available(),
+                FileKind::PipeWrite(_) => 0,
+            } as u32;
+            copy_to_user(pml4(), f.rdx, &n.to_le_bytes())?;
+            Ok(0)
+        }
+        _ => Err(Errno::ENOTTY),
+    }
+}

@@ -79,9 +79,8 @@ impl Pipe {
         })
     }
 
-    /// One more open file for an end (the caller made one: fork shares open files, it does not
-    /// make new ones, so this is only for a second `open` of an end, which we do not have yet).
-    /// An end's last open file is gone.
+    /// An end's last open file is gone (fork and dup share open files, so this is when the
+    /// last descriptor of that end closed).
     pub fn close_end(&self, writer: bool) {
         let mut s = self.state.lock();
         let mut t = TASKS.lock();

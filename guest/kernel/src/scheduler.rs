@@ -460,20 +460,20 @@ fn switch_to(t: &mut Tasks, prev: Option<&'static Process>, next: &'static Proce
         cpu.fs_loaded.set(fs);
     }
     cpu.work.set(cpu.work.get() | percpu::WORK_SWITCH);
-    // Signals waiting for it, or a blocked call's restart note to settle: see `resume_work`.
-    if next.restart.load(Relaxed) != 0 || next.sig_pending.load(Relaxed) != 0 {
-        resume_work(next);
-    } else {
-        cpu.resume_slow.set(false);
-    }
     let s = &cpu.switch;
     s.prev_fpu.set(prev_fpu);
     s.next_fpu.set(next.fpu_ptr());
     s.next_cr3.set(next.pml4());
     s.next_frame.set(next.frame_ptr() as u64);
     s.next_kstack_top.set(next.kstack_top);
-    // Last, as a tail call: the new task's slice starts now.
-    program_timer(t, now);
+    // Signals waiting for it, or a blocked call's restart note to settle: see `resume_work`.
+    // Both ways end in a tail call (the timer: the new task's slice starts now), so this
+    // function saves no registers.
+    if next.restart.load(Relaxed) != 0 || next.sig_pending.load(Relaxed) != 0 {
+        return resume_work(t, next, now);
+    }
+    cpu.resume_slow.set(false);
+    program_timer(t, now)
 }
 
 /// The task being switched in has signals it can take: it leaves through the slow exit, which
@@ -481,7 +481,7 @@ fn switch_to(t: &mut Tasks, prev: Option<&'static Process>, next: &'static Proce
 /// simply dropped: the call runs again, or completed already.
 #[cold]
 #[inline(never)]
-fn resume_work(next: &Process) {
+fn resume_work(t: &Tasks, next: &Process, now: u64) {
     let cpu = percpu::this();
     let restart = next.restart.swap(crate::signal::RESTART_NONE, Relaxed);
     let signals = crate::signal::deliverable(next) != 0;
@@ -491,6 +491,7 @@ fn resume_work(next: &Process) {
     } else {
         crate::signal::RESTART_NONE
     });
+    program_timer(t, now)
 }
 
 /// One line per switch for `trace=sched`: `sched: <µs since boot> <pid>:<name> -> <pid>:<name>

@@ -153,21 +153,25 @@ impl AddressSpace {
         }
         let page = addr & !(PAGE_SIZE - 1);
         let m = DirectMap;
-        let slot = pt::leaf(&m, self.pml4, page);
-        let entry = slot.map_or(0, |s| s.read(&m));
+        // One walk, making the tables on the way if missing (the region says the page belongs).
+        let table_flags = PRESENT | WRITABLE | USER;
+        let Ok(slot) = pt::walk_create(&m, self.pml4, pt::PML4_LEVEL, page, table_flags) else {
+            return Fault::OutOfMemory;
+        };
+        let entry = slot.read(&m);
         if entry & PRESENT != 0 {
             if write && entry & WRITABLE == 0 && entry & COW != 0 {
-                return match slot {
-                    Some(slot) => break_cow(page, slot, entry),
-                    None => Fault::Segv,
-                };
+                return break_cow(page, slot, entry);
             }
             // Already as the access needs (another path mapped it meanwhile).
             let ok = (!write || entry & WRITABLE != 0) && (!exec || entry & NO_EXECUTE == 0);
             return if ok { Fault::Resolved } else { Fault::Segv };
         }
-        match fill_page(self.pml4, &r, page) {
-            Ok(()) => Fault::Resolved,
+        match fill_page(&r, page) {
+            Ok(e) => {
+                slot.write(&m, e);
+                Fault::Resolved
+            }
             Err(OutOfMemory) => Fault::OutOfMemory,
         }
     }
@@ -224,9 +228,9 @@ impl Drop for AddressSpace {
 }
 
 /// Gives the page its contents on the first touch: zeros, or the file's page (mapped directly
-/// when it is read-only and whole; copied when the process may write it, or when the file ends
-/// inside it and the rest must read as zeros).
-fn fill_page(pml4: u64, r: &Region, page: u64) -> Result<(), OutOfMemory> {
+/// when it is whole, read-only or copy-on-write; copied when the file ends inside it and the
+/// rest must read as zeros). Returns the page-table entry.
+fn fill_page(r: &Region, page: u64) -> Result<u64, OutOfMemory> {
     let mut flags = USER;
     if r.prot & PROT_EXEC == 0 {
         flags |= paging::nx();
@@ -266,7 +270,7 @@ fn fill_page(pml4: u64, r: &Region, page: u64) -> Result<(), OutOfMemory> {
             }
         }
     };
-    paging::map(pml4, page, frame, flags).inspect_err(|_| FRAMES.lock().release(frame))
+    Ok(frame | flags | PRESENT)
 }
 
 /// The first write to a copy-on-write page: take it over if nobody else has it, else copy it.

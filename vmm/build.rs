@@ -155,6 +155,7 @@ fn main() {
         "guest/kernel",
         "guest/user",
         "guest/floor",
+        "guest/kcore",
         "rust-toolchain.toml",
         "abi/src",
         "abi/Cargo.toml",

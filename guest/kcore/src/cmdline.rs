@@ -1,6 +1,7 @@
 //! The kernel command line: `hz=N` (timer ticks per second while tasks compete for the CPU,
 //! default 100), `slice=N` (time slice in ticks, default 1), `epoch=SECONDS` (wall-clock time at
-//! boot, for CLOCK_REALTIME), `trace=sched` (a console line for every context switch), and
+//! boot, for CLOCK_REALTIME), `trace=sched` (a console line for every context switch),
+//! `strace=1` (a console line for every system call, with its arguments and result), and
 //! `nproc=N` (the most processes at once; by default one per 128 KiB of RAM, as Linux sizes its
 //! threads-max), and `crash=ring0`, which makes the kernel fault on purpose once its trap table
 //! is in place, to show (and test) what a kernel bug looks like. Unknown keys are ignored (they may be for a
@@ -13,6 +14,8 @@ pub struct Config {
     pub epoch: u64,
     pub crash: bool,
     pub trace_sched: bool,
+    /// `strace=1`: a console line for every system call, its arguments and its result.
+    pub strace: bool,
     pub nproc: Option<u32>,
 }
 
@@ -32,6 +35,7 @@ impl Default for Config {
             epoch: 0,
             crash: false,
             trace_sched: false,
+            strace: false,
             nproc: None,
         }
     }
@@ -55,7 +59,8 @@ pub fn parse<'a>(cmdline: &'a str, mut warn: impl FnMut(Ignored<'a>)) -> Config 
         match (key, value) {
             ("crash", "ring0") => c.crash = true,
             ("trace", "sched") => c.trace_sched = true,
-            ("crash" | "trace", _) => warn(Ignored::UnknownValue(word)),
+            ("strace", "1") => c.strace = true,
+            ("crash" | "trace" | "strace", _) => warn(Ignored::UnknownValue(word)),
             ("hz" | "slice" | "epoch" | "nproc", _) => {
                 let Ok(n) = value.parse::<u64>() else {
                     warn(Ignored::NotANumber(word));
@@ -89,11 +94,12 @@ mod tests {
     #[test]
     fn defaults_and_settings() {
         assert_eq!(parse_all("").0, Config::default());
-        let (c, w) =
-            parse_all("hz=250 slice=2 epoch=1700000000 trace=sched crash=ring0 nproc=64 foo=bar x");
+        let (c, w) = parse_all(
+            "hz=250 slice=2 epoch=1700000000 trace=sched crash=ring0 nproc=64 strace=1 x",
+        );
         assert_eq!((c.hz, c.slice, c.epoch), (250, 2, 1_700_000_000));
         assert_eq!(c.nproc, Some(64));
-        assert!(c.trace_sched && c.crash);
+        assert!(c.trace_sched && c.crash && c.strace);
         assert!(w.is_empty());
     }
 

@@ -63,6 +63,8 @@ pub enum RegionError {
     Invalid,
     /// Overlaps an existing region.
     Overlap,
+    /// Part of the range is not mapped.
+    Unmapped,
     OutOfMemory,
 }
 
@@ -118,7 +120,47 @@ impl Regions {
             .map_err(|_| RegionError::OutOfMemory)?;
         let i = self.list.partition_point(|x| x.end <= r.start);
         self.list.insert(i, r);
+        self.merge_around(i);
         Ok(())
+    }
+
+    /// Whether `b` continues `a` seamlessly: adjacent, the same permissions and sharing, and
+    /// the same kind of backing (a file's pages in a row). Such neighbours become one region,
+    /// as Linux merges VMAs (mremap of a range made by several mmaps relies on it).
+    fn continues(a: &Region, b: &Region) -> bool {
+        a.end == b.start
+            && a.prot == b.prot
+            && a.shared == b.shared
+            && match (a.backing, b.backing) {
+                (Backing::Anon, Backing::Anon) => true,
+                (Backing::File { phys: pa, len: la }, Backing::File { phys: pb, .. }) => {
+                    la == a.end - a.start && pb == pa + la
+                }
+                _ => false,
+            }
+    }
+
+    /// Merges region `i` with its neighbours where they continue each other.
+    fn merge_around(&mut self, i: usize) {
+        let mut i = i;
+        if i > 0 && Self::continues(&self.list[i - 1], &self.list[i]) {
+            let r = self.list.remove(i);
+            Self::absorb(&mut self.list[i - 1], &r);
+            i -= 1;
+        }
+        if i + 1 < self.list.len() && Self::continues(&self.list[i], &self.list[i + 1]) {
+            let r = self.list.remove(i + 1);
+            Self::absorb(&mut self.list[i], &r);
+        }
+    }
+
+    fn absorb(a: &mut Region, b: &Region) {
+        if let (Backing::File { len, .. }, Backing::File { len: lb, .. }) =
+            (&mut a.backing, b.backing)
+        {
+            *len += lb;
+        }
+        a.end = b.end;
     }
 
     /// Removes every part of every region within `[start, end)`, splitting the regions that
@@ -164,6 +206,102 @@ impl Regions {
         Ok(())
     }
 
+    /// Sets the permissions of every page of `[start, end)`, splitting regions at its ends; the
+    /// whole range must be mapped (Unmapped otherwise, and nothing changes). Calls `changed`
+    /// for each piece whose permissions changed, with the old region and the new protection.
+    pub fn protect_range(
+        &mut self,
+        start: u64,
+        end: u64,
+        prot: u8,
+        mut changed: impl FnMut(&Region, u8),
+    ) -> Result<(), RegionError> {
+        if start >= end || !start.is_multiple_of(PAGE) || !end.is_multiple_of(PAGE) {
+            return Err(RegionError::Invalid);
+        }
+        // Check first: a hole anywhere leaves everything as it was.
+        let mut at = start;
+        let mut i = self.list.partition_point(|r| r.end <= start);
+        while at < end {
+            match self.list.get(i) {
+                Some(r) if r.start <= at => {
+                    at = r.end;
+                    i += 1;
+                }
+                _ => return Err(RegionError::Unmapped),
+            }
+        }
+        // Splitting can add two regions per end.
+        self.list
+            .try_reserve(2)
+            .map_err(|_| RegionError::OutOfMemory)?;
+        let mut i = self.list.partition_point(|r| r.end <= start);
+        while i < self.list.len() && self.list[i].start < end {
+            let r = self.list[i];
+            if r.prot == prot {
+                i += 1;
+                continue;
+            }
+            let mid = {
+                let mut m = r.slice(start, end);
+                changed(&m, prot);
+                m.prot = prot;
+                m
+            };
+            let below = (r.start < start).then(|| r.slice(r.start, start));
+            let above = (r.end > end).then(|| r.slice(end, r.end));
+            self.list[i] = mid;
+            if let Some(b) = below {
+                self.list.insert(i, b);
+                i += 1;
+            }
+            if let Some(a) = above {
+                self.list.insert(i + 1, a);
+                i += 1;
+            }
+            i += 1;
+        }
+        // Pieces that now match their neighbours join them again.
+        let mut j = self
+            .list
+            .partition_point(|r| r.end < start)
+            .saturating_sub(1);
+        while j < self.list.len() && self.list[j].start <= end {
+            let before = self.list.len();
+            self.merge_around(j);
+            if self.list.len() == before {
+                j += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// The highest free range of `len` bytes lying within `[bottom, top)` (mmap without an
+    /// address, as Linux's top-down layout places it).
+    pub fn find_gap(&self, len: u64, bottom: u64, top: u64) -> Option<u64> {
+        let mut hi = top;
+        for r in self.list.iter().rev() {
+            if r.start >= hi {
+                continue;
+            }
+            if r.end <= hi && hi - r.end.max(bottom) >= len && r.end.max(bottom) + len <= hi {
+                return Some(hi - len);
+            }
+            hi = hi.min(r.start);
+            if hi < bottom + len {
+                return None;
+            }
+        }
+        (hi >= bottom + len).then(|| hi - len)
+    }
+
+    /// The region that starts at `start` and ends at `end` exactly, if there is one.
+    pub fn exact(&self, start: u64, end: u64) -> Option<Region> {
+        self.find(start)
+            .filter(|r| r.start == start && r.end == end)
+            .copied()
+    }
+
     /// Changes the end of the region that ends at `old_end` (the heap, growing or shrinking).
     pub fn resize_end(&mut self, old_end: u64, new_end: u64) -> Result<(), RegionError> {
         let i = self
@@ -178,6 +316,7 @@ impl Regions {
             return Err(RegionError::Overlap);
         }
         self.list[i].end = new_end;
+        self.merge_around(i);
         Ok(())
     }
 
@@ -278,6 +417,108 @@ mod tests {
             "the gap after it"
         );
         assert!(r.find(0xfff_ffff).is_none());
+    }
+
+    #[test]
+    fn protect_splits_and_refuses_holes() {
+        let mut r = Regions::new();
+        r.insert(anon(0x40_0000, 0x40_4000)).unwrap();
+        r.insert(anon(0x40_5000, 0x40_6000)).unwrap();
+        let mut seen = vec![];
+        assert_eq!(
+            r.protect_range(0x40_3000, 0x40_6000, PROT_READ, |_, _| panic!(
+                "nothing changes"
+            )),
+            Err(RegionError::Unmapped),
+            "0x404000 is a hole"
+        );
+        r.protect_range(0x40_1000, 0x40_2000, PROT_READ, |x, p| {
+            seen.push((x.start, x.end, p))
+        })
+        .unwrap();
+        assert_eq!(seen, [(0x40_1000, 0x40_2000, PROT_READ)]);
+        let l: std::vec::Vec<_> = r.iter().map(|x| (x.start, x.end, x.prot)).collect();
+        let rw = PROT_READ | PROT_WRITE;
+        assert_eq!(
+            l,
+            [
+                (0x40_0000, 0x40_1000, rw),
+                (0x40_1000, 0x40_2000, PROT_READ),
+                (0x40_2000, 0x40_4000, rw),
+                (0x40_5000, 0x40_6000, rw)
+            ]
+        );
+    }
+
+    #[test]
+    fn gaps_from_the_top() {
+        let mut r = Regions::new();
+        r.insert(anon(0x7000_0000, 0x7001_0000)).unwrap();
+        r.insert(anon(0x6fff_0000, 0x6fff_f000)).unwrap();
+        assert_eq!(
+            r.find_gap(0x1000, 0x1000_0000, 0x8000_0000),
+            Some(0x7fff_f000)
+        );
+        assert_eq!(
+            r.find_gap(0x1000, 0x1000_0000, 0x7001_0000),
+            Some(0x6fff_f000),
+            "the page between"
+        );
+        assert_eq!(
+            r.find_gap(0x2000, 0x1000_0000, 0x7001_0000),
+            Some(0x6ffe_e000)
+        );
+        assert_eq!(r.find_gap(0x1000_0000, 0x6000_0000, 0x7000_0000), None);
+        assert!(r.exact(0x7000_0000, 0x7001_0000).is_some());
+        assert!(r.exact(0x7000_0000, 0x7000_8000).is_none());
+    }
+
+    #[test]
+    fn neighbours_merge() {
+        let mut r = Regions::new();
+        r.insert(anon(0x40_0000, 0x40_1000)).unwrap();
+        r.insert(anon(0x40_2000, 0x40_3000)).unwrap();
+        r.insert(anon(0x40_1000, 0x40_2000)).unwrap();
+        assert_eq!(
+            r.len(),
+            1,
+            "three anonymous mappings in a row are one region"
+        );
+        r.protect_range(0x40_1000, 0x40_2000, PROT_READ, |_, _| {})
+            .unwrap();
+        assert_eq!(r.len(), 3);
+        r.protect_range(0x40_1000, 0x40_2000, PROT_READ | PROT_WRITE, |_, _| {})
+            .unwrap();
+        assert_eq!(r.len(), 1, "and one again once their permissions agree");
+        let mut f = anon(0x50_0000, 0x50_1000);
+        f.backing = Backing::File {
+            phys: 0x100_0000,
+            len: 0x1000,
+        };
+        r.insert(f).unwrap();
+        f.start = 0x50_1000;
+        f.end = 0x50_2000;
+        f.backing = Backing::File {
+            phys: 0x200_0000,
+            len: 0x1000,
+        };
+        r.insert(f).unwrap();
+        assert_eq!(r.len(), 3, "file pages that are not in a row stay apart");
+    }
+
+    #[test]
+    fn protect_unmap_refill_and_fix_is_one_region() {
+        let p = 0x7fff_ff7f_b000u64;
+        let mut r = Regions::new();
+        r.insert(anon(p, p + 0x3000)).unwrap();
+        r.protect_range(p + 0x1000, p + 0x2000, PROT_READ, |_, _| {})
+            .unwrap();
+        r.remove_range(p + 0x1000, p + 0x2000, |_| {}).unwrap();
+        r.insert(anon(p + 0x1000, p + 0x2000)).unwrap();
+        r.remove_range(p, p + 0x1000, |_| {}).unwrap();
+        r.insert(anon(p, p + 0x1000)).unwrap();
+        let l: std::vec::Vec<_> = r.iter().map(|x| (x.start, x.end)).collect();
+        assert_eq!(l, [(p, p + 0x3000)]);
     }
 
     #[test]

@@ -38,6 +38,7 @@ mod pvh;
 mod report;
 mod scheduler;
 mod signal;
+mod strace;
 mod sync;
 mod sys;
 mod syscall;
@@ -123,6 +124,9 @@ pub extern "C" fn kmain(start_info_paddr: u64) -> ! {
     let cpu = percpu::this();
     cpu.slice_ticks.set(config.slice);
     cpu.trace_sched.set(config.trace_sched);
+    if config.strace {
+        syscall::enable_strace();
+    }
 
     println!("lde kernel: booted by PVH");
     println!(

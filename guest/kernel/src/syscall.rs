@@ -15,7 +15,8 @@ use core::sync::atomic::Ordering::Relaxed;
 
 use crate::gdt::KERNEL_CODE;
 use crate::percpu::current;
-use crate::syscall_table::SYSCALL_TABLE;
+use crate::sync::CpuCell;
+use crate::syscall_table::{Handler, SYSCALL_TABLE, TABLE_LEN};
 use crate::trap_entry::syscall_entry;
 use crate::trap_frame::TrapFrame;
 use x86_64::registers::model_specific::{Efer, EferFlags, Msr};
@@ -54,10 +55,24 @@ pub fn init() {
 #[inline(never)]
 pub fn dispatch(f: &mut TrapFrame) -> u8 {
     current().stats.syscalls.fetch_add(1, Relaxed);
-    match SYSCALL_TABLE.get(f.rax as usize) {
+    match TABLE.get().get(f.rax as usize) {
         Some(handler) => handler(f),
         None => crate::syscall_table::sys_nosys(f),
     }
+}
+
+/// The table `dispatch` uses: the system calls, or (`strace=1`) the same calls each wrapped in
+/// a console line. Choosing the table costs nothing on the path when tracing is off.
+static TABLE: CpuCell<&'static [Handler; TABLE_LEN]> = CpuCell::new(&SYSCALL_TABLE);
+
+/// Whether `strace=1` is on.
+pub fn tracing() -> bool {
+    !core::ptr::eq(TABLE.get(), &SYSCALL_TABLE)
+}
+
+/// `strace=1`: every call through the tracing table from now on.
+pub fn enable_strace() {
+    TABLE.set(&crate::strace::TRACED_TABLE);
 }
 
 /// Sets up a frame that arrived through a `syscall` the hypervisor turned into a page fault at

@@ -11,7 +11,7 @@ use abi::Errno;
 /// Doing all of that here lets the trap handler end with a jump into the table: a few
 /// instructions less on every system call.
 pub type Handler = fn(&mut TrapFrame) -> u8;
-const TABLE_LEN: usize = nr::BENCH + 1;
+pub const TABLE_LEN: usize = nr::BENCH + 1;
 
 /// Builds the table: each `number => handler` entry becomes a `Handler` that converts the
 /// handler's `SysResult`; numbers with no entry get ENOSYS.
@@ -36,7 +36,17 @@ pub static SYSCALL_TABLE: [Handler; TABLE_LEN] = syscall_table! {
     nr::READ => fd::sys_read,
     nr::WRITE => fd::sys_write,
     nr::CLOSE => fd::sys_close,
+    nr::MMAP => memory::sys_mmap,
+    nr::MPROTECT => memory::sys_mprotect,
+    nr::MUNMAP => memory::sys_munmap,
     nr::BRK => memory::sys_brk,
+    nr::MREMAP => memory::sys_mremap,
+    nr::MSYNC => memory::sys_nothing,
+    nr::MADVISE => memory::sys_madvise,
+    nr::MLOCK => memory::sys_nothing,
+    nr::MUNLOCK => memory::sys_nothing,
+    nr::MLOCKALL => memory::sys_nothing,
+    nr::MUNLOCKALL => memory::sys_nothing,
     nr::RT_SIGACTION => signal::sys_rt_sigaction,
     nr::RT_SIGPROCMASK => signal::sys_rt_sigprocmask,
     nr::RT_SIGRETURN => sys_defer,

@@ -141,6 +141,187 @@ impl AddressSpace {
         s.brk
     }
 
+    /// mmap: a new region of `len` bytes (a multiple of the page size) at `addr` if `fixed`
+    /// (replacing what was there, unless `noreplace`: then EEXIST), else where there is room
+    /// (near `addr` if it is free, else the highest gap below the stack). Returns its start.
+    pub fn map_region(
+        &self,
+        addr: u64,
+        len: u64,
+        prot: u8,
+        backing: Backing,
+        shared: bool,
+        placement: Placement,
+    ) -> Result<u64, MapError> {
+        let mut s = self.state.lock();
+        let start = match placement {
+            Placement::Fixed | Placement::FixedNoReplace => {
+                if addr.checked_add(len).is_none_or(|e| e > MMAP_TOP) || addr < MMAP_MIN {
+                    return Err(MapError::Invalid);
+                }
+                if s.regions.overlaps(addr, addr + len) {
+                    if placement == Placement::FixedNoReplace {
+                        return Err(MapError::Exists);
+                    }
+                    let pml4 = self.pml4;
+                    s.regions
+                        .remove_range(addr, addr + len, |r| unmap_range(pml4, r.start, r.end))
+                        .map_err(MapError::from)?;
+                }
+                addr
+            }
+            Placement::Hint => {
+                let fits = addr >= MMAP_MIN
+                    && addr.is_multiple_of(PAGE_SIZE)
+                    && addr.checked_add(len).is_some_and(|e| e <= MMAP_TOP)
+                    && !s.regions.overlaps(addr, addr + len);
+                if fits {
+                    addr
+                } else {
+                    s.regions
+                        .find_gap(len, MMAP_MIN, MMAP_TOP)
+                        .ok_or(MapError::NoMemory)?
+                }
+            }
+        };
+        s.regions
+            .insert(Region {
+                start,
+                end: start + len,
+                prot,
+                backing,
+                shared,
+            })
+            .map_err(MapError::from)?;
+        Ok(start)
+    }
+
+    /// Makes every page of `[start, start + len)` present now (MAP_POPULATE, and shared
+    /// anonymous memory, whose pages must exist before a fork shares them).
+    pub fn populate(&self, start: u64, len: u64, write: bool) -> Result<(), OutOfMemory> {
+        let mut page = start;
+        while page < start + len {
+            if self.handle_fault(page, write, false) == Fault::OutOfMemory {
+                return Err(OutOfMemory);
+            }
+            page += PAGE_SIZE;
+        }
+        Ok(())
+    }
+
+    /// munmap: no region and no page in `[start, end)` any more (holes are fine).
+    pub fn unmap(&self, start: u64, end: u64) -> Result<(), MapError> {
+        let mut s = self.state.lock();
+        let pml4 = self.pml4;
+        s.regions
+            .remove_range(start, end, |r| unmap_range(pml4, r.start, r.end))
+            .map_err(MapError::from)
+    }
+
+    /// mprotect: new permissions for `[start, end)` (all of it mapped, else ENOMEM), and for
+    /// the pages already there. Writable private pages stay copy-on-write where they were (the
+    /// first write decides); PROT_NONE pages lose their user bit, keeping their contents.
+    pub fn protect(&self, start: u64, end: u64, prot: u8) -> Result<(), MapError> {
+        let mut s = self.state.lock();
+        let pml4 = self.pml4;
+        s.regions
+            .protect_range(start, end, prot, |r, new| reprotect(pml4, r, new))
+            .map_err(MapError::from)?;
+        flush_tlb();
+        Ok(())
+    }
+
+    /// madvise(MADV_DONTNEED): the pages go; the next touch finds zeros (or the file's bytes).
+    pub fn discard(&self, start: u64, end: u64) {
+        let _s = self.state.lock();
+        unmap_range(self.pml4, start, end);
+    }
+
+    /// mremap: resizes the region at `[old, old + old_len)`, in place when it can, else (if
+    /// `may_move`) moving its pages to a new place. Returns the new start.
+    pub fn remap(
+        &self,
+        old: u64,
+        old_len: u64,
+        new_len: u64,
+        may_move: bool,
+    ) -> Result<u64, MapError> {
+        let mut s = self.state.lock();
+        let pml4 = self.pml4;
+        let Some(r) = s
+            .regions
+            .find(old)
+            .copied()
+            .filter(|r| r.start <= old && old + old_len <= r.end)
+        else {
+            return Err(MapError::Fault);
+        };
+        if new_len <= old_len {
+            if new_len < old_len {
+                s.regions
+                    .remove_range(old + new_len, old + old_len, |x| {
+                        unmap_range(pml4, x.start, x.end)
+                    })
+                    .map_err(MapError::from)?;
+            }
+            return Ok(old);
+        }
+        let grow_end = old + new_len;
+        // In place: the region ends where the old range does, and the space after it is free.
+        if r.end == old + old_len && grow_end <= MMAP_TOP && !s.regions.overlaps(r.end, grow_end) {
+            s.regions
+                .resize_end(r.end, grow_end)
+                .map_err(MapError::from)?;
+            return Ok(old);
+        }
+        if !may_move {
+            return Err(MapError::NoMemory);
+        }
+        let to = s
+            .regions
+            .find_gap(new_len, MMAP_MIN, MMAP_TOP)
+            .ok_or(MapError::NoMemory)?;
+        let mut moved = r;
+        moved.start = to;
+        moved.end = to + new_len;
+        if let Backing::File { phys, len } = r.backing {
+            let skip = old - r.start;
+            moved.backing = Backing::File {
+                phys: phys + skip,
+                len: len.saturating_sub(skip),
+            };
+        }
+        s.regions.insert(moved).map_err(MapError::from)?;
+        // Move the page-table entries (the frames stay where they are).
+        let m = DirectMap;
+        let mut result = Ok(());
+        pt::for_each_leaf(&m, pml4, old, old + old_len, |va, slot, e| {
+            if result.is_err() {
+                return;
+            }
+            match pt::walk_create(
+                &m,
+                pml4,
+                pt::PML4_LEVEL,
+                to + (va - old),
+                PRESENT | WRITABLE | USER,
+            ) {
+                Ok(dst) => {
+                    dst.write(&m, e);
+                    slot.write(&m, 0);
+                }
+                Err(e) => result = Err(e),
+            }
+        });
+        // The old range goes (its remaining entries, if the move failed midway, with it).
+        s.regions
+            .remove_range(old, old + old_len, |x| unmap_range(pml4, x.start, x.end))
+            .map_err(MapError::from)?;
+        flush_tlb();
+        result.map_err(|_| MapError::NoMemory)?;
+        Ok(to)
+    }
+
     /// Makes the page at `addr` present for the access the error code describes (bit 0: the
     /// page was present; bit 1: a write; bit 4: an instruction fetch), if a region allows it.
     pub fn handle_fault(&self, addr: u64, write: bool, exec: bool) -> Fault {
@@ -299,6 +480,66 @@ fn break_cow(page: u64, slot: pt::Slot, entry: u64) -> Fault {
     drop(frames);
     invlpg(page);
     Fault::Resolved
+}
+
+/// Where mmap puts regions without a fixed address: below the stack, above the first 64 KiB
+/// (Linux's mmap_min_addr).
+pub const MMAP_MIN: u64 = 0x1_0000;
+pub const MMAP_TOP: u64 = USER_STACK_TOP - STACK_MAX - PAGE_SIZE;
+
+/// Where a new mapping goes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Placement {
+    /// Exactly there, replacing what was (MAP_FIXED).
+    Fixed,
+    /// Exactly there, or EEXIST (MAP_FIXED_NOREPLACE).
+    FixedNoReplace,
+    /// There if it is free, else anywhere.
+    Hint,
+}
+
+/// Why a mapping call failed, as the system calls report it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum MapError {
+    Invalid,
+    Exists,
+    NoMemory,
+    /// mprotect or mremap over an unmapped range.
+    Fault,
+}
+
+impl From<RegionError> for MapError {
+    fn from(e: RegionError) -> Self {
+        match e {
+            RegionError::Invalid => MapError::Invalid,
+            RegionError::Overlap => MapError::Exists,
+            RegionError::Unmapped => MapError::Fault,
+            RegionError::OutOfMemory => MapError::NoMemory,
+        }
+    }
+}
+
+/// New permissions for the pages present in `r`'s range.
+fn reprotect(pml4: u64, r: &Region, prot: u8) {
+    let m = DirectMap;
+    pt::for_each_leaf(&m, pml4, r.start, r.end, |_, slot, e| {
+        let mut e = e & !(WRITABLE | NO_EXECUTE | USER);
+        if prot != 0 {
+            e |= USER;
+        }
+        if prot & PROT_EXEC == 0 {
+            e |= paging::nx();
+        }
+        if prot & PROT_WRITE != 0 {
+            if r.shared {
+                e |= WRITABLE;
+            } else {
+                // Private: writable only through a write fault, which copies if shared.
+                e |= COW;
+            }
+        }
+        slot.write(&m, e);
+    });
 }
 
 /// Unmaps the pages of `[start, end)` and drops their frames' references.

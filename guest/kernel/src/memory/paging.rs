@@ -98,10 +98,11 @@ pub fn new_address_space() -> Result<u64, OutOfMemory> {
     Ok(pml4)
 }
 
-/// Frees the user half of `pml4` (tables and the frames they map) and the PML4 itself.
+/// Frees the user half of `pml4` (its tables; a reference to each frame they map: a frame
+/// shared copy-on-write with another process stays) and the PML4 itself.
 pub fn free_address_space(pml4: u64) {
     pt::free_range(&DirectMap, pml4, USER_SLOTS, |frame| {
-        FRAMES.lock().free(frame)
+        FRAMES.lock().release(frame)
     });
     FRAMES.lock().free(pml4);
 }

@@ -203,8 +203,12 @@ pub struct Process {
     pub stop_report: AtomicU32,
     pub sleep_until: AtomicU64,
     pub stats: Stats,
-    /// The next slot in the ready queue, the sleepers' list or a wait queue (under `TASKS`).
+    /// The next slot in the ready queue or a wait queue (under `TASKS`).
     run_next: AtomicU32,
+    /// The next slot in the sleepers' list (a task may wait in a queue with a deadline too).
+    sleep_next: AtomicU32,
+    /// What a wait with a deadline returns when the deadline comes first (-ETIMEDOUT, 0).
+    pub timeout_rax: AtomicU64,
     /// The wait queue this task is in (`Tasks::queue`), or NIL.
     pub waiting_in: AtomicU32,
     /// Signals (signal.rs): pending and blocked sets, one bit per signal (bit n-1 for n).
@@ -213,8 +217,9 @@ pub struct Process {
     pub sig: IrqLock<crate::signal::TaskSignals>,
     /// How a blocked system call ends if a signal handler interrupts it (signal.rs).
     pub restart: AtomicU8,
-    /// nanosleep's `rem` pointer, for an interrupted sleep.
+    /// nanosleep's `rem` pointer and deadline, for an interrupted sleep.
     pub sleep_rem: AtomicU64,
+    pub sleep_deadline: AtomicU64,
     /// Bytes a blocked write has already written (it restarts for the rest).
     pub io_progress: AtomicU64,
     /// A blocked pipe read: where and how much, so that a writer can complete it directly.
@@ -292,12 +297,15 @@ impl Process {
                 yielded: AtomicU64::new(0),
             },
             run_next: AtomicU32::new(NIL),
+            sleep_next: AtomicU32::new(NIL),
+            timeout_rax: AtomicU64::new(0),
             waiting_in: AtomicU32::new(NIL),
             sig_pending: AtomicU64::new(0),
             sig_blocked: AtomicU64::new(0),
             sig: IrqLock::new("signal state", crate::signal::TaskSignals::new()),
             restart: AtomicU8::new(0),
             sleep_rem: AtomicU64::new(0),
+            sleep_deadline: AtomicU64::new(0),
             io_progress: AtomicU64::new(0),
             read_buf: AtomicU64::new(0),
             read_len: AtomicU64::new(0),
@@ -404,8 +412,8 @@ pub struct Tasks {
     pub next_pid: u32,
     /// Runnable tasks, oldest first (scheduler.rs).
     pub ready: RunQueue,
-    /// Sleeping tasks, linked through `run_next` like the ready queue (a task is in one or the
-    /// other or neither).
+    /// Tasks waiting for a deadline (nanosleep, or a wait with a timeout), linked through
+    /// `sleep_next`; `sleep_until` is nonzero exactly while a task is in this list.
     pub sleepers: u32,
     pub nsleepers: u32,
     /// Processes with an alarm armed.
@@ -454,6 +462,20 @@ impl Links for SlotLinks<'_> {
     #[inline]
     fn set_next(&mut self, slot: u32, next: u32) {
         slot_of(self.0, slot).run_next.store(next, Relaxed);
+    }
+}
+
+/// The sleepers' list's links live in the processes too (`sleep_next`).
+pub struct SleepLinks<'a>(pub &'a [&'static Process]);
+
+impl Links for SleepLinks<'_> {
+    #[inline]
+    fn next(&self, slot: u32) -> u32 {
+        slot_of(self.0, slot).sleep_next.load(Relaxed)
+    }
+    #[inline]
+    fn set_next(&mut self, slot: u32, next: u32) {
+        slot_of(self.0, slot).sleep_next.store(next, Relaxed);
     }
 }
 
@@ -552,8 +574,8 @@ impl Tasks {
         self.live().find(|p| p.pid() == pid)
     }
 
-    pub fn links(&self) -> SlotLinks<'_> {
-        SlotLinks(&self.slots)
+    pub fn sleep_links(&self) -> SleepLinks<'_> {
+        SleepLinks(&self.slots)
     }
 
     /// The ready queue together with its links (they are borrowed from different fields).

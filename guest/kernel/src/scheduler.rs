@@ -146,7 +146,7 @@ fn program_timer(t: &Tasks, now: u64) {
 }
 
 fn earliest_sleeper(t: &Tasks) -> Option<u64> {
-    let links = t.links();
+    let links = t.sleep_links();
     let mut at = t.sleepers;
     let mut min: Option<u64> = None;
     while at != NIL {
@@ -165,30 +165,73 @@ fn earliest_sleeper(t: &Tasks) -> Option<u64> {
     min
 }
 
-/// Moves every sleeper whose deadline has passed to the ready queue, and rings due alarms.
+/// Moves every sleeper whose deadline has passed to the ready queue, and rings due alarms. A
+/// task that also waits in a queue (a wait with a timeout) leaves it, its call returning
+/// `timeout_rax`.
 fn wake_sleepers(t: &mut Tasks, now: u64) {
     if t.nalarms > 0 {
         ring_alarms(t, now);
     }
-    let mut prev = NIL;
     let mut at = t.sleepers;
     while at != NIL {
-        let next = t.links().next(at);
+        let next = t.sleep_links().next(at);
         let p = t.get(at);
         if p.sleep_until.load(Relaxed) <= now {
-            if prev == NIL {
-                t.sleepers = next;
-            } else {
-                t.links().set_next(prev, next);
+            unlink_sleeper(t, p);
+            if p.state() == State::Blocked(Wait::Queue) {
+                leave_queue(t, p);
+                // SAFETY: `p` is blocked (not running), and we hold TASKS: its frame is ours.
+                let frame = unsafe { p.frame_mut() };
+                frame.rax = p.timeout_rax.load(Relaxed);
+                p.restart.store(crate::signal::RESTART_NONE, Relaxed);
             }
-            t.nsleepers -= 1;
             make_ready(t, p);
-        } else {
-            prev = at;
         }
         at = next;
     }
     publish(t);
+}
+
+fn add_sleeper(t: &mut Tasks, p: &Process, deadline: u64) {
+    p.sleep_until.store(deadline.max(1), Relaxed);
+    let head = t.sleepers;
+    t.sleep_links().set_next(p.slot, head);
+    t.sleepers = p.slot;
+    t.nsleepers += 1;
+    publish(t);
+}
+
+/// Takes `p` out of the sleepers' list if it is there.
+fn unlink_sleeper(t: &mut Tasks, p: &Process) {
+    if p.sleep_until.swap(0, Relaxed) == 0 {
+        return;
+    }
+    let mut prev = NIL;
+    let mut at = t.sleepers;
+    while at != NIL {
+        let next = t.sleep_links().next(at);
+        if at == p.slot {
+            if prev == NIL {
+                t.sleepers = next;
+            } else {
+                t.sleep_links().set_next(prev, next);
+            }
+            t.nsleepers -= 1;
+            publish(t);
+            return;
+        }
+        prev = at;
+        at = next;
+    }
+}
+
+/// Takes `p` out of the wait queue it is in, if any.
+fn leave_queue(t: &mut Tasks, p: &Process) {
+    let q = p.waiting_in.swap(NIL, Relaxed);
+    if q != NIL {
+        let (queue, mut links) = t.queue(q);
+        queue.remove(&mut links, p.slot);
+    }
 }
 
 /// SIGALRM for every process whose alarm is due; an interval timer is re-armed.
@@ -244,12 +287,7 @@ pub fn sleep_until(deadline: u64, restart: u8) {
     let mut t = TASKS.lock();
     let me = current();
     me.restart.store(restart, Relaxed);
-    me.sleep_until.store(deadline, Relaxed);
-    let head = t.sleepers;
-    t.links().set_next(me.slot, head);
-    t.sleepers = me.slot;
-    t.nsleepers += 1;
-    publish(&t);
+    add_sleeper(&mut t, me, deadline);
     block(t, Wait::Sleep)
 }
 
@@ -273,7 +311,19 @@ pub fn block_restartable(t: crate::sync::IrqGuard<'_, Tasks>, f: &mut TrapFrame,
 
 /// Blocks the running task in wait queue `q` (a pipe's, the console's); `restart` says how a
 /// signal ends the wait (RESTART_SYSCALL also backs RIP up, as `block_restartable`).
-pub fn wait_in(mut t: crate::sync::IrqGuard<'_, Tasks>, f: &mut TrapFrame, q: u32, restart: u8) {
+pub fn wait_in(t: crate::sync::IrqGuard<'_, Tasks>, f: &mut TrapFrame, q: u32, restart: u8) {
+    wait_in_until(t, f, q, restart, None)
+}
+
+/// `wait_in` with a deadline (TSC): if it comes first, the task leaves the queue and its call
+/// returns `on_timeout` (its raw rax: -ETIMEDOUT, or 0 for poll).
+pub fn wait_in_until(
+    mut t: crate::sync::IrqGuard<'_, Tasks>,
+    f: &mut TrapFrame,
+    q: u32,
+    restart: u8,
+    timeout: Option<(u64, u64)>,
+) {
     if restart == crate::signal::RESTART_SYSCALL {
         f.rip -= 2;
     }
@@ -282,6 +332,10 @@ pub fn wait_in(mut t: crate::sync::IrqGuard<'_, Tasks>, f: &mut TrapFrame, q: u3
     me.waiting_in.store(q, Relaxed);
     let (queue, mut links) = t.queue(q);
     queue.push_back(&mut links, me.slot);
+    if let Some((deadline, on_timeout)) = timeout {
+        me.timeout_rax.store(on_timeout, Relaxed);
+        add_sleeper(&mut t, me, deadline);
+    }
     block(t, Wait::Queue)
 }
 
@@ -304,6 +358,7 @@ pub fn take_waiter(t: &mut Tasks, q: u32) -> Option<&'static Process> {
     let slot = queue.pop_front(&mut links)?;
     let p = t.get(slot);
     p.waiting_in.store(NIL, Relaxed);
+    unlink_sleeper(t, p);
     Some(p)
 }
 
@@ -318,40 +373,12 @@ pub fn wake(t: &mut Tasks, p: &'static Process, why: Wait) {
 /// sleepers' list, and ready. Its blocked call then restarts or fails, as `restart` says.
 pub fn interrupt(t: &mut Tasks, p: &'static Process) {
     match p.state() {
-        State::Blocked(Wait::Queue) => {
-            let q = p.waiting_in.swap(NIL, Relaxed);
-            if q != NIL {
-                let (queue, mut links) = t.queue(q);
-                queue.remove(&mut links, p.slot);
-            }
-        }
-        State::Blocked(Wait::Sleep) => {
-            unlink_sleeper(t, p.slot);
-        }
         State::Blocked(_) | State::Stopped => {}
         _ => return,
     }
+    leave_queue(t, p);
+    unlink_sleeper(t, p);
     make_ready(t, p);
-}
-
-fn unlink_sleeper(t: &mut Tasks, slot: u32) {
-    let mut prev = NIL;
-    let mut at = t.sleepers;
-    while at != NIL {
-        let next = t.links().next(at);
-        if at == slot {
-            if prev == NIL {
-                t.sleepers = next;
-            } else {
-                t.links().set_next(prev, next);
-            }
-            t.nsleepers -= 1;
-            publish(t);
-            return;
-        }
-        prev = at;
-        at = next;
-    }
 }
 
 /// Gives the CPU to the next ready task, halting until there is one. The running task has

@@ -375,7 +375,7 @@ fn end_interrupted_syscall(p: &Process, f: &mut TrapFrame, restart: u8, sa_resta
             let rem = p.sleep_rem.swap(0, Relaxed);
             if rem != 0 {
                 let left = p
-                    .sleep_until
+                    .sleep_deadline
                     .load(Relaxed)
                     .saturating_sub(crate::cpu::rdtsc());
                 let ns = crate::time::cycles_to_ns(left);

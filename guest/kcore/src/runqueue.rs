@@ -90,6 +90,38 @@ impl RunQueue {
         }
         false
     }
+
+    /// Moves the slots for which `pick` says yes, in queue order, into a queue of their own (one
+    /// pass: a futex wake takes its waiters out of a shared bucket this way). `pick` may stop
+    /// saying yes once it has enough.
+    pub fn split_off_where(
+        &mut self,
+        links: &mut impl Links,
+        mut pick: impl FnMut(u32) -> bool,
+    ) -> RunQueue {
+        let mut taken = RunQueue::new();
+        let mut prev = NIL;
+        let mut at = self.head;
+        while at != NIL {
+            let next = links.next(at);
+            if pick(at) {
+                if prev == NIL {
+                    self.head = next;
+                } else {
+                    links.set_next(prev, next);
+                }
+                if self.tail == at {
+                    self.tail = prev;
+                }
+                self.len -= 1;
+                taken.push_back(links, at);
+            } else {
+                prev = at;
+            }
+            at = next;
+        }
+        taken
+    }
 }
 
 #[cfg(test)]
@@ -142,6 +174,35 @@ mod tests {
         assert!(!q.remove(&mut l, 2), "not there");
         q.push_back(&mut l, 6);
         assert_eq!(drain(&mut q, &mut l), [1, 3, 6]);
+    }
+
+    #[test]
+    fn split_off_keeps_both_orders() {
+        let mut l = V(vec![NIL; 10]);
+        let mut q = RunQueue::new();
+        for s in 0..10 {
+            q.push_back(&mut l, s);
+        }
+        let mut n = 0;
+        let mut odd = q.split_off_where(&mut l, |s| {
+            let yes = s % 2 == 1 && n < 3;
+            n += yes as u32;
+            yes
+        });
+        assert_eq!(odd.len(), 3);
+        assert_eq!(q.len(), 7);
+        assert_eq!(drain(&mut odd, &mut l), [1, 3, 5]);
+        q.push_back(&mut l, 3);
+        assert_eq!(drain(&mut q, &mut l), [0, 2, 4, 6, 7, 8, 9, 3]);
+        let mut all = RunQueue::new();
+        for s in [4, 2] {
+            all.push_back(&mut l, s);
+        }
+        let mut taken = all.split_off_where(&mut l, |_| true);
+        assert!(all.is_empty());
+        all.push_back(&mut l, 9);
+        assert_eq!(drain(&mut all, &mut l), [9], "tail was reset");
+        assert_eq!(drain(&mut taken, &mut l), [4, 2]);
     }
 
     #[test]

@@ -22,7 +22,8 @@ pub fn sys_nanosleep(f: &mut TrapFrame) -> SysResult {
     let deadline = crate::cpu::rdtsc().saturating_add(time::ns_to_cycles(ns));
     // A handled signal ends the sleep early: EINTR, and the time left in `rem` (f.rsi).
     let p = current();
-    p.sleep_rem.store(f.rsi, core::sync::atomic::Ordering::Relaxed);
+    p.sleep_rem
+        .store(f.rsi, core::sync::atomic::Ordering::Relaxed);
     p.sleep_deadline
         .store(deadline, core::sync::atomic::Ordering::Relaxed);
     scheduler::sleep_until(deadline, crate::signal::RESTART_SLEEP);

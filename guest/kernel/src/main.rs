@@ -22,6 +22,7 @@ mod context_switch;
 mod cpu;
 mod exit;
 mod file;
+mod futex;
 mod gdt;
 mod initrd;
 mod ioapic;

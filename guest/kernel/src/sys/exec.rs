@@ -7,12 +7,15 @@ use core::sync::atomic::Ordering::Relaxed;
 
 use super::{pml4, user_path, SysResult};
 use crate::exit;
+use crate::file::Files;
 use crate::gdt::{USER_CODE, USER_DATA};
 use crate::initrd;
+use crate::karc::Karc;
 use crate::loader::{self, Strings};
 use crate::percpu::current;
-use crate::process::{NO_EXE, TASKS};
+use crate::process::{Process, Wait, NO_EXE, TASKS};
 use crate::scheduler;
+use crate::signal::SigHandlers;
 use crate::trap_frame::TrapFrame;
 use crate::uaccess::{copy_from_user, read_u64};
 use abi::Errno;
@@ -72,6 +75,62 @@ pub fn initial_frame(entry: u64, rsp: u64) -> TrapFrame {
     }
 }
 
+/// execve in a multithreaded process (Linux's de_thread): the other threads are killed, and
+/// the call runs again once they are gone; the caller, the new program's only thread, then
+/// takes the process's pid. Returns whether the caller must wait first.
+fn dethread(f: &mut TrapFrame) -> Result<bool, Errno> {
+    let me = current();
+    let mut t = TASKS.lock();
+    let Some(leader) = t.find_pid(me.tgid()) else {
+        return Ok(false);
+    };
+    let g = leader.group_exit.load(Relaxed);
+    if leader.threads.load(Relaxed) > 1 {
+        if g & exit::GROUP_EXIT != 0 || (g & exit::GROUP_EXEC != 0 && g & 0xffff != me.slot) {
+            return Err(Errno::EAGAIN); // the process is ending: this thread is being killed
+        }
+        if g == 0 {
+            leader.group_exit.store(exit::GROUP_EXEC | me.slot, Relaxed);
+            exit::kill_other_threads(&mut t, me);
+        }
+        scheduler::block_restartable(t, f, Wait::Group);
+        return Ok(true);
+    }
+    leader.group_exit.store(0, Relaxed);
+    if !core::ptr::eq(leader, me) {
+        me.stats.absorb(&leader.stats);
+        me.pid.store(leader.pid(), Relaxed);
+        me.threads.store(1, Relaxed);
+        me.group_exit.store(0, Relaxed);
+        t.release(leader);
+    }
+    Ok(false)
+}
+
+/// The descriptor table and signal handlers become the caller's own if another process
+/// shares them (clone with CLONE_FILES or CLONE_SIGHAND but not a thread): exec must not
+/// close or reset another process's. Returns the handlers.
+fn unshare(me: &Process) -> Result<Karc<SigHandlers>, Errno> {
+    let files = me.files().ok_or(Errno::ENOMEM)?;
+    let handlers = me.handlers().ok_or(Errno::ENOMEM)?;
+    let files = if files.is_shared() {
+        Some(Files::new(files.0.lock().try_clone()?)?)
+    } else {
+        None
+    };
+    let handlers = if handlers.is_shared() {
+        handlers.try_clone()?
+    } else {
+        handlers
+    };
+    let mut r = me.res.lock();
+    if let Some(fs) = files {
+        r.files = Some(fs);
+    }
+    r.handlers = Some(handlers.clone());
+    Ok(handlers)
+}
+
 /// execve(path, argv, envp).
 pub fn sys_execve(f: &mut TrapFrame) -> SysResult {
     let me = current();
@@ -107,12 +166,12 @@ pub fn sys_execve(f: &mut TrapFrame) -> SysResult {
         (v, k)
     };
     let image = loader::load(file.data, &argv, &envp, &execfn.0[..execfn.1])?;
+    if dethread(f)? {
+        return Ok(f.rax); // runs again once the other threads are gone
+    }
+    let handlers = unshare(me)?;
 
     // The point of no return.
-    let handlers = match me.handlers() {
-        Some(h) => h,
-        None => return Err(Errno::ENOMEM),
-    };
     // SAFETY: loads the new address space's PML4 (it maps the kernel half like every other);
     // the old one stays alive until dropped below.
     unsafe { core::arch::asm!("mov cr3, {}", in(reg) image.mm.pml4, options(nostack)) };

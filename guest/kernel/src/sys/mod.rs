@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod exec;
 pub mod fd;
+pub mod futex;
 pub mod memory;
 pub mod process;
 pub mod signal;

@@ -23,6 +23,9 @@ const PHDR_LEN: usize = 56;
 /// More program headers than this is not a program anyone built (Linux allows 64 KiB of them).
 pub const MAX_PHDRS: usize = 128;
 const PAGE: u64 = 4096;
+/// Where a position-independent executable (ET_DYN: a static PIE, Rust's default for musl) is
+/// loaded: Linux's ELF_ET_DYN_BASE on x86-64 without address randomisation.
+pub const PIE_BASE: u64 = 0x5555_5555_4000;
 
 /// Why a file is not an ELF64 x86-64 image we can use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -228,6 +231,16 @@ impl<'a> Elf<'a> {
             .find_map(|p| find_pvh_note(self.data(&p)))
     }
 
+    /// What to add to the addresses in the file (segments, entry) to get the loaded ones: 0
+    /// for ET_EXEC; for ET_DYN, what puts its first segment's page at `PIE_BASE`.
+    pub fn load_bias(&self) -> u64 {
+        if self.kind != ET_DYN {
+            return 0;
+        }
+        let first = self.loads().map(|p| p.vaddr).min().unwrap_or(0) & !(PAGE - 1);
+        PIE_BASE.saturating_sub(first)
+    }
+
     pub fn has_interp(&self) -> bool {
         self.program_headers().any(|p| p.kind == PT_INTERP)
     }
@@ -262,8 +275,6 @@ pub enum ProgramError {
     Elf(ElfError),
     /// Has PT_INTERP: needs a dynamic linker.
     Dynamic,
-    /// A position-independent executable (ET_DYN).
-    Pie,
     /// Neither ET_EXEC nor ET_DYN (a relocatable object, a core file...).
     NotExecutable(u16),
     NoLoadSegment,
@@ -288,9 +299,6 @@ impl fmt::Display for ProgramError {
                     "dynamically linked (has PT_INTERP): link it with -static"
                 )
             }
-            ProgramError::Pie => {
-                write!(f, "position-independent (link it with -static -no-pie)")
-            }
             ProgramError::NotExecutable(t) => write!(f, "not an executable (e_type {t})"),
             ProgramError::NoLoadSegment => write!(f, "no PT_LOAD segment"),
             ProgramError::SegmentOutsideUserSpace(i) => {
@@ -303,34 +311,38 @@ impl fmt::Display for ProgramError {
     }
 }
 
-/// Checks that `bytes` is a static, non-PIE x86-64 executable whose segments all lie in user
-/// space `[4096, user_end)`: what our kernel can load.
+/// Checks that `bytes` is a static x86-64 executable (ET_EXEC, or a static PIE: ET_DYN without
+/// PT_INTERP) whose segments all lie in user space `[4096, user_end)` once loaded (at
+/// `Elf::load_bias`): what our kernel can load.
 pub fn check_program(bytes: &[u8], user_end: u64) -> Result<Elf<'_>, ProgramError> {
     let elf = Elf::parse(bytes)?;
     match elf.kind {
-        ET_EXEC => {}
-        ET_DYN if elf.has_interp() => return Err(ProgramError::Dynamic),
-        ET_DYN => return Err(ProgramError::Pie),
+        ET_EXEC | ET_DYN => {}
         t => return Err(ProgramError::NotExecutable(t)),
     }
     if elf.has_interp() {
         return Err(ProgramError::Dynamic);
     }
+    let bias = elf.load_bias();
     let mut any = false;
     for (i, ph) in elf.program_headers().enumerate() {
         if ph.kind != PT_LOAD {
             continue;
         }
         any = true;
-        if ph.vaddr < PAGE || ph.vaddr + ph.memsz > user_end {
-            return Err(ProgramError::SegmentOutsideUserSpace(i));
+        let start = ph.vaddr.checked_add(bias);
+        let end = start.and_then(|s| s.checked_add(ph.memsz));
+        match (start, end) {
+            (Some(s), Some(e)) if s >= PAGE && e <= user_end => {}
+            _ => return Err(ProgramError::SegmentOutsideUserSpace(i)),
         }
     }
     if !any {
         return Err(ProgramError::NoLoadSegment);
     }
-    if elf.entry < PAGE || elf.entry >= user_end {
-        return Err(ProgramError::EntryOutsideUserSpace(elf.entry));
+    match elf.entry.checked_add(bias) {
+        Some(e) if (PAGE..user_end).contains(&e) => {}
+        _ => return Err(ProgramError::EntryOutsideUserSpace(elf.entry)),
     }
     Ok(elf)
 }
@@ -377,6 +389,20 @@ mod tests {
     }
 
     #[test]
+    fn a_static_pie_is_loaded_at_the_pie_base() {
+        let mut p = program(ET_DYN, 0);
+        p[24..32].copy_from_slice(&0x80u64.to_le_bytes()); // e_entry
+        let elf = check_program(&p, USER_END).unwrap();
+        assert_eq!(elf.load_bias(), PIE_BASE);
+        // A PIE that asks for an interpreter is a dynamically linked program.
+        p[64] = 3;
+        assert_eq!(
+            check_program(&p, USER_END).err(),
+            Some(ProgramError::Dynamic)
+        );
+    }
+
+    #[test]
     fn each_defect_is_named() {
         let good = program(ET_EXEC, 0x40_0000);
         let check = |f: &dyn Fn(&mut Vec<u8>)| {
@@ -404,7 +430,7 @@ mod tests {
             check(&|p| p[64 + 33] = 0x10),
             Err(ProgramError::Elf(SegmentOutsideFile(0)))
         );
-        assert_eq!(check(&|p| p[16] = 3), Err(ProgramError::Pie));
+        assert_eq!(check(&|p| p[16] = 4), Err(ProgramError::NotExecutable(4)));
         assert_eq!(check(&|p| p[16] = 1), Err(ProgramError::NotExecutable(1)));
         assert_eq!(check(&|p| p[64] = 3), Err(ProgramError::Dynamic));
         assert_eq!(check(&|p| p[64] = 6), Err(ProgramError::NoLoadSegment));
@@ -437,8 +463,9 @@ mod tests {
                 p[at] = b;
             }
             if let Ok(elf) = check_program(&p, USER_END) {
+                let bias = elf.load_bias();
                 for ph in elf.loads() {
-                    prop_assert!(ph.vaddr >= PAGE && ph.vaddr + ph.memsz <= USER_END);
+                    prop_assert!(ph.vaddr + bias >= PAGE && ph.vaddr + bias + ph.memsz <= USER_END);
                     prop_assert!(ph.offset + ph.filesz <= p.len() as u64);
                 }
             }

@@ -14,6 +14,8 @@ pub mod port {
     /// The console's status, read by the guest (`console_status`); a VMM without it answers
     /// 0xff, which means "no status": input never ends.
     pub const CONSOLE_STATUS: u16 = 0xf6;
+    /// Entropy: a read returns random bytes from the host (our VMM); all-ones elsewhere.
+    pub const ENTROPY: u16 = 0xf7;
 }
 
 /// The bits of the console-status port.

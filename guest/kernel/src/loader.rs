@@ -3,9 +3,12 @@
 //! vector as the System V ABI lays them out. The caller puts it into a process and "returns from
 //! trap" into its entry point in ring 3.
 //!
-//! Programs are static, non-PIE ELF64 x86-64 executables (what `musl-gcc -static` and our Rust
-//! runtime produce), checked by `abi::elf::check_program` against the file's bounds before
-//! anything is mapped: a bad program must never crash the kernel.
+//! Programs are static ELF64 x86-64 executables: fixed-address ones (what `musl-gcc -static`,
+//! `gcc -static` and our Rust runtime produce) and static PIEs (ET_DYN without an interpreter,
+//! Rust's default for musl), which go at `abi::elf::PIE_BASE` and relocate themselves. Each is
+//! checked by `abi::elf::check_program` against the file's bounds before anything is mapped: a
+//! bad program must never crash the kernel. PT_TLS is the C library's business; PT_GNU_STACK
+//! is not looked at: stacks are never executable.
 //!
 //! Nothing is copied that need not be. When the archive has the file's data on a page boundary
 //! (our VMM writes it so), each segment becomes a region backed by the file's own pages: read-only
@@ -156,14 +159,16 @@ pub fn load(
     }
     let mm = AddressSpace::new()?;
     let file_phys = file.as_ptr() as u64 - PHYS_OFFSET;
+    let bias = elf.load_bias();
     let mut image_end = 0;
     if mappable(&elf, file_phys) {
         for seg in elf.loads() {
-            let start = align_down(seg.vaddr, PAGE_SIZE);
-            let skip = seg.vaddr - start;
+            let vaddr = seg.vaddr + bias;
+            let start = align_down(vaddr, PAGE_SIZE);
+            let skip = vaddr - start;
             mm.add_region(Region {
                 start,
-                end: align_up(seg.vaddr + seg.memsz, PAGE_SIZE),
+                end: align_up(vaddr + seg.memsz, PAGE_SIZE),
                 prot: prot(&seg),
                 backing: Backing::File {
                     phys: file_phys + seg.offset - skip,
@@ -171,10 +176,10 @@ pub fn load(
                 },
                 shared: false,
             })?;
-            image_end = image_end.max(seg.vaddr + seg.memsz);
+            image_end = image_end.max(vaddr + seg.memsz);
         }
     } else {
-        image_end = load_by_copying(&mm, &elf)?;
+        image_end = load_by_copying(&mm, &elf, bias)?;
     }
     mm.set_heap(align_up(image_end, PAGE_SIZE));
     mm.add_region(Region {
@@ -184,13 +189,10 @@ pub fn load(
         backing: Backing::Anon,
         shared: false,
     })?;
-    let phdr = phdr_vaddr(&elf);
-    let rsp = build_stack(&mm, argv, envp, execfn, elf.entry, phdr, elf.phnum as u64)?;
-    Ok(Image {
-        mm,
-        entry: elf.entry,
-        rsp,
-    })
+    let phdr = phdr_vaddr(&elf) + bias;
+    let entry = elf.entry + bias;
+    let rsp = build_stack(&mm, argv, envp, execfn, entry, phdr, elf.phnum as u64)?;
+    Ok(Image { mm, entry, rsp })
 }
 
 fn prot(seg: &ProgramHeader) -> u8 {
@@ -235,12 +237,12 @@ fn phdr_vaddr(elf: &Elf) -> u64 {
 
 /// The old way, for archives whose files are not page-aligned: anonymous regions (segments that
 /// share a page merged into one, with both permissions), every page made and filled now.
-fn load_by_copying(mm: &AddressSpace, elf: &Elf) -> Result<u64, LoadError> {
+fn load_by_copying(mm: &AddressSpace, elf: &Elf, bias: u64) -> Result<u64, LoadError> {
     let mut spans: Vec<(u64, u64, u8)> = Vec::new();
     for seg in elf.loads() {
         let (start, end) = (
-            align_down(seg.vaddr, PAGE_SIZE),
-            align_up(seg.vaddr + seg.memsz, PAGE_SIZE),
+            align_down(seg.vaddr + bias, PAGE_SIZE),
+            align_up(seg.vaddr + bias + seg.memsz, PAGE_SIZE),
         );
         spans.try_reserve(1).map_err(|_| LoadError::OutOfMemory)?;
         match spans.last_mut() {
@@ -269,11 +271,12 @@ fn load_by_copying(mm: &AddressSpace, elf: &Elf) -> Result<u64, LoadError> {
             }
             for seg in elf.loads() {
                 // The part of the segment's file bytes that lands in this page.
-                let from = page.max(seg.vaddr);
-                let to = (page + PAGE_SIZE).min(seg.vaddr + seg.filesz);
+                let vaddr = seg.vaddr + bias;
+                let from = page.max(vaddr);
+                let to = (page + PAGE_SIZE).min(vaddr + seg.filesz);
                 if from < to {
                     let data = elf.data(&seg);
-                    let src = &data[(from - seg.vaddr) as usize..(to - seg.vaddr) as usize];
+                    let src = &data[(from - vaddr) as usize..(to - vaddr) as usize];
                     // SAFETY: `frame` is a fresh frame of this address space, in the direct map;
                     // [from, to) lies within this one page.
                     unsafe {

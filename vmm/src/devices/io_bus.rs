@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use log::{debug, warn};
 
 use super::bench_port::BENCH_PORT;
+use super::entropy_port::{self, ENTROPY_PORT};
 use super::exit_port::{self, EXIT_PORT};
 use super::serial::{SerialDevice, COM1_BASE, COM1_LEN};
 
@@ -56,6 +57,9 @@ impl IoBus {
                 *b = serial.read(off);
             }
             return;
+        }
+        if port == ENTROPY_PORT {
+            return entropy_port::read(data);
         }
         self.unhandled_pio.fetch_add(1, Ordering::Relaxed);
         debug!("unhandled port read {port:#x} ({} bytes)", data.len());

@@ -22,8 +22,8 @@ mod context_switch;
 mod cpu;
 mod exit;
 mod file;
+mod fs;
 mod gdt;
-mod initrd;
 mod ioapic;
 mod karc;
 mod lapic;
@@ -211,10 +211,14 @@ fn start_programs(info: &pvh::BootInfo) {
             module.size as usize,
         )
     };
-    let archive = match initrd::Archive::parse(bytes) {
-        Ok(a) => initrd::install(a),
+    if sys::poll::init().is_err() {
+        println!("kernel: out of memory for the pollers' queue");
+        power_off(EXIT_BOOT_FAILURE);
+    }
+    let start = match fs::boot::build(bytes) {
+        Ok(s) => s,
         Err(e) => {
-            println!("kernel: the boot module is not a cpio newc archive: {e}");
+            println!("kernel: the program archive cannot become the file tree: {e}");
             power_off(EXIT_BOOT_FAILURE);
         }
     };
@@ -223,7 +227,7 @@ fn start_programs(info: &pvh::BootInfo) {
         println!("kernel: out of memory for the environment");
         power_off(EXIT_BOOT_FAILURE);
     };
-    for line in archive.start_lines() {
+    for line in start.lines() {
         let name = abi::start::words(line).next().unwrap_or("");
         let mut argv = loader::Strings::default();
         for w in abi::start::words(line) {
@@ -232,24 +236,27 @@ fn start_programs(info: &pvh::BootInfo) {
                 power_off(EXIT_BOOT_FAILURE);
             }
         }
-        let Some(index) =
-            (0..archive.len() as u32).find(|&i| archive.get(i).is_some_and(|f| f.name == name))
-        else {
-            println!("kernel: START names {name}, which is not in the archive");
-            power_off(EXIT_BOOT_FAILURE);
+        // A name is an archive program (/bin/NAME); a path is found in the tree.
+        let path = if name.contains('/') {
+            Ok(alloc::vec::Vec::from(name.as_bytes()))
+        } else {
+            sys::process::program_path(name)
         };
-        let data = archive.get(index).map_or(&[][..], |f| f.data);
-        let mut execfn = [0u8; 80];
-        let execfn = sys::process::execfn_for(&mut execfn, name);
-        let started_ok = loader::load(data, &argv, &envp, execfn)
-            .map_err(|e| println!("kernel: cannot start {name}: {e}"))
-            .and_then(|image| {
-                let files = file::console_table().and_then(file::Files::new);
+        let started_ok = path
+            .and_then(|path| {
+                let loaded = sys::exec::load_program(kcore::fs::ROOT, &path, argv, &envp)?;
+                let files = match file::console_table().and_then(file::Files::new) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        fs::release(loaded.ino);
+                        return Err(e);
+                    }
+                };
                 let parent = if started == 0 { 0 } else { 1 };
-                files
-                    .and_then(|files| sys::process::start_image(index, image, parent, files))
-                    .map_err(|e| println!("kernel: cannot start {name}: {e}"))
-            });
+                let comm = sys::exec::basename(&path);
+                sys::process::start_image(loaded.ino, comm, loaded.image, parent, files)
+            })
+            .map_err(|e| println!("kernel: cannot start {name}: {e}"));
         if started_ok.is_err() {
             power_off(EXIT_BOOT_FAILURE);
         }

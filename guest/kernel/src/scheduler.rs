@@ -378,6 +378,7 @@ pub fn interrupt(t: &mut Tasks, p: &'static Process) {
     }
     leave_queue(t, p);
     unlink_sleeper(t, p);
+    p.poll_rip.store(0, Relaxed); // an interrupted poll that runs again starts a new wait
     make_ready(t, p);
 }
 

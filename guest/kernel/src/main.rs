@@ -243,18 +243,20 @@ fn start_programs(info: &pvh::BootInfo) {
             sys::process::program_path(name)
         };
         let started_ok = path
+            .map_err(sys::exec::ExecError::from)
             .and_then(|path| {
                 let loaded = sys::exec::load_program(kcore::fs::ROOT, &path, argv, &envp)?;
                 let files = match file::console_table().and_then(file::Files::new) {
                     Ok(f) => f,
                     Err(e) => {
                         fs::release(loaded.ino);
-                        return Err(e);
+                        return Err(e.into());
                     }
                 };
                 let parent = if started == 0 { 0 } else { 1 };
                 let comm = sys::exec::basename(&path);
                 sys::process::start_image(loaded.ino, comm, loaded.image, parent, files)
+                    .map_err(Into::into)
             })
             .map_err(|e| println!("kernel: cannot start {name}: {e}"));
         if started_ok.is_err() {

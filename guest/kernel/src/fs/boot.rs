@@ -1,7 +1,8 @@
 //! The tree at boot, from the program archive (a cpio "newc" boot module, docs/conventions.md):
-//! a file whose name has no slash is a program, `/bin/NAME`; one with a slash goes where its
-//! name says (`etc/motd` is `/etc/motd`, with its directories made as needed), which is how the
-//! VMM's `--file HOST:GUEST` places files; directory entries become directories. The
+//! a file with a bare name (`hello`, `./hello`) is a program, `/bin/NAME`; one whose name has a
+//! slash inside (`etc/motd`) or starts with one (`/motd`, which is how the VMM's `--file
+//! HOST:GUEST` writes them) goes where its name says, its directories made as needed; directory
+//! entries become directories. The
 //! archive's files keep their bytes in the boot module (read-only, EROFS on writing), so
 //! programs can map their pages straight from it. `START` is not a file: it says what to start.
 
@@ -92,16 +93,18 @@ pub fn build(archive: &'static [u8]) -> Result<Start, ArchiveError> {
         if !entry.is_file() {
             continue;
         }
+        let program = !entry.rooted && !name.contains('/');
         let (dir, base) = match name.rfind('/') {
             Some(i) => (t.mkdir_all(&name.as_bytes()[..i], 0o755), &name[i + 1..]),
-            None => (t.resolve(ROOT, b"/bin"), name),
+            None if program => (t.resolve(ROOT, b"/bin"), name),
+            None => (Ok(ROOT), name),
         };
         let dir = dir.map_err(place)?;
         let data = Kind::File(Data::Static(entry.data));
         t.create(dir, base.as_bytes(), data, entry.mode & 0o7777)
             .map_err(place)?;
         drop(t);
-        if !name.contains('/') {
+        if program {
             start
                 .programs
                 .try_reserve(1)

@@ -77,6 +77,42 @@ const MAX_INTERPRETERS: usize = 4;
 /// How much of a `#!` line counts (Linux's BINPRM_BUF_SIZE).
 const SHEBANG_MAX: usize = 256;
 
+/// Why a program did not load: the tree's error, or the loader's (which boot reports in words).
+pub enum ExecError {
+    Fs(Errno),
+    Load(loader::LoadError),
+}
+
+impl From<Errno> for ExecError {
+    fn from(e: Errno) -> Self {
+        ExecError::Fs(e)
+    }
+}
+
+impl From<loader::LoadError> for ExecError {
+    fn from(e: loader::LoadError) -> Self {
+        ExecError::Load(e)
+    }
+}
+
+impl From<ExecError> for Errno {
+    fn from(e: ExecError) -> Errno {
+        match e {
+            ExecError::Fs(e) => e,
+            ExecError::Load(e) => e.into(),
+        }
+    }
+}
+
+impl core::fmt::Display for ExecError {
+    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+        match self {
+            ExecError::Fs(e) => write!(f, "{e}"),
+            ExecError::Load(e) => write!(f, "{e}"),
+        }
+    }
+}
+
 /// A program found and loaded, ready to replace a process's image.
 pub struct Loaded {
     pub image: loader::Image,
@@ -92,7 +128,7 @@ pub fn load_program(
     path: &[u8],
     argv: Strings,
     envp: &Strings,
-) -> Result<Loaded, Errno> {
+) -> Result<Loaded, ExecError> {
     let mut path_buf: Vec<u8>;
     let mut argv = argv;
     let mut path = path;
@@ -105,7 +141,7 @@ pub fn load_program(
             let ino = fs::resolve(&t, start, path, true)?;
             let node = t.get(ino)?;
             if !matches!(node.kind, Kind::File(_)) || node.perm & 0o111 == 0 {
-                return Err(Errno::EACCES);
+                return Err(Errno::EACCES.into());
             }
             let mut head = [0u8; SHEBANG_MAX];
             let mut n = 0;
@@ -118,7 +154,8 @@ pub fn load_program(
         };
         let head = &head[..head_len];
         if head.starts_with(b"#!") {
-            let (interp, arg) = parse_shebang(head).ok_or(Errno::ENOEXEC)?;
+            let interp_arg = parse_shebang(head);
+            let (interp, arg) = interp_arg.ok_or(Errno::ENOEXEC)?;
             let mut next = Strings::default();
             next.push(interp)?;
             if let Some(a) = arg {
@@ -130,8 +167,9 @@ pub fn load_program(
             }
             argv = next;
             let mut p = Vec::new();
-            p.try_reserve_exact(interp.len())
-                .map_err(|_| Errno::ENOMEM)?;
+            if p.try_reserve_exact(interp.len()).is_err() {
+                return Err(Errno::ENOMEM.into());
+            }
             p.extend_from_slice(interp);
             path_buf = p;
             path = &path_buf;
@@ -151,7 +189,7 @@ pub fn load_program(
         fs::hold(ino);
         return Ok(Loaded { image, ino });
     }
-    Err(Errno::ELOOP)
+    Err(Errno::ELOOP.into())
 }
 
 /// The interpreter and its optional argument from a `#!` line (Linux's rules: blanks around

@@ -623,7 +623,8 @@ pub fn sys_spawn(f: &mut TrapFrame) -> SysResult {
     let copy = files.0.lock().try_clone()?;
     let files = Files::new(copy)?;
     let path = program_path(name)?;
-    let loaded = super::exec::load_program(kcore::fs::ROOT, &path, argv, &envp)?;
+    let loaded =
+        super::exec::load_program(kcore::fs::ROOT, &path, argv, &envp).map_err(Errno::from)?;
     let child = start_image(loaded.ino, name, loaded.image, me.pid(), files)?;
     Ok(child.pid() as u64)
 }

@@ -183,7 +183,12 @@ fn wake_sleepers(t: &mut Tasks, now: u64) {
                 // SAFETY: `p` is blocked (not running), and we hold TASKS: its frame is ours.
                 let frame = unsafe { p.frame_mut() };
                 frame.rax = p.timeout_rax.load(Relaxed);
-                p.restart.store(crate::signal::RESTART_NONE, Relaxed);
+                // A call that would have run again (RIP backed up over it) is over instead.
+                let was = p.restart.swap(crate::signal::RESTART_NONE, Relaxed);
+                if was == crate::signal::RESTART_SYSCALL {
+                    frame.rip += 2;
+                }
+                p.poll_rip.store(0, Relaxed); // a poll's wait is over: the next starts anew
             }
             make_ready(t, p);
         }

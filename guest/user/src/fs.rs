@@ -38,15 +38,7 @@ fn with_cpath<T>(path: &[u8], f: impl FnOnce(usize) -> Result<T, Errno>) -> Resu
 pub fn openat(dirfd: i32, path: &[u8], flags: i32, mode: u32) -> Result<i32, Errno> {
     with_cpath(path, |p| {
         // SAFETY: `p` is a NUL-terminated string that outlives the call.
-        let r = unsafe {
-            syscall4(
-                nr::OPENAT,
-                dirfd as usize,
-                p,
-                flags as usize,
-                mode as usize,
-            )
-        };
+        let r = unsafe { syscall4(nr::OPENAT, dirfd as usize, p, flags as usize, mode as usize) };
         Errno::from_ret(r).map(|fd| fd as i32)
     })
 }

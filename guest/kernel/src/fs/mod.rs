@@ -99,8 +99,12 @@ pub fn user_path(addr: u64) -> Result<Vec<u8>, Errno> {
 }
 
 /// Where a path given with `dirfd` starts: the root for an absolute path, else the working
-/// directory (AT_FDCWD) or the directory `dirfd` has open (EBADF, ENOTDIR).
+/// directory (AT_FDCWD) or the directory `dirfd` has open (EBADF, ENOTDIR); ENOENT for an
+/// empty path.
 pub fn start_dir(dirfd: u64, path: &[u8]) -> Result<Ino, Errno> {
+    if path.is_empty() {
+        return Err(Errno::ENOENT); // before the dirfd is looked at, as Linux does
+    }
     if path.first() == Some(&b'/') {
         return Ok(ROOT);
     }

@@ -45,7 +45,9 @@ fn main(args: Args) -> i32 {
     if args.len() <= 1 {
         names.iter().for_each(|n| run(n));
     } else {
-        (1..args.len()).filter_map(|i| args.get_bytes(i)).for_each(run);
+        (1..args.len())
+            .filter_map(|i| args.get_bytes(i))
+            .for_each(run);
     }
     status
 }

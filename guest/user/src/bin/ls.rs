@@ -75,7 +75,10 @@ fn main(args: Args) -> i32 {
         long: false,
     };
     let mut first = 1;
-    while let Some(opt) = args.get_bytes(first).filter(|a| a.starts_with(b"-") && a.len() > 1) {
+    while let Some(opt) = args
+        .get_bytes(first)
+        .filter(|a| a.starts_with(b"-") && a.len() > 1)
+    {
         for &c in &opt[1..] {
             match c {
                 b'a' => opts.all = true,
@@ -111,7 +114,9 @@ fn main(args: Args) -> i32 {
     if args.len() <= first {
         paths.iter().for_each(|p| run(p));
     } else {
-        (first..args.len()).filter_map(|i| args.get_bytes(i)).for_each(&mut run);
+        (first..args.len())
+            .filter_map(|i| args.get_bytes(i))
+            .for_each(&mut run);
     }
     status
 }

@@ -54,7 +54,10 @@ fn remove_tree(dirfd: i32, name: &[u8], depth: u32) -> Result<(), Errno> {
 
 fn main(args: Args) -> i32 {
     let (mut recursive, mut force, mut first) = (false, false, 1);
-    while let Some(opt) = args.get_bytes(first).filter(|a| a.starts_with(b"-") && a.len() > 1) {
+    while let Some(opt) = args
+        .get_bytes(first)
+        .filter(|a| a.starts_with(b"-") && a.len() > 1)
+    {
         for &c in &opt[1..] {
             match c {
                 b'r' | b'R' => recursive = true,

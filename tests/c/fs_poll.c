@@ -88,6 +88,10 @@ int main(int argc, char **argv) {
     clock_gettime(CLOCK_MONOTONIC, &t0);
     value("select times out", select(p[0] + 1, &r, NULL, NULL, &tv), 0);
     value("after at least 20 ms", ms_since(&t0) >= 20, 1);
+    value("and clears the set", FD_ISSET(p[0], &r), 0);
+    fds[0].revents = 0x7fff;
+    value("poll times out again", poll(fds, 1, 20), 0);
+    value("with revents cleared", fds[0].revents, 0);
     write(p[1], "z", 1);
     FD_ZERO(&r);
     FD_SET(p[0], &r);

@@ -7,8 +7,7 @@
 //! queue that is empty when nobody polls.
 //!
 //! Not done: ppoll's and pselect6's signal mask (the call runs with the caller's own mask),
-//! select's update of the time left, and clearing select's sets when the time runs out (they
-//! come back as they went in; the result, 0, is right).
+//! and select's update of the time left.
 
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
@@ -50,8 +49,8 @@ enum Timeout {
     Never,
 }
 
-/// Waits (the call runs again when woken) unless the deadline passed; returns what the call
-/// returns now: 0 at the deadline, or the call's number when it blocked.
+/// Waits (the call runs again when woken or at the deadline) unless the deadline passed;
+/// returns what the call returns now: 0 when the time is up, the call's number when it blocked.
 fn wait(f: &mut TrapFrame, timeout: Timeout) -> SysResult {
     let me = current();
     let deadline = match timeout {
@@ -78,15 +77,19 @@ fn wait(f: &mut TrapFrame, timeout: Timeout) -> SysResult {
     if q == NIL {
         return Err(Errno::ENOMEM);
     }
-    // At the deadline the task leaves the queue and its call returns 0 without running again.
-    scheduler::wait_in_until(
-        TASKS.lock(),
-        f,
-        q,
-        RESTART_SYSCALL,
-        deadline.map(|d| (d, 0)),
-    );
+    // Woken or at the deadline, the call runs again: it then finds a file ready, or the time
+    // up (and says so itself: revents and the sets cleared).
+    let timeout = deadline.map(|d| (d, scheduler::RUN_AGAIN));
+    scheduler::wait_in_until(TASKS.lock(), f, q, RESTART_SYSCALL, timeout);
     Ok(f.rax)
+}
+
+/// A call that failed forgets its wait (the next one starts its own).
+fn forget_on_error(r: SysResult) -> SysResult {
+    if r.is_err() {
+        done(current());
+    }
+    r
 }
 
 fn done(me: &crate::process::Process) {
@@ -159,13 +162,13 @@ pub fn sys_poll(f: &mut TrapFrame) -> SysResult {
         ms if ms < 0 => Timeout::Never,
         ms => Timeout::Ns(ms as u64 * 1_000_000),
     };
-    do_poll(f, f.rdi, f.rsi, timeout)
+    forget_on_error(do_poll(f, f.rdi, f.rsi, timeout))
 }
 
 /// ppoll(fds, nfds, timeout_ts, sigmask, sigsetsize).
 pub fn sys_ppoll(f: &mut TrapFrame) -> SysResult {
     let timeout = timespec(f.rdx)?;
-    do_poll(f, f.rdi, f.rsi, timeout)
+    forget_on_error(do_poll(f, f.rdi, f.rsi, timeout))
 }
 
 /// The three fd_sets of select, `nfds` bits each (rounded up to whole words).
@@ -224,8 +227,14 @@ fn do_select(f: &mut TrapFrame, nfds: u64, sets: [u64; 3], timeout: Timeout) -> 
         write_back(&output)?;
         return Ok(ready);
     }
-    // The sets stay as they were while it waits: the call reads them again when woken.
-    wait(f, timeout)
+    // The sets stay as they were while it waits: the call reads them again when it runs again.
+    match wait(f, timeout)? {
+        0 => {
+            write_back(&output)?; // the time is up: nothing is set
+            Ok(0)
+        }
+        n => Ok(n),
+    }
 }
 
 /// select(nfds, readfds, writefds, exceptfds, timeout): a `struct timeval` timeout.
@@ -245,11 +254,11 @@ pub fn sys_select(f: &mut TrapFrame) -> SysResult {
             Timeout::Ns(ns)
         }
     };
-    do_select(f, f.rdi, [f.rsi, f.rdx, f.r10], timeout)
+    forget_on_error(do_select(f, f.rdi, [f.rsi, f.rdx, f.r10], timeout))
 }
 
 /// pselect6(nfds, readfds, writefds, exceptfds, timeout_ts, sigmask_arg).
 pub fn sys_pselect6(f: &mut TrapFrame) -> SysResult {
     let timeout = timespec(f.r8)?;
-    do_select(f, f.rdi, [f.rsi, f.rdx, f.r10], timeout)
+    forget_on_error(do_select(f, f.rdi, [f.rsi, f.rdx, f.r10], timeout))
 }

@@ -105,8 +105,8 @@ pub struct Inode {
     pub linked: bool,
     /// Open files, working directories and the like that keep it alive after unlinking.
     pub refs: u32,
-    pub mtime_ns: u64,
-    pub ctime_ns: u64,
+    pub mtime: u64,
+    pub ctime: u64,
 }
 
 impl Inode {
@@ -199,8 +199,9 @@ pub struct Fs<S: PageStore> {
     nodes: Vec<Option<Inode>>,
     free: Vec<Ino>,
     pub store: S,
-    /// The time new changes are stamped with (ns since the epoch), set by the caller.
-    pub now_ns: u64,
+    /// The time new changes are stamped with, in the caller's clock (the kernel's: the TSC,
+    /// turned into wall-clock time only when stat asks), set by the caller.
+    pub now: u64,
 }
 
 impl<S: PageStore> Fs<S> {
@@ -210,7 +211,7 @@ impl<S: PageStore> Fs<S> {
             nodes: Vec::new(),
             free: Vec::new(),
             store,
-            now_ns: 0,
+            now: 0,
         }
     }
 
@@ -264,8 +265,8 @@ impl<S: PageStore> Fs<S> {
             parent,
             linked: true,
             refs: 0,
-            mtime_ns: self.now_ns,
-            ctime_ns: self.now_ns,
+            mtime: self.now,
+            ctime: self.now,
         };
         if let Some(ino) = self.free.pop() {
             self.nodes[ino as usize] = Some(node);
@@ -390,7 +391,7 @@ impl<S: PageStore> Fs<S> {
             .map_err(|_| Errno::ENOSPC)?;
         owned.extend_from_slice(name);
         let is_dir = self.get(ino)?.is_dir();
-        let now = self.now_ns;
+        let now = self.now;
         let d = self.dir_mut(dir)?;
         d.entries.try_reserve(1).map_err(|_| Errno::ENOSPC)?;
         let cookie = d.next_cookie;
@@ -405,8 +406,8 @@ impl<S: PageStore> Fs<S> {
             d.subdirs += 1;
         }
         let n = self.get_mut(dir)?;
-        n.mtime_ns = now;
-        n.ctime_ns = now;
+        n.mtime = now;
+        n.ctime = now;
         let child = self.get_mut(ino)?;
         child.parent = dir;
         child.linked = true;
@@ -416,7 +417,7 @@ impl<S: PageStore> Fs<S> {
     /// Takes `name` out of `dir` (it must be there); returns its inode, still allocated.
     fn remove_entry(&mut self, dir: Ino, name: &[u8]) -> Result<Ino, Errno> {
         let h = hash(name);
-        let now = self.now_ns;
+        let now = self.now;
         let d = self.dir_mut(dir)?;
         let i = d
             .entries
@@ -429,8 +430,8 @@ impl<S: PageStore> Fs<S> {
             self.dir_mut(dir)?.subdirs -= 1;
         }
         let n = self.get_mut(dir)?;
-        n.mtime_ns = now;
-        n.ctime_ns = now;
+        n.mtime = now;
+        n.ctime = now;
         self.get_mut(ino)?.linked = false;
         Ok(ino)
     }
@@ -619,7 +620,7 @@ impl<S: PageStore> Fs<S> {
             let _ = self.add_entry(old.dir, old.name, src);
         })?;
         let n = self.get_mut(src)?;
-        n.ctime_ns = n.mtime_ns.max(n.ctime_ns);
+        n.ctime = n.mtime.max(n.ctime);
         Ok(())
     }
 
@@ -747,7 +748,7 @@ impl<S: PageStore> Fs<S> {
         mut fill: impl FnMut(&mut [u8]) -> Result<(), E>,
     ) -> Result<u64, ReadError<E>> {
         const MAX_SIZE: u64 = i64::MAX as u64;
-        let now = self.now_ns;
+        let now = self.now;
         let Fs { nodes, store, .. } = self;
         let node = nodes
             .get_mut(ino as usize)
@@ -808,8 +809,8 @@ impl<S: PageStore> Fs<S> {
             *size = at;
         }
         if at > off {
-            node.mtime_ns = now;
-            node.ctime_ns = now;
+            node.mtime = now;
+            node.ctime = now;
         }
         match result {
             Err(e) if at == off => Err(e),
@@ -823,7 +824,7 @@ impl<S: PageStore> Fs<S> {
         if new_len > i64::MAX as u64 {
             return Err(Errno::EINVAL);
         }
-        let now = self.now_ns;
+        let now = self.now;
         let Fs { nodes, store, .. } = self;
         let node = nodes
             .get_mut(ino as usize)
@@ -854,20 +855,20 @@ impl<S: PageStore> Fs<S> {
             }
         }
         *len = new_len;
-        node.mtime_ns = now;
-        node.ctime_ns = now;
+        node.mtime = now;
+        node.ctime = now;
         Ok(())
     }
 
     /// chmod: the permission bits (EROFS for the archive's files).
     pub fn chmod(&mut self, ino: Ino, perm: u32) -> Result<(), Errno> {
-        let now = self.now_ns;
+        let now = self.now;
         let n = self.get_mut(ino)?;
         if matches!(n.kind, Kind::File(Data::Static(_))) {
             return Err(Errno::EROFS);
         }
         n.perm = perm & 0o7777;
-        n.ctime_ns = now;
+        n.ctime = now;
         Ok(())
     }
 

@@ -63,12 +63,13 @@ impl PageStore for Frames {
 
 static FS: IrqLock<Fs<Frames>> = IrqLock::new("file system", Fs::new(Frames));
 
-/// The tree, locked, its clock set to now (for the times changes are stamped with). Nothing
+/// The tree, locked, its clock set to now (the TSC: for the times changes are stamped with,
+/// turned into nanoseconds only by stat, so that a write pays no division). Nothing
 /// that takes this lock may be done while holding it: dropping an open file does (it releases
 /// its inode), so open files are dropped only after the guard.
 pub fn fs() -> IrqGuard<'static, Fs<Frames>> {
     let mut g = FS.lock();
-    g.now_ns = crate::time::realtime_ns();
+    g.now = crate::cpu::rdtsc();
     g
 }
 

@@ -49,9 +49,15 @@ fn stat_ino(ino: Ino) -> Result<Stat, Errno> {
         rdev,
         size: n.size(),
         blocks: n.pages_held() * 8,
-        mtime_ns: n.mtime_ns,
-        ctime_ns: n.ctime_ns,
+        mtime_ns: tsc_to_realtime(n.mtime),
+        ctime_ns: tsc_to_realtime(n.ctime),
     })
+}
+
+/// A TSC reading of the tree's clock as wall-clock nanoseconds.
+fn tsc_to_realtime(tsc: u64) -> u64 {
+    let ago = crate::cpu::rdtsc().saturating_sub(tsc);
+    crate::time::realtime_ns().saturating_sub(crate::time::cycles_to_ns(ago))
 }
 
 fn device(d: Device, perm: u32) -> Stat {

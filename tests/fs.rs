@@ -17,7 +17,15 @@ use std::sync::OnceLock;
 
 const INSTALL: &str = "musl-gcc is required for these tests: sudo apt-get install musl-tools";
 const PROGRAMS: &[&str] = &[
-    "fs_open", "fs_dirs", "fs_stat", "fs_poll", "fs_exec", "fs_fill", "fs_rofs", "fs_tools",
+    "fs_open",
+    "fs_dirs",
+    "fs_stat",
+    "fs_poll",
+    "fs_exec",
+    "fs_fill",
+    "fs_rofs",
+    "fs_tools",
+    "fs_pollcon",
 ];
 
 fn out_dir() -> PathBuf {
@@ -263,4 +271,54 @@ fn the_small_programs_work_together() {
     let at = lines.iter().position(|l| *l == ".").expect("ls -a");
     assert_eq!(lines[at + 1], "..");
     assert!(lines[at + 2].starts_with("fs_tools: \"/bin/ls\", \"-a\""));
+}
+
+/// Starts `cmd` with its standard input a pipe, types `line` into it after `delay`, closes it,
+/// and collects the output.
+fn type_after(mut cmd: Command, delay: std::time::Duration, line: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    std::thread::sleep(delay);
+    stdin.write_all(line).unwrap();
+    drop(stdin);
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn poll_waits_for_console_input() {
+    let prog = c_prog("fs_pollcon");
+    let delay = std::time::Duration::from_millis(500);
+    let host = type_after(Command::new(&prog), delay, b"typed\n");
+    let mut vmm = common::vmm();
+    vmm.args(["--timeout", "30", "--user"]).arg(&prog);
+    let guest = type_after(vmm, delay, b"typed\n");
+    for (who, out) in [("host", &host), ("guest", &guest)] {
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{who}: {stdout}");
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with("fs_pollcon: poll "))
+            .unwrap_or_else(|| panic!("{who}: {stdout}"));
+        assert!(
+            line.starts_with("fs_pollcon: poll 1 after "),
+            "{who}: {line}"
+        );
+        assert!(line.ends_with(" ms, read 'typed'"), "{who}: {line}");
+        let ms: u64 = line.split_whitespace().nth(4).unwrap().parse().unwrap();
+        assert!(
+            (100..9000).contains(&ms),
+            "{who}: it waited for the line: {line}"
+        );
+        assert!(
+            stdout.contains("fs_pollcon: a poll of 50 ms before the line: 0"),
+            "{who}: {stdout}"
+        );
+    }
 }

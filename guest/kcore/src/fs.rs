@@ -326,6 +326,9 @@ impl<S: PageStore> Fs<S> {
         };
         match name {
             b"." | b"" => Ok(dir),
+            // A removed directory's parent may be gone too (and its number reused): nothing
+            // is found from there, `..` included.
+            b".." if !node.linked => Err(Errno::ENOENT),
             b".." => Ok(node.parent),
             _ => {
                 let h = hash(name);
@@ -1049,6 +1052,8 @@ mod tests {
         f.hold(d);
         f.rmdir(&f.parent_of(ROOT, b"/d").unwrap()).unwrap();
         assert_eq!(f.create_file(d, b"x", 0o644), Err(Errno::ENOENT));
+        assert_eq!(f.resolve(d, b".."), Err(Errno::ENOENT));
+        assert_eq!(f.resolve(d, b"."), Ok(d));
         let mut buf = [0u8; 64];
         assert_eq!(f.path_of(d, &mut buf), Err(Errno::ENOENT));
         f.release(d);

@@ -394,3 +394,69 @@ fn edge_arguments_get_linuxs_answers() {
     run.assert_status(0);
     run.assert_line("edges: all passed");
 }
+
+/// Runs `prog args` on the host Linux, for its exit status (the program checks itself).
+fn on_host(prog: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(prog)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", prog.display()))
+}
+
+#[test]
+fn posix_threads_share_memory_and_wait_on_futexes() {
+    let host = on_host(&c_prog("threads"), &[]);
+    assert!(
+        host.status.success(),
+        "the host disagrees with the test itself:\n{}",
+        String::from_utf8_lossy(&host.stdout)
+    );
+    let run = run_user(&[c_user("threads", "")]);
+    assert!(!run.stdout.contains("FAIL"), "\n{}", run.dump());
+    run.assert_status(0);
+    for check in [
+        "counter under a mutex: ok",
+        "gettid is each thread's own: ok",
+        "pthread_cond_broadcast woke every waiter: ok",
+        "pthread_cond_timedwait times out: ok",
+        "robust mutex after its owner died: ok",
+        "a process signal ran its handler once: ok",
+    ] {
+        run.assert_line(check);
+    }
+    // The threads are one process: one row in the report.
+    let report = run.report();
+    assert_eq!(report.row(1).status, "exit 0");
+    assert!(run.kill_lines().is_empty(), "\n{}", run.dump());
+}
+
+#[test]
+fn exit_from_a_thread_ends_the_whole_process() {
+    let host = on_host(&c_prog("threads"), &["exitgroup"]);
+    assert_eq!(host.status.code(), Some(3));
+    let run = run_user(&[c_user("threads", "exitgroup")]);
+    run.assert_status(3);
+}
+
+#[test]
+fn execve_from_a_thread_replaces_the_whole_process() {
+    // The new program runs alone, as the process's only thread, under the process's pid.
+    let host = on_host(&c_prog("threads"), &["exec"]);
+    assert_eq!(host.status.code(), Some(4), "{host:?}");
+    let run = run_user(&[c_user("threads", "exec"), c_user("args", "")]);
+    run.assert_status(4);
+    run.assert_line("argv[3]=thread");
+    assert_eq!(run.report().row(1).status, "exit 4");
+}
+
+#[test]
+fn posix_threads_under_qemu_tcg() {
+    let mut cmd = Command::new(repo_root().join("scripts/qemu.sh"));
+    cmd.env("ACCEL", "tcg")
+        .args(["--timeout", &TIMEOUT_SECS.to_string()])
+        .args(["--user", &c_user("threads", "")]);
+    let run = run(cmd);
+    assert!(!run.stdout.contains("FAIL"), "\n{}", run.dump());
+    run.assert_status(0);
+    run.assert_line("robust mutex after its owner died: ok");
+}

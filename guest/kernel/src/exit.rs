@@ -11,33 +11,103 @@ use crate::scheduler;
 use crate::signal::{self, CLD_EXITED, CLD_KILLED};
 use kcore::runqueue::NIL;
 
-/// Ends the running process with Linux wait status `wait_status` (exit code << 8, or a signal)
-/// and runs something else.
+/// `Process::group_exit`: the whole group is ending (exit_group, a fatal signal), with the wait
+/// status in the low 16 bits.
+pub const GROUP_EXIT: u32 = 1 << 31;
+/// `Process::group_exit`: one thread is in execve, waiting for the others to go; its slot in
+/// the low bits.
+pub const GROUP_EXEC: u32 = 1 << 30;
+
+/// Ends the running task's whole process (exit_group, a fatal signal, a fault) with Linux wait
+/// status `wait_status` (exit code << 8, or a signal), and runs something else: every other
+/// thread of the group is sent SIGKILL and the last one out reports the group's status.
 pub fn exit_current(wait_status: u32) {
     let me = current();
-    me.wait_status.store(wait_status, Relaxed);
-    // set_tid_address / CLONE_CHILD_CLEARTID: the tid word goes to 0 (threads wait on it).
-    let ctid = me.clear_tid.swap(0, Relaxed);
-    if ctid != 0 {
-        let _ = crate::uaccess::copy_to_user(me.pml4(), ctid, &0u32.to_le_bytes());
+    {
+        let mut t = TASKS.lock();
+        if let Some(leader) = t.find_pid(me.tgid()) {
+            let g = leader.group_exit.load(Relaxed);
+            let execing_elsewhere = g & GROUP_EXEC != 0 && g & 0xffff != me.slot;
+            if leader.threads.load(Relaxed) > 1 && g & GROUP_EXIT == 0 && !execing_elsewhere {
+                leader
+                    .group_exit
+                    .store(GROUP_EXIT | (wait_status & 0xffff), Relaxed);
+                kill_other_threads(&mut t, me);
+            }
+        }
     }
+    exit_thread(wait_status)
+}
+
+/// SIGKILL to every other live thread of `me`'s group (a group exit, or an execve).
+pub fn kill_other_threads(t: &mut Tasks, me: &Process) {
+    let tgid = me.tgid();
+    for slot in 0..t.slot_count() {
+        let p = t.get(slot);
+        if p.tgid() == tgid && !core::ptr::eq(p, me) {
+            let sig = abi::signal::SIGKILL;
+            signal::post(t, p, sig, signal::SigInfo::kernel(sig));
+        }
+    }
+}
+
+/// Ends the running thread (exit, 60): its robust futexes and clear-child-tid word are let go,
+/// and if it was the last of its group, the process ends (`process_ended`).
+pub fn exit_thread(wait_status: u32) {
+    let me = current();
+    me.wait_status.store(wait_status, Relaxed);
+    crate::futex::exit_cleanup(me);
     release_resources(me);
     let mut t = TASKS.lock();
     if me.alarm_at.load(Relaxed) != 0 {
         scheduler::set_alarm(&mut t, me, 0, 0);
     }
-    me.set_state(&mut t, State::Zombie);
-    let pid = me.pid();
+    // A vfork parent waits for this exit (or an exec).
+    release_vfork_parent(&mut t, me);
+    let leader = match t.find_pid(me.tgid()) {
+        Some(l) => l,
+        None => me, // cannot happen: the leader's slot lives until its last thread is gone
+    };
+    let left = leader.threads.load(Relaxed).saturating_sub(1);
+    leader.threads.store(left, Relaxed);
+    let is_leader = core::ptr::eq(me, leader);
+    if !is_leader {
+        // A thread other than the leader leaves nothing to wait for: its slot goes now and
+        // its counters to its process's.
+        scheduler::charge_running();
+        leader.stats.absorb(&me.stats);
+        me.set_state(&mut t, State::Zombie);
+        t.release(me);
+    } else {
+        me.set_state(&mut t, State::Zombie);
+    }
+    let g = leader.group_exit.load(Relaxed);
+    if left > 0 {
+        if left == 1 && g & GROUP_EXEC != 0 {
+            // The thread in execve is the only one left: it goes on.
+            let execer = t.get(g & 0xffff);
+            scheduler::wake(&mut t, execer, Wait::Group);
+        }
+        return scheduler::run_next(t);
+    }
+    if g & GROUP_EXIT != 0 {
+        leader.wait_status.store(g & 0xffff, Relaxed);
+    }
+    process_ended(t, leader)
+}
+
+/// The last thread of `leader`'s process is gone: its children go to pid 1, its parent hears
+/// of it (or reaps it at once), and pid 1's end powers the machine off.
+fn process_ended(mut t: crate::sync::IrqGuard<'_, Tasks>, leader: &'static Process) {
+    let pid = leader.pid();
     if pid == 1 {
         drop(t);
         scheduler::charge_running();
         crate::report::print();
-        crate::power::power_off(me.shell_status() as u8);
+        crate::power::power_off(leader.shell_status() as u8);
     }
-    // A vfork parent waits for this exit (or an exec).
-    release_vfork_parent(&mut t, me);
     // Children go to pid 1; those already dead are its to reap now.
-    let init = t.find_pid(1);
+    let init = t.find_process(1);
     let mut orphaned_zombie = false;
     for slot in 0..t.slot_count() {
         let c = t.get(slot);
@@ -48,20 +118,21 @@ pub fn exit_current(wait_status: u32) {
     }
     if let (true, Some(init)) = (orphaned_zombie, init) {
         let sig = abi::signal::SIGCHLD;
-        signal::post(&mut t, init, sig, signal::SigInfo::kernel(sig));
-        scheduler::wake(&mut t, init, Wait::Child);
+        signal::post_process(&mut t, init, sig, signal::SigInfo::kernel(sig));
+        signal::wake_waiters(&mut t, init);
     }
-    let parent = t.find_pid(me.parent.load(Relaxed));
+    let parent = t.find_process(leader.parent.load(Relaxed));
     match parent {
         Some(pp) if !signal::parent_reaps_automatically(pp) => {
+            let wait_status = leader.wait_status.load(Relaxed);
             let (code, status) = if wait_status & 0x7f != 0 {
                 (CLD_KILLED, (wait_status & 0x7f) as i32)
             } else {
                 (CLD_EXITED, (wait_status >> 8 & 0xff) as i32)
             };
-            signal::notify_parent(&mut t, me, code, status);
+            signal::notify_parent(&mut t, leader, code, status);
         }
-        _ => reap(&mut t, me),
+        _ => reap(&mut t, leader),
     }
     scheduler::run_next(t)
 }
@@ -74,10 +145,8 @@ fn release_resources(me: &Process) {
         let mut r = me.res.lock();
         (r.files.take(), r.handlers.take())
     };
-    if let Some(files) = files {
-        let fds = files.0.lock().take_all();
-        drop(fds);
-    }
+    // Threads may share the descriptor table: the last one to go closes the files.
+    drop(files);
     drop(handlers);
     drop(old_mm);
     let cwd = me.cwd.swap(kcore::fs::ROOT, Relaxed);

@@ -203,6 +203,7 @@ impl FdTable {
     }
 
     /// Empties the table (exit): its descriptors, for the caller to drop.
+    #[allow(dead_code)]
     pub fn take_all(&mut self) -> Vec<Option<Fd>> {
         core::mem::take(&mut self.fds)
     }

@@ -36,6 +36,11 @@ impl<T> Karc<T> {
         })
     }
 
+    /// Whether another `Karc` points at the same value (a table shared by threads, say).
+    pub fn is_shared(&self) -> bool {
+        self.inner().refs.load(Ordering::Acquire) > 1
+    }
+
     fn inner(&self) -> &Inner<T> {
         // SAFETY: the allocation lives while any Karc to it does, and this is one.
         unsafe { self.inner.as_ref() }

@@ -8,7 +8,7 @@
 //!   trap_table.rs   the IDT: the trap table, installed once
 //!   syscall.rs      the `syscall` instruction's MSRs
 //!   lapic.rs        the local APIC; timer.rs: tickless timer
-//!   initrd.rs       the program archive; loader.rs: processes from ELF files
+//!   fs/             the file tree, from the program archive; loader.rs: ELF programs
 //!   scheduler.rs    run the first process: return-from-trap into ring 3
 
 #![no_std]
@@ -23,6 +23,7 @@ mod cpu;
 mod exit;
 mod file;
 mod fs;
+mod futex;
 mod gdt;
 mod ioapic;
 mod karc;

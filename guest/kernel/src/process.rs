@@ -46,6 +46,8 @@ pub enum Wait {
     Signal,
     /// A vfork child to exec or exit.
     Vfork,
+    /// The other threads of its group to exit (execve in a multithreaded process).
+    Group,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -76,6 +78,7 @@ impl State {
             State::Blocked(Wait::Vfork) => 8,
             State::Stopped => 9,
             State::Zombie => 10,
+            State::Blocked(Wait::Group) => 11,
         }
     }
     const fn from_u8(v: u8) -> State {
@@ -90,6 +93,7 @@ impl State {
             8 => State::Blocked(Wait::Vfork),
             9 => State::Stopped,
             10 => State::Zombie,
+            11 => State::Blocked(Wait::Group),
             _ => State::Unused,
         }
     }
@@ -121,6 +125,14 @@ impl Stats {
             preempted: self.preempted.load(Relaxed),
             yielded: self.yielded.load(Relaxed),
         }
+    }
+    /// Adds a finished thread's counters to its process's (the leader's).
+    pub fn absorb(&self, other: &Stats) {
+        let s = other.snapshot();
+        self.cpu_cycles.fetch_add(s.cpu_cycles, Relaxed);
+        self.syscalls.fetch_add(s.syscalls, Relaxed);
+        self.preempted.fetch_add(s.preempted, Relaxed);
+        self.yielded.fetch_add(s.yielded, Relaxed);
     }
     fn reset(&self) {
         for c in [
@@ -178,7 +190,16 @@ pub struct Process {
     pub slot: u32,
     /// Top of this slot's kernel stack; fixed for the slot's life.
     pub kstack_top: u64,
+    /// The task's own id (Linux's tid); for a single-threaded process, its pid.
     pub pid: AtomicU32,
+    /// The thread group (the process) it belongs to: its leader's pid, which getpid returns.
+    pub tgid: AtomicU32,
+    /// In a group leader: its threads that have not exited yet, itself included. The leader
+    /// is reported to its parent only when this reaches 0 (thread.rs).
+    pub threads: AtomicU32,
+    /// In a group leader: how the whole group ends once exit_group or a fatal signal started
+    /// it (`GROUP_EXIT` | wait status), or 0; `GROUP_EXEC` while one thread execs.
+    pub group_exit: AtomicU32,
     /// The parent's pid (0 for pid 1; orphans are handed to pid 1).
     pub parent: AtomicU32,
     /// Process group and session (job control).
@@ -234,12 +255,18 @@ pub struct Process {
     pub alarm_interval: AtomicU64,
     /// The vfork parent waiting for this child to exec or exit (its slot), or NIL.
     pub vfork_parent: AtomicU32,
-    /// CLONE_CHILD_CLEARTID / set_tid_address: zeroed at exit.
+    /// CLONE_CHILD_CLEARTID / set_tid_address: zeroed at exit, and its futex woken.
     pub clear_tid: AtomicU64,
     /// A blocked poll or select: its deadline (TSC) and the address of its system call, so
     /// that the call, run again when something changes, keeps its first deadline (0: none).
     pub poll_deadline: AtomicU64,
     pub poll_rip: AtomicU64,
+    /// set_robust_list: the head of the thread's list of held robust mutexes, or 0.
+    pub robust_list: AtomicU64,
+    /// The futex this task waits on (futex.rs): its key (address space, address) and bitset.
+    pub futex_space: AtomicU64,
+    pub futex_addr: AtomicU64,
+    pub futex_bitset: AtomicU32,
 }
 
 /// `exe` of a process that runs no program of the tree.
@@ -280,6 +307,9 @@ impl Process {
             slot,
             kstack_top,
             pid: AtomicU32::new(0),
+            tgid: AtomicU32::new(0),
+            threads: AtomicU32::new(0),
+            group_exit: AtomicU32::new(0),
             parent: AtomicU32::new(0),
             pgid: AtomicU32::new(0),
             sid: AtomicU32::new(0),
@@ -327,12 +357,28 @@ impl Process {
             clear_tid: AtomicU64::new(0),
             poll_deadline: AtomicU64::new(0),
             poll_rip: AtomicU64::new(0),
+            robust_list: AtomicU64::new(0),
+            futex_space: AtomicU64::new(0),
+            futex_addr: AtomicU64::new(0),
+            futex_bitset: AtomicU32::new(0),
         }
     }
 
     #[inline]
     pub fn pid(&self) -> u32 {
         self.pid.load(Relaxed)
+    }
+
+    /// The process (thread group) id: what getpid returns.
+    #[inline]
+    pub fn tgid(&self) -> u32 {
+        self.tgid.load(Relaxed)
+    }
+
+    /// Whether this task leads its thread group (every single-threaded process does).
+    #[inline]
+    pub fn is_leader(&self) -> bool {
+        self.tgid() == self.pid()
     }
 
     #[inline]
@@ -436,7 +482,12 @@ pub struct Tasks {
     /// ready queue. An object that can be waited on holds a queue id.
     queues: Vec<RunQueue>,
     free_queues: Vec<u32>,
+    /// The futex hash's buckets (futex.rs): a wait queue id each, made on first use, or NIL.
+    pub futex_buckets: [u32; FUTEX_BUCKETS],
 }
+
+/// Buckets of the futex hash: waiters of one bucket share a wait queue.
+pub const FUTEX_BUCKETS: usize = 64;
 
 pub static TASKS: IrqLock<Tasks> = IrqLock::new(
     "tasks",
@@ -450,6 +501,7 @@ pub static TASKS: IrqLock<Tasks> = IrqLock::new(
         nalarms: 0,
         queues: Vec::new(),
         free_queues: Vec::new(),
+        futex_buckets: [NIL; FUTEX_BUCKETS],
     },
 );
 
@@ -514,6 +566,9 @@ impl Tasks {
         let pid = self.next_pid;
         self.next_pid += 1;
         p.pid.store(pid, Relaxed);
+        p.tgid.store(pid, Relaxed);
+        p.threads.store(1, Relaxed);
+        p.group_exit.store(0, Relaxed);
         p.parent.store(parent, Relaxed);
         p.pgid.store(pid, Relaxed);
         p.sid.store(pid, Relaxed);
@@ -538,6 +593,9 @@ impl Tasks {
             &p.clear_tid,
             &p.poll_deadline,
             &p.poll_rip,
+            &p.robust_list,
+            &p.futex_space,
+            &p.futex_addr,
         ] {
             v.store(0, Relaxed);
         }
@@ -588,8 +646,19 @@ impl Tasks {
             .filter(|p| p.state() != State::Unused)
     }
 
+    /// The task with id `pid` (a process's leader, or any thread by its tid).
     pub fn find_pid(&self, pid: u32) -> Option<&'static Process> {
         self.live().find(|p| p.pid() == pid)
+    }
+
+    /// The leader of process `pid` (not a thread's tid).
+    pub fn find_process(&self, pid: u32) -> Option<&'static Process> {
+        self.live().find(|p| p.pid() == pid && p.tgid() == pid)
+    }
+
+    /// Every live task of thread group `tgid`, the leader included (even a zombie one).
+    pub fn group(&self, tgid: u32) -> impl Iterator<Item = &'static Process> + '_ {
+        self.live().filter(move |p| p.tgid() == tgid)
     }
 
     pub fn sleep_links(&self) -> SleepLinks<'_> {
@@ -602,6 +671,24 @@ impl Tasks {
     }
 
     /// Wait queue `id` together with the links.
+    /// Takes the tasks of wait queue `q` that `pick` chooses (in queue order) into a queue of
+    /// their own, still blocked: see `pop_taken`.
+    pub fn take_from_queue(
+        &mut self,
+        q: u32,
+        mut pick: impl FnMut(&'static Process) -> bool,
+    ) -> RunQueue {
+        let slots = &self.slots;
+        let mut links = SlotLinks(slots);
+        self.queues[q as usize].split_off_where(&mut links, |s| pick(slot_of(slots, s)))
+    }
+
+    /// The first task of a queue made by `take_from_queue`.
+    pub fn pop_taken(&self, taken: &mut RunQueue) -> Option<&'static Process> {
+        let mut links = SlotLinks(&self.slots);
+        taken.pop_front(&mut links).map(|s| slot_of(&self.slots, s))
+    }
+
     pub fn queue(&mut self, id: u32) -> (&mut RunQueue, SlotLinks<'_>) {
         (&mut self.queues[id as usize], SlotLinks(&self.slots))
     }

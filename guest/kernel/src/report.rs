@@ -104,6 +104,7 @@ fn describe<'a>(r: &Record, buf: &'a mut [u8; 18]) -> &'a str {
         State::Blocked(process::Wait::Queue) => write!(w, "blocked"),
         State::Blocked(process::Wait::Signal) => write!(w, "pausing"),
         State::Blocked(process::Wait::Vfork) => write!(w, "vfork"),
+        State::Blocked(process::Wait::Group) => write!(w, "dethread"),
         State::Stopped => write!(w, "stopped"),
     };
     let n = w.1;

@@ -373,6 +373,22 @@ pub fn take_waiter(t: &mut Tasks, q: u32) -> Option<&'static Process> {
     Some(p)
 }
 
+/// Wakes `p`, which the caller took out of its wait queue (a futex wake, futex.rs): off the
+/// sleepers' list too, and ready.
+pub fn wake_taken(t: &mut Tasks, p: &'static Process) {
+    p.waiting_in.store(NIL, Relaxed);
+    unlink_sleeper(t, p);
+    make_ready(t, p);
+}
+
+/// Moves `p`, which the caller took out of its wait queue, to the end of queue `q`, still
+/// blocked (a futex requeue).
+pub fn move_taken(t: &mut Tasks, p: &'static Process, q: u32) {
+    p.waiting_in.store(q, Relaxed);
+    let (queue, mut links) = t.queue(q);
+    queue.push_back(&mut links, p.slot);
+}
+
 /// Wakes `p` if it is blocked for `why`.
 pub fn wake(t: &mut Tasks, p: &'static Process, why: Wait) {
     if p.state() == State::Blocked(why) {
@@ -427,6 +443,7 @@ pub fn run_next(mut t: crate::sync::IrqGuard<'_, Tasks>) {
         State::Blocked(Wait::Queue) => "block",
         State::Blocked(Wait::Signal) => "pause",
         State::Blocked(Wait::Vfork) => "vfork",
+        State::Blocked(Wait::Group) => "dethread",
         State::Stopped => "stop",
         _ => "exit",
     };

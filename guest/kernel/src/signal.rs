@@ -224,6 +224,69 @@ pub fn post(t: &mut Tasks, p: &'static Process, sig: u32, info: SigInfo) {
     }
 }
 
+/// Sends `sig` to the process (thread group) that `p` leads, as kill does: one of its threads
+/// takes it, the first that does not block it (the leader first), as Linux picks one.
+pub fn post_process(t: &mut Tasks, p: &'static Process, sig: u32, info: SigInfo) {
+    if p.threads.load(Relaxed) <= 1 {
+        return post(t, p, sig, info);
+    }
+    let tgid = p.tgid();
+    let live = |q: &Process| !matches!(q.state(), State::Zombie | State::Unused | State::Embryo);
+    let takes = |q: &Process| sig == SIGKILL || q.sig_blocked.load(Relaxed) & bit(sig) == 0;
+    // If every thread blocks it, it waits at the leader (alive, or the first live thread) for
+    // a thread to unblock it (`adopt_process_signals`).
+    let mut fallback = live(p).then_some(p);
+    let chosen = 'find: {
+        if live(p) && takes(p) {
+            break 'find Some(p);
+        }
+        for slot in 0..t.slot_count() {
+            let q = t.get(slot);
+            if q.tgid() == tgid && live(q) {
+                if takes(q) {
+                    break 'find Some(q);
+                }
+                fallback.get_or_insert(q);
+            }
+        }
+        None
+    };
+    post(t, chosen.or(fallback).unwrap_or(p), sig, info);
+}
+
+/// Moves to thread `p` the signals pending at its leader that the leader blocks and `p` does
+/// not: Linux keeps them pending for the whole process, for whichever thread unblocks first.
+fn adopt_process_signals(p: &'static Process) {
+    let mut t = TASKS.lock();
+    let Some(leader) = t.find_pid(p.tgid()) else {
+        return;
+    };
+    let mut stranded = leader.sig_pending.load(Relaxed)
+        & leader.sig_blocked.load(Relaxed)
+        & !p.sig_blocked.load(Relaxed);
+    while stranded != 0 {
+        let sig = stranded.trailing_zeros() + 1;
+        stranded &= stranded - 1;
+        leader.sig_pending.fetch_and(!bit(sig), Relaxed);
+        let info = leader.sig.lock().info[sig as usize - 1];
+        post(&mut t, p, sig, info);
+    }
+}
+
+/// Wakes every thread of the process `p` leads that waits for a child (wait4, waitid).
+pub fn wake_waiters(t: &mut Tasks, p: &'static Process) {
+    if p.threads.load(Relaxed) <= 1 {
+        return scheduler::wake(t, p, Wait::Child);
+    }
+    let tgid = p.tgid();
+    for slot in 0..t.slot_count() {
+        let q = t.get(slot);
+        if q.tgid() == tgid {
+            scheduler::wake(t, q, Wait::Child);
+        }
+    }
+}
+
 /// Makes `p` take a signal soon: the running task at its next trap exit, a blocked one by
 /// waking it (its system call then restarts or fails with EINTR), a stopped one only for
 /// SIGKILL.
@@ -233,10 +296,10 @@ fn kick(t: &mut Tasks, p: &'static Process, sig: u32) {
         State::Running if cpu.running.get() && core::ptr::eq(current(), p) => {
             cpu.work.set(cpu.work.get() | percpu::WORK_SLOW);
         }
-        State::Blocked(Wait::Vfork) | State::Stopped if sig == SIGKILL => {
+        State::Blocked(Wait::Vfork | Wait::Group) | State::Stopped if sig == SIGKILL => {
             scheduler::interrupt(t, p)
         }
-        State::Blocked(Wait::Vfork) | State::Stopped => {}
+        State::Blocked(Wait::Vfork | Wait::Group) | State::Stopped => {}
         State::Blocked(_) => scheduler::interrupt(t, p),
         _ => {}
     }
@@ -245,7 +308,7 @@ fn kick(t: &mut Tasks, p: &'static Process, sig: u32) {
 /// Tells `child`'s parent that it exited, was killed, stopped or continued: SIGCHLD (unless the
 /// parent asked not to hear of stops), and a wake-up if it waits.
 pub fn notify_parent(t: &mut Tasks, child: &Process, code: i32, status: i32) {
-    let Some(parent) = t.find_pid(child.parent.load(Relaxed)) else {
+    let Some(parent) = t.find_process(child.parent.load(Relaxed)) else {
         return;
     };
     let stopping = code == CLD_STOPPED || code == CLD_CONTINUED;
@@ -260,9 +323,9 @@ pub fn notify_parent(t: &mut Tasks, child: &Process, code: i32, status: i32) {
             status,
             ..SigInfo::default()
         };
-        post(t, parent, SIGCHLD, info);
+        post_process(t, parent, SIGCHLD, info);
     }
-    scheduler::wake(t, parent, Wait::Child);
+    wake_waiters(t, parent);
 }
 
 /// Whether the parent of an exiting child lets it vanish at once (SIGCHLD ignored, or
@@ -690,8 +753,13 @@ pub fn restore_suspend_mask() {
     }
 }
 
-/// After the mask changed: if that made a pending signal deliverable, take it at this trap exit.
+/// After the running task's mask changed: if that made a pending signal deliverable, take it
+/// at this trap exit. A thread also takes over the signals sent to its process that wait at
+/// the leader because every thread blocked them (`post_process`).
 pub fn note_unblocked(p: &Process) {
+    if !p.is_leader() {
+        adopt_process_signals(current());
+    }
     if deliverable(p) != 0 {
         let cpu = percpu::this();
         cpu.work.set(cpu.work.get() | percpu::WORK_SLOW);

@@ -1,7 +1,7 @@
 //! The system-call table: Linux x86-64 numbers, so ordinary static programs run unchanged, plus
 //! two calls of our own (`spawn`, 1000, and `bench`, 1001). The handlers are in sys/, by family.
 
-use crate::sys::{bench, fd, fs, memory, poll, process, raw, signal, stat, sys_defer, time};
+use crate::sys::{bench, fd, fs, futex, memory, poll, process, raw, signal, stat, sys_defer, time};
 use crate::trap_frame::TrapFrame;
 use abi::syscall::nr;
 use abi::Errno;
@@ -126,7 +126,10 @@ pub static SYSCALL_TABLE: [Handler; TABLE_LEN] = syscall_table! {
     nr::TKILL => process::sys_tkill,
     nr::SET_TID_ADDRESS => process::sys_set_tid_address,
     nr::CLOCK_GETTIME => time::sys_clock_gettime,
-    nr::EXIT_GROUP => process::sys_exit, // one thread per process
+    nr::EXIT_GROUP => process::sys_exit_group,
+    nr::FUTEX => futex::sys_futex,
+    nr::SET_ROBUST_LIST => futex::sys_set_robust_list,
+    nr::GET_ROBUST_LIST => futex::sys_get_robust_list,
     nr::TGKILL => process::sys_tgkill,
     nr::WAITID => process::sys_waitid,
     nr::DUP3 => fd::sys_dup3,

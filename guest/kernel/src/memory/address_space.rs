@@ -55,6 +55,15 @@ struct State {
 }
 
 impl AddressSpace {
+    /// Whether `addr` lies in a MAP_SHARED region (a futex there is keyed by its frame).
+    pub fn is_shared_at(&self, addr: u64) -> bool {
+        self.state
+            .lock()
+            .regions
+            .find(addr)
+            .is_some_and(|r| r.shared)
+    }
+
     /// An empty user half (the kernel half shared, as in every address space).
     pub fn new() -> Result<Karc<AddressSpace>, OutOfMemory> {
         let pml4 = paging::new_address_space()?;

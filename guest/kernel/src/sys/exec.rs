@@ -9,12 +9,15 @@ use alloc::vec::Vec;
 
 use super::{pml4, SysResult};
 use crate::exit;
+use crate::file::Files;
 use crate::fs;
 use crate::gdt::{USER_CODE, USER_DATA};
+use crate::karc::Karc;
 use crate::loader::{self, Source, Strings};
 use crate::percpu::current;
-use crate::process::TASKS;
+use crate::process::{Process, Wait, TASKS};
 use crate::scheduler;
+use crate::signal::SigHandlers;
 use crate::trap_frame::TrapFrame;
 use crate::uaccess::{copy_from_user, read_u64};
 use abi::Errno;
@@ -226,6 +229,70 @@ pub fn basename(path: &[u8]) -> &str {
     core::str::from_utf8(base).unwrap_or("?")
 }
 
+/// execve in a multithreaded process (Linux's de_thread): the other threads are killed, and
+/// the call runs again once they are gone; the caller, the new program's only thread, then
+/// takes the process's pid. Returns whether the caller must wait first.
+fn dethread(f: &mut TrapFrame) -> Result<bool, Errno> {
+    let me = current();
+    let mut t = TASKS.lock();
+    let Some(leader) = t.find_pid(me.tgid()) else {
+        return Ok(false);
+    };
+    let g = leader.group_exit.load(Relaxed);
+    if leader.threads.load(Relaxed) > 1 {
+        if g & exit::GROUP_EXIT != 0 || (g & exit::GROUP_EXEC != 0 && g & 0xffff != me.slot) {
+            return Err(Errno::EAGAIN); // the process is ending: this thread is being killed
+        }
+        if g == 0 {
+            leader.group_exit.store(exit::GROUP_EXEC | me.slot, Relaxed);
+            exit::kill_other_threads(&mut t, me);
+        }
+        scheduler::block_restartable(t, f, Wait::Group);
+        return Ok(true);
+    }
+    leader.group_exit.store(0, Relaxed);
+    if !core::ptr::eq(leader, me) {
+        me.stats.absorb(&leader.stats);
+        me.pid.store(leader.pid(), Relaxed);
+        me.threads.store(1, Relaxed);
+        me.group_exit.store(0, Relaxed);
+        t.release(leader);
+    }
+    Ok(false)
+}
+
+/// The descriptor table and signal handlers become the caller's own if another process
+/// shares them (clone with CLONE_FILES or CLONE_SIGHAND but not a thread): exec must not
+/// close or reset another process's. Returns the handlers.
+fn unshare(me: &Process) -> Result<Karc<SigHandlers>, Errno> {
+    let files = me.files().ok_or(Errno::ENOMEM)?;
+    let handlers = me.handlers().ok_or(Errno::ENOMEM)?;
+    let files = if files.is_shared() {
+        Some(Files::new(files.0.lock().try_clone()?)?)
+    } else {
+        None
+    };
+    let handlers = if handlers.is_shared() {
+        handlers.try_clone()?
+    } else {
+        handlers
+    };
+    let mut r = me.res.lock();
+    if let Some(fs) = files {
+        r.files = Some(fs);
+    }
+    r.handlers = Some(handlers.clone());
+    Ok(handlers)
+}
+
+/// `unshare`, unless the caller must wait for its other threads first.
+fn unshare_unless(waits: bool, me: &Process) -> Result<Option<Karc<SigHandlers>>, Errno> {
+    if waits {
+        return Ok(None);
+    }
+    unshare(me).map(Some)
+}
+
 /// execve(path, argv, envp).
 pub fn sys_execve(f: &mut TrapFrame) -> SysResult {
     let me = current();
@@ -240,15 +307,20 @@ pub fn sys_execve(f: &mut TrapFrame) -> SysResult {
         copy_strings(f.rdx, &mut envp)?;
     }
     let Loaded { image, ino } = load_program(start, &path, argv, &envp)?;
-
-    // The point of no return.
-    let handlers = match me.handlers() {
-        Some(h) => h,
-        None => {
+    let ready = dethread(f).and_then(|waits| Ok((waits, unshare_unless(waits, me)?)));
+    let handlers = match ready {
+        Ok((false, Some(h))) => h,
+        Ok(_) => {
             fs::release(ino);
-            return Err(Errno::ENOMEM);
+            return Ok(f.rax); // runs again once the other threads are gone
+        }
+        Err(e) => {
+            fs::release(ino);
+            return Err(e);
         }
     };
+
+    // The point of no return.
     // SAFETY: loads the new address space's PML4 (it maps the kernel half like every other);
     // the old one stays alive until dropped below.
     unsafe { core::arch::asm!("mov cr3, {}", in(reg) image.mm.pml4, options(nostack)) };

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod exec;
 pub mod fd;
 pub mod fs;
+pub mod futex;
 pub mod memory;
 pub mod poll;
 pub mod process;

@@ -20,15 +20,16 @@ use abi::signal::{NSIG, SIGCHLD};
 use abi::Errno;
 use kcore::fs::Ino;
 
+/// getpid: the process's id, which is its thread group's (the first thread's tid).
 pub fn sys_getpid(_f: &mut TrapFrame) -> SysResult {
-    Ok(current().pid() as u64)
+    Ok(current().tgid() as u64)
 }
 
 pub fn sys_getppid(_f: &mut TrapFrame) -> SysResult {
     Ok(current().parent.load(Relaxed) as u64)
 }
 
-/// gettid: one thread per process, so the pid.
+/// gettid: this thread's own id.
 pub fn sys_gettid(_f: &mut TrapFrame) -> SysResult {
     Ok(current().pid() as u64)
 }
@@ -44,10 +45,16 @@ pub fn sys_sched_yield(_f: &mut TrapFrame) -> SysResult {
     Ok(0)
 }
 
-/// exit and exit_group (one thread per process).
+/// exit: ends the calling thread (the process, if it was the last).
 pub fn sys_exit(f: &mut TrapFrame) -> SysResult {
-    exit::exit_current(((f.rdi & 0xff) << 8) as u32);
+    exit::exit_thread(((f.rdi & 0xff) << 8) as u32);
     Ok(0) // goes to a frame nobody will return to
+}
+
+/// exit_group: ends every thread of the process.
+pub fn sys_exit_group(f: &mut TrapFrame) -> SysResult {
+    exit::exit_current(((f.rdi & 0xff) << 8) as u32);
+    Ok(0)
 }
 
 /// Errors of making a process, as fork, spawn and execve report them.
@@ -78,6 +85,7 @@ const CLONE_FS: u64 = 0x200;
 const CLONE_FILES: u64 = 0x400;
 const CLONE_SIGHAND: u64 = 0x800;
 const CLONE_VFORK: u64 = 0x4000;
+const CLONE_SYSVSEM: u64 = 0x40000;
 const CLONE_PARENT: u64 = 0x8000;
 const CLONE_THREAD: u64 = 0x10000;
 const CLONE_SETTLS: u64 = 0x80000;
@@ -88,6 +96,11 @@ const CLONE_CHILD_SETTID: u64 = 0x1000000;
 /// What our processes support today (threads, with CLONE_THREAD and the sharing flags, come
 /// with a later change).
 const SUPPORTED: u64 = CLONE_VM
+    | CLONE_FS
+    | CLONE_FILES
+    | CLONE_SIGHAND
+    | CLONE_THREAD
+    | CLONE_SYSVSEM
     | CLONE_VFORK
     | CLONE_PARENT
     | CLONE_SETTLS
@@ -112,10 +125,14 @@ pub fn sys_clone(f: &mut TrapFrame) -> SysResult {
 }
 
 fn clone(f: &mut TrapFrame, flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u64) -> SysResult {
-    if flags & (CLONE_THREAD | CLONE_SIGHAND | CLONE_FILES | CLONE_FS) != 0 {
-        return Err(Errno::EINVAL); // threads: not yet
-    }
     if flags & !SUPPORTED != 0 || (flags & 0xff) as u32 > NSIG {
+        return Err(Errno::EINVAL);
+    }
+    // Linux's rules: a thread shares the signal handlers, which needs a shared address space.
+    let thread = flags & CLONE_THREAD != 0;
+    if (thread && flags & CLONE_SIGHAND == 0)
+        || (flags & CLONE_SIGHAND != 0 && flags & CLONE_VM == 0)
+    {
         return Err(Errno::EINVAL);
     }
     let me = current();
@@ -126,6 +143,7 @@ fn clone(f: &mut TrapFrame, flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u
         mm.fork()?
     };
     let files = match me.files() {
+        Some(fs) if flags & CLONE_FILES != 0 => fs,
         Some(fs) => {
             let copy = fs.0.lock().try_clone()?;
             Files::new(copy)?
@@ -133,17 +151,28 @@ fn clone(f: &mut TrapFrame, flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u
         None => Files::new(FdTable::default())?,
     };
     let handlers = match me.handlers() {
+        Some(h) if flags & CLONE_SIGHAND != 0 => h,
         Some(h) => h.try_clone()?,
         None => Karc::try_new(SigHandlers::new()).map_err(|_| Errno::ENOMEM)?,
     };
     let mut t = TASKS.lock();
-    let parent = if flags & CLONE_PARENT != 0 {
+    // A new thread's parent is its process's; a new process's is the caller's process (so a
+    // thread's exit orphans no one).
+    let parent = if thread || flags & CLONE_PARENT != 0 {
         me.parent.load(Relaxed)
     } else {
-        me.pid()
+        me.tgid()
     };
+    let leader = t.find_pid(me.tgid()).ok_or(Errno::EAGAIN)?;
+    if thread && leader.group_exit.load(Relaxed) != 0 {
+        return Err(Errno::EAGAIN); // the process is exiting or exec'ing
+    }
     let child = t.alloc(me.name().as_str(), parent)?;
     let pid = child.pid();
+    if thread {
+        child.tgid.store(me.tgid(), Relaxed);
+        leader.threads.fetch_add(1, Relaxed);
+    }
     child.pgid.store(me.pgid.load(Relaxed), Relaxed);
     child.sid.store(me.sid.load(Relaxed), Relaxed);
     {
@@ -159,7 +188,11 @@ fn clone(f: &mut TrapFrame, flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u
     child
         .sig_blocked
         .store(me.sig_blocked.load(Relaxed), Relaxed);
-    child.sig.lock().altstack = me.sig.lock().altstack;
+    // A task that shares the caller's memory but runs on a stack of its own must not inherit
+    // the alternate signal stack (two tasks would take signals on one stack).
+    if flags & CLONE_VM == 0 || flags & CLONE_VFORK != 0 {
+        child.sig.lock().altstack = me.sig.lock().altstack;
+    }
     let fs = if flags & CLONE_SETTLS != 0 {
         tls
     } else {
@@ -232,10 +265,11 @@ struct Found {
 /// asks: an exit (WEXITED), a stop (WSTOPPED), a continue (WCONTINUED). Err(ECHILD) when the
 /// caller has no such child at all.
 fn find_child(t: &Tasks, which: Which, options: u64) -> Result<Option<Found>, Errno> {
-    let me = current().pid();
+    let me = current().tgid();
     let mut any = false;
     for c in t.live() {
-        if c.parent.load(Relaxed) != me {
+        // Processes only: a thread is not a child (and a zombie leader waits for its threads).
+        if c.parent.load(Relaxed) != me || !c.is_leader() {
             continue;
         }
         let wanted = match which {
@@ -248,7 +282,7 @@ fn find_child(t: &Tasks, which: Which, options: u64) -> Result<Option<Found>, Er
         }
         any = true;
         let state = c.state();
-        if state == State::Zombie && options & WEXITED != 0 {
+        if state == State::Zombie && c.threads.load(Relaxed) == 0 && options & WEXITED != 0 {
             let w = c.wait_status.load(Relaxed);
             let (code, status) = if w & 0x7f != 0 {
                 (signal::CLD_KILLED, w & 0x7f)
@@ -429,7 +463,8 @@ pub fn sys_setpgid(f: &mut TrapFrame) -> SysResult {
     }
     let t = TASKS.lock();
     let p = target(&t, f.rdi)?;
-    if !core::ptr::eq(p, me) && p.parent.load(Relaxed) != me.pid() {
+    let p = t.find_pid(p.tgid()).unwrap_or(p); // a thread stands for its process
+    if p.tgid() != me.tgid() && p.parent.load(Relaxed) != me.tgid() {
         return Err(Errno::ESRCH);
     }
     let sid = me.sid.load(Relaxed);
@@ -443,7 +478,9 @@ pub fn sys_setpgid(f: &mut TrapFrame) -> SysResult {
     if !exists {
         return Err(Errno::EPERM);
     }
-    p.pgid.store(pgid, Relaxed);
+    for q in t.group(p.tgid()) {
+        q.pgid.store(pgid, Relaxed);
+    }
     Ok(0)
 }
 
@@ -451,12 +488,14 @@ pub fn sys_setpgid(f: &mut TrapFrame) -> SysResult {
 pub fn sys_setsid(_f: &mut TrapFrame) -> SysResult {
     let me = current();
     let t = TASKS.lock();
-    let pid = me.pid();
+    let pid = me.tgid();
     if t.live().any(|q| q.pgid.load(Relaxed) == pid) {
         return Err(Errno::EPERM);
     }
-    me.sid.store(pid, Relaxed);
-    me.pgid.store(pid, Relaxed);
+    for q in t.group(pid) {
+        q.sid.store(pid, Relaxed);
+        q.pgid.store(pid, Relaxed);
+    }
     Ok(pid as u64)
 }
 
@@ -471,11 +510,13 @@ pub fn sys_kill(f: &mut TrapFrame) -> SysResult {
     }
     let sig = sig as u32;
     let me = current();
-    let info = SigInfo::user(sig, me.pid());
+    let info = SigInfo::user(sig, me.tgid());
     let mut t = TASKS.lock();
     if pid > 0 {
+        // A thread's tid names its process here, as on Linux.
         let p = t.find_pid(pid as u32).ok_or(Errno::ESRCH)?;
-        signal::post(&mut t, p, sig, info);
+        let p = t.find_pid(p.tgid()).unwrap_or(p);
+        signal::post_process(&mut t, p, sig, info);
         return Ok(0);
     }
     let group = match pid {
@@ -486,15 +527,18 @@ pub fn sys_kill(f: &mut TrapFrame) -> SysResult {
     let mut sent = false;
     for slot in 0..t.slot_count() {
         let p = t.get(slot);
-        if matches!(p.state(), State::Unused | State::Embryo | State::Zombie) {
+        if matches!(p.state(), State::Unused | State::Embryo) || !p.is_leader() {
+            continue;
+        }
+        if p.state() == State::Zombie && p.threads.load(Relaxed) == 0 {
             continue;
         }
         let hit = match group {
             Some(g) => p.pgid.load(Relaxed) == g,
-            None => p.pid() != 1 && !core::ptr::eq(p, me),
+            None => p.pid() != 1 && p.pid() != me.tgid(),
         };
         if hit {
-            signal::post(&mut t, p, sig, info);
+            signal::post_process(&mut t, p, sig, info);
             sent = true;
         }
     }
@@ -511,18 +555,18 @@ fn kill_thread(tgid: Option<u32>, tid: u64, sig: u64) -> SysResult {
     }
     let mut t = TASKS.lock();
     let p = t.find_pid(tid as u32).ok_or(Errno::ESRCH)?;
-    if tgid.is_some_and(|g| g != p.pid()) {
+    if tgid.is_some_and(|g| g != p.tgid()) {
         return Err(Errno::ESRCH);
     }
     let info = SigInfo {
         code: SI_TKILL,
-        ..SigInfo::user(sig as u32, current().pid())
+        ..SigInfo::user(sig as u32, current().tgid())
     };
     signal::post(&mut t, p, sig as u32, info);
     Ok(0)
 }
 
-/// tkill(tid, sig): one thread (a process, here).
+/// tkill(tid, sig): one thread.
 pub fn sys_tkill(f: &mut TrapFrame) -> SysResult {
     kill_thread(None, f.rdi, f.rsi)
 }
@@ -625,6 +669,6 @@ pub fn sys_spawn(f: &mut TrapFrame) -> SysResult {
     let path = program_path(name)?;
     let loaded =
         super::exec::load_program(kcore::fs::ROOT, &path, argv, &envp).map_err(Errno::from)?;
-    let child = start_image(loaded.ino, name, loaded.image, me.pid(), files)?;
+    let child = start_image(loaded.ino, name, loaded.image, me.tgid(), files)?;
     Ok(child.pid() as u64)
 }

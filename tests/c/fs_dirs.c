@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "fscheck.h"
 #include <dirent.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -18,6 +19,10 @@
 
 static long renameat2_(int od, const char *o, int nd, const char *n, unsigned flags) {
     return syscall(SYS_renameat2, od, o, nd, n, flags);
+}
+
+static void *chdir_thread(void *dir) {
+    return (void *)(long)chdir(dir);
 }
 
 static int touch(const char *p) {
@@ -75,6 +80,14 @@ int main(int argc, char **argv) {
     value("`..` at the root is the root", getcwd(cwd, sizeof cwd) != NULL && strcmp(cwd, "/") == 0, 1);
     OK("fchdir back", fchdir(here));
     value("fchdir went back", getcwd(cwd, sizeof cwd) != NULL && strcmp(cwd, top) == 0, 1);
+    /* Threads share the working directory: one's chdir moves them all. */
+    pthread_t th;
+    void *r = (void *)-1L;
+    if (pthread_create(&th, NULL, chdir_thread, "d") == 0) pthread_join(th, &r);
+    value("a thread's chdir", (long)r, 0);
+    value("moved this thread too", getcwd(cwd, sizeof cwd) != NULL && strlen(cwd) > 2 &&
+                                       strcmp(cwd + strlen(cwd) - 2, "/d") == 0, 1);
+    OK("chdir back", chdir(".."));
     FAILS("chdir to a file", chdir("d/f"), ENOTDIR);
     FAILS("chdir to nothing", chdir("nothing"), ENOENT);
     FAILS("chdir with an empty path", chdir(""), ENOENT);

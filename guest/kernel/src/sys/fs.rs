@@ -429,12 +429,25 @@ fn access_at(dirfd: u64, path: u64, mode: u64, flags: u64) -> SysResult {
     Ok(0)
 }
 
-/// Makes `ino` the working directory (held), letting the old one go.
+/// The caller and the other threads of its process (which share the working directory and
+/// the umask, as pthreads' CLONE_FS shares them on Linux), the dead ones left out.
+fn thread_group(
+    t: &crate::process::Tasks,
+) -> impl Iterator<Item = &'static crate::process::Process> + '_ {
+    let tgid = current().tgid();
+    t.live()
+        .filter(move |p| p.tgid() == tgid && p.state() != crate::process::State::Zombie)
+}
+
+/// Makes `ino` the working directory (held by each thread), letting the old one go.
 fn set_cwd(ino: Ino) {
+    let tasks = crate::process::TASKS.lock();
     let mut t = fs();
-    t.hold(ino);
-    let old = current().cwd.swap(ino, Relaxed);
-    t.release(old);
+    for p in thread_group(&tasks) {
+        t.hold(ino);
+        let old = p.cwd.swap(ino, Relaxed);
+        t.release(old);
+    }
 }
 
 pub fn sys_chdir(f: &mut TrapFrame) -> SysResult {
@@ -479,7 +492,12 @@ pub fn sys_getcwd(f: &mut TrapFrame) -> SysResult {
 
 /// umask(mask): the old mask.
 pub fn sys_umask(f: &mut TrapFrame) -> SysResult {
-    Ok(current().umask.swap(f.rdi as u32 & 0o777, Relaxed) as u64)
+    let old = current().umask.load(Relaxed);
+    let tasks = crate::process::TASKS.lock();
+    for p in thread_group(&tasks) {
+        p.umask.store(f.rdi as u32 & 0o777, Relaxed);
+    }
+    Ok(old as u64)
 }
 
 pub fn sys_chmod(f: &mut TrapFrame) -> SysResult {

@@ -28,6 +28,8 @@ int main(int argc, char **argv) {
     FAILS("a file as a directory", open("f/x", O_RDONLY), ENOTDIR);
     FAILS("open a directory for writing", open(".", O_WRONLY), EISDIR);
     FAILS("O_CREAT on a directory", open(".", O_RDONLY | O_CREAT, 0644), EISDIR);
+    FAILS("O_CREAT of \"name/\"", open("new/", O_RDWR | O_CREAT, 0644), EISDIR);
+    FAILS("O_CREAT of \"file/\"", open("f/", O_RDWR | O_CREAT, 0644), EISDIR);
     int dfd = open(".", O_RDONLY | O_DIRECTORY);
     OK("open a directory", dfd);
     FAILS("read a directory", read(dfd, buf, 10), EISDIR);

@@ -41,6 +41,9 @@ pub fn sys_creat(f: &mut TrapFrame) -> SysResult {
 }
 
 fn open_at(dirfd: u64, path: u64, flags: u32, mode: u32) -> SysResult {
+    if flags & (O_CREAT | O_DIRECTORY) == O_CREAT | O_DIRECTORY {
+        return Err(Errno::EINVAL); // as Linux since 6.4: it cannot make a directory
+    }
     let path = user_path(path)?;
     let start = start_dir(dirfd, &path)?;
     let acc = flags & O_ACCMODE;
@@ -49,6 +52,9 @@ fn open_at(dirfd: u64, path: u64, flags: u32, mode: u32) -> SysResult {
     let kind = {
         let mut t = fs();
         let last = t.parent_of(start, &path)?;
+        if flags & O_CREAT != 0 && last.trailing_slash && last.is_normal() {
+            return Err(Errno::EISDIR); // "name/" can only be a directory, which O_CREAT is not
+        }
         let ino = match t.lookup_in(last.dir, last.name) {
             Ok(_) if flags & (O_CREAT | O_EXCL) == O_CREAT | O_EXCL => return Err(Errno::EEXIST),
             Ok(ino) => fs::follow_link(&t, ino)?,

@@ -204,7 +204,9 @@ fn archive_files_are_read_only_and_file_puts_a_host_file_in_the_tree() {
     run.assert_line("second line");
 
     let out = common::run_vmm(["--file".to_string(), format!("{}:relative", data.display())]);
-    common::assert_one_line_error(&out, 3, "vmm: error: ", "must be absolute");
+    common::assert_one_line_error(&out, 2, "vmm: error: ", "must be absolute");
+    let out = common::run_vmm(["--file", "/no/such/file:/x"]);
+    common::assert_one_line_error(&out, 3, "vmm: error: ", "no such file");
 }
 
 #[test]

@@ -169,7 +169,8 @@ fn config_from(args: RunArgs) -> Result<VmConfig, Error> {
         let files = args
             .files
             .iter()
-            .map(|spec| ExtraFile::parse(spec))
+            // A malformed value is a bad command line (status 2), a missing file a bad image.
+            .map(|spec| ExtraFile::parse(spec).map_err(|e| Error::Usage(e.to_string())))
             .collect::<Result<Vec<_>, _>>()?;
         add_files(&module, &files)?
     };

@@ -24,6 +24,9 @@ pub const S_IFLNK: u32 = 0o120000;
 pub struct Entry<'a> {
     /// The path as written, without any leading `./` or `/`.
     pub name: &'a str,
+    /// The path was written from the root (`/etc/motd`): the kernel puts such a file at that
+    /// path, where a bare name (`hello`) is a program in /bin.
+    pub rooted: bool,
     pub mode: u32,
     pub data: &'a [u8],
     /// Where `data` starts in the archive (a multiple of 4; of 4096 with a page-aligned writer).
@@ -121,9 +124,11 @@ impl<'a> Entries<'a> {
         if name == TRAILER {
             return Ok(None);
         }
+        let rooted = name.starts_with('/');
         let name = name.trim_start_matches("./").trim_start_matches('/');
         Ok(Some(Entry {
             name,
+            rooted,
             mode,
             data,
             data_offset: data_start,

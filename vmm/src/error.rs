@@ -52,6 +52,10 @@ pub enum ImageError {
     EmptyUserSpec(String),
     #[error("--user: two different files are named {0:?} (the archive finds programs by name)")]
     DuplicateProgram(String),
+    #[error("--file {0:?}: {1}")]
+    BadFileSpec(String, String),
+    #[error("--file: two files would be {0} in the guest")]
+    DuplicateFile(String),
     #[error(
         "this vmm was built without a guest kernel (guest/kernel was not built); \
              pass a KERNEL path"

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use vmm::error::{status, ImageError};
-use vmm::initrd::{build_program_archive, read_initrd, UserProgram};
+use vmm::initrd::{add_files, build_program_archive, read_initrd, ExtraFile, UserProgram};
 use vmm::{Error, VmConfig};
 
 /// The kernel and default program archive built from guest/ by build.rs.
@@ -88,6 +88,15 @@ struct RunArgs {
     #[arg(long, value_name = "FILE")]
     initrd: Option<PathBuf>,
 
+    /// Put a host file in the guest's file tree at GUEST_PATH (absolute; default /NAME),
+    /// read-only there; repeatable
+    #[arg(
+        long = "file",
+        value_name = "HOST_PATH[:GUEST_PATH]",
+        conflicts_with = "initrd"
+    )]
+    files: Vec<String>,
+
     /// Stop before the first instruction and wait for gdb on 127.0.0.1:PORT (0: any free
     /// port) or on a Unix socket (unix:PATH); see "Debugging with gdb" in README.md
     #[arg(long, value_name = "PORT|unix:PATH")]
@@ -153,6 +162,17 @@ fn config_from(args: RunArgs) -> Result<VmConfig, Error> {
         build_program_archive(&programs)?
     } else {
         EMBEDDED_PROGRAMS.to_vec()
+    };
+    let module = if args.files.is_empty() {
+        module
+    } else {
+        let files = args
+            .files
+            .iter()
+            // A malformed value is a bad command line (status 2), a missing file a bad image.
+            .map(|spec| ExtraFile::parse(spec).map_err(|e| Error::Usage(e.to_string())))
+            .collect::<Result<Vec<_>, _>>()?;
+        add_files(&module, &files)?
     };
     Ok(VmConfig {
         kernel_path,

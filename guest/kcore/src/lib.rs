@@ -9,7 +9,8 @@
 //! - [`user_range`]: the checks every user pointer passes before the kernel touches it;
 //! - [`runqueue`]: the scheduler's FIFO of runnable tasks;
 //! - [`regions`]: a process's map of memory regions;
-//! - [`ring`]: the byte ring of pipes and console input.
+//! - [`ring`]: the byte ring of pipes and console input;
+//! - [`fs`]: the in-memory file system's tree, paths and file data.
 #![no_std]
 
 extern crate alloc;
@@ -17,6 +18,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod cmdline;
+pub mod fs;
 pub mod pagetable;
 pub mod ranges;
 pub mod regions;

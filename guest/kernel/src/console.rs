@@ -193,7 +193,9 @@ fn poll_input() {
         got = true;
     }
     if got && i.queue != u32::MAX {
-        crate::scheduler::wake_all(&mut crate::process::TASKS.lock(), i.queue);
+        let mut t = crate::process::TASKS.lock();
+        crate::scheduler::wake_all(&mut t, i.queue);
+        crate::sys::poll::wake_pollers(&mut t);
     }
 }
 
@@ -208,6 +210,15 @@ pub fn available() -> usize {
         poll_input();
     }
     INPUT.lock().ring.as_ref().map_or(0, |r| r.len())
+}
+
+/// poll's view of the console: input to read (or its end: a read would return at once)?
+pub fn poll_readable() -> bool {
+    if !INPUT.lock().irq {
+        poll_input();
+    }
+    let i = INPUT.lock();
+    i.ring.as_ref().is_some_and(|r| !r.is_empty()) || i.ended || i.ring.is_none() || !i.irq
 }
 
 /// read(2) of the console: what has arrived, or wait for some; 0 once the host's input ended.

@@ -149,6 +149,13 @@ fn release_resources(me: &Process) {
     drop(files);
     drop(handlers);
     drop(old_mm);
+    let cwd = me.cwd.swap(kcore::fs::ROOT, Relaxed);
+    let exe = me.exe.swap(crate::process::NO_EXE, Relaxed);
+    let mut fs = crate::fs::fs();
+    fs.release(cwd);
+    if exe != crate::process::NO_EXE {
+        fs.release(exe);
+    }
 }
 
 /// The vfork child `child` exec'd or exited: its parent runs again.

@@ -4,7 +4,7 @@
 //! The table may itself be shared (threads, later), so it sits behind a lock in a `Karc`.
 
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
 use crate::karc::Karc;
 use crate::pipe::Pipe;
@@ -18,6 +18,11 @@ pub const O_RDWR: u32 = 2;
 pub const O_NONBLOCK: u32 = 0o4000;
 pub const O_APPEND: u32 = 0o2000;
 pub const O_CLOEXEC: u32 = 0o2000000;
+pub const O_CREAT: u32 = 0o100;
+pub const O_EXCL: u32 = 0o200;
+pub const O_TRUNC: u32 = 0o1000;
+pub const O_DIRECTORY: u32 = 0o200000;
+pub const O_LARGEFILE: u32 = 0o100000;
 /// The most descriptors a process may have (Linux's default RLIMIT_NOFILE).
 pub const MAX_FDS: usize = 1024;
 
@@ -26,6 +31,19 @@ pub enum FileKind {
     Console,
     PipeRead(Karc<Pipe>),
     PipeWrite(Karc<Pipe>),
+    /// /dev/null: reads end at once, writes vanish.
+    Null,
+    /// /dev/zero: reads give zeros, writes vanish.
+    Zero,
+    /// A file or directory of the tree (fs/).
+    Inode(InodeFile),
+}
+
+/// An open file or directory of the tree: which, and the offset every descriptor of this open
+/// shares (for a directory, the readdir position).
+pub struct InodeFile {
+    pub ino: kcore::fs::Ino,
+    pub pos: AtomicU64,
 }
 
 pub struct OpenFile {
@@ -56,13 +74,51 @@ impl OpenFile {
     }
 }
 
+/// poll's events (Linux's numbers).
+pub const POLLIN: u16 = 0x1;
+pub const POLLOUT: u16 = 0x4;
+pub const POLLERR: u16 = 0x8;
+pub const POLLHUP: u16 = 0x10;
+pub const POLLNVAL: u16 = 0x20;
+pub const POLLRDNORM: u16 = 0x40;
+pub const POLLWRNORM: u16 = 0x100;
+
+impl OpenFile {
+    /// What a read or write would do now without blocking (poll and select ask this): the
+    /// POLL* bits. Whatever changes a file's answer wakes the pollers (sys/poll.rs).
+    pub fn poll(&self) -> u16 {
+        const IN: u16 = POLLIN | POLLRDNORM;
+        const OUT: u16 = POLLOUT | POLLWRNORM;
+        match &self.kind {
+            FileKind::Console => {
+                let input = if crate::console::poll_readable() {
+                    IN
+                } else {
+                    0
+                };
+                input | OUT
+            }
+            FileKind::PipeRead(p) => {
+                let (len, _, _, writers) = p.poll_state();
+                (if len > 0 { IN } else { 0 }) | (if writers == 0 { POLLHUP } else { 0 })
+            }
+            FileKind::PipeWrite(p) => {
+                let (_, space, readers, _) = p.poll_state();
+                (if space > 0 { OUT } else { 0 }) | (if readers == 0 { POLLERR } else { 0 })
+            }
+            FileKind::Inode(_) | FileKind::Null | FileKind::Zero => IN | OUT,
+        }
+    }
+}
+
 impl Drop for OpenFile {
     /// The last descriptor of this open file is gone: a pipe loses a reader or a writer.
     fn drop(&mut self) {
         match &self.kind {
             FileKind::PipeRead(p) => p.close_end(false),
             FileKind::PipeWrite(p) => p.close_end(true),
-            FileKind::Console => {}
+            FileKind::Inode(f) => crate::fs::release(f.ino),
+            FileKind::Console | FileKind::Null | FileKind::Zero => {}
         }
     }
 }

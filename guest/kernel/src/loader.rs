@@ -145,23 +145,35 @@ pub struct Image {
     pub rsp: u64,
 }
 
-/// Loads `file` (an ELF image in the boot archive) into a new address space with `argv` and
-/// `envp`. `execfn` is the path it was run by (AT_EXECFN).
+/// Where a program's bytes are.
+#[derive(Clone, Copy)]
+pub enum Source<'a> {
+    /// In the boot module (an archive file): its pages can be mapped straight into the program.
+    Archive(&'static [u8]),
+    /// Anywhere else (a file written since boot, gathered into the heap): copied.
+    Copy(&'a [u8]),
+}
+
+/// Loads the ELF image `source` into a new address space with `argv` and `envp`. `execfn` is
+/// the path it was run by (AT_EXECFN).
 pub fn load(
-    file: &'static [u8],
+    source: Source,
     argv: &Strings,
     envp: &Strings,
     execfn: &[u8],
 ) -> Result<Image, LoadError> {
+    let (file, file_phys) = match source {
+        Source::Archive(f) => (f, Some(f.as_ptr() as u64 - PHYS_OFFSET)),
+        Source::Copy(f) => (f, None),
+    };
     let elf = elf::check_program(file, USER_END).map_err(LoadError::Program)?;
     if argv.total() + envp.total() + execfn.len() + 1 > ARG_MAX {
         return Err(LoadError::TooManyArgs);
     }
     let mm = AddressSpace::new()?;
-    let file_phys = file.as_ptr() as u64 - PHYS_OFFSET;
     let bias = elf.load_bias();
     let mut image_end = 0;
-    if mappable(&elf, file_phys) {
+    if let Some(file_phys) = file_phys.filter(|&p| mappable(&elf, p)) {
         for seg in elf.loads() {
             let vaddr = seg.vaddr + bias;
             let start = align_down(vaddr, PAGE_SIZE);

@@ -8,7 +8,7 @@
 //!   trap_table.rs   the IDT: the trap table, installed once
 //!   syscall.rs      the `syscall` instruction's MSRs
 //!   lapic.rs        the local APIC; timer.rs: tickless timer
-//!   initrd.rs       the program archive; loader.rs: processes from ELF files
+//!   fs/             the file tree, from the program archive; loader.rs: ELF programs
 //!   scheduler.rs    run the first process: return-from-trap into ring 3
 
 #![no_std]
@@ -22,9 +22,9 @@ mod context_switch;
 mod cpu;
 mod exit;
 mod file;
+mod fs;
 mod futex;
 mod gdt;
-mod initrd;
 mod ioapic;
 mod karc;
 mod lapic;
@@ -212,10 +212,14 @@ fn start_programs(info: &pvh::BootInfo) {
             module.size as usize,
         )
     };
-    let archive = match initrd::Archive::parse(bytes) {
-        Ok(a) => initrd::install(a),
+    if sys::poll::init().is_err() {
+        println!("kernel: out of memory for the pollers' queue");
+        power_off(EXIT_BOOT_FAILURE);
+    }
+    let start = match fs::boot::build(bytes) {
+        Ok(s) => s,
         Err(e) => {
-            println!("kernel: the boot module is not a cpio newc archive: {e}");
+            println!("kernel: the program archive cannot become the file tree: {e}");
             power_off(EXIT_BOOT_FAILURE);
         }
     };
@@ -224,7 +228,7 @@ fn start_programs(info: &pvh::BootInfo) {
         println!("kernel: out of memory for the environment");
         power_off(EXIT_BOOT_FAILURE);
     };
-    for line in archive.start_lines() {
+    for line in start.lines() {
         let name = abi::start::words(line).next().unwrap_or("");
         let mut argv = loader::Strings::default();
         for w in abi::start::words(line) {
@@ -233,24 +237,29 @@ fn start_programs(info: &pvh::BootInfo) {
                 power_off(EXIT_BOOT_FAILURE);
             }
         }
-        let Some(index) =
-            (0..archive.len() as u32).find(|&i| archive.get(i).is_some_and(|f| f.name == name))
-        else {
-            println!("kernel: START names {name}, which is not in the archive");
-            power_off(EXIT_BOOT_FAILURE);
+        // A name is an archive program (/bin/NAME); a path is found in the tree.
+        let path = if name.contains('/') {
+            Ok(alloc::vec::Vec::from(name.as_bytes()))
+        } else {
+            sys::process::program_path(name)
         };
-        let data = archive.get(index).map_or(&[][..], |f| f.data);
-        let mut execfn = [0u8; 80];
-        let execfn = sys::process::execfn_for(&mut execfn, name);
-        let started_ok = loader::load(data, &argv, &envp, execfn)
-            .map_err(|e| println!("kernel: cannot start {name}: {e}"))
-            .and_then(|image| {
-                let files = file::console_table().and_then(file::Files::new);
+        let started_ok = path
+            .map_err(sys::exec::ExecError::from)
+            .and_then(|path| {
+                let loaded = sys::exec::load_program(kcore::fs::ROOT, &path, argv, &envp)?;
+                let files = match file::console_table().and_then(file::Files::new) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        fs::release(loaded.ino);
+                        return Err(e.into());
+                    }
+                };
                 let parent = if started == 0 { 0 } else { 1 };
-                files
-                    .and_then(|files| sys::process::start_image(index, image, parent, files))
-                    .map_err(|e| println!("kernel: cannot start {name}: {e}"))
-            });
+                let comm = sys::exec::basename(&path);
+                sys::process::start_image(loaded.ino, comm, loaded.image, parent, files)
+                    .map_err(Into::into)
+            })
+            .map_err(|e| println!("kernel: cannot start {name}: {e}"));
         if started_ok.is_err() {
             power_off(EXIT_BOOT_FAILURE);
         }

@@ -95,6 +95,7 @@ impl Pipe {
                 scheduler::wake_all(&mut t, s.write_q); // they see EPIPE
             }
         }
+        crate::sys::poll::wake_pollers(&mut t);
     }
 
     /// read(2) on the reading end.
@@ -108,6 +109,7 @@ impl Pipe {
             let n = copy_out(&mut s.ring, me.pml4(), buf, count)?;
             let mut t = TASKS.lock();
             scheduler::wake_all(&mut t, s.write_q);
+            crate::sys::poll::wake_pollers(&mut t);
             return Ok(n);
         }
         if s.writers == 0 {
@@ -171,9 +173,39 @@ impl Pipe {
             let n = left.min(space);
             copy_in(&mut s.ring, me.pml4(), buf + done, n)?;
             done += n;
-            scheduler::wake_all(&mut TASKS.lock(), s.read_q);
+            let mut t = TASKS.lock();
+            scheduler::wake_all(&mut t, s.read_q);
+            crate::sys::poll::wake_pollers(&mut t);
         }
         Ok(done)
+    }
+
+    /// Writes kernel bytes (sendfile): what fits now, never blocking; EPIPE (and SIGPIPE)
+    /// with no reader, EAGAIN when full. Blocked readers wake and read again.
+    pub fn write_kernel(&self, data: &[u8]) -> Result<usize, Errno> {
+        let me = current();
+        let mut s = self.state.lock();
+        if s.readers == 0 {
+            drop(s);
+            let mut t = TASKS.lock();
+            signal::post(&mut t, me, SIGPIPE, SigInfo::user(SIGPIPE, me.pid()));
+            return Err(Errno::EPIPE);
+        }
+        let n = data.len().min(s.ring.space());
+        if n == 0 {
+            return Err(Errno::EAGAIN);
+        }
+        s.ring.write(&data[..n]);
+        let mut t = TASKS.lock();
+        scheduler::wake_all(&mut t, s.read_q);
+        crate::sys::poll::wake_pollers(&mut t);
+        Ok(n)
+    }
+
+    /// poll's view: (bytes buffered, room left, readers, writers).
+    pub fn poll_state(&self) -> (usize, usize, u32, u32) {
+        let s = self.state.lock();
+        (s.ring.len(), s.ring.space(), s.readers, s.writers)
     }
 
     /// Bytes waiting to be read (FIONREAD).

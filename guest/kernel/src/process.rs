@@ -207,8 +207,12 @@ pub struct Process {
     pub sid: AtomicU32,
     state: AtomicU8,
     name: IrqLock<Name>,
-    /// The program it runs: an archive file's index (for /proc/self/exe), NO_EXE if none.
+    /// The program it runs: its inode (for /proc/self/exe, held), NO_EXE if none.
     pub exe: AtomicU32,
+    /// The working directory's inode (held: it lives while some process is in it).
+    pub cwd: AtomicU32,
+    /// The file-mode creation mask.
+    pub umask: AtomicU32,
     /// Physical address of the PML4 of `res.mm`, for the hot paths.
     pml4: AtomicU64,
     /// What the process holds, and may share with others (a vfork child borrows the parent's
@@ -253,6 +257,10 @@ pub struct Process {
     pub vfork_parent: AtomicU32,
     /// CLONE_CHILD_CLEARTID / set_tid_address: zeroed at exit, and its futex woken.
     pub clear_tid: AtomicU64,
+    /// A blocked poll or select: its deadline (TSC) and the address of its system call, so
+    /// that the call, run again when something changes, keeps its first deadline (0: none).
+    pub poll_deadline: AtomicU64,
+    pub poll_rip: AtomicU64,
     /// set_robust_list: the head of the thread's list of held robust mutexes, or 0.
     pub robust_list: AtomicU64,
     /// The futex this task waits on (futex.rs): its key (address space, address) and bitset.
@@ -261,8 +269,10 @@ pub struct Process {
     pub futex_bitset: AtomicU32,
 }
 
-/// `exe` of a process that runs no archive program.
+/// `exe` of a process that runs no program of the tree.
 pub const NO_EXE: u32 = u32::MAX;
+/// Linux's umask for init.
+pub const DEFAULT_UMASK: u32 = 0o022;
 
 /// What a process holds, possibly shared with others.
 #[derive(Default)]
@@ -306,6 +316,8 @@ impl Process {
             state: AtomicU8::new(State::Unused.to_u8()),
             name: IrqLock::new("process name", Name([0; NAME_LEN])),
             exe: AtomicU32::new(NO_EXE),
+            cwd: AtomicU32::new(kcore::fs::ROOT),
+            umask: AtomicU32::new(DEFAULT_UMASK),
             pml4: AtomicU64::new(0),
             res: IrqLock::new(
                 "process resources",
@@ -343,6 +355,8 @@ impl Process {
             alarm_interval: AtomicU64::new(0),
             vfork_parent: AtomicU32::new(NIL),
             clear_tid: AtomicU64::new(0),
+            poll_deadline: AtomicU64::new(0),
+            poll_rip: AtomicU64::new(0),
             robust_list: AtomicU64::new(0),
             futex_space: AtomicU64::new(0),
             futex_addr: AtomicU64::new(0),
@@ -560,6 +574,8 @@ impl Tasks {
         p.sid.store(pid, Relaxed);
         p.set_name(name);
         p.exe.store(NO_EXE, Relaxed);
+        p.cwd.store(kcore::fs::ROOT, Relaxed);
+        p.umask.store(DEFAULT_UMASK, Relaxed);
         p.pml4.store(paging::kernel_pml4(), Relaxed);
         // SAFETY: the slot was Unused: no context uses its FPU area.
         unsafe { *p.fpu.get() = FpuState::initial() };
@@ -575,6 +591,8 @@ impl Tasks {
             &p.alarm_at,
             &p.alarm_interval,
             &p.clear_tid,
+            &p.poll_deadline,
+            &p.poll_rip,
             &p.robust_list,
             &p.futex_space,
             &p.futex_addr,

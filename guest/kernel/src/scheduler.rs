@@ -180,10 +180,17 @@ fn wake_sleepers(t: &mut Tasks, now: u64) {
             unlink_sleeper(t, p);
             if p.state() == State::Blocked(Wait::Queue) {
                 leave_queue(t, p);
-                // SAFETY: `p` is blocked (not running), and we hold TASKS: its frame is ours.
-                let frame = unsafe { p.frame_mut() };
-                frame.rax = p.timeout_rax.load(Relaxed);
-                p.restart.store(crate::signal::RESTART_NONE, Relaxed);
+                let on_timeout = p.timeout_rax.load(Relaxed);
+                if on_timeout != RUN_AGAIN {
+                    // SAFETY: `p` is blocked (not running), and we hold TASKS: its frame is ours.
+                    let frame = unsafe { p.frame_mut() };
+                    frame.rax = on_timeout;
+                    // A call that would have run again (RIP backed up over it) is over instead.
+                    let was = p.restart.swap(crate::signal::RESTART_NONE, Relaxed);
+                    if was == crate::signal::RESTART_SYSCALL {
+                        frame.rip += 2;
+                    }
+                }
             }
             make_ready(t, p);
         }
@@ -315,8 +322,12 @@ pub fn wait_in(t: crate::sync::IrqGuard<'_, Tasks>, f: &mut TrapFrame, q: u32, r
     wait_in_until(t, f, q, restart, None)
 }
 
+/// `on_timeout` of a wait whose call runs again at its deadline, as when woken (poll and
+/// select, which then see the time is up and answer themselves).
+pub const RUN_AGAIN: u64 = u64::MAX;
+
 /// `wait_in` with a deadline (TSC): if it comes first, the task leaves the queue and its call
-/// returns `on_timeout` (its raw rax: -ETIMEDOUT, or 0 for poll).
+/// returns `on_timeout` (its raw rax, such as -ETIMEDOUT), or runs again if that is RUN_AGAIN.
 pub fn wait_in_until(
     mut t: crate::sync::IrqGuard<'_, Tasks>,
     f: &mut TrapFrame,
@@ -394,6 +405,7 @@ pub fn interrupt(t: &mut Tasks, p: &'static Process) {
     }
     leave_queue(t, p);
     unlink_sleeper(t, p);
+    p.poll_rip.store(0, Relaxed); // an interrupted poll that runs again starts a new wait
     make_ready(t, p);
 }
 

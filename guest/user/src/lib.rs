@@ -19,11 +19,13 @@
 //! - [`start`]: `_start`, which reads the System V initial stack and calls your `main`;
 //! - [`syscall`]: the raw `syscall` and `int 0x80` instructions and the call numbers;
 //! - [`sys`]: typed wrappers (write, read, writev, sched_yield, nanosleep, getpid, exit, wait4, ...);
+//! - [`fs`]: the file-system calls (open, mkdir, unlink, stat, directory listing);
 //! - [`print!`] / [`println!`]: formatted output to fd 1;
 //! - a panic handler that prints the message and its location and exits with status 101.
 #![no_std]
 
 pub mod errno;
+pub mod fs;
 pub mod print;
 pub mod start;
 pub mod sys;

@@ -1,11 +1,13 @@
 //! The boot module: the program archive (cpio newc with a START manifest) built from `--user`
-//! programs, a file passed unchanged with `--initrd`, or the default set embedded at build time.
+//! programs, a file passed unchanged with `--initrd`, or the default set embedded at build time;
+//! plus any `--file HOST_PATH[:GUEST_PATH]`, added under names written from the root
+//! (`/etc/motd`), which the kernel puts at that path in its file tree (read-only there).
 
 use std::path::{Path, PathBuf};
 
 use crate::boot::loader::{check_user_program, read_user_file};
 use crate::error::ImageError;
-use abi::cpio::CpioWriter;
+use abi::cpio::{CpioWriter, S_IFMT, S_IFREG};
 
 /// One `--user` value: `PATH [ARG...]`, split on spaces and tabs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +73,97 @@ pub fn build_program_archive(programs: &[UserProgram]) -> Result<Vec<u8>, ImageE
     Ok(w.finish())
 }
 
+/// One `--file HOST_PATH[:GUEST_PATH]`: a host file to put at an absolute path in the guest
+/// (by default `/` and its name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtraFile {
+    pub host: PathBuf,
+    pub guest: String,
+}
+
+impl ExtraFile {
+    pub fn parse(spec: &str) -> Result<ExtraFile, ImageError> {
+        let bad = |why: &str| ImageError::BadFileSpec(spec.to_string(), why.to_string());
+        // The guest path is what follows the last colon, if that starts with a slash (so a
+        // host path may hold colons as long as a guest path is given).
+        let (host, guest) = match spec.rsplit_once(':') {
+            Some((h, g)) if g.starts_with('/') => (h, g.to_string()),
+            Some((_, g)) if !g.is_empty() => {
+                return Err(bad("GUEST_PATH must be absolute (start with /)"))
+            }
+            _ => {
+                let host = spec.trim_end_matches(':');
+                let name = Path::new(host)
+                    .file_name()
+                    .ok_or_else(|| bad("HOST_PATH has no file name"))?;
+                (host, format!("/{}", name.to_string_lossy()))
+            }
+        };
+        if host.is_empty() {
+            return Err(bad("empty HOST_PATH"));
+        }
+        let parts: Vec<&str> = guest.split('/').skip(1).collect();
+        if parts
+            .iter()
+            .any(|p| p.is_empty() || *p == "." || *p == "..")
+        {
+            return Err(bad(
+                "GUEST_PATH must name a file: no empty, . or .. components",
+            ));
+        }
+        if parts.iter().any(|p| p.len() > 255) || guest.len() >= 4096 {
+            return Err(bad("GUEST_PATH too long (255 bytes a name, 4095 in all)"));
+        }
+        if guest == "/START" {
+            return Err(bad("/START is the archive's start manifest"));
+        }
+        Ok(ExtraFile {
+            host: PathBuf::from(host),
+            guest,
+        })
+    }
+}
+
+/// Rewrites `archive` with `files` added (page-aligned, so that every file can be mapped).
+/// Every entry of the archive is kept as it was.
+pub fn add_files(archive: &[u8], files: &[ExtraFile]) -> Result<Vec<u8>, ImageError> {
+    let mut w = CpioWriter::page_aligned();
+    let mut taken: Vec<String> = Vec::new();
+    for e in abi::cpio::entries(archive) {
+        let Ok(e) = e else { break }; // the kernel reports a broken archive itself
+        let name = if e.rooted {
+            format!("/{}", e.name)
+        } else {
+            e.name.to_string()
+        };
+        if e.is_dir() {
+            w.add_dir(&name);
+        } else if e.is_file() {
+            w.add_file_mode(&name, e.mode & 0o7777, e.data);
+            // Where the kernel will put it.
+            taken.push(if e.rooted || e.name.contains('/') || e.name == "START" {
+                format!("/{}", e.name)
+            } else {
+                format!("/bin/{}", e.name)
+            });
+        } else if e.mode & S_IFMT != S_IFREG {
+            continue; // links, devices: not kept (the kernel skips them too)
+        }
+    }
+    for f in files {
+        if taken.contains(&f.guest) {
+            return Err(ImageError::DuplicateFile(f.guest.clone()));
+        }
+        let bytes = read_user_file(&f.host)?;
+        let perm = std::fs::metadata(&f.host)
+            .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777)
+            .unwrap_or(0o644);
+        w.add_file_mode(&f.guest, perm, &bytes);
+        taken.push(f.guest.clone());
+    }
+    Ok(w.finish())
+}
+
 fn same_file(a: &Path, b: &Path) -> bool {
     match (a.canonicalize(), b.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
@@ -86,6 +179,50 @@ pub fn read_initrd(path: &Path) -> Result<Vec<u8>, ImageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_specs() {
+        let f = ExtraFile::parse("dir/run.sh").unwrap();
+        assert_eq!(
+            (f.host, f.guest.as_str()),
+            (PathBuf::from("dir/run.sh"), "/run.sh")
+        );
+        let f = ExtraFile::parse("a:b.txt:/etc/b").unwrap();
+        assert_eq!(
+            (f.host, f.guest.as_str()),
+            (PathBuf::from("a:b.txt"), "/etc/b")
+        );
+        for bad in ["x:rel", "x:/a/../b", "x:/a/", ":/a", "x:/START"] {
+            assert!(ExtraFile::parse(bad).is_err(), "{bad}");
+        }
+        assert!(ExtraFile::parse(&format!("x:/{}", "n".repeat(256))).is_err());
+    }
+
+    #[test]
+    fn files_are_added_from_the_root_and_clashes_refused() {
+        let dir = std::env::temp_dir().join(format!("vmm-files-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let data = dir.join("data.txt");
+        std::fs::write(&data, b"some data").unwrap();
+        let mut w = CpioWriter::page_aligned();
+        w.add_file("START", b"hello\n");
+        w.add_file("hello", b"\x7fELF");
+        let base = w.finish();
+        let spec = ExtraFile::parse(&format!("{}:/etc/data", data.display())).unwrap();
+        let out = add_files(&base, &[spec]).unwrap();
+        let entries: Vec<_> = abi::cpio::entries(&out).map(|e| e.unwrap()).collect();
+        assert_eq!(entries.len(), 3);
+        assert_eq!((entries[2].name, entries[2].rooted), ("etc/data", true));
+        assert_eq!(entries[2].data, b"some data");
+        assert!(!entries[1].rooted);
+        assert_eq!(entries[2].data_offset % 4096, 0, "page-aligned");
+        let clash = ExtraFile::parse(&format!("{}:/bin/hello", data.display())).unwrap();
+        assert!(matches!(
+            add_files(&base, &[clash]),
+            Err(ImageError::DuplicateFile(_))
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn spec_splits_on_blanks() {

@@ -5,23 +5,23 @@
 
 use core::sync::atomic::Ordering::Relaxed;
 
-use super::{pml4, user_path, SysResult};
+use alloc::vec::Vec;
+
+use super::{pml4, SysResult};
 use crate::exit;
 use crate::file::Files;
+use crate::fs;
 use crate::gdt::{USER_CODE, USER_DATA};
-use crate::initrd;
 use crate::karc::Karc;
-use crate::loader::{self, Strings};
+use crate::loader::{self, Source, Strings};
 use crate::percpu::current;
-use crate::process::{Process, Wait, NO_EXE, TASKS};
+use crate::process::{Process, Wait, TASKS};
 use crate::scheduler;
 use crate::signal::SigHandlers;
 use crate::trap_frame::TrapFrame;
 use crate::uaccess::{copy_from_user, read_u64};
 use abi::Errno;
-
-/// PATH_MAX: a path argument's most bytes, with its NUL.
-pub const PATH_MAX: usize = 4096;
+use kcore::fs::{Ino, Kind};
 
 /// The environment the programs started at boot get.
 pub fn default_env() -> Result<Strings, Errno> {
@@ -73,6 +73,160 @@ pub fn initial_frame(entry: u64, rsp: u64) -> TrapFrame {
         ss: USER_DATA as u64,
         ..TrapFrame::default()
     }
+}
+
+/// How many `#!` interpreters may stand in line (Linux's BINPRM_MAX_RECURSION).
+const MAX_INTERPRETERS: usize = 4;
+/// How much of a `#!` line counts (Linux's BINPRM_BUF_SIZE).
+const SHEBANG_MAX: usize = 256;
+
+/// Why a program did not load: the tree's error, or the loader's (which boot reports in words).
+pub enum ExecError {
+    Fs(Errno),
+    Load(loader::LoadError),
+}
+
+impl From<Errno> for ExecError {
+    fn from(e: Errno) -> Self {
+        ExecError::Fs(e)
+    }
+}
+
+impl From<loader::LoadError> for ExecError {
+    fn from(e: loader::LoadError) -> Self {
+        ExecError::Load(e)
+    }
+}
+
+impl From<ExecError> for Errno {
+    fn from(e: ExecError) -> Errno {
+        match e {
+            ExecError::Fs(e) => e,
+            ExecError::Load(e) => e.into(),
+        }
+    }
+}
+
+impl core::fmt::Display for ExecError {
+    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+        match self {
+            ExecError::Fs(e) => write!(f, "{e}"),
+            ExecError::Load(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// A program found and loaded, ready to replace a process's image.
+pub struct Loaded {
+    pub image: loader::Image,
+    /// Its inode (held once, for the process's `exe`).
+    pub ino: Ino,
+}
+
+/// Finds the program at `path` (from `start`), follows `#!` lines to their interpreter, and
+/// loads it with `argv` and `envp`. Errors as execve's: ENOENT, EACCES (a directory, a file
+/// without an x bit), ENOEXEC (neither ELF nor `#!`), ELOOP (too many interpreters).
+pub fn load_program(
+    start: Ino,
+    path: &[u8],
+    argv: Strings,
+    envp: &Strings,
+) -> Result<Loaded, ExecError> {
+    let mut path_buf: Vec<u8>;
+    let mut argv = argv;
+    let mut path = path;
+    let execfn_len = path.len().min(80);
+    let mut execfn = [0u8; 80];
+    execfn[..execfn_len].copy_from_slice(&path[..execfn_len]);
+    for _ in 0..=MAX_INTERPRETERS {
+        let (ino, head, head_len) = {
+            let t = fs::fs();
+            let ino = fs::resolve(&t, start, path, true)?;
+            let node = t.get(ino)?;
+            if !matches!(node.kind, Kind::File(_)) || node.perm & 0o111 == 0 {
+                return Err(Errno::EACCES.into());
+            }
+            let mut head = [0u8; SHEBANG_MAX];
+            let mut n = 0;
+            let _ = t.read(ino, 0, SHEBANG_MAX as u64, |p: &[u8]| {
+                head[n..n + p.len()].copy_from_slice(p);
+                n += p.len();
+                Ok::<(), ()>(())
+            });
+            (ino, head, n)
+        };
+        let head = &head[..head_len];
+        if head.starts_with(b"#!") {
+            let interp_arg = parse_shebang(head);
+            let (interp, arg) = interp_arg.ok_or(Errno::ENOEXEC)?;
+            let mut next = Strings::default();
+            next.push(interp)?;
+            if let Some(a) = arg {
+                next.push(a)?;
+            }
+            next.push(path)?;
+            for s in argv.iter().skip(1) {
+                next.push(&s[..s.len() - 1])?;
+            }
+            argv = next;
+            let mut p = Vec::new();
+            if p.try_reserve_exact(interp.len()).is_err() {
+                return Err(Errno::ENOMEM.into());
+            }
+            p.extend_from_slice(interp);
+            path_buf = p;
+            path = &path_buf;
+            continue;
+        }
+        let execfn = &execfn[..execfn_len];
+        let image = {
+            let static_data = fs::fs().static_data(ino);
+            match static_data {
+                Some(data) => loader::load(Source::Archive(data), &argv, envp, execfn)?,
+                None => {
+                    let data = gather(ino)?;
+                    loader::load(Source::Copy(&data), &argv, envp, execfn)?
+                }
+            }
+        };
+        fs::hold(ino);
+        return Ok(Loaded { image, ino });
+    }
+    Err(Errno::ELOOP.into())
+}
+
+/// The interpreter and its optional argument from a `#!` line (Linux's rules: blanks around
+/// the interpreter skipped, the rest of the line one argument).
+fn parse_shebang(head: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
+    let line = &head[2..];
+    let line = &line[..line.iter().position(|&b| b == b'\n').unwrap_or(line.len())];
+    let blank = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = line.iter().position(|b| !blank(b))?;
+    let line = &line[start..];
+    let end = line.iter().position(blank).unwrap_or(line.len());
+    let (interp, rest) = line.split_at(end);
+    let rest = rest.trim_ascii();
+    Some((interp, (!rest.is_empty()).then_some(rest)))
+}
+
+/// A written file's bytes, gathered into the heap for the loader to copy.
+fn gather(ino: Ino) -> Result<Vec<u8>, Errno> {
+    let t = fs::fs();
+    let size = t.get(ino)?.size() as usize;
+    let mut data = Vec::new();
+    data.try_reserve_exact(size).map_err(|_| Errno::ENOMEM)?;
+    let _ = t.read(ino, 0, size as u64, |p: &[u8]| {
+        data.extend_from_slice(p);
+        Ok::<(), ()>(())
+    });
+    Ok(data)
+}
+
+/// The last component of a path, for the process's name.
+pub fn basename(path: &[u8]) -> &str {
+    let trimmed = &path[..path.iter().rposition(|&b| b != b'/').map_or(0, |i| i + 1)];
+    let base = trimmed.rsplit(|&b| b == b'/').next().unwrap_or(b"");
+    core::str::from_utf8(base).unwrap_or("?")
 }
 
 /// execve in a multithreaded process (Linux's de_thread): the other threads are killed, and
@@ -131,20 +285,19 @@ fn unshare(me: &Process) -> Result<Karc<SigHandlers>, Errno> {
     Ok(handlers)
 }
 
+/// `unshare`, unless the caller must wait for its other threads first.
+fn unshare_unless(waits: bool, me: &Process) -> Result<Option<Karc<SigHandlers>>, Errno> {
+    if waits {
+        return Ok(None);
+    }
+    unshare(me).map(Some)
+}
+
 /// execve(path, argv, envp).
 pub fn sys_execve(f: &mut TrapFrame) -> SysResult {
     let me = current();
-    let mut path = [0u8; PATH_MAX];
-    let n = user_path(f.rdi, &mut path)?;
-    let path = &path[..n];
-    let archive = initrd::archive();
-    let index = if path == b"/proc/self/exe" {
-        Some(me.exe.load(Relaxed)).filter(|&i| i != NO_EXE)
-    } else {
-        archive.lookup(path)
-    }
-    .ok_or(Errno::ENOENT)?;
-    let file = archive.get(index).ok_or(Errno::ENOENT)?;
+    let path = fs::user_path(f.rdi)?;
+    let start = fs::start_dir(fs::AT_FDCWD as u64, &path)?;
     let mut argv = Strings::default();
     if f.rsi != 0 {
         copy_strings(f.rsi, &mut argv)?;
@@ -153,23 +306,19 @@ pub fn sys_execve(f: &mut TrapFrame) -> SysResult {
     if f.rdx != 0 {
         copy_strings(f.rdx, &mut envp)?;
     }
-    let execfn = if path == b"/proc/self/exe" {
-        let mut b = [0u8; 80];
-        let s = super::process::execfn_for(&mut b, file.name);
-        let mut v = [0u8; 80];
-        v[..s.len()].copy_from_slice(s);
-        (v, s.len())
-    } else {
-        let mut v = [0u8; 80];
-        let k = path.len().min(80);
-        v[..k].copy_from_slice(&path[..k]);
-        (v, k)
+    let Loaded { image, ino } = load_program(start, &path, argv, &envp)?;
+    let ready = dethread(f).and_then(|waits| Ok((waits, unshare_unless(waits, me)?)));
+    let handlers = match ready {
+        Ok((false, Some(h))) => h,
+        Ok(_) => {
+            fs::release(ino);
+            return Ok(f.rax); // runs again once the other threads are gone
+        }
+        Err(e) => {
+            fs::release(ino);
+            return Err(e);
+        }
     };
-    let image = loader::load(file.data, &argv, &envp, &execfn.0[..execfn.1])?;
-    if dethread(f)? {
-        return Ok(f.rax); // runs again once the other threads are gone
-    }
-    let handlers = unshare(me)?;
 
     // The point of no return.
     // SAFETY: loads the new address space's PML4 (it maps the kernel half like every other);
@@ -185,8 +334,9 @@ pub fn sys_execve(f: &mut TrapFrame) -> SysResult {
         s.altstack = crate::signal::TaskSignals::new().altstack;
         s.saved_mask = None;
     }
-    me.set_name(file.name);
-    me.exe.store(index, Relaxed);
+    me.set_name(basename(&path));
+    let old_exe = me.exe.swap(ino, Relaxed);
+    fs::release(old_exe);
     me.fs_base.store(0, Relaxed);
     scheduler::load_fs_base(0);
     me.clear_tid.store(0, Relaxed);

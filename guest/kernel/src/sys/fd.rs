@@ -11,15 +11,15 @@ use crate::uaccess::{copy_to_user, read_u64};
 use abi::Errno;
 
 /// The running process's descriptor table.
-fn files() -> Result<Karc<Files>, Errno> {
+pub fn files() -> Result<Karc<Files>, Errno> {
     current().files().ok_or(Errno::EBADF)
 }
 
-fn file(fd: u64) -> Result<Karc<OpenFile>, Errno> {
+pub fn file(fd: u64) -> Result<Karc<OpenFile>, Errno> {
     files()?.get(fd)
 }
 
-fn read_file(f: &mut TrapFrame, file: &OpenFile, buf: u64, count: u64) -> SysResult {
+pub fn read_file(f: &mut TrapFrame, file: &OpenFile, buf: u64, count: u64) -> SysResult {
     if !file.readable() {
         return Err(Errno::EBADF);
     }
@@ -28,10 +28,13 @@ fn read_file(f: &mut TrapFrame, file: &OpenFile, buf: u64, count: u64) -> SysRes
         FileKind::Console => console::read(f, buf, count, nonblock),
         FileKind::PipeRead(p) => p.read(f, buf, count, nonblock),
         FileKind::PipeWrite(_) => Err(Errno::EBADF),
+        FileKind::Inode(i) => crate::fs::io::read(i, buf, count),
+        FileKind::Null => Ok(0),
+        FileKind::Zero => crate::fs::io::read_zeros(buf, count),
     }
 }
 
-fn write_file(f: &mut TrapFrame, file: &OpenFile, buf: u64, count: u64) -> SysResult {
+pub fn write_file(f: &mut TrapFrame, file: &OpenFile, buf: u64, count: u64) -> SysResult {
     if !file.writable() {
         return Err(Errno::EBADF);
     }
@@ -39,6 +42,8 @@ fn write_file(f: &mut TrapFrame, file: &OpenFile, buf: u64, count: u64) -> SysRe
         FileKind::Console => console::write_user(buf, count),
         FileKind::PipeWrite(p) => p.write(f, buf, count, file.nonblocking()),
         FileKind::PipeRead(_) => Err(Errno::EBADF),
+        FileKind::Inode(i) => crate::fs::io::write(file, i, buf, count),
+        FileKind::Null | FileKind::Zero => Ok(count),
     }
 }
 
@@ -116,6 +121,7 @@ fn has_input(file: &OpenFile) -> bool {
         FileKind::Console => console::available() > 0,
         FileKind::PipeRead(p) => p.available() > 0,
         FileKind::PipeWrite(_) => false,
+        FileKind::Inode(_) | FileKind::Null | FileKind::Zero => true,
     }
 }
 
@@ -298,7 +304,11 @@ pub fn sys_ioctl(f: &mut TrapFrame) -> SysResult {
             let n = match &file.kind {
                 FileKind::Console => console::available(),
                 FileKind::PipeRead(p) => p.available(),
-                FileKind::PipeWrite(_) => 0,
+                FileKind::Inode(i) => {
+                    let size = crate::fs::fs().get(i.ino)?.size();
+                    size.saturating_sub(i.pos.load(core::sync::atomic::Ordering::Relaxed)) as usize
+                }
+                FileKind::PipeWrite(_) | FileKind::Null | FileKind::Zero => 0,
             } as u32;
             copy_to_user(pml4(), f.rdx, &n.to_le_bytes())?;
             Ok(0)

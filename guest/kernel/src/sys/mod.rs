@@ -5,10 +5,13 @@
 pub mod bench;
 pub mod exec;
 pub mod fd;
+pub mod fs;
 pub mod futex;
 pub mod memory;
+pub mod poll;
 pub mod process;
 pub mod signal;
+pub mod stat;
 pub mod time;
 
 use crate::percpu::current;
@@ -35,15 +38,6 @@ pub fn sys_defer(f: &mut crate::trap_frame::TrapFrame) -> SysResult {
     cpu.deferred_syscall.set(f.rax);
     cpu.work.set(cpu.work.get() | crate::percpu::WORK_SLOW);
     Ok(f.rax)
-}
-
-/// A user string argument (a path): copied in, at most `N` bytes; ENAMETOOLONG beyond.
-pub fn user_path<const N: usize>(addr: u64, buf: &mut [u8; N]) -> Result<usize, Errno> {
-    match crate::uaccess::copy_str_from_user(pml4(), buf, addr) {
-        Ok(n) => Ok(n),
-        Err(crate::uaccess::StrError::Fault) => Err(Errno::EFAULT),
-        Err(crate::uaccess::StrError::TooLong) => Err(Errno::ENAMETOOLONG),
-    }
 }
 
 /// The running task's page table, where its user pointers point.

@@ -8,7 +8,6 @@ use super::exec::{copy_strings, default_env};
 use super::{pml4, SysResult};
 use crate::exit;
 use crate::file::{FdTable, Files};
-use crate::initrd;
 use crate::karc::Karc;
 use crate::loader::{self, LoadError, Strings};
 use crate::percpu::current;
@@ -19,6 +18,7 @@ use crate::trap_frame::TrapFrame;
 use crate::uaccess::{copy_str_from_user, copy_to_user, copy_to_user_in, StrError};
 use abi::signal::{NSIG, SIGCHLD};
 use abi::Errno;
+use kcore::fs::Ino;
 
 /// getpid: the process's id, which is its thread group's (the first thread's tid).
 pub fn sys_getpid(_f: &mut TrapFrame) -> SysResult {
@@ -175,7 +175,16 @@ fn clone(f: &mut TrapFrame, flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u
     }
     child.pgid.store(me.pgid.load(Relaxed), Relaxed);
     child.sid.store(me.sid.load(Relaxed), Relaxed);
-    child.exe.store(me.exe.load(Relaxed), Relaxed);
+    {
+        // The child is in the same directory and runs the same program: both held once more.
+        let (cwd, exe) = (me.cwd.load(Relaxed), me.exe.load(Relaxed));
+        let mut fs = crate::fs::fs();
+        fs.hold(cwd);
+        fs.hold(exe);
+        child.cwd.store(cwd, Relaxed);
+        child.exe.store(exe, Relaxed);
+        child.umask.store(me.umask.load(Relaxed), Relaxed);
+    }
     child
         .sig_blocked
         .store(me.sig_blocked.load(Relaxed), Relaxed);
@@ -570,36 +579,34 @@ pub fn sys_tgkill(f: &mut TrapFrame) -> SysResult {
     kill_thread(Some(f.rdi as u32), f.rsi, f.rdx)
 }
 
-// Starting programs from the archive.
+// Starting programs of the tree.
 
-/// Makes a ready process running archive file `index` with `argv` and `envp`, a child of
-/// `parent`, with the descriptors `files`.
-pub fn start(
-    index: u32,
-    argv: &Strings,
-    envp: &Strings,
-    parent: u32,
-    files: Karc<Files>,
-) -> Result<&'static Process, Errno> {
-    let file = initrd::archive().get(index).ok_or(Errno::ENOENT)?;
-    let mut execfn = [0u8; 80];
-    let execfn = execfn_for(&mut execfn, file.name);
-    let image = loader::load(file.data, argv, envp, execfn)?;
-    start_image(index, image, parent, files)
-}
-
-/// Makes a ready process of a loaded program (archive file `index`).
+/// Makes a ready process of a loaded program (inode `exe`, held for it), a child of `parent`,
+/// with the descriptors `files`.
 pub fn start_image(
-    index: u32,
+    exe: Ino,
+    name: &str,
     image: loader::Image,
     parent: u32,
     files: Karc<Files>,
 ) -> Result<&'static Process, Errno> {
-    let file = initrd::archive().get(index).ok_or(Errno::ENOENT)?;
-    let handlers = Karc::try_new(SigHandlers::new()).map_err(|_| Errno::ENOMEM)?;
+    let handlers = match Karc::try_new(SigHandlers::new()) {
+        Ok(h) => h,
+        Err(_) => {
+            crate::fs::release(exe);
+            return Err(Errno::ENOMEM);
+        }
+    };
     let mut t = TASKS.lock();
-    let p = t.alloc(file.name, parent)?;
-    p.exe.store(index, Relaxed);
+    let p = match t.alloc(name, parent) {
+        Ok(p) => p,
+        Err(e) => {
+            drop(t);
+            crate::fs::release(exe);
+            return Err(e.into());
+        }
+    };
+    p.exe.store(exe, Relaxed);
     if parent != 0 {
         if let Some(pp) = t.find_pid(parent) {
             p.pgid.store(pp.pgid.load(Relaxed), Relaxed);
@@ -619,12 +626,14 @@ pub fn start_image(
     Ok(p)
 }
 
-/// "/bin/NAME" in `buf`, for AT_EXECFN.
-pub fn execfn_for<'a>(buf: &'a mut [u8; 80], name: &str) -> &'a [u8] {
-    let n = name.len().min(buf.len() - 5);
-    buf[..5].copy_from_slice(b"/bin/");
-    buf[5..5 + n].copy_from_slice(&name.as_bytes()[..n]);
-    &buf[..5 + n]
+/// "/bin/NAME": where the archive's program NAME is.
+pub fn program_path(name: &str) -> Result<alloc::vec::Vec<u8>, Errno> {
+    let mut p = alloc::vec::Vec::new();
+    p.try_reserve_exact(5 + name.len())
+        .map_err(|_| Errno::ENOMEM)?;
+    p.extend_from_slice(b"/bin/");
+    p.extend_from_slice(name.as_bytes());
+    Ok(p)
 }
 
 /// spawn(name, argv): our own call, which starts archive program `name` as a child of the
@@ -639,10 +648,9 @@ pub fn sys_spawn(f: &mut TrapFrame) -> SysResult {
         Err(StrError::TooLong) => return Err(Errno::ENOENT), // longer than any name we have
     };
     let name = core::str::from_utf8(&name_buf[..n]).map_err(|_| Errno::ENOENT)?;
-    let archive = initrd::archive();
-    let index = (0..archive.len() as u32)
-        .find(|&i| archive.get(i).is_some_and(|file| file.name == name))
-        .ok_or(Errno::ENOENT)?;
+    if name.is_empty() || name.contains('/') {
+        return Err(Errno::ENOENT);
+    }
     let mut argv = Strings::default();
     if f.rsi == 0 {
         argv.push(name.as_bytes())?;
@@ -657,6 +665,10 @@ pub fn sys_spawn(f: &mut TrapFrame) -> SysResult {
     let me = current();
     let files = me.files().ok_or(Errno::EBADF)?;
     let copy = files.0.lock().try_clone()?;
-    let child = start(index, &argv, &envp, me.tgid(), Files::new(copy)?)?;
+    let files = Files::new(copy)?;
+    let path = program_path(name)?;
+    let loaded =
+        super::exec::load_program(kcore::fs::ROOT, &path, argv, &envp).map_err(Errno::from)?;
+    let child = start_image(loaded.ino, name, loaded.image, me.tgid(), files)?;
     Ok(child.pid() as u64)
 }

@@ -1,0 +1,116 @@
+//! The tree at boot, from the program archive (a cpio "newc" boot module, docs/conventions.md):
+//! a file with a bare name (`hello`, `./hello`) is a program, `/bin/NAME`; one whose name has a
+//! slash inside (`etc/motd`) or starts with one (`/motd`, which is how the VMM's `--file
+//! HOST:GUEST` writes them) goes where its name says, its directories made as needed; directory
+//! entries become directories. The
+//! archive's files keep their bytes in the boot module (read-only, EROFS on writing), so
+//! programs can map their pages straight from it. `START` is not a file: it says what to start.
+
+use alloc::vec::Vec;
+
+use super::fs;
+use abi::cpio::{self, CpioError};
+use abi::Errno;
+use kcore::fs::{Data, Device, Kind, ROOT};
+
+#[derive(Debug)]
+pub enum ArchiveError {
+    Cpio(CpioError),
+    /// A file could not go where its name says (a name in the way, too long, no memory).
+    Place(&'static str, Errno),
+}
+
+impl core::fmt::Display for ArchiveError {
+    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+        match self {
+            ArchiveError::Cpio(e) => write!(f, "{e}"),
+            ArchiveError::Place(name, e) => write!(f, "{name}: {e}"),
+        }
+    }
+}
+
+/// What the archive says to start: its START file, or (without one) its programs in order.
+pub struct Start {
+    pub manifest: Option<&'static str>,
+    pub programs: Vec<&'static str>,
+}
+
+impl Start {
+    /// The START lines, or every program without arguments.
+    pub fn lines(&self) -> impl Iterator<Item = &'static str> + '_ {
+        let from_start = self.manifest.map(abi::start::lines);
+        let all = self
+            .manifest
+            .is_none()
+            .then(|| self.programs.iter().copied());
+        from_start
+            .into_iter()
+            .flatten()
+            .chain(all.into_iter().flatten())
+    }
+}
+
+/// Builds the tree: the fixed directories and devices, then the archive's files. The boot
+/// module's bytes stay mapped (direct map) and reserved for the kernel's life.
+pub fn build(archive: &'static [u8]) -> Result<Start, ArchiveError> {
+    let fixed = |e| ArchiveError::Place("/", e);
+    let mut start = Start {
+        manifest: None,
+        programs: Vec::new(),
+    };
+    {
+        let mut t = fs();
+        t.init().map_err(fixed)?;
+        t.mkdir_all(b"/bin", 0o755).map_err(fixed)?;
+        let tmp = t.mkdir_all(b"/tmp", 0o755).map_err(fixed)?;
+        t.chmod(tmp, 0o1777).map_err(fixed)?;
+        let dev = t.mkdir_all(b"/dev", 0o755).map_err(fixed)?;
+        for (name, d, perm) in [
+            (&b"null"[..], Device::Null, 0o666),
+            (b"zero", Device::Zero, 0o666),
+            (b"console", Device::Console, 0o600),
+            (b"tty", Device::Tty, 0o666),
+        ] {
+            t.create(dev, name, Kind::Device(d), perm).map_err(fixed)?;
+        }
+        let proc_self = t.mkdir_all(b"/proc/self", 0o555).map_err(fixed)?;
+        t.create(proc_self, b"exe", Kind::SelfExe, 0o777)
+            .map_err(fixed)?;
+    }
+    for entry in cpio::entries(archive) {
+        let entry = entry.map_err(ArchiveError::Cpio)?;
+        let name = entry.name;
+        if entry.is_file() && name == "START" {
+            start.manifest = core::str::from_utf8(entry.data).ok();
+            continue;
+        }
+        let place = |e| ArchiveError::Place(name, e);
+        let mut t = fs();
+        if entry.is_dir() {
+            t.mkdir_all(name.as_bytes(), entry.mode).map_err(place)?;
+            continue;
+        }
+        if !entry.is_file() {
+            continue;
+        }
+        let program = !entry.rooted && !name.contains('/');
+        let (dir, base) = match name.rfind('/') {
+            Some(i) => (t.mkdir_all(&name.as_bytes()[..i], 0o755), &name[i + 1..]),
+            None if program => (t.resolve(ROOT, b"/bin"), name),
+            None => (Ok(ROOT), name),
+        };
+        let dir = dir.map_err(place)?;
+        let data = Kind::File(Data::Static(entry.data));
+        t.create(dir, base.as_bytes(), data, entry.mode & 0o7777)
+            .map_err(place)?;
+        drop(t);
+        if program {
+            start
+                .programs
+                .try_reserve(1)
+                .map_err(|_| place(Errno::ENOMEM))?;
+            start.programs.push(name);
+        }
+    }
+    Ok(start)
+}

@@ -585,24 +585,29 @@ fn a_file_that_is_not_an_elf_inside_an_archive_is_refused_by_the_kernel() {
 }
 
 #[test]
-fn a_position_independent_program_is_refused_with_a_clear_line() {
-    // hello with its ELF type changed from EXEC (2) to DYN (3), as a static-PIE is marked.
-    let dir = scratch_dir("lde_pie");
+fn a_dynamically_linked_program_is_refused_with_a_clear_line() {
+    // hello with one program header turned into PT_INTERP: it asks for a dynamic linker.
+    let dir = scratch_dir("lde_interp");
     let mut bytes = std::fs::read(prog("hello")).unwrap();
-    assert_eq!(bytes[16], 2, "hello is ET_EXEC");
-    bytes[16] = 3;
-    let pie = common::write_file(&dir, "hellopie", &bytes);
+    let phoff = u64::from_le_bytes(bytes[32..40].try_into().unwrap()) as usize;
+    let phnum = u16::from_le_bytes([bytes[56], bytes[57]]) as usize;
+    let non_load = (0..phnum)
+        .map(|i| phoff + i * 56)
+        .find(|&at| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) != 1)
+        .expect("hello has a program header besides PT_LOAD");
+    bytes[non_load..non_load + 4].copy_from_slice(&3u32.to_le_bytes());
+    let dynamic = common::write_file(&dir, "hellodyn", &bytes);
 
     // Given with --user, the VMM refuses it before boot, as the kernel would.
-    let out = common::run_vmm(["--user".as_ref(), pie.as_os_str()]);
-    common::assert_one_line_error(&out, 3, "vmm: error: ", "position-independent");
+    let out = common::run_vmm(["--user".as_ref(), dynamic.as_os_str()]);
+    common::assert_one_line_error(&out, 3, "vmm: error: ", "PT_INTERP");
 
     // Inside an archive, only the kernel can see it: one line, a boot failure.
-    let cpio = archive(&[("hellopie", &pie)], &["hellopie"]);
-    let initrd = common::write_file(&dir, "pie.cpio", &cpio);
+    let cpio = archive(&[("hellodyn", &dynamic)], &["hellodyn"]);
+    let initrd = common::write_file(&dir, "dyn.cpio", &cpio);
     let run = run_vmm_lde(["--initrd".as_ref(), initrd.as_os_str()]);
-    let line = run.assert_line("kernel: cannot start hellopie");
-    assert!(line.contains("position-independent"), "{line}");
+    let line = run.assert_line("kernel: cannot start hellodyn");
+    assert!(line.contains("PT_INTERP"), "{line}");
     assert_eq!(
         run.status,
         Some(BOOT_FAILURE as i32),

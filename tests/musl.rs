@@ -460,3 +460,20 @@ fn posix_threads_under_qemu_tcg() {
     run.assert_status(0);
     run.assert_line("robust mutex after its owner died: ok");
 }
+
+#[test]
+fn start_up_calls_get_linuxs_answers() {
+    let host = on_host(&c_prog("startup"), &[]);
+    assert!(
+        host.status.success(),
+        "the host disagrees with the test itself:\n{}",
+        String::from_utf8_lossy(&host.stdout)
+    );
+    let run = run_user(&[c_user("startup", "")]);
+    assert!(!run.stdout.contains("FAIL"), "\n{}", run.dump());
+    run.assert_status(0);
+    run.assert_line("startup: two draws differ: ok");
+    run.assert_line("startup: clock_nanosleep TIMER_ABSTIME: ok");
+    // prctl(PR_SET_NAME) renamed it: the report says so.
+    assert_eq!(run.report().row(1).name, "renamed-task-xy");
+}

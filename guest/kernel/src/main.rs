@@ -36,6 +36,7 @@ mod pit;
 mod power;
 mod process;
 mod pvh;
+mod random;
 mod report;
 mod scheduler;
 mod signal;
@@ -159,6 +160,9 @@ pub extern "C" fn kmain(start_info_paddr: u64) -> ! {
         "  timer     {} Hz, slice {} tick(s), {}",
         config.hz, config.slice, timer_mode
     );
+    if !random::init() {
+        println!("  random    no entropy from the host: seeded from the TSC (not secret)");
+    }
 
     console::enable_input();
     start_programs(&info);

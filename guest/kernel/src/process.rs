@@ -240,6 +240,10 @@ pub struct Process {
     pub sig_pending: AtomicU64,
     pub sig_blocked: AtomicU64,
     pub sig: IrqLock<crate::signal::TaskSignals>,
+    /// setrlimit/prlimit64: the limits set, by resource (None: the default; sys/info.rs).
+    pub rlimits: IrqLock<[Option<(u64, u64)>; 16]>,
+    /// prctl(PR_SET_NO_NEW_PRIVS): kept so it reads back (there are no privileges to gain).
+    pub no_new_privs: core::sync::atomic::AtomicBool,
     /// How a blocked system call ends if a signal handler interrupts it (signal.rs).
     pub restart: AtomicU8,
     /// nanosleep's `rem` pointer and deadline, for an interrupted sleep.
@@ -345,6 +349,8 @@ impl Process {
             sig_pending: AtomicU64::new(0),
             sig_blocked: AtomicU64::new(0),
             sig: IrqLock::new("signal state", crate::signal::TaskSignals::new()),
+            rlimits: IrqLock::new("rlimits", [None; 16]),
+            no_new_privs: core::sync::atomic::AtomicBool::new(false),
             restart: AtomicU8::new(0),
             sleep_rem: AtomicU64::new(0),
             sleep_deadline: AtomicU64::new(0),
@@ -569,6 +575,8 @@ impl Tasks {
         p.tgid.store(pid, Relaxed);
         p.threads.store(1, Relaxed);
         p.group_exit.store(0, Relaxed);
+        *p.rlimits.lock() = [None; 16];
+        p.no_new_privs.store(false, Relaxed);
         p.parent.store(parent, Relaxed);
         p.pgid.store(pid, Relaxed);
         p.sid.store(pid, Relaxed);

@@ -298,8 +298,32 @@ fn make_pipe(fds_at: u64, flags: u32) -> SysResult {
 /// yet (ENOTTY for the terminal requests).
 pub fn sys_ioctl(f: &mut TrapFrame) -> SysResult {
     const FIONREAD: u64 = 0x541b;
+    const FIONBIO: u64 = 0x5421;
+    const FIONCLEX: u64 = 0x5450;
+    const FIOCLEX: u64 = 0x5451;
     let file = file(f.rdi)?;
     match f.rsi {
+        // The requests Linux answers for every kind of file (do_vfs_ioctl).
+        FIONBIO => {
+            let mut b = [0u8; 4];
+            crate::uaccess::copy_from_user(pml4(), &mut b, f.rdx)?;
+            let fl = &file.flags;
+            let old = fl.load(core::sync::atomic::Ordering::Relaxed);
+            let new = if u32::from_le_bytes(b) != 0 {
+                old | O_NONBLOCK
+            } else {
+                old & !O_NONBLOCK
+            };
+            fl.store(new, core::sync::atomic::Ordering::Relaxed);
+            Ok(0)
+        }
+        FIOCLEX | FIONCLEX => {
+            let files = files()?;
+            let fd = i32::try_from(f.rdi).map_err(|_| Errno::EBADF)?;
+            let mut t = files.0.lock();
+            t.get_mut(fd).ok_or(Errno::EBADF)?.cloexec = f.rsi == FIOCLEX;
+            Ok(0)
+        }
         FIONREAD => {
             let n = match &file.kind {
                 FileKind::Console => console::available(),

@@ -7,6 +7,7 @@ pub mod exec;
 pub mod fd;
 pub mod fs;
 pub mod futex;
+pub mod info;
 pub mod memory;
 pub mod poll;
 pub mod process;

@@ -185,6 +185,10 @@ fn clone(f: &mut TrapFrame, flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u
         child.exe.store(exe, Relaxed);
         child.umask.store(me.umask.load(Relaxed), Relaxed);
     }
+    *child.rlimits.lock() = *me.rlimits.lock();
+    child
+        .no_new_privs
+        .store(me.no_new_privs.load(Relaxed), Relaxed);
     child
         .sig_blocked
         .store(me.sig_blocked.load(Relaxed), Relaxed);

@@ -477,3 +477,27 @@ fn start_up_calls_get_linuxs_answers() {
     // prctl(PR_SET_NAME) renamed it: the report says so.
     assert_eq!(run.report().row(1).name, "renamed-task-xy");
 }
+
+#[test]
+fn a_hundred_threads_share_one_counter() {
+    let host = on_host(&c_prog("threads"), &["hundred"]);
+    assert!(host.status.success(), "{host:?}");
+    let run = run_user(&[c_user("threads", "hundred")]);
+    run.assert_status(0);
+    run.assert_line("threads: their 10000 increments: ok");
+}
+
+#[test]
+fn a_thread_that_faults_kills_the_whole_process() {
+    let host = on_host(&c_prog("threads"), &["fault"]);
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&host.status),
+        Some(11)
+    );
+    let run = run_user(&[c_user("threads", "fault")]);
+    run.assert_status(139);
+    // One kill line, naming the process (its pid, not the faulting thread's tid).
+    let kill = run.assert_killed(1, "threads", "page fault", 11);
+    assert!(kill.detail.contains("writing 0x0"), "{kill:?}");
+    assert_eq!(run.kill_lines().len(), 1, "\n{}", run.dump());
+}

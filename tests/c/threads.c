@@ -2,7 +2,9 @@
  * ids, TLS, robust mutexes, signals to a multithreaded process. One line per check; exits 0
  * iff all passed. `threads exitgroup` ends the process from a thread with exit(3); `threads
  * exec` execs `/bin/args` (our archive; on the host, args beside this program) from a
- * thread while others run. Linux gives the same answers, so this runs on the host too. */
+ * thread while others run; `threads hundred`: 100 threads increment one counter under a mutex;
+ * `threads fault`: a thread's null-pointer write kills the whole process (SIGSEGV). Linux gives
+ * the same answers, so this runs on the host too. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
@@ -101,6 +103,27 @@ static void *spin(void *arg)
 		sched_yield();
 }
 
+static void *fault(void *arg)
+{
+	(void)arg;
+	*(volatile int *)0 = 1;
+	return 0;
+}
+
+static long shared;
+static void *add_some(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 100; i++) {
+		pthread_mutex_lock(&lock);
+		shared++;
+		pthread_mutex_unlock(&lock);
+		if (i % 25 == 0)
+			sched_yield();
+	}
+	return 0;
+}
+
 static char *self_dir;
 static void *exec_args(void *arg)
 {
@@ -123,6 +146,23 @@ int main(int argc, char **argv)
 		pthread_create(&t[1], 0, exit_three, 0);
 		for (;;)
 			pause();
+	}
+	if (argc > 1 && !strcmp(argv[1], "fault")) {
+		pthread_create(&t[0], 0, spin, 0);
+		pthread_create(&t[1], 0, fault, 0);
+		for (;;)
+			pause();
+	}
+	if (argc > 1 && !strcmp(argv[1], "hundred")) {
+		static pthread_t many[100];
+		long created = 0;
+		for (int i = 0; i < 100; i++)
+			created += pthread_create(&many[i], 0, add_some, 0) == 0;
+		for (int i = 0; i < 100; i++)
+			pthread_join(many[i], 0);
+		check("100 threads created", created, 100);
+		check("their 10000 increments", shared, 10000);
+		return failed != 0;
 	}
 	if (argc > 1 && !strcmp(argv[1], "exec")) {
 		char *slash = strrchr(argv[0], '/');

@@ -399,7 +399,7 @@ pub fn deliver(f: &mut TrapFrame, mut restart: u8) -> bool {
             // No room for the frame (a bad stack): Linux's answer is SIGSEGV, uncatchable now.
             crate::println!(
                 "kernel: killed pid {} ({}): cannot deliver {} (bad stack at {:#x}) [signal {SIGSEGV}]",
-                p.pid(),
+                p.tgid(),
                 p.name(),
                 name(sig),
                 f.rsp

@@ -142,7 +142,7 @@ fn user_page_fault(f: &mut TrapFrame) {
             let p = current();
             crate::println!(
                 "kernel: killed pid {} ({}): out of memory for a page at {addr:#x} [signal {SIGKILL}]",
-                p.pid(),
+                p.tgid(),
                 p.name()
             );
             exit::exit_current(SIGKILL);
@@ -198,7 +198,7 @@ fn kill(f: &TrapFrame, signal: u32, code: i32, fault_addr: Option<u64>) {
     let p = current();
     crate::print!(
         "kernel: killed pid {} ({}): {} at rip {:#x}",
-        p.pid(),
+        p.tgid(),
         p.name(),
         EXCEPTION_NAMES[f.vector as usize % 32],
         f.rip

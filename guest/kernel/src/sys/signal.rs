@@ -150,7 +150,7 @@ pub fn sys_rt_sigreturn(f: &mut TrapFrame) -> SysResult {
             let p = current();
             crate::println!(
                 "kernel: killed pid {} ({}): bad signal frame at rsp {:#x} [signal {SIGSEGV}]",
-                p.pid(),
+                p.tgid(),
                 p.name(),
                 f.rsp
             );

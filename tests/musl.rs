@@ -501,3 +501,24 @@ fn a_thread_that_faults_kills_the_whole_process() {
     assert!(kill.detail.contains("writing 0x0"), "{kill:?}");
     assert_eq!(run.kill_lines().len(), 1, "\n{}", run.dump());
 }
+
+#[test]
+fn execve_of_mutated_elf_files_never_hurts_the_kernel() {
+    // Guest only: mutated machine code is not run on the host.
+    let run = run_user(&[c_user("elfuzz", "/bin/hello 150"), c_user("hello", "")]);
+    run.assert_status(0);
+    let line = run.assert_line("elfuzz: 150 rounds: ");
+    // Some must be refused and some run: the mutations reach both sides of the checks.
+    let n = |word: &str| -> u32 {
+        let at = line.find(word).unwrap_or_else(|| panic!("{line}"));
+        line[..at]
+            .split_whitespace()
+            .last()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(n(" refused by execve") > 0, "{line}");
+    assert!(n(" ran and exited") > 0, "{line}");
+    run.assert_no_line("kernel panic");
+}

@@ -22,7 +22,7 @@ use alloc::vec::Vec;
 use crate::karc::Karc;
 use crate::memory::address_space::{AddressSpace, STACK_MAX, USER_STACK_TOP};
 use crate::memory::frame::FRAMES;
-use crate::memory::paging::{OutOfMemory, USER_END};
+use crate::memory::paging::{translate_user, OutOfMemory, USER_END};
 use crate::memory::{align_down, align_up, phys_to_virt, PAGE_SIZE, PHYS_OFFSET};
 use abi::elf::{self, Elf, ProgramError, ProgramHeader, PF_W, PF_X};
 use kcore::regions::{Backing, Region, RegionError, PROT_EXEC, PROT_READ, PROT_WRITE};
@@ -274,35 +274,45 @@ fn load_by_copying(mm: &AddressSpace, elf: &Elf, bias: u64) -> Result<u64, LoadE
             backing: Backing::Anon,
             shared: false,
         })?;
-        let mut page = start;
-        while page < end {
-            let frame = FRAMES.lock().alloc_zeroed().ok_or(LoadError::OutOfMemory)?;
-            if let Err(e) = mm.map_now(page, frame, prot & PROT_WRITE != 0, prot & PROT_EXEC != 0) {
-                FRAMES.lock().release(frame);
-                return Err(e.into());
-            }
-            for seg in elf.loads() {
-                // The part of the segment's file bytes that lands in this page.
-                let vaddr = seg.vaddr + bias;
-                let from = page.max(vaddr);
-                let to = (page + PAGE_SIZE).min(vaddr + seg.filesz);
-                if from < to {
-                    let data = elf.data(&seg);
-                    let src = &data[(from - vaddr) as usize..(to - vaddr) as usize];
-                    // SAFETY: `frame` is a fresh frame of this address space, in the direct map;
-                    // [from, to) lies within this one page.
-                    unsafe {
-                        core::ptr::copy_nonoverlapping(
-                            src.as_ptr(),
-                            phys_to_virt(frame + (from - page)) as *mut u8,
-                            src.len(),
-                        )
-                    };
+        image_end = image_end.max(end);
+    }
+    // Only the pages that hold file bytes are made now (as many as the file has: a segment
+    // whose memsz is huge costs nothing until touched); the rest are zero pages on demand.
+    for seg in elf.loads() {
+        let vaddr = seg.vaddr + bias;
+        let mut page = align_down(vaddr, PAGE_SIZE);
+        while page < vaddr + seg.filesz {
+            let frame = match translate_user(mm.pml4, page, false) {
+                Some(pa) => pa,
+                None => {
+                    let span = spans.iter().find(|s| s.0 <= page && page < s.1);
+                    let p = span.map_or(prot(&seg), |s| s.2);
+                    let frame = FRAMES.lock().alloc_zeroed().ok_or(LoadError::OutOfMemory)?;
+                    if let Err(e) = mm.map_now(page, frame, p & PROT_WRITE != 0, p & PROT_EXEC != 0)
+                    {
+                        FRAMES.lock().release(frame);
+                        return Err(e.into());
+                    }
+                    frame
                 }
-            }
+            };
+            // The part of the segment's file bytes that lands in this page.
+            let from = page.max(vaddr);
+            let to = (page + PAGE_SIZE).min(vaddr + seg.filesz);
+            let data = elf.data(&seg);
+            let src = &data[(from - vaddr) as usize..(to - vaddr) as usize];
+            // SAFETY: `frame` is a frame of this new address space (made just now or by an
+            // earlier segment sharing the page), in the direct map; [from, to) lies within
+            // this one page.
+            unsafe {
+                core::ptr::copy_nonoverlapping(
+                    src.as_ptr(),
+                    phys_to_virt(frame + (from - page)) as *mut u8,
+                    src.len(),
+                )
+            };
             page += PAGE_SIZE;
         }
-        image_end = image_end.max(end);
     }
     Ok(image_end)
 }

@@ -8,7 +8,10 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 fn check(failed: &mut u32, what: &str, ok: bool, detail: impl std::fmt::Debug) {
-    println!("stdcheck: {what}: {} ({detail:?})", if ok { "ok" } else { "FAIL" });
+    println!(
+        "stdcheck: {what}: {} ({detail:?})",
+        if ok { "ok" } else { "FAIL" }
+    );
     *failed += u32::from(!ok);
 }
 
@@ -28,7 +31,12 @@ fn main() {
         for w in "the quick brown fox jumps over the lazy dog the end".split(' ') {
             *words.entry(w).or_default() += 1;
         }
-        check(&mut failed, "HashMap counts", words["the"] == 3, words["the"]);
+        check(
+            &mut failed,
+            "HashMap counts",
+            words["the"] == 3,
+            words["the"],
+        );
         let sorted: BTreeMap<_, _> = words.iter().map(|(k, v)| (*k, *v)).collect();
         let first = sorted.keys().next().copied();
         check(&mut failed, "BTreeMap order", first == Some("brown"), first);
@@ -36,7 +44,12 @@ fn main() {
         let sum: u64 = big.iter().sum();
         check(&mut failed, "a large Vec", sum == 19_999_900_000, sum);
         let s = format!("{:>8.3}|{:#x}|{:?}", std::f64::consts::PI, 255, Some("x"));
-        check(&mut failed, "formatting", s == "   3.142|0xff|Some(\"x\")", s);
+        check(
+            &mut failed,
+            "formatting",
+            s == "   3.142|0xff|Some(\"x\")",
+            s,
+        );
     }
 
     if wants("threads") {
@@ -63,30 +76,57 @@ fn main() {
             h.join().unwrap();
         }
         got.sort();
-        check(&mut failed, "channel from 4 threads", got == [0, 1, 2, 3], &got);
+        check(
+            &mut failed,
+            "channel from 4 threads",
+            got == [0, 1, 2, 3],
+            &got,
+        );
         let t = *total.lock().unwrap();
         check(&mut failed, "mutex total", t == 4000, t);
         let r = std::thread::spawn(|| -> u32 { panic!("a thread panics") }).join();
-        check(&mut failed, "a panicking thread is joined as Err", r.is_err(), ());
+        check(
+            &mut failed,
+            "a panicking thread is joined as Err",
+            r.is_err(),
+            (),
+        );
     }
 
     if wants("time") {
         let start = Instant::now();
         std::thread::sleep(Duration::from_millis(30));
         let slept = start.elapsed();
-        check(&mut failed, "sleep 30 ms", slept >= Duration::from_millis(30), slept);
+        check(
+            &mut failed,
+            "sleep 30 ms",
+            slept >= Duration::from_millis(30),
+            slept,
+        );
         let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH);
         check(&mut failed, "SystemTime after the epoch", now.is_ok(), now);
     }
 
     if wants("process") {
         let me = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
-        let out = std::process::Command::new(&me).args(["child", "5"]).output();
+        let out = std::process::Command::new(&me)
+            .args(["child", "5"])
+            .output();
         match out {
             Ok(o) => {
-                check(&mut failed, "Command exit code", o.status.code() == Some(5), o.status);
+                check(
+                    &mut failed,
+                    "Command exit code",
+                    o.status.code() == Some(5),
+                    o.status,
+                );
                 let text = String::from_utf8_lossy(&o.stdout).into_owned();
-                check(&mut failed, "Command output", text == "stdcheck child: 5\n", text);
+                check(
+                    &mut failed,
+                    "Command output",
+                    text == "stdcheck child: 5\n",
+                    text,
+                );
             }
             Err(e) => check(&mut failed, "Command runs", false, e),
         }

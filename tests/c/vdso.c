@@ -1,7 +1,7 @@
 /* vdso: clock_gettime, gettimeofday and time, called many times the ordinary way (libc, which
  * uses the vDSO when the kernel maps one), agree with the system call and never go backwards.
  * Prints how many system calls it made itself, so that a test can compare the kernel's count.
- * Also looks the vDSO up as libc does (AT_SYSINFO_EHDR) and prints what it found. */
+ * Then the same in a forked child and in an exec'd one. Also looks the vDSO up as libc does (AT_SYSINFO_EHDR) and prints what it found. */
 #define _GNU_SOURCE
 #include <elf.h>
 #include <errno.h>
@@ -11,6 +11,7 @@
 #include <sys/auxv.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,14 +58,15 @@ static void *vdso_sym(const Elf64_Ehdr *eh, const char *name) {
     return 0;
 }
 
-int main(void) {
+/* All the checks, as `who` (the program, or a forked or exec'd child). */
+static int checks(const char *who) {
     long own_syscalls = 0;
     const Elf64_Ehdr *eh = (const void *)getauxval(AT_SYSINFO_EHDR);
     if (eh && !memcmp(eh->e_ident, ELFMAG, SELFMAG)) {
         const char *names[] = {"__vdso_clock_gettime", "__vdso_gettimeofday", "__vdso_time",
                                "__vdso_getcpu"};
         for (int i = 0; i < 4; i++)
-            printf("vdso: %s %s\n", names[i], vdso_sym(eh, names[i]) ? "found" : "missing");
+            printf("%s: %s %s\n", who, names[i], vdso_sym(eh, names[i]) ? "found" : "missing");
         int (*getcpu_fn)(unsigned *, unsigned *, void *) = vdso_sym(eh, "__vdso_getcpu");
         unsigned cpu = 99, node = 99;
         if (getcpu_fn) {
@@ -72,7 +74,7 @@ int main(void) {
                   node);
         }
     } else {
-        printf("vdso: no vDSO\n");
+        printf("%s: no vDSO\n", who);
     }
 
     /* Each clock: a libc reading between two system-call readings lies between them. */
@@ -127,14 +129,49 @@ int main(void) {
         if (failures > 10) return 1;
     }
 
-    /* A clock the vDSO leaves to the kernel still answers (or fails as the kernel says). */
+    /* A clock the vDSO leaves to the kernel gets the kernel's own answer. */
     struct timespec cpu;
     errno = 0;
     int r = clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
-    printf("vdso: CLOCK_PROCESS_CPUTIME_ID -> %d\n", r == 0 ? 0 : errno);
+    int e = r ? errno : 0;
+    long k = syscall(SYS_clock_gettime, CLOCK_PROCESS_CPUTIME_ID, &cpu);
+    int ke = k ? errno : 0;
+    own_syscalls++;
+    CHECK(e == ke, "CLOCK_PROCESS_CPUTIME_ID: libc says %d, the kernel %d", e, ke);
+    printf("%s: CLOCK_PROCESS_CPUTIME_ID -> %d\n", who, e);
 
-    printf("vdso: %d monotonic reads took %lld ns\n", ROUNDS, (long long)(ns(&t1) - ns(&t0)));
-    printf("vdso: own system calls %ld\n", own_syscalls);
-    printf("vdso: %s\n", failures ? "FAILED" : "all agree");
+    printf("%s: %d monotonic reads took %lld ns\n", who, ROUNDS,
+           (long long)(ns(&t1) - ns(&t0)));
+    printf("%s: own system calls %ld\n", who, own_syscalls);
+    printf("%s: %s\n", who, failures ? "FAILED" : "all agree");
+    fflush(stdout);
     return failures != 0;
+}
+
+/* The checks, then again in a forked child (fork keeps the vDSO) and in a child that execs
+ * this program (exec maps it anew): `vdso exec` is that child. */
+int main(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "exec")) return checks("vdso exec");
+    if (checks("vdso")) return 1;
+    pid_t child = fork();
+    if (child == 0) _exit(checks("vdso fork"));
+    int status = -1;
+    waitpid(child, &status, 0);
+    if (status != 0) {
+        printf("vdso: the forked child ended with status %#x\n", status);
+        return 1;
+    }
+    child = fork();
+    if (child == 0) {
+        char *args[] = {argv[0], "exec", 0};
+        execv("/proc/self/exe", args);
+        _exit(126);
+    }
+    waitpid(child, &status, 0);
+    if (status != 0) {
+        printf("vdso: the exec'd child ended with status %#x\n", status);
+        return 1;
+    }
+    printf("vdso: fork and exec agree too\n");
+    return 0;
 }

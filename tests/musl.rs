@@ -536,7 +536,7 @@ fn vdso_own_syscalls(run: &Run, who: &str) -> u64 {
 /// the program, its forked child and its exec'd child: 100,000 and more reads each, and the
 /// kernel counts only each one's own system calls (its checks against
 /// syscall(SYS_clock_gettime)) and its start-up, output, fork and exec.
-fn assert_vdso_run(run: &Run) {
+fn assert_vdso_run(run: &Run, name: &str) {
     run.assert_status(0);
     run.assert_line("vdso: fork and exec agree too");
     let report = run.report();
@@ -552,7 +552,7 @@ fn assert_vdso_run(run: &Run) {
         }
         let own = vdso_own_syscalls(run, who);
         let r = report.row(pid);
-        assert_eq!(r.name, "vdso");
+        assert_eq!(r.name, name);
         assert!(
             r.syscalls >= own && r.syscalls < own + 30,
             "{who}: {} system calls for {own} of its own: the clock reads trapped\n{}",
@@ -571,7 +571,7 @@ fn clocks_are_read_in_ring_3_through_the_vdso() {
         "the host disagrees with the test itself:\n{}",
         String::from_utf8_lossy(&host.stdout)
     );
-    assert_vdso_run(&run_user(&[c_user("vdso", "")]));
+    assert_vdso_run(&run_user(&[c_user("vdso", "")]), "vdso");
 }
 
 #[test]
@@ -583,5 +583,27 @@ fn the_vdso_under_qemu_tcg() {
         .args(["--user", &c_user("vdso", "")]);
     let run = run(cmd);
     run.assert_line("TCGTCGTCGTCG");
-    assert_vdso_run(&run);
+    assert_vdso_run(&run, "vdso");
+}
+
+#[test]
+fn the_vdso_serves_glibc_too() {
+    // glibc's static start-up finds the vDSO its own way (setup_vdso, a versioned lookup).
+    let dir = scratch_dir("vdso_glibc");
+    let exe = dir.join("vdso_glibc");
+    let src = repo_root().join("tests/c/vdso.c");
+    let out = Command::new("gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(&exe)
+        .arg(&src)
+        .output()
+        .expect("gcc is required: sudo apt-get install gcc");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let host = on_host(&exe, &[]);
+    assert!(host.status.success(), "{host:?}");
+    assert_vdso_run(&run_user(&[exe.display().to_string()]), "vdso_glibc");
 }

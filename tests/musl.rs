@@ -607,3 +607,24 @@ fn the_vdso_serves_glibc_too() {
     assert!(host.status.success(), "{host:?}");
     assert_vdso_run(&run_user(&[exe.display().to_string()]), "vdso_glibc");
 }
+
+#[test]
+fn the_vdso_pages_are_read_only() {
+    // The image is read+execute on Linux too; the page below it is Linux's vvar, whose reads
+    // may be SIGBUS there, so the data page is checked in our guest only.
+    use std::os::unix::process::ExitStatusExt;
+    let host = on_host(&c_prog("vdso"), &["write"]);
+    assert_eq!(host.status.signal(), Some(11), "{host:?}");
+    for what in ["write", "writedata"] {
+        let run = run_user(&[c_user("vdso", what)]);
+        run.assert_status(KILLED_SEGV);
+        run.assert_no_line("vdso: still alive");
+        let line = run.assert_line("vdso: writing to ");
+        let addr = line.rsplit(' ').next().unwrap_or_default();
+        let k = run.assert_killed(1, "vdso", "page fault", 11);
+        assert!(
+            k.detail.contains("writing") && k.detail.contains(addr),
+            "{what}: {k:?}"
+        );
+    }
+}

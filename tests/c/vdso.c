@@ -149,9 +149,21 @@ static int checks(const char *who) {
 }
 
 /* The checks, then again in a forked child (fork keeps the vDSO) and in a child that execs
- * this program (exec maps it anew): `vdso exec` is that child. */
+ * this program (exec maps it anew): `vdso exec` is that child. `vdso write` and
+ * `vdso writedata` write to the image and to the data page: both are killed by SIGSEGV. */
 int main(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "exec")) return checks("vdso exec");
+    if (argc > 1 && (!strcmp(argv[1], "write") || !strcmp(argv[1], "writedata"))) {
+        /* The image, or the page below it (our data page; Linux's vvar): read-only, SIGSEGV. */
+        volatile char *p = (volatile char *)getauxval(AT_SYSINFO_EHDR);
+        if (!p) return 2;
+        if (!strcmp(argv[1], "writedata")) p -= 4096;
+        printf("vdso: writing to %p\n", (void *)p);
+        fflush(stdout);
+        *p = *p;
+        printf("vdso: still alive\n");
+        return 1;
+    }
     if (checks("vdso")) return 1;
     pid_t child = fork();
     if (child == 0) _exit(checks("vdso fork"));

@@ -106,6 +106,9 @@ fn bench_runs_and_its_numbers_are_sane() {
         ("syscall", "host"),
         ("context_switch", "host"),
         ("work", "host"),
+        ("clock_gettime", "ours"),
+        ("clock_gettime", "host"),
+        ("clock_gettime_syscall", "ours"),
     ] {
         median(&v, row, side);
     }
@@ -122,6 +125,10 @@ fn bench_runs_and_its_numbers_are_sane() {
     assert!(
         median(&v, "syscall", "ours") > median(&v, "cpuid_ring3", "ours"),
         "a round trip through the kernel costs more than one cpuid"
+    );
+    assert!(
+        median(&v, "clock_gettime_syscall", "ours") > 10.0 * median(&v, "clock_gettime", "ours"),
+        "the vDSO reads the clock without entering the kernel"
     );
 
     // Every target has a verdict (met, missed, or not measured), never a failure here.

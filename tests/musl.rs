@@ -522,3 +522,110 @@ fn execve_of_mutated_elf_files_never_hurts_the_kernel() {
     assert!(n(" ran and exited") > 0, "{line}");
     run.assert_no_line("kernel panic");
 }
+
+/// The system calls `who` (a `vdso` process) says it made itself ("WHO: own system calls N").
+fn vdso_own_syscalls(run: &Run, who: &str) -> u64 {
+    let line = run.assert_line(&format!("{who}: own system calls "));
+    line.rsplit(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"))
+}
+
+/// libc's clock_gettime, gettimeofday and time read the clock in ring 3 through the vDSO, in
+/// the program, its forked child and its exec'd child: 100,000 and more reads each, and the
+/// kernel counts only each one's own system calls (its checks against
+/// syscall(SYS_clock_gettime)) and its start-up, output, fork and exec.
+fn assert_vdso_run(run: &Run, name: &str) {
+    run.assert_status(0);
+    run.assert_line("vdso: fork and exec agree too");
+    let report = run.report();
+    for (pid, who) in [(1, "vdso"), (2, "vdso fork"), (3, "vdso exec")] {
+        run.assert_line(&format!("{who}: all agree"));
+        for f in [
+            "__vdso_clock_gettime",
+            "__vdso_gettimeofday",
+            "__vdso_time",
+            "__vdso_getcpu",
+        ] {
+            run.assert_line(&format!("{who}: {f} found"));
+        }
+        let own = vdso_own_syscalls(run, who);
+        let r = report.row(pid);
+        // The exec'd child is named for the path it was run by, as on Linux.
+        assert_eq!(r.name, if pid == 3 { "exe" } else { name });
+        assert!(
+            r.syscalls >= own && r.syscalls < own + 30,
+            "{who}: {} system calls for {own} of its own: the clock reads trapped\n{}",
+            r.syscalls,
+            run.dump()
+        );
+    }
+}
+
+#[test]
+fn clocks_are_read_in_ring_3_through_the_vdso() {
+    // The same checks on the host first, against Linux's own vDSO.
+    let host = on_host(&c_prog("vdso"), &[]);
+    assert!(
+        host.status.success(),
+        "the host disagrees with the test itself:\n{}",
+        String::from_utf8_lossy(&host.stdout)
+    );
+    assert_vdso_run(&run_user(&[c_user("vdso", "")]), "vdso");
+}
+
+#[test]
+fn the_vdso_under_qemu_tcg() {
+    // A full CPU's rdtsc, lfence and syscall in ring 3 (the fallback path), for the vDSO's code.
+    let mut cmd = Command::new(repo_root().join("scripts/qemu.sh"));
+    cmd.env("ACCEL", "tcg")
+        .args(["--timeout", &TIMEOUT_SECS.to_string()])
+        .args(["--user", &c_user("vdso", "")]);
+    let run = run(cmd);
+    run.assert_line("TCGTCGTCGTCG");
+    assert_vdso_run(&run, "vdso");
+}
+
+#[test]
+fn the_vdso_serves_glibc_too() {
+    // glibc's static start-up finds the vDSO its own way (setup_vdso, a versioned lookup).
+    let dir = scratch_dir("vdso_glibc");
+    let exe = dir.join("vdso_glibc");
+    let src = repo_root().join("tests/c/vdso.c");
+    let out = Command::new("gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(&exe)
+        .arg(&src)
+        .output()
+        .expect("gcc is required: sudo apt-get install gcc");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let host = on_host(&exe, &[]);
+    assert!(host.status.success(), "{host:?}");
+    assert_vdso_run(&run_user(&[exe.display().to_string()]), "vdso_glibc");
+}
+
+#[test]
+fn the_vdso_pages_are_read_only() {
+    // The image is read+execute on Linux too; the page below it is Linux's vvar, whose reads
+    // may be SIGBUS there, so the data page is checked in our guest only.
+    use std::os::unix::process::ExitStatusExt;
+    let host = on_host(&c_prog("vdso"), &["write"]);
+    assert_eq!(host.status.signal(), Some(11), "{host:?}");
+    for what in ["write", "writedata"] {
+        let run = run_user(&[c_user("vdso", what)]);
+        run.assert_status(KILLED_SEGV);
+        run.assert_no_line("vdso: still alive");
+        let line = run.assert_line("vdso: writing to ");
+        let addr = line.rsplit(' ').next().unwrap_or_default();
+        let k = run.assert_killed(1, "vdso", "page fault", 11);
+        assert!(
+            k.detail.contains("writing") && k.detail.contains(addr),
+            "{what}: {k:?}"
+        );
+    }
+}

@@ -90,6 +90,22 @@ fn rust_std_with_fixed_addresses() {
 }
 
 #[test]
+fn rust_std_reads_the_clock_without_a_trap() {
+    // std::time::Instant and SystemTime go through musl's clock_gettime to the vDSO: 101,000
+    // reads, and the kernel counts only the start-up's and the output's system calls.
+    for flavour in ["pie", "static"] {
+        let exe = build(flavour);
+        let run = run_user(&[format!("{} clock", exe.display())]);
+        assert!(!run.stdout.contains("FAIL"), "\n{}", run.dump());
+        run.assert_status(0);
+        run.assert_line("100000 Instant::now in order: ok");
+        let r = run.report();
+        let row = r.row(1);
+        assert!(row.syscalls < 100, "{flavour}: {row:?}\n{}", run.dump());
+    }
+}
+
+#[test]
 fn rust_std_under_qemu_tcg() {
     let exe = build("pie");
     let mut cmd = Command::new(repo_root().join("scripts/qemu.sh"));

@@ -201,6 +201,7 @@ pub fn load(
         backing: Backing::Anon,
         shared: false,
     })?;
+    crate::vdso::map(&mm)?;
     let phdr = phdr_vaddr(&elf) + bias;
     let entry = elf.entry + bias;
     let rsp = build_stack(&mm, argv, envp, execfn, entry, phdr, elf.phnum as u64)?;
@@ -346,6 +347,7 @@ fn build_stack(
     const AT_SECURE: u64 = 23;
     const AT_RANDOM: u64 = 25;
     const AT_EXECFN: u64 = 31;
+    const AT_SYSINFO_EHDR: u64 = 33;
     const PLATFORM: &[u8] = b"x86_64\0";
 
     // The block from the top down: random bytes, "x86_64", execfn, the strings; then (16-byte
@@ -359,7 +361,7 @@ fn build_stack(
     let execfn_at = top;
     top -= (strings - execfn.len() - 1) as u64;
     let strings_at = top;
-    let auxv: [(u64, u64); 17] = [
+    let auxv: [(u64, u64); 18] = [
         (AT_PHDR, phdr),
         (AT_PHENT, 56),
         (AT_PHNUM, phnum),
@@ -376,6 +378,7 @@ fn build_stack(
         (AT_RANDOM, random_at),
         (AT_PLATFORM, platform_at),
         (AT_EXECFN, execfn_at),
+        (AT_SYSINFO_EHDR, crate::vdso::BASE),
         (AT_NULL, 0),
     ];
     let words = 1 + argv.len() + 1 + envp.len() + 1 + 2 * auxv.len();

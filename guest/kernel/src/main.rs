@@ -53,6 +53,7 @@ mod trap_frame;
 mod trap_slow;
 mod trap_table;
 mod uaccess;
+mod vdso;
 
 use core::panic::PanicInfo;
 use kcore::cmdline::{self, Ignored};

@@ -4,6 +4,7 @@
 
 use crate::cpu::{cpuid, rdtsc, Features};
 use crate::sync::BootOnce;
+use crate::vdso;
 use abi::machine::cpuid as leaf;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -35,6 +36,8 @@ pub struct Clock {
     pub apic_hz: u64,
     /// TSC at boot: CLOCK_MONOTONIC counts from here.
     pub boot_tsc: u64,
+    /// Nanoseconds per TSC tick times 2^`vdso::SHIFT`: the clocks' scale, here and in the vDSO.
+    pub mult: u64,
 }
 
 static CLOCK: BootOnce<Clock> = BootOnce::new();
@@ -46,6 +49,7 @@ pub fn init(features: &Features) -> Clock {
         source: FreqSource::HypervisorLeaf,
         apic_hz: 0,
         boot_tsc,
+        mult: 0,
     };
     if features.max_hv_leaf >= leaf::TIMING {
         let l = cpuid(leaf::TIMING, 0);
@@ -63,7 +67,17 @@ pub fn init(features: &Features) -> Clock {
         clock.tsc_hz = crate::pit::measure_hz(rdtsc);
         clock.source = FreqSource::PitCalibration;
     }
-    *CLOCK.init(clock)
+    clock.mult = ((1_000_000_000u128 << vdso::SHIFT) / clock.tsc_hz as u128) as u64;
+    let clock = *CLOCK.init(clock);
+    publish();
+    clock
+}
+
+/// Tells the vDSO's data page how to read the clocks, so that ring 3 computes what
+/// `monotonic_ns` and `realtime_ns` would.
+fn publish() {
+    let c = clock();
+    vdso::publish(c.boot_tsc, c.mult, c.tsc_hz, EPOCH_NS.load(Relaxed));
 }
 
 #[inline]
@@ -88,13 +102,16 @@ static EPOCH_NS: AtomicU64 = AtomicU64::new(0);
 
 pub fn set_epoch(seconds: u64) {
     EPOCH_NS.store(seconds.saturating_mul(1_000_000_000), Relaxed);
+    publish();
 }
 
 pub fn realtime_ns() -> u64 {
-    EPOCH_NS.load(Relaxed).saturating_add(monotonic_ns())
+    EPOCH_NS.load(Relaxed).wrapping_add(monotonic_ns())
 }
 
-/// Nanoseconds since boot.
+/// Nanoseconds since boot, by the scale the vDSO uses too (a multiply and a shift: the same
+/// nanosecond in ring 0 and ring 3 for the same TSC).
 pub fn monotonic_ns() -> u64 {
-    cycles_to_ns(rdtsc().wrapping_sub(clock().boot_tsc))
+    let c = clock();
+    ((rdtsc().wrapping_sub(c.boot_tsc) as u128 * c.mult as u128) >> vdso::SHIFT) as u64
 }

@@ -20,6 +20,7 @@
 //! - [`syscall`]: the raw `syscall` and `int 0x80` instructions and the call numbers;
 //! - [`sys`]: typed wrappers (write, read, writev, sched_yield, nanosleep, getpid, exit, wait4, ...);
 //! - [`fs`]: the file-system calls (open, mkdir, unlink, stat, directory listing);
+//! - [`vdso`]: the functions of the vDSO the kernel maps (AT_SYSINFO_EHDR);
 //! - [`print!`] / [`println!`]: formatted output to fd 1;
 //! - a panic handler that prints the message and its location and exits with status 101.
 #![no_std]
@@ -30,6 +31,7 @@ pub mod print;
 pub mod start;
 pub mod sys;
 pub mod syscall;
+pub mod vdso;
 
 pub use errno::Errno;
 pub use start::Args;

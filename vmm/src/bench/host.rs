@@ -224,6 +224,23 @@ pub fn measure_all(plan: &Plan) -> BTreeMap<&'static str, Stat> {
         }),
     );
     put("context_switch", pipe_switch(plan, over));
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY (both): clock_gettime writes one timespec into `ts`, a live local.
+    put(
+        "clock_gettime",
+        measure(plan, over, || unsafe {
+            libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts);
+        }),
+    );
+    put(
+        "clock_gettime_syscall",
+        measure(plan, over, || unsafe {
+            libc::syscall(libc::SYS_clock_gettime, libc::CLOCK_MONOTONIC, &mut ts);
+        }),
+    );
     put("page_fault", page_fault(plan, over));
     put(
         "cpuid_ring3",

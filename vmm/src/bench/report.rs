@@ -106,6 +106,20 @@ pub fn rows(r: &Results) -> Vec<Row> {
             host: h("page_fault"),
         },
         Row {
+            key: "clock_gettime",
+            label: "clock_gettime(MONOTONIC), vDSO in ring 3 (host: libc)",
+            ours: o("clock_gettime"),
+            floor: None,
+            host: h("clock_gettime"),
+        },
+        Row {
+            key: "clock_gettime_syscall",
+            label: "  same, by the system call",
+            ours: o("clock_gettime_syscall"),
+            floor: None,
+            host: h("clock_gettime_syscall"),
+        },
+        Row {
             key: "port_exit",
             label: "port write from ring 0 to VMM userspace",
             ours: o("port_exit"),
@@ -225,6 +239,9 @@ pub fn targets(r: &Results) -> Vec<Target> {
     let vmm_ratio = f("port_exit")
         .zip(r.floor_bare.stat("port_exit"))
         .map(|(a, b)| a.median / b.median);
+    let clock_ratio = o("clock_gettime")
+        .zip(r.host.get("clock_gettime"))
+        .map(|(g, h)| g.median / h.median.max(1.0));
     let switch_ratio = o("context_switch")
         .zip(o("syscall_getpid"))
         .map(|(c, s)| c.median / s.median);
@@ -298,6 +315,16 @@ pub fn targets(r: &Results) -> Vec<Target> {
                 "int80_getpid",
                 excess_insns(r, o("int80_getpid"), f("int80_getpid")),
             ),
+        },
+        Target {
+            key: "clock_gettime",
+            goal: "clock_gettime in the guest (vDSO) <= 2x the host's (issue 10)",
+            value: clock_ratio,
+            limit: 2.0,
+            at_most: true,
+            unit: "x",
+            note: "medians; the guest's by the kernel's vDSO, the host's by libc and Linux's vDSO"
+                .into(),
         },
         Target {
             key: "context_switch",

@@ -1,7 +1,7 @@
 //! bench [quick]: the in-guest half of `vmm bench` (issue 4). Times, in ring 3 with a serialised
 //! `lfence; rdtsc`, the round trips through our kernel (null system calls by each entry path,
 //! sched_yield, a context switch, a timer tick, a demand-zero page fault), the VM exits the kernel
-//! makes for us (bench system call 1001), the cost of one ring-0 instruction, and a CPU-bound
+//! makes for us (bench system call 1001), clock_gettime through the vDSO, the cost of one ring-0 instruction, and a CPU-bound
 //! piece of work run by direct execution. Every result is one machine-readable line:
 //!
 //! `BENCH name=NAME min=CYCLES median=CYCLES p99=CYCLES iters=N [key=value...]`
@@ -293,6 +293,30 @@ fn page_fault(buf: &mut [u64], plan: &Plan, overhead: u64) {
     report("page_fault", &mut buf[..n], format_args!(""));
 }
 
+/// clock_gettime(CLOCK_MONOTONIC) through the vDSO, as libc calls it (issue 10), and by the
+/// system call for comparison.
+fn clock_gettime(args: &Args, buf: &mut [u64], plan: &Plan, overhead: u64) {
+    const CLOCK_MONOTONIC: usize = 1;
+    let mut ts = [0i64; 2];
+    match lde_user::vdso::symbol(args, b"__vdso_clock_gettime") {
+        Some(f) => {
+            // SAFETY: the vDSO's __vdso_clock_gettime has the C signature
+            // int (clockid_t, struct timespec *), as in Linux's.
+            let f: extern "C" fn(i32, *mut [i64; 2]) -> i32 = unsafe { core::mem::transmute(f) };
+            measure("clock_gettime", buf, plan, overhead, || {
+                f(CLOCK_MONOTONIC as i32, &mut ts);
+                core::hint::black_box(&ts);
+            });
+        }
+        None => println!("BENCH name=clock_gettime error=no-vdso"),
+    }
+    let p = &mut ts as *mut [i64; 2] as usize;
+    // SAFETY: clock_gettime writes one timespec to `p`, a live local.
+    measure("clock_gettime_syscall", buf, plan, overhead, || unsafe {
+        syscall2(nr::CLOCK_GETTIME, CLOCK_MONOTONIC, p);
+    });
+}
+
 /// A kernel loop of `per` iterations of `op`, `batches` times: cycles per iteration.
 fn kernel_loop(name: &str, buf: &mut [u64], batches: usize, op: usize, per: usize, div: u64) {
     let n = batches.min(buf.len());
@@ -354,6 +378,7 @@ fn main(args: Args) -> i32 {
     measure("cpuid_ring3", buf, plan, overhead, || {
         core::hint::black_box(core::arch::x86_64::__cpuid(0));
     });
+    clock_gettime(&args, buf, plan, overhead);
     kernel_loop("port_exit", buf, plan.batches, OP_PORT_WRITE, 20, 20);
     kernel_loop("cpuid_ring0", buf, plan.batches, OP_CPUID, 20, 20);
     kernel_loop(

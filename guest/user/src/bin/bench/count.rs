@@ -99,8 +99,8 @@ fn span(path: &str, marker: Option<u32>, mut op: impl FnMut() -> bool) {
     println!("{}", CountLine { path, runs });
 }
 
-/// The process paths of issue 8, each a span.
-fn processes() {
+/// The process paths of issue 8, each a span (also alone: `bench procs`).
+pub fn processes() {
     let marker = span_marker();
     span("fork_exit_wait", marker, || procs::fork_exit_wait().is_ok());
     span("fork_exec_wait", marker, || procs::fork_exec_wait().is_ok());

@@ -379,6 +379,11 @@ fn main(args: Args) -> i32 {
             println!("{}", bench_work::DONE_LINE);
             return 0;
         }
+        Some("procs") => {
+            count::processes();
+            println!("{}", bench_work::DONE_LINE);
+            return 0;
+        }
         Some("probes") => {
             count::probes();
             println!("{}", bench_work::DONE_LINE);

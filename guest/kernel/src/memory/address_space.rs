@@ -413,7 +413,9 @@ impl AddressSpace {
 
 impl Drop for AddressSpace {
     fn drop(&mut self) {
-        paging::free_address_space(self.pml4);
+        // Tables exist only where regions have been: the teardown reads only those entries.
+        let s = self.state.lock();
+        paging::free_user_space(self.pml4, s.regions.footprint());
     }
 }
 

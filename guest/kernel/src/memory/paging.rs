@@ -98,6 +98,17 @@ pub fn new_address_space() -> Result<u64, OutOfMemory> {
     Ok(pml4)
 }
 
+/// Frees the user half of `pml4` made inside `footprint` (every table and a reference to each
+/// frame they map: a frame shared copy-on-write with another process stays), reading only the
+/// entries inside it, and the PML4 itself. The caller promises nothing was mapped outside it
+/// (`Regions::footprint`).
+pub fn free_user_space(pml4: u64, footprint: &[(u64, u64)]) {
+    pt::free_ranges(&DirectMap, pml4, footprint, |frame| {
+        FRAMES.lock().release(frame)
+    });
+    FRAMES.lock().free(pml4);
+}
+
 /// Frees the user half of `pml4` (its tables; a reference to each frame they map: a frame
 /// shared copy-on-write with another process stays) and the PML4 itself.
 pub fn free_address_space(pml4: u64) {

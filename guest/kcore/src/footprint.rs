@@ -31,49 +31,57 @@ impl Footprint {
         &self.ranges[..self.len]
     }
 
-    /// Adds `[start, end)`.
+    /// Adds `[start, end)`. In place: exec adds a few ranges per program, and temporary
+    /// arrays cost more than the merging.
     pub fn add(&mut self, start: u64, end: u64) {
         if start >= end {
             return;
         }
-        let mut all = [(0u64, 0u64); MAX + 1];
-        let mut n = 0;
-        let mut placed = false;
-        for &r in self.ranges() {
-            if !placed && start < r.0 {
-                all[n] = (start, end);
-                n += 1;
-                placed = true;
+        let n = self.len;
+        // The first range that ends at or after `start` (touching counts as meeting).
+        let i = self.ranges[..n].partition_point(|r| r.1 < start);
+        if i < n && self.ranges[i].0 <= end {
+            // Meets range i: widen it, then swallow every later range it now meets.
+            let r = &mut self.ranges[i];
+            r.0 = r.0.min(start);
+            r.1 = r.1.max(end);
+            let mut j = i + 1;
+            while j < n && self.ranges[j].0 <= self.ranges[i].1 {
+                self.ranges[i].1 = self.ranges[i].1.max(self.ranges[j].1);
+                j += 1;
             }
-            all[n] = r;
-            n += 1;
+            self.ranges.copy_within(j..n, i + 1);
+            self.len = n - (j - i - 1);
+            return;
         }
-        if !placed {
-            all[n] = (start, end);
-            n += 1;
-        }
-        // Coalesce what overlaps or touches.
-        let mut out = [(0u64, 0u64); MAX + 1];
-        let mut m = 0;
-        for &(s, e) in &all[..n] {
-            if m > 0 && s <= out[m - 1].1 {
-                out[m - 1].1 = out[m - 1].1.max(e);
-            } else {
-                out[m] = (s, e);
-                m += 1;
+        if n == MAX {
+            // Full: bridge the smallest gap among the old ranges and the new one.
+            let gap_before = (i > 0).then(|| start - self.ranges[i - 1].1);
+            let gap_after = (i < n).then(|| self.ranges[i].0 - end);
+            let inner = (0..n - 1).min_by_key(|&k| self.ranges[k + 1].0 - self.ranges[k].1);
+            let inner_gap = inner.map(|k| self.ranges[k + 1].0 - self.ranges[k].1);
+            let best_new = match (gap_before, gap_after) {
+                (Some(b), Some(a)) => Some(b.min(a)),
+                (b, a) => b.or(a),
+            };
+            match (inner, inner_gap, best_new) {
+                (Some(k), Some(g), Some(b)) if g < b => {
+                    // Merge ranges k and k + 1, then insert the new one where it goes.
+                    self.ranges[k].1 = self.ranges[k + 1].1;
+                    self.ranges.copy_within(k + 2..n, k + 1);
+                    self.len = n - 1;
+                    self.add(start, end);
+                }
+                _ if gap_before.is_some() && gap_before == best_new => {
+                    self.ranges[i - 1].1 = end;
+                }
+                _ => self.ranges[i].0 = start,
             }
+            return;
         }
-        if m > MAX {
-            // Bridge the smallest gap.
-            let i = (0..m - 1)
-                .min_by_key(|&i| out[i + 1].0 - out[i].1)
-                .unwrap_or(0);
-            out[i].1 = out[i + 1].1;
-            out.copy_within(i + 2..m, i + 1);
-            m -= 1;
-        }
-        self.ranges[..m].copy_from_slice(&out[..m]);
-        self.len = m;
+        self.ranges.copy_within(i..n, i + 1);
+        self.ranges[i] = (start, end);
+        self.len = n + 1;
     }
 }
 
@@ -106,5 +114,40 @@ mod tests {
             assert!(f.ranges().iter().any(|&(s, e)| s <= a && a + 0x1000 <= e));
         }
         assert!(f.ranges().windows(2).all(|w| w[0].1 < w[1].0));
+    }
+
+    /// Against a plain model: whatever is added stays covered, the ranges stay sorted,
+    /// disjoint and at most MAX, and nothing outside the hull of what was added is covered.
+    #[test]
+    fn covers_everything_added() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..200 {
+            let mut f = Footprint::new();
+            let mut added = std::vec::Vec::new();
+            for _ in 0..20 {
+                let s = (next() % 64) * 0x1000;
+                let e = s + (next() % 8 + 1) * 0x1000;
+                f.add(s, e);
+                added.push((s, e));
+                let r = f.ranges();
+                assert!(r.len() <= MAX);
+                assert!(r.windows(2).all(|w| w[0].1 < w[1].0), "{r:?}");
+                for &(s, e) in &added {
+                    assert!(
+                        r.iter().any(|&(a, b)| a <= s && e <= b),
+                        "{s:#x}..{e:#x} in {r:?}"
+                    );
+                }
+                let lo = added.iter().map(|a| a.0).min().unwrap();
+                let hi = added.iter().map(|a| a.1).max().unwrap();
+                assert!(r[0].0 >= lo && r[r.len() - 1].1 <= hi);
+            }
+        }
     }
 }

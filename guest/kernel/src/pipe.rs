@@ -145,8 +145,17 @@ impl Pipe {
             let left = total - done;
             // A reader already waits and nothing is buffered: straight into its memory.
             if s.ring.is_empty() {
-                let reader = scheduler::take_waiter(&mut TASKS.lock(), s.read_q);
-                if let Some(r) = reader {
+                let mut t = TASKS.lock();
+                if let Some(r) = scheduler::take_waiter(&mut t, s.read_q) {
+                    // The common case, done under the one lock: a few bytes, page to page.
+                    let want = r.read_len.load(Relaxed).min(left);
+                    let dst = r.read_buf.load(Relaxed);
+                    if copy_within_pages(me.pml4(), buf + done, r.pml4(), dst, want) {
+                        complete_read(&mut t, r, want);
+                        done += want;
+                        continue;
+                    }
+                    drop(t);
                     done += hand_over(me.pml4(), r, buf + done, left)?;
                     continue;
                 }
@@ -291,9 +300,6 @@ fn hand_over(pml4: u64, r: &'static Process, buf: u64, left: u64) -> Result<u64,
     let mut theirs_bad = false;
     let mut ours = Ok(());
     if let Some(mm) = r.mm() {
-        if copy_within_pages(pml4, buf, mm.pml4, dst, want) {
-            at = want;
-        }
         let mut chunk = [0u8; CHUNK];
         while at < want {
             let k = (want - at).min(CHUNK as u64) as usize;
@@ -314,16 +320,25 @@ fn hand_over(pml4: u64, r: &'static Process, buf: u64, left: u64) -> Result<u64,
         scheduler::make_ready(&mut t, r);
         return ours.map(|()| 0);
     }
+    complete_read(
+        &mut t,
+        r,
+        if at > 0 {
+            at
+        } else {
+            Errno::EFAULT.ret() as u64
+        },
+    );
+    ours.map(|()| at)
+}
+
+/// Reader `r`, taken off the pipe's queue, returns `result` from its read and may run.
+fn complete_read(t: &mut crate::process::Tasks, r: &'static Process, result: u64) {
     // SAFETY: `r` is blocked in its read (we took it off the pipe's queue; it is in no other
     // queue and not running), so nothing else touches its trap frame.
     let frame = unsafe { r.frame_mut() };
     frame.rip += 2; // its read is done: no restart
-    frame.rax = if at > 0 {
-        at
-    } else {
-        Errno::EFAULT.ret() as u64
-    };
+    frame.rax = result;
     r.restart.store(RESTART_NONE, Relaxed);
-    scheduler::make_ready(&mut t, r);
-    ours.map(|()| at)
+    scheduler::make_ready(t, r);
 }

@@ -5,7 +5,8 @@
 //! instruction costs something. Speed targets are reported by the bench, never asserted here.
 //! `vmm bench --counts`: the exact single-stepped ring-0 instruction counts are there for every
 //! path, positive, the same in both runs of a bench and in two benches, and ordered as the
-//! paths' code is (a `syscall` does less than an `int 0x80`, a switch more than a yield).
+//! paths' code is (a `syscall` does less than an `int 0x80`, a switch more than a yield); the
+//! spans of issue 8 (fork + exit + wait, fork + exec + exit + wait, a pipe round trip) too.
 
 use std::process::Command;
 
@@ -106,9 +107,19 @@ fn bench_runs_and_its_numbers_are_sane() {
         ("syscall", "host"),
         ("context_switch", "host"),
         ("work", "host"),
+<<<<<<< HEAD
         ("clock_gettime", "ours"),
         ("clock_gettime", "host"),
         ("clock_gettime_syscall", "ours"),
+=======
+        // Issue 8's rows, each beside the host doing the same.
+        ("fork_exit_wait", "ours"),
+        ("fork_exec_wait", "ours"),
+        ("pipe_switch", "ours"),
+        ("fork_exit_wait", "host"),
+        ("fork_exec_wait", "host"),
+        ("pipe_switch", "host"),
+>>>>>>> bench8
     ] {
         median(&v, row, side);
     }
@@ -172,6 +183,10 @@ fn exact_counts_are_there_deterministic_and_ordered() {
         "context_switch",
         "timer_tick",
         "page_fault",
+        "span_marker",
+        "fork_exit_wait",
+        "fork_exec_wait",
+        "pipe_round_trip",
     ];
     let floor = ["syscall_getpid", "int80_getpid", "timer_tick"];
     for (side, paths) in [("ours", &ours[..]), ("floor", &floor[..])] {
@@ -207,6 +222,23 @@ fn exact_counts_are_there_deterministic_and_ordered() {
     for p in floor {
         assert!(o(p) > f(p), "{p}: our kernel does more than the floor");
     }
+    // The spans (issue 8), the read's own entry taken off: each is more than its parts.
+    assert!(
+        o("span_marker") < o("syscall_getpid"),
+        "the marker is part of one system call's entry"
+    );
+    assert!(
+        o("fork_exit_wait") > o("page_fault") + 3 * o("syscall_getpid"),
+        "fork + exit + wait: three calls, a copy of the page table, a teardown"
+    );
+    assert!(
+        o("fork_exec_wait") > o("fork_exit_wait"),
+        "exec adds loading a program and tearing down one more address space"
+    );
+    assert!(
+        o("pipe_round_trip") > 2 * o("context_switch"),
+        "a pipe round trip is two switches plus a write and a read on each side"
+    );
     // The exact counts set the instruction-budget targets.
     let target = |k: &str| {
         a["targets"]
@@ -220,5 +252,13 @@ fn exact_counts_are_there_deterministic_and_ordered() {
     assert_eq!(
         target("syscall_excess")["value"].as_f64(),
         Some((o("syscall_getpid") - f("syscall_getpid")) as f64)
+    );
+    assert_eq!(
+        target("fork_exec_insns")["value"].as_f64(),
+        Some(o("fork_exec_wait") as f64)
+    );
+    assert_eq!(
+        target("pipe_switch")["value"].as_f64(),
+        Some(o("pipe_round_trip") as f64 / 2.0 / o("context_switch") as f64)
     );
 }

@@ -118,7 +118,8 @@ pub mod op {
     /// The number of timer interrupts taken since boot.
     pub const TIMER_INTERRUPTS: u64 = 4;
     /// Arm the VMM's instruction counter ([`super::count`]): `n` = 0 holds interrupts off
-    /// while it steps, 1 lets them in (to count a timer tick).
+    /// while it steps, 1 lets them in (to count a timer tick), 2 counts a span
+    /// ([`super::count::SPAN`]) with interrupts held off.
     pub const COUNT_ARM: u64 = 5;
     /// The instruction counter's answer ([`super::count::read`]).
     pub const COUNT_READ: u64 = 6;
@@ -135,6 +136,12 @@ pub mod count {
     pub const ARM: u8 = 1;
     /// Written to the bench port: arm the counter and let interrupts in (to count a tick).
     pub const ARM_IRQ: u8 = 2;
+    /// Written to the bench port: arm the counter for a span, interrupts held off. Every
+    /// ring-0 instruction from the next entry into ring 0 is counted, across returns to ring 3,
+    /// processes and context switches, up to the next 4-byte read of the port, which ends the
+    /// span and answers its count. The count includes the entry path of the call that reads
+    /// the port up to its `in`: an empty span (arm, then read at once) measures that part.
+    pub const SPAN: u8 = 3;
 
     /// What a 4-byte read of the bench port returns; any other value is a count.
     pub mod read {

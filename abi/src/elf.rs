@@ -202,15 +202,34 @@ impl<'a> Elf<'a> {
         let (bytes, phoff) = (self.bytes, self.phoff as usize);
         (0..self.phnum).map(move |i| {
             let p = phoff + i * PHDR_LEN;
+            // One bounds check for the whole header (`parse` checked they are all inside the
+            // file); the fields are then fixed offsets into an array, plain loads. A kernel
+            // decodes every header several times per exec.
+            let h: &[u8; PHDR_LEN] = bytes[p..p + PHDR_LEN]
+                .try_into()
+                .expect("a PHDR_LEN slice is a PHDR_LEN array");
+            let w = |o: usize| u32::from_le_bytes([h[o], h[o + 1], h[o + 2], h[o + 3]]);
+            let q = |o: usize| {
+                u64::from_le_bytes([
+                    h[o],
+                    h[o + 1],
+                    h[o + 2],
+                    h[o + 3],
+                    h[o + 4],
+                    h[o + 5],
+                    h[o + 6],
+                    h[o + 7],
+                ])
+            };
             ProgramHeader {
-                kind: u32_at(bytes, p),
-                flags: u32_at(bytes, p + 4),
-                offset: u64_at(bytes, p + 8),
-                vaddr: u64_at(bytes, p + 16),
-                paddr: u64_at(bytes, p + 24),
-                filesz: u64_at(bytes, p + 32),
-                memsz: u64_at(bytes, p + 40),
-                align: u64_at(bytes, p + 48),
+                kind: w(0),
+                flags: w(4),
+                offset: q(8),
+                vaddr: q(16),
+                paddr: q(24),
+                filesz: q(32),
+                memsz: q(40),
+                align: q(48),
             }
         })
     }

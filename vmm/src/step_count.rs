@@ -11,6 +11,10 @@
 //! 3. stepping stops before that return runs, and the next 4-byte read of the bench port gives
 //!    the count.
 //!
+//! Armed for a span (`count::SPAN`), step 2 goes on across returns to ring 3 (each one is
+//! counted, ring 3 is not), other processes and context switches, and ends at the next 4-byte
+//! read of the bench port, which answers the count: a fork, an exec, a pipe round trip.
+//!
 //! What kvm_pvm does (measured, docs/bench.md): ring 3 is not stepped at all. After the return
 //! to ring 3 the next debug exit comes once the first ring-0 instruction of the next entry has
 //! run. So the return to ring 3 cannot be seen as a step into ring 3: it is recognised by
@@ -55,6 +59,13 @@ enum State {
     InRing3 { steps: u64 },
     /// Counting: `count` ring-0 instructions have run since `entry`, the first ring-0 RIP seen.
     InRing0 { count: u64, entry: u64 },
+    /// Counting a span, which has returned to ring 3 (the return is in `count`); `stepped`:
+    /// ring 3 has been stepped since (a KVM that steps ring 3).
+    SpanRing3 {
+        count: u64,
+        entry: u64,
+        stepped: bool,
+    },
 }
 
 /// A `rep` string instruction being stepped: where, and RCX at the last exit.
@@ -69,6 +80,8 @@ struct RepStep {
 /// The counter of one vCPU.
 pub struct StepCounter {
     state: State,
+    /// Armed for a span: counting ends at the read of the port, not at the return to ring 3.
+    span: bool,
     /// The `rep` instruction the last exit stopped at, if any (its iterations are counted from
     /// RCX: kvm_pvm steps a whole batch of iterations at once).
     rep: Option<RepStep>,
@@ -98,6 +111,7 @@ impl StepCounter {
         let supported = kvm.check_extension_raw(KVM_CAP_SET_GUEST_DEBUG2.into());
         StepCounter {
             state: State::Idle,
+            span: false,
             rep: None,
             answer: count::read::NOT_ARMED,
             supported: supported.max(0) as u32,
@@ -111,12 +125,13 @@ impl StepCounter {
         self.state != State::Idle
     }
 
-    /// A byte the guest wrote to the bench port: `count::ARM` or `count::ARM_IRQ`. Other bytes
-    /// are not commands (0 is the port-exit measurement's write).
+    /// A byte the guest wrote to the bench port: `count::ARM`, `count::ARM_IRQ` or
+    /// `count::SPAN`. Other bytes are not commands (0 is the port-exit measurement's write).
     pub fn command(&mut self, vcpu: &VcpuFd, byte: u8) -> Result<()> {
-        let block_irqs = match byte {
-            count::ARM => true,
-            count::ARM_IRQ => false,
+        let (block_irqs, span) = match byte {
+            count::ARM => (true, false),
+            count::ARM_IRQ => (false, false),
+            count::SPAN => (true, true),
             _ => return Ok(()),
         };
         if self.active() {
@@ -139,6 +154,7 @@ impl StepCounter {
             return Ok(());
         }
         self.rep = None;
+        self.span = span;
         // The first step after this exit runs the instruction after the `out`; when that one
         // is already the return to ring 3 (the floor's service), the next exit is in the next
         // entry, so the counter must know now.
@@ -150,8 +166,9 @@ impl StepCounter {
         };
         self.answer = count::read::NOT_ARMED;
         debug!(
-            "step counter: armed (interrupts {})",
-            if block_irqs { "held off" } else { "let in" }
+            "step counter: armed (interrupts {}{})",
+            if block_irqs { "held off" } else { "let in" },
+            if span { ", a span" } else { "" }
         );
         Ok(())
     }
@@ -162,27 +179,36 @@ impl StepCounter {
         self.answer = count::read::FAILED;
     }
 
-    /// A 4-byte read of the bench port: the last count, once. Returns true when the count was
-    /// still running: the caller must then `cancel` it (once its borrow of the vCPU ends).
+    /// A 4-byte read of the bench port: the last count, once, or the end of a span and its
+    /// count. Returns true when the vCPU is still being stepped: the caller must then `end`
+    /// the stepping (once its borrow of the vCPU ends).
     pub fn read(&mut self, data: &mut [u8]) -> bool {
-        // A read while stepping is in ring 0, in the path being counted: the guest asked too
-        // early (the armed path never entered ring 0 before this call).
-        let unfinished = self.active();
-        let answer = if unfinished {
-            count::read::UNFINISHED
-        } else {
-            std::mem::replace(&mut self.answer, count::read::NOT_ARMED)
+        let answer = match self.state {
+            State::Idle => std::mem::replace(&mut self.answer, count::read::NOT_ARMED),
+            // The `in` itself is not counted: it exits to us before its step.
+            State::InRing0 { count, entry } | State::SpanRing3 { count, entry, .. }
+                if self.span =>
+            {
+                debug!("step counter: a span of {count} ring-0 instructions from rip {entry:#x}");
+                self.answer = count::read::NOT_ARMED;
+                clamp(count)
+            }
+            // A read while stepping is in ring 0, in the path being counted: the guest asked
+            // too early (the armed path never entered ring 0 before this call).
+            _ => {
+                debug!("step counter: read before the count finished; abandoned");
+                self.answer = count::read::NOT_ARMED;
+                count::read::UNFINISHED
+            }
         };
         for (d, b) in data.iter_mut().zip(answer.to_le_bytes().iter().cycle()) {
             *d = *b;
         }
-        unfinished
+        self.active()
     }
 
-    /// Abandons the count under way (see `read`).
-    pub fn cancel(&mut self, vcpu: &VcpuFd) -> Result<()> {
-        debug!("step counter: read before the count finished; abandoned");
-        self.answer = count::read::NOT_ARMED;
+    /// Stops stepping after a read that ended a span or abandoned a count (see `read`).
+    pub fn end(&mut self, vcpu: &VcpuFd) -> Result<()> {
         self.stop(vcpu)
     }
 
@@ -223,6 +249,11 @@ impl StepCounter {
             // A KVM that steps ring 3 stops at the first ring-0 instruction before it runs.
             State::InRing3 { .. } => self.counting(vcpu, &at, 0, at.rip)?,
             // The exit after the return, on a KVM that steps ring 3 (the return is not decoded).
+            State::InRing0 { count, entry } if at.cpl == 3 && self.span => State::SpanRing3 {
+                count: count + 1,
+                entry,
+                stepped: true,
+            },
             State::InRing0 { count, entry } if at.cpl == 3 => self.done(vcpu, count + 1, entry)?,
             State::InRing0 { count, .. } if count >= MAX_RING0_STEPS => {
                 return self.give_up(
@@ -234,6 +265,19 @@ impl StepCounter {
                 let ran = self.instructions_run(&at);
                 self.counting(vcpu, &at, count + ran, entry)?
             }
+            // A span in ring 3, on a KVM that steps ring 3: not counted.
+            State::SpanRing3 { count, entry, .. } if at.cpl != 0 => State::SpanRing3 {
+                count,
+                entry,
+                stepped: true,
+            },
+            // The next entry into ring 0: kvm_pvm exits after its first instruction, a KVM
+            // that steps ring 3 before it.
+            State::SpanRing3 {
+                count,
+                entry,
+                stepped,
+            } => self.counting(vcpu, &at, count + u64::from(!stepped), entry)?,
         };
         Ok(())
     }
@@ -266,6 +310,12 @@ impl StepCounter {
             return Ok(State::InRing0 { count, entry });
         }
         match self.next_insn(vcpu, at) {
+            // A span goes on: the return is counted, the ring 3 after it is not.
+            Next::ToRing3 if self.span => Ok(State::SpanRing3 {
+                count: count + 1,
+                entry,
+                stepped: false,
+            }),
             Next::ToRing3 => self.done(vcpu, count + 1, entry),
             // kvm_pvm: a stepped `hlt` returns at once and the vCPU is never run again
             // (docs/bench.md). Stop stepping first; the guest halts as it meant to.
@@ -287,10 +337,7 @@ impl StepCounter {
 
     fn done(&mut self, vcpu: &VcpuFd, n: u64, entry: u64) -> Result<State> {
         debug!("step counter: {n} ring-0 instructions from rip {entry:#x}");
-        self.answer = u32::try_from(n)
-            .ok()
-            .filter(|&n| n < count::read::UNFINISHED)
-            .unwrap_or(count::read::FAILED);
+        self.answer = clamp(n);
         self.stop(vcpu)?;
         Ok(State::Idle)
     }
@@ -393,6 +440,14 @@ impl StepCounter {
         }
         true
     }
+}
+
+/// A count as the port answers it: a count too large for one is a failure.
+fn clamp(n: u64) -> u32 {
+    u32::try_from(n)
+        .ok()
+        .filter(|&n| n < count::read::UNFINISHED)
+        .unwrap_or(count::read::FAILED)
 }
 
 fn set_debug(vcpu: &VcpuFd, control: u32) -> std::result::Result<(), kvm_ioctls::Error> {

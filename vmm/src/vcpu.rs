@@ -57,7 +57,8 @@ enum Next {
     Interrupted,
     /// A command byte for the step counter (bench port).
     CountCommand(u8),
-    /// The guest read the step counter while it was counting.
+    /// The guest read the step counter while it was stepping (the end of a span, or a read
+    /// too early).
     CountCancel,
 }
 
@@ -154,7 +155,7 @@ pub fn run_vcpu_exit_loop(
                 None
             }
             Next::CountCancel => {
-                counter.cancel(vcpu.fd())?;
+                counter.end(vcpu.fd())?;
                 None
             }
             Next::Interrupted => match vcpu.debugger() {

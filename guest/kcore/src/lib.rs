@@ -9,6 +9,7 @@
 //! - [`user_range`]: the checks every user pointer passes before the kernel touches it;
 //! - [`runqueue`]: the scheduler's FIFO of runnable tasks;
 //! - [`regions`]: a process's map of memory regions;
+//! - [`footprint`]: where an address space may have page tables;
 //! - [`ring`]: the byte ring of pipes and console input;
 //! - [`fs`]: the in-memory file system's tree, paths and file data.
 #![no_std]
@@ -18,6 +19,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod cmdline;
+pub mod footprint;
 pub mod fs;
 pub mod pagetable;
 pub mod ranges;

@@ -150,9 +150,58 @@ pub fn translate_user(mem: &impl PhysMem, root: u64, va: u64, write: bool) -> Op
     )
 }
 
+/// Calls `f(i)` for every present entry `i` in `first..=last` of table `t`. Absent entries
+/// are skipped 64 or eight at a time (one OR of the entries, then one test), so an empty
+/// stretch of a table costs little more than one load an entry, not the five of a test each.
+#[inline(always)]
+fn each_present(
+    mem: &impl PhysMem,
+    t: u64,
+    first: usize,
+    last: usize,
+    mut f: impl FnMut(usize, u64),
+) {
+    let mut i = first;
+    while i <= last {
+        if i.is_multiple_of(64) && i + 63 <= last {
+            let any = (0..64).fold(0, |acc, k| acc | mem.read(t, i + k));
+            if any & PRESENT == 0 {
+                i += 64;
+                continue;
+            }
+        }
+        if i.is_multiple_of(8) && i + 7 <= last {
+            let any = (0..8).fold(0, |acc, k| acc | mem.read(t, i + k));
+            if any & PRESENT == 0 {
+                i += 8;
+                continue;
+            }
+        }
+        let e = mem.read(t, i);
+        if e & PRESENT != 0 {
+            f(i, e);
+        }
+        i += 1;
+    }
+}
+
+/// The indices of table entries (each `span` bytes, the table's first at `base`) that meet
+/// `[start, end)`, as `first..=last`; None if none does.
+#[inline(always)]
+fn entries_meeting(base: u64, span: u64, start: u64, end: u64) -> Option<(usize, usize)> {
+    let table_end = base.saturating_add(span * 512);
+    if end <= base || start >= table_end || start >= end {
+        return None;
+    }
+    let first = (start.max(base) - base) / span;
+    let last = (end.min(table_end) - 1 - base) / span;
+    Some((first as usize, last as usize))
+}
+
 /// Calls `f(va, slot, entry)` for every present 4 KiB leaf of `[start, end)` under `root`,
-/// in address order. Missing tables are skipped whole, so the cost follows what is mapped, not
-/// the size of the range (fork copies a process this way; exec and munmap tear down with it).
+/// in address order. Missing tables are skipped whole and only the entries inside the range
+/// are read, so the cost follows what is mapped, not the size of the range (fork copies a
+/// process this way; munmap and mprotect use it too).
 pub fn for_each_leaf(
     mem: &impl PhysMem,
     root: u64,
@@ -170,26 +219,17 @@ pub fn for_each_leaf(
         f: &mut dyn FnMut(u64, Slot, u64),
     ) {
         let span = 1u64 << (12 + 9 * lvl);
-        let first = if start > base {
-            ((start - base) / span) as usize
-        } else {
-            0
+        let Some((first, last)) = entries_meeting(base, span, start, end) else {
+            return;
         };
-        for i in first..512 {
+        each_present(mem, t, first, last, |i, e| {
             let va = base + i as u64 * span;
-            if va >= end {
-                break;
-            }
-            let e = mem.read(t, i);
-            if e & PRESENT == 0 {
-                continue;
-            }
             if lvl == 0 {
                 f(va, Slot { table: t, index: i }, e);
             } else if e & HUGE == 0 {
                 level(mem, e & ADDR_MASK, lvl - 1, va, start, end, f);
             }
-        }
+        });
     }
     let end = end.min(USER_END);
     if start < end {
@@ -206,17 +246,13 @@ pub fn free_range(
     mut release: impl FnMut(u64),
 ) {
     fn level(mem: &impl PhysMem, t: u64, lvl: u32, release: &mut dyn FnMut(u64)) {
-        for i in 0..512 {
-            let e = mem.read(t, i);
-            if e & PRESENT == 0 {
-                continue;
-            }
+        each_present(mem, t, 0, 511, |_, e| {
             if lvl == 0 {
                 release(e & ADDR_MASK);
             } else if e & HUGE == 0 {
                 level(mem, e & ADDR_MASK, lvl - 1, release);
             }
-        }
+        });
         mem.free_frame(t);
     }
     for i in slots {
@@ -226,6 +262,52 @@ pub fn free_range(
             mem.write(root, i, 0);
         }
     }
+}
+
+/// Like [`free_range`] over the user half, but reading only the entries that meet `ranges`
+/// (sorted, disjoint `[start, end)` pairs): the caller promises that every table under `root`
+/// was made for an address inside one of them (a process's footprint, `regions::Footprint`).
+/// A process's teardown then costs what it mapped, not 512 reads per table.
+pub fn free_ranges(
+    mem: &impl PhysMem,
+    root: u64,
+    ranges: &[(u64, u64)],
+    mut release: impl FnMut(u64),
+) {
+    fn level(
+        mem: &impl PhysMem,
+        t: u64,
+        lvl: u32,
+        base: u64,
+        ranges: &[(u64, u64)],
+        release: &mut dyn FnMut(u64),
+    ) {
+        let span = 1u64 << (12 + 9 * lvl);
+        // Entries already visited for an earlier range (two ranges may meet one entry).
+        let mut next = 0;
+        for &(start, end) in ranges {
+            let Some((first, last)) = entries_meeting(base, span, start, end) else {
+                continue;
+            };
+            if last < next {
+                continue;
+            }
+            each_present(mem, t, first.max(next), last, |i, e| {
+                if lvl == 0 {
+                    release(e & ADDR_MASK);
+                } else if e & HUGE == 0 {
+                    let child = e & ADDR_MASK;
+                    level(mem, child, lvl - 1, base + i as u64 * span, ranges, release);
+                    mem.free_frame(child);
+                }
+                if lvl == PML4_LEVEL {
+                    mem.write(t, i, 0);
+                }
+            });
+            next = last + 1;
+        }
+    }
+    level(mem, root, PML4_LEVEL, 0, ranges, &mut release);
 }
 
 #[cfg(test)]
@@ -406,5 +488,66 @@ mod tests {
         assert_eq!(released, [0x100_0000, 0x100_1000, 0x100_2000, 0x100_3000]);
         assert_eq!(mem.live(), 1, "only the PML4 is left");
         assert_eq!(mem.read(root, 0), 0);
+    }
+
+    #[test]
+    fn freeing_by_ranges_frees_everything_made_inside_them() {
+        let mem = FakeMem::new(64);
+        let root = mem.alloc_table().unwrap();
+        // Leaves at a group's edges (0, 7, 8, 15, 511 of a table), two ranges meeting one
+        // table and one range crossing tables at every level.
+        let ranges = [
+            (0x40_0000u64, 0x40_9000u64),
+            (0x40_f000, 0x41_0000),
+            (0x5f_f000, 0x60_2000),
+            (0x7f_ffff_f000, 0x80_0000_1000),
+            (0x7fff_ff00_0000, 0x7fff_ffff_f000),
+        ];
+        let pages = [
+            0x40_0000u64,
+            0x40_7000,
+            0x40_8000,
+            0x40_f000,
+            0x5f_f000,
+            0x60_1000,
+            0x7f_ffff_f000,
+            0x80_0000_0000,
+            0x7fff_ffff_e000,
+        ];
+        for (i, &va) in pages.iter().enumerate() {
+            map(&mem, root, va, 0x100_0000 + i as u64 * PAGE, USER).unwrap();
+        }
+        let mut released = std::vec::Vec::new();
+        free_ranges(&mem, root, &ranges, |f| released.push(f));
+        released.sort();
+        let want: std::vec::Vec<u64> = (0..pages.len() as u64)
+            .map(|i| 0x100_0000 + i * PAGE)
+            .collect();
+        assert_eq!(released, want, "every leaf once");
+        assert_eq!(
+            mem.live(),
+            1,
+            "every table freed, once: only the PML4 is left"
+        );
+        assert!((0..512).all(|i| mem.read(root, i) == 0));
+    }
+
+    #[test]
+    fn leaves_at_group_edges_are_all_seen() {
+        let mem = FakeMem::new(64);
+        let root = mem.alloc_table().unwrap();
+        let pages: std::vec::Vec<u64> = [0usize, 6, 7, 8, 15, 16, 500, 511]
+            .iter()
+            .map(|&i| 0x40_0000 + i as u64 * PAGE)
+            .collect();
+        for &va in &pages {
+            map(&mem, root, va, 0x100_0000, USER).unwrap();
+        }
+        let mut seen = std::vec::Vec::new();
+        for_each_leaf(&mem, root, 0, USER_END, |va, _, _| seen.push(va));
+        assert_eq!(seen, pages);
+        seen.clear();
+        for_each_leaf(&mem, root, 0x40_7000, 0x41_1000, |va, _, _| seen.push(va));
+        assert_eq!(seen, pages[2..6]);
     }
 }

@@ -7,6 +7,7 @@
 
 use alloc::vec::Vec;
 
+use crate::footprint::Footprint;
 use crate::pagetable::PAGE;
 
 pub const PROT_READ: u8 = 1;
@@ -71,11 +72,22 @@ pub enum RegionError {
 #[derive(Default, Debug)]
 pub struct Regions {
     list: Vec<Region>,
+    /// Every range a region has covered (where page tables may be).
+    footprint: Footprint,
 }
 
 impl Regions {
     pub const fn new() -> Regions {
-        Regions { list: Vec::new() }
+        Regions {
+            list: Vec::new(),
+            footprint: Footprint::new(),
+        }
+    }
+
+    /// Where page tables may have been made for these regions: every range a region has
+    /// covered since this map was made (or copied), sorted.
+    pub fn footprint(&self) -> &[(u64, u64)] {
+        self.footprint.ranges()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Region> {
@@ -120,6 +132,7 @@ impl Regions {
             .map_err(|_| RegionError::OutOfMemory)?;
         let i = self.list.partition_point(|x| x.end <= r.start);
         self.list.insert(i, r);
+        self.footprint.add(r.start, r.end);
         self.merge_around(i);
         Ok(())
     }
@@ -316,6 +329,7 @@ impl Regions {
             return Err(RegionError::Overlap);
         }
         self.list[i].end = new_end;
+        self.footprint.add(old_end, new_end);
         self.merge_around(i);
         Ok(())
     }
@@ -326,7 +340,10 @@ impl Regions {
         list.try_reserve(self.list.len())
             .map_err(|_| RegionError::OutOfMemory)?;
         list.extend_from_slice(&self.list);
-        Ok(Regions { list })
+        Ok(Regions {
+            list,
+            footprint: self.footprint,
+        })
     }
 }
 

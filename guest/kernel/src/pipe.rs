@@ -12,6 +12,8 @@
 use core::sync::atomic::Ordering::Relaxed;
 
 use crate::karc::Karc;
+use crate::memory::paging::{translate_user, USER_END};
+use crate::memory::{phys_to_virt, PAGE_SIZE};
 use crate::percpu::current;
 use crate::process::{Process, TASKS};
 use crate::scheduler;
@@ -143,8 +145,17 @@ impl Pipe {
             let left = total - done;
             // A reader already waits and nothing is buffered: straight into its memory.
             if s.ring.is_empty() {
-                let reader = scheduler::take_waiter(&mut TASKS.lock(), s.read_q);
-                if let Some(r) = reader {
+                let mut t = TASKS.lock();
+                if let Some(r) = scheduler::take_waiter(&mut t, s.read_q) {
+                    // The common case, done under the one lock: a few bytes, page to page.
+                    let want = r.read_len.load(Relaxed).min(left);
+                    let dst = r.read_buf.load(Relaxed);
+                    if copy_within_pages(me.pml4(), buf + done, r.pml4(), dst, want) {
+                        complete_read(&mut t, r, want);
+                        done += want;
+                        continue;
+                    }
+                    drop(t);
                     done += hand_over(me.pml4(), r, buf + done, left)?;
                     continue;
                 }
@@ -247,17 +258,49 @@ fn copy_in(ring: &mut Ring, pml4: u64, buf: u64, n: u64) -> Result<(), Errno> {
     Ok(())
 }
 
+/// The common hand-over, a few bytes that cross no page on either side, both pages present
+/// with the access allowed: copied from our page to the reader's through the direct map, with
+/// no bounce buffer and no page-by-page loop. False (nothing copied) otherwise: the caller then
+/// takes the general way, which also makes missing pages appear.
+#[inline]
+fn copy_within_pages(pml4: u64, src: u64, their_pml4: u64, dst: u64, n: u64) -> bool {
+    let fits = |a: u64| {
+        (a & (PAGE_SIZE - 1)) + n <= PAGE_SIZE && a.checked_add(n).is_some_and(|e| e <= USER_END)
+    };
+    if n == 0 || !fits(src) || !fits(dst) {
+        return false;
+    }
+    let (Some(from), Some(to)) = (
+        translate_user(pml4, src, false),
+        translate_user(their_pml4, dst, true),
+    ) else {
+        return false;
+    };
+    // SAFETY: both ranges lie within one user page each, present and user-accessible (and the
+    // reader's writable), checked just now in their own page tables; the direct map covers all
+    // RAM; one CPU with interrupts off, so neither page goes away meanwhile. Two distinct
+    // processes' private pages, or one shared page: `copy` allows overlap.
+    unsafe {
+        core::ptr::copy(
+            phys_to_virt(from) as *const u8,
+            phys_to_virt(to) as *mut u8,
+            n as usize,
+        )
+    };
+    true
+}
+
 /// Completes reader `r`'s blocked read with up to `left` bytes from our buffer at `buf`:
 /// copies them into its memory, sets its read's result and lets it run. Returns how many of our
 /// bytes it took (0 if its buffer was bad: it gets EFAULT, and our bytes stay ours).
 fn hand_over(pml4: u64, r: &'static Process, buf: u64, left: u64) -> Result<u64, Errno> {
     let want = r.read_len.load(Relaxed).min(left);
     let dst = r.read_buf.load(Relaxed);
-    let mut chunk = [0u8; CHUNK];
     let mut at = 0;
     let mut theirs_bad = false;
     let mut ours = Ok(());
     if let Some(mm) = r.mm() {
+        let mut chunk = [0u8; CHUNK];
         while at < want {
             let k = (want - at).min(CHUNK as u64) as usize;
             if let Err(e) = copy_from_user(pml4, &mut chunk[..k], buf + at) {
@@ -277,16 +320,25 @@ fn hand_over(pml4: u64, r: &'static Process, buf: u64, left: u64) -> Result<u64,
         scheduler::make_ready(&mut t, r);
         return ours.map(|()| 0);
     }
+    complete_read(
+        &mut t,
+        r,
+        if at > 0 {
+            at
+        } else {
+            Errno::EFAULT.ret() as u64
+        },
+    );
+    ours.map(|()| at)
+}
+
+/// Reader `r`, taken off the pipe's queue, returns `result` from its read and may run.
+fn complete_read(t: &mut crate::process::Tasks, r: &'static Process, result: u64) {
     // SAFETY: `r` is blocked in its read (we took it off the pipe's queue; it is in no other
     // queue and not running), so nothing else touches its trap frame.
     let frame = unsafe { r.frame_mut() };
     frame.rip += 2; // its read is done: no restart
-    frame.rax = if at > 0 {
-        at
-    } else {
-        Errno::EFAULT.ret() as u64
-    };
+    frame.rax = result;
     r.restart.store(RESTART_NONE, Relaxed);
-    scheduler::make_ready(&mut t, r);
-    ours.map(|()| at)
+    scheduler::make_ready(t, r);
 }

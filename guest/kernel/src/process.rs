@@ -612,7 +612,13 @@ impl Tasks {
         p.restart.store(0, Relaxed);
         p.waiting_in.store(NIL, Relaxed);
         p.vfork_parent.store(NIL, Relaxed);
-        *p.sig.lock() = crate::signal::TaskSignals::new();
+        {
+            // Not the per-signal details (2 KiB): each is written whenever its signal becomes
+            // pending, and read only while it is, so a fresh pending mask is enough.
+            let mut sig = p.sig.lock();
+            sig.altstack = const { crate::signal::TaskSignals::new() }.altstack;
+            sig.saved_mask = None;
+        }
         p.stats.reset();
         Ok(p)
     }

@@ -12,7 +12,7 @@
 //! A blocking system call that is interrupted either restarts (it backed RIP up over its
 //! `syscall`, so re-running it is the default) or fails with EINTR, as `restart` says.
 
-use core::sync::atomic::Ordering::Relaxed;
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::exit;
 use crate::gdt::{USER_CODE, USER_DATA};
@@ -79,12 +79,25 @@ pub struct SigAction {
     pub mask: u64,
 }
 
-/// The dispositions of signals 1..=64 (index sig - 1), shared by processes that share them.
-pub struct SigHandlers(pub IrqLock<[SigAction; 64]>);
+/// The dispositions of signals 1..=64 (index sig - 1), shared by processes that share them,
+/// and which of them may differ from the default (bit sig - 1; a superset): exec resets only
+/// those instead of visiting all 64.
+pub struct SigHandlers(pub IrqLock<[SigAction; 64]>, AtomicU64);
 
 impl SigHandlers {
     pub fn new() -> SigHandlers {
-        SigHandlers(IrqLock::new("signal handlers", [SigAction::default(); 64]))
+        SigHandlers(
+            IrqLock::new("signal handlers", [SigAction::default(); 64]),
+            AtomicU64::new(0),
+        )
+    }
+
+    /// rt_sigaction's change of `sig`'s disposition.
+    pub fn set(&self, sig: u32, a: SigAction) {
+        self.0.lock()[sig as usize - 1] = a;
+        if a != SigAction::default() {
+            self.1.fetch_or(bit(sig), Relaxed);
+        }
     }
 
     pub fn get(&self, sig: u32) -> SigAction {
@@ -94,16 +107,30 @@ impl SigHandlers {
     /// A copy for a forked child.
     pub fn try_clone(&self) -> Result<Karc<SigHandlers>, OutOfMemory> {
         let copy = *self.0.lock();
-        Karc::try_new(SigHandlers(IrqLock::new("signal handlers", copy)))
+        Karc::try_new(SigHandlers(
+            IrqLock::new("signal handlers", copy),
+            AtomicU64::new(self.1.load(Relaxed)),
+        ))
     }
 
     /// exec: handled signals go back to their default (ignored ones stay ignored).
     pub fn reset_handled(&self) {
-        for a in self.0.lock().iter_mut() {
-            if a.handler != SIG_IGN {
-                *a = SigAction::default();
+        let mut maybe = self.1.load(Relaxed);
+        if maybe == 0 {
+            return; // every action is the default already
+        }
+        let mut actions = self.0.lock();
+        let mut still = 0;
+        while maybe != 0 {
+            let i = maybe.trailing_zeros() as usize;
+            maybe &= maybe - 1;
+            if actions[i].handler != SIG_IGN {
+                actions[i] = SigAction::default();
+            } else {
+                still |= 1 << i;
             }
         }
+        self.1.store(still, Relaxed);
     }
 }
 

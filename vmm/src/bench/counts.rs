@@ -18,6 +18,19 @@ const LABELS: &[(&str, &str)] = &[
     ),
     ("timer_tick", "timer tick that does not switch"),
     ("page_fault", "page fault, demand-zero page"),
+    ("fork_exit_wait", "fork + exit + wait (a span)"),
+    (
+        "fork_exec_wait",
+        "fork + exec + exit + wait of exit0 (a span)",
+    ),
+    (
+        "pipe_round_trip",
+        "pipe round trip: 2 switches (a span; per switch: half)",
+    ),
+    (
+        "span_marker",
+        "span marker: the read's own entry (taken off spans)",
+    ),
 ];
 
 /// One guest's count of one path.

@@ -26,6 +26,8 @@ pub struct Plan {
     pub pages: usize,
     pub work_rounds: u64,
     pub work_reps: usize,
+    /// fork + exit + wait and fork + exec + exit + wait samples.
+    pub proc_iters: usize,
 }
 
 impl Plan {
@@ -37,6 +39,7 @@ impl Plan {
                 pages: 500,
                 work_rounds: 4_000_000,
                 work_reps: 5,
+                proc_iters: 200,
             }
         } else {
             Plan {
@@ -45,6 +48,7 @@ impl Plan {
                 pages: 4000,
                 work_rounds: 20_000_000,
                 work_reps: 15,
+                proc_iters: 2000,
             }
         }
     }
@@ -161,6 +165,70 @@ fn pipe_switch(plan: &Plan, over: u64) -> Option<Stat> {
     }
 }
 
+/// Times `op` (a fork and its wait) `plan.proc_iters` times after a few untimed runs; None if
+/// it ever fails.
+fn measure_procs(plan: &Plan, over: u64, mut op: impl FnMut() -> bool) -> Option<Stat> {
+    for _ in 0..10 {
+        if !op() {
+            return None;
+        }
+    }
+    let mut s = Vec::with_capacity(plan.proc_iters);
+    for _ in 0..plan.proc_iters {
+        let t0 = tsc();
+        if !op() {
+            return None;
+        }
+        s.push((tsc() - t0).saturating_sub(over));
+    }
+    Stat::from_samples(&mut s)
+}
+
+/// fork; the child `_exit`s at once (or first execs `exec`); the parent waits. True if the
+/// child exited 0.
+fn fork_wait(exec: Option<&ExecTarget>) -> bool {
+    // SAFETY: the child calls only execve and _exit (async-signal-safe), with arguments built
+    // before the fork; the parent reaps it with waitpid.
+    unsafe {
+        let child = libc::fork();
+        if child == 0 {
+            if let Some(e) = exec {
+                libc::execve(e.path.as_ptr(), e.argv.as_ptr(), e.envp.as_ptr());
+                libc::_exit(127);
+            }
+            libc::_exit(0);
+        }
+        if child < 0 {
+            return false;
+        }
+        let mut status = 0;
+        libc::waitpid(child, &mut status, 0) == child && status == 0
+    }
+}
+
+/// A program for the child to exec, its argv and envp ready before the fork.
+pub struct ExecTarget {
+    path: std::ffi::CString,
+    _arg0: std::ffi::CString,
+    argv: [*const libc::c_char; 2],
+    envp: [*const libc::c_char; 1],
+}
+
+impl ExecTarget {
+    pub fn new(path: &std::path::Path) -> Option<ExecTarget> {
+        use std::os::unix::ffi::OsStrExt;
+        let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+        let arg0 = std::ffi::CString::new(super::EXEC_TARGET).ok()?;
+        let argv = [arg0.as_ptr(), std::ptr::null()];
+        Some(ExecTarget {
+            path: c,
+            _arg0: arg0,
+            argv,
+            envp: [std::ptr::null()],
+        })
+    }
+}
+
 /// A demand-zero page fault: touch each page of a fresh anonymous mapping once.
 fn page_fault(plan: &Plan, over: u64) -> Option<Stat> {
     let len = plan.pages * 4096;
@@ -192,7 +260,9 @@ fn page_fault(plan: &Plan, over: u64) -> Option<Stat> {
 }
 
 /// Runs every host measurement; the keys match the guest's BENCH names where they compare.
-pub fn measure_all(plan: &Plan) -> BTreeMap<&'static str, Stat> {
+/// `exec` is the tiny static program fork + exec + exit + wait runs (the guest's own `exit0`,
+/// which runs on Linux too).
+pub fn measure_all(plan: &Plan, exec: Option<&ExecTarget>) -> BTreeMap<&'static str, Stat> {
     let over = overhead();
     let mut out = BTreeMap::new();
     let mut put = |k, v: Option<Stat>| {
@@ -223,7 +293,19 @@ pub fn measure_all(plan: &Plan) -> BTreeMap<&'static str, Stat> {
             libc::sched_yield();
         }),
     );
-    put("context_switch", pipe_switch(plan, over));
+    let switch = pipe_switch(plan, over);
+    put("context_switch", switch);
+    put("pipe_switch", switch);
+    put(
+        "fork_exit_wait",
+        measure_procs(plan, over, || fork_wait(None)),
+    );
+    if let Some(e) = exec {
+        put(
+            "fork_exec_wait",
+            measure_procs(plan, over, || fork_wait(Some(e))),
+        );
+    }
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,

@@ -25,6 +25,9 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use lines::BenchLines;
 
+/// The tiny program that fork + exec + exit + wait runs, in our guest and on the host.
+pub const EXEC_TARGET: &str = "exit0";
+
 /// What `vmm bench` was asked for.
 #[derive(Debug, Clone, Default)]
 pub struct BenchOptions {
@@ -113,6 +116,11 @@ pub fn measure(opts: &BenchOptions, guests: &Guests) -> Result<Results> {
             };
             archive.add_file("START", start.as_bytes());
             archive.add_file("bench", &bench);
+            // What the bench's fork + exec row runs.
+            match extract(guests.programs, EXEC_TARGET) {
+                Some(p) => archive.add_file(EXEC_TARGET, &p),
+                None => problems.push(format!("the embedded archive has no `{EXEC_TARGET}`")),
+            }
             let path = tmp.write("bench.cpio", &archive.finish())?;
             let args = ["--initrd".as_ref(), path.as_os_str()];
             run_child(&args, &mut problems, "our kernel")
@@ -147,7 +155,15 @@ pub fn measure(opts: &BenchOptions, guests: &Guests) -> Result<Results> {
     let mut host = std::collections::BTreeMap::new();
     let mut host_lost = 0.0;
     if !opts.counts_only {
-        host = host::measure_all(&plan);
+        let exec = match extract(guests.programs, EXEC_TARGET) {
+            Some(bytes) => tmp.write_executable(EXEC_TARGET, &bytes).ok(),
+            None => None,
+        };
+        let exec = exec.as_deref().and_then(host::ExecTarget::new);
+        if exec.is_none() {
+            problems.push(format!("host: no `{EXEC_TARGET}` to exec"));
+        }
+        host = host::measure_all(&plan, exec.as_ref());
         let gaps;
         (gaps, host_lost) = host::ring3_gaps(&plan);
         if let Some(g) = gaps {
@@ -247,6 +263,16 @@ impl TempDir {
         let p = self.0.join(name);
         std::fs::write(&p, bytes)
             .map_err(|e| Error::Internal(format!("cannot write {}: {e}", p.display())))?;
+        Ok(p)
+    }
+}
+
+impl TempDir {
+    fn write_executable(&self, name: &str, bytes: &[u8]) -> Result<PathBuf> {
+        use std::os::unix::fs::PermissionsExt;
+        let p = self.write(name, bytes)?;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| Error::Internal(format!("cannot chmod {}: {e}", p.display())))?;
         Ok(p)
     }
 }

@@ -379,6 +379,9 @@ impl AddressSpace {
             cs.brk = s.brk;
         }
         let m = DirectMap;
+        // The child's last-level table for the 2 MiB the previous leaf was in: leaves come in
+        // address order, so most need no walk of the child's tables.
+        let mut child_pt: Option<(u64, u64)> = None;
         for r in s.regions.iter() {
             let mut result = Ok(());
             pt::for_each_leaf(&m, self.pml4, r.start, r.end, |va, slot, e| {
@@ -391,14 +394,25 @@ impl AddressSpace {
                     slot.write(&m, e);
                 }
                 FRAMES.lock().share(e & ADDR_MASK);
-                result = pt::walk_create(
-                    &m,
-                    child.pml4,
-                    pt::PML4_LEVEL,
-                    va,
-                    PRESENT | WRITABLE | USER,
-                )
-                .map(|c| c.write(&m, e));
+                let table = match child_pt {
+                    Some((base, t)) if base == va >> 21 => Ok(t),
+                    _ => pt::walk_create(
+                        &m,
+                        child.pml4,
+                        pt::PML4_LEVEL,
+                        va,
+                        PRESENT | WRITABLE | USER,
+                    )
+                    .map(|c| c.table),
+                };
+                result = table.map(|t| {
+                    child_pt = Some((va >> 21, t));
+                    pt::Slot {
+                        table: t,
+                        index: slot.index,
+                    }
+                    .write(&m, e);
+                });
                 if result.is_err() {
                     FRAMES.lock().release(e & ADDR_MASK);
                 }
@@ -413,7 +427,9 @@ impl AddressSpace {
 
 impl Drop for AddressSpace {
     fn drop(&mut self) {
-        paging::free_address_space(self.pml4);
+        // Tables exist only where regions have been: the teardown reads only those entries.
+        let s = self.state.lock();
+        paging::free_user_space(self.pml4, s.regions.footprint());
     }
 }
 

@@ -98,6 +98,46 @@ pub fn new_address_space() -> Result<u64, OutOfMemory> {
     Ok(pml4)
 }
 
+/// Frees the user half of `pml4` made inside `footprint` (every table and a reference to each
+/// frame they map: a frame shared copy-on-write with another process stays), reading only the
+/// entries inside it, and the PML4 itself. The caller promises nothing was mapped outside it
+/// (`Regions::footprint`).
+pub fn free_user_space(pml4: u64, footprint: &[(u64, u64)]) {
+    let mut frames = FRAMES.lock();
+    let mem = Teardown(&mut *frames);
+    pt::free_ranges(&mem, pml4, footprint, |frame| {
+        // SAFETY: see `Teardown`: no other reference to the allocator is live during the call.
+        unsafe { (*mem.0).release(frame) }
+    });
+    // SAFETY: as above.
+    unsafe { (*mem.0).free(pml4) };
+}
+
+/// The direct map, with the frame allocator's lock taken once for a whole teardown instead of
+/// once per frame released. It holds the locked allocator as a pointer because the walk hands
+/// frames both to `free_frame` and to the release closure; each use makes a `&mut` that ends
+/// with the call, and the walk never nests them (one CPU, interrupts off, no reentry).
+struct Teardown(*mut super::frame::FrameAllocator);
+
+impl PhysMem for Teardown {
+    #[inline(always)]
+    fn read(&self, table: u64, index: usize) -> u64 {
+        DirectMap.read(table, index)
+    }
+    #[inline(always)]
+    fn write(&self, table: u64, index: usize, entry: u64) {
+        DirectMap.write(table, index, entry)
+    }
+    fn alloc_table(&self) -> Option<u64> {
+        None // a teardown makes no tables
+    }
+    fn free_frame(&self, frame: u64) {
+        // SAFETY: see the type's comment: the pointer is the locked allocator, and no other
+        // reference to it is live during this call.
+        unsafe { (*self.0).free(frame) }
+    }
+}
+
 /// Frees the user half of `pml4` (its tables; a reference to each frame they map: a frame
 /// shared copy-on-write with another process stays) and the PML4 itself.
 pub fn free_address_space(pml4: u64) {

@@ -22,8 +22,8 @@ use abi::Errno;
 ///   returns 0;
 /// - 4: returns how many timer interrupts the kernel has taken since boot (`n` ignored);
 /// - 5: arms the VMM's instruction counter (`abi::bench::count`): it counts the ring-0
-///   instructions of the next round trip from ring 3 (`n` = 0: interrupts held off; 1: let in);
-///   returns 0;
+///   instructions of the next round trip from ring 3 (`n` = 0: interrupts held off; 1: let in;
+///   2: a span, everything up to the next op 6, interrupts held off); returns 0;
 /// - 6: returns the counter's answer (a count, or one of `abi::bench::count::read`).
 pub fn sys_bench(f: &mut crate::trap_frame::TrapFrame) -> super::SysResult {
     let (op, n) = (f.rdi, f.rsi);
@@ -54,7 +54,12 @@ pub fn sys_bench(f: &mut crate::trap_frame::TrapFrame) -> super::SysResult {
         }
         OP_TIMER_INTERRUPTS => return Ok(timer::interrupts()),
         OP_COUNT_ARM => {
-            let cmd = if n == 0 { count::ARM } else { count::ARM_IRQ };
+            let cmd = match n {
+                0 => count::ARM,
+                1 => count::ARM_IRQ,
+                2 => count::SPAN,
+                _ => return Err(Errno::EINVAL),
+            };
             // SAFETY: the bench port has no effect on the guest; the VMM starts single-stepping.
             unsafe {
                 core::arch::asm!("out dx, al", in("dx") BENCH_PORT, in("al") cmd, options(nomem, nostack));

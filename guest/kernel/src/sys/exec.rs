@@ -265,14 +265,23 @@ fn dethread(f: &mut TrapFrame) -> Result<bool, Errno> {
 /// shares them (clone with CLONE_FILES or CLONE_SIGHAND but not a thread): exec must not
 /// close or reset another process's. Returns the handlers.
 fn unshare(me: &Process) -> Result<Karc<SigHandlers>, Errno> {
+    // Asked of the process's own references: a clone taken to look would always be a second
+    // one, and every exec would copy its descriptor table and its 2 KiB of handlers.
+    let (files_shared, handlers_shared) = {
+        let r = me.res.lock();
+        (
+            r.files.as_ref().is_some_and(Karc::is_shared),
+            r.handlers.as_ref().is_some_and(Karc::is_shared),
+        )
+    };
     let files = me.files().ok_or(Errno::ENOMEM)?;
     let handlers = me.handlers().ok_or(Errno::ENOMEM)?;
-    let files = if files.is_shared() {
+    let files = if files_shared {
         Some(Files::new(files.0.lock().try_clone()?)?)
     } else {
         None
     };
-    let handlers = if handlers.is_shared() {
+    let handlers = if handlers_shared {
         handlers.try_clone()?
     } else {
         handlers

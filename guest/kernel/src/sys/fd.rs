@@ -15,8 +15,11 @@ pub fn files() -> Result<Karc<Files>, Errno> {
     current().files().ok_or(Errno::EBADF)
 }
 
+/// The open file behind `fd`, looked up under the process's resource lock: read and write do
+/// this on every call, and cloning the table's Karc for it would cost two atomics more.
 pub fn file(fd: u64) -> Result<Karc<OpenFile>, Errno> {
-    files()?.get(fd)
+    let res = current().res.lock();
+    res.files.as_ref().ok_or(Errno::EBADF)?.get(fd)
 }
 
 pub fn read_file(f: &mut TrapFrame, file: &OpenFile, buf: u64, count: u64) -> SysResult {

@@ -56,7 +56,7 @@ pub fn sys_rt_sigaction(f: &mut TrapFrame) -> SysResult {
         copy_to_user(pml4(), old, &raw)?;
     }
     if let Some(a) = new {
-        handlers.0.lock()[sig as usize - 1] = a;
+        handlers.set(sig, a);
         // A signal now ignored is discarded if pending (POSIX).
         let ignored = a.handler == SIG_IGN
             || (a.handler == SIG_DFL && default_action(sig) == DefaultAction::Ignore);

@@ -6,11 +6,18 @@
 //!
 //! A new path (fork, exec, signal delivery...) is one more call of `count` in `all` with a
 //! name: `vmm bench` shows every `insns_*` line it finds.
+//!
+//! A path that returns to ring 3 on the way (fork + exit + wait runs the child in between; a
+//! pipe round trip runs the partner) is counted as a span (`span`): everything in ring 0 from
+//! the entry after arming to the read of the count. That read's own entry up to its `in` is in
+//! every span; it is counted alone (`span_marker`, an empty span) and taken off the others.
 
 use abi::bench::op::{COUNT_ARM, COUNT_READ, FORCE_TICK, TIMER_INTERRUPTS};
 use abi::bench::{CountLine, count};
 use lde_user::syscall::{int80_syscall6, nr, syscall0, syscall1, syscall2};
 use lde_user::{println, sched_yield, spawn, wait4};
+
+use super::procs;
 
 /// Uncounted runs of a path before its two counted ones (so that it is in its steady state).
 const WARM: usize = 3;
@@ -29,6 +36,84 @@ fn bench_call(op: u64, n: usize) -> isize {
 
 fn arm(irqs: bool) {
     bench_call(COUNT_ARM, irqs as usize);
+}
+
+/// Arms the counter for a span (interrupts held off).
+fn arm_span() {
+    bench_call(COUNT_ARM, 2);
+}
+
+/// A real count, not one of `count::read`'s answers.
+fn is_count(c: u32) -> bool {
+    !matches!(
+        c,
+        count::read::NOT_ARMED | count::read::UNFINISHED | count::read::FAILED
+    )
+}
+
+/// The count of an empty span: the reading call's own entry up to its `in`, which every span
+/// includes. Counted twice; printed as `span_marker`. None when the counter cannot count.
+fn span_marker() -> Option<u32> {
+    let mut runs = [0u32; 2];
+    for r in runs.iter_mut() {
+        arm_span();
+        *r = answer();
+    }
+    println!(
+        "{}",
+        CountLine {
+            path: "span_marker",
+            runs
+        }
+    );
+    (is_count(runs[0]) && runs[0] == runs[1]).then_some(runs[0])
+}
+
+/// Counts `op` as a span, twice (after `WARM` uncounted runs), less the `marker`, and prints
+/// its line. `op` returns false if it failed (the count is then not printed as one).
+fn span(path: &str, marker: Option<u32>, mut op: impl FnMut() -> bool) {
+    let Some(marker) = marker else {
+        println!(
+            "BENCH name={}{path} error=no-span-marker",
+            count::LINE_PREFIX
+        );
+        return;
+    };
+    for _ in 0..WARM {
+        if !op() {
+            println!("BENCH name={}{path} error=op-failed", count::LINE_PREFIX);
+            return;
+        }
+    }
+    let mut runs = [0u32; 2];
+    for r in runs.iter_mut() {
+        arm_span();
+        let ok = op();
+        let c = answer();
+        *r = match (ok, is_count(c)) {
+            (true, true) => c.saturating_sub(marker),
+            (true, false) => c,
+            (false, _) => count::read::FAILED,
+        };
+    }
+    println!("{}", CountLine { path, runs });
+}
+
+/// The process paths of issue 8, each a span (also alone: `bench procs`).
+pub fn processes() {
+    let marker = span_marker();
+    span("fork_exit_wait", marker, || procs::fork_exit_wait().is_ok());
+    span("fork_exec_wait", marker, || procs::fork_exec_wait().is_ok());
+    match procs::PipePartner::start() {
+        Ok(p) => {
+            span("pipe_round_trip", marker, || p.round_trip());
+            p.stop();
+        }
+        Err(e) => println!(
+            "BENCH name={}pipe_round_trip error=pipe-partner-{e}",
+            count::LINE_PREFIX
+        ),
+    }
 }
 
 fn answer() -> u32 {
@@ -135,6 +220,7 @@ pub fn all() {
     context_switch();
     timer_tick();
     page_fault();
+    processes();
 }
 
 /// Paths that only probe how single-stepping behaves (docs/bench.md): a sleep, which idles

@@ -8,6 +8,8 @@
 //!
 //! which `vmm bench` parses. Each sample has the timer's own overhead (the minimum of an empty
 //! `lfence; rdtsc` pair, reported as `rdtsc_overhead`) subtracted.
+//! fork + exit + wait, fork + exec + exit + wait of `exit0`, and a context switch through two
+//! pipes (procs.rs) are timed too.
 //! `bench partner N` is the second process of the context-switch measurement: it yields N + 1
 //! times and exits. `bench counts` only counts the ring-0 instructions of each path (count.rs);
 //! every other run counts them first, then times everything.
@@ -25,6 +27,7 @@ use abi::bench as bench_work;
 use abi::bench::op;
 
 mod count;
+mod procs;
 
 lde_user::entry!(main);
 
@@ -56,6 +59,10 @@ struct Plan {
     batches: usize,
     work_rounds: u64,
     work_reps: usize,
+    /// fork + exit + wait and fork + exec + exit + wait samples (each costs tens of ms here).
+    proc_iters: usize,
+    /// Pipe round trips.
+    pipe_iters: usize,
 }
 
 const FULL: Plan = Plan {
@@ -66,6 +73,8 @@ const FULL: Plan = Plan {
     batches: 200,
     work_rounds: 20_000_000,
     work_reps: 15,
+    proc_iters: 60,
+    pipe_iters: 500,
 };
 
 const QUICK: Plan = Plan {
@@ -76,6 +85,8 @@ const QUICK: Plan = Plan {
     batches: 30,
     work_rounds: 4_000_000,
     work_reps: 5,
+    proc_iters: 8,
+    pipe_iters: 60,
 };
 
 /// `lfence; rdtsc`: the TSC once every earlier instruction has completed.
@@ -163,6 +174,57 @@ fn context_switch(buf: &mut [u64], plan: &Plan, overhead: u64) {
     }
     let _ = wait4(partner);
     report("context_switch", &mut buf[..n], format_args!(""));
+}
+
+/// Times `op`, `n` times after a few untimed runs; `op` returns false when it failed, which
+/// ends the measurement with an error line.
+fn measure_fallible(
+    name: &str,
+    buf: &mut [u64],
+    n: usize,
+    overhead: u64,
+    div: u64,
+    mut op: impl FnMut() -> bool,
+) {
+    let n = n.min(buf.len());
+    for _ in 0..3 {
+        if !op() {
+            println!("BENCH name={name} error=op-failed");
+            return;
+        }
+    }
+    for slot in buf[..n].iter_mut() {
+        let t0 = tsc();
+        let ok = op();
+        let t1 = tsc();
+        if !ok {
+            println!("BENCH name={name} error=op-failed");
+            return;
+        }
+        *slot = (t1 - t0).saturating_sub(overhead) / div;
+    }
+    report(name, &mut buf[..n], format_args!(""));
+}
+
+/// fork + exit + wait, fork + exec + exit + wait, and the pipe context switch (half a round
+/// trip). Before the page-fault measurement, which grows the heap by a thousand pages that
+/// every fork would then have to share.
+fn processes(buf: &mut [u64], plan: &Plan, overhead: u64) {
+    measure_fallible("fork_exit_wait", buf, plan.proc_iters, overhead, 1, || {
+        procs::fork_exit_wait().is_ok()
+    });
+    measure_fallible("fork_exec_wait", buf, plan.proc_iters, overhead, 1, || {
+        procs::fork_exec_wait().is_ok()
+    });
+    match procs::PipePartner::start() {
+        Ok(p) => {
+            measure_fallible("pipe_switch", buf, plan.pipe_iters, overhead, 2, || {
+                p.round_trip()
+            });
+            p.stop();
+        }
+        Err(e) => println!("BENCH name=pipe_switch error=pipe-partner-{e}"),
+    }
 }
 
 /// Forces the timer to `hz` (0: tickless again). The kernel arms the timer at its next
@@ -341,6 +403,11 @@ fn main(args: Args) -> i32 {
             println!("{}", bench_work::DONE_LINE);
             return 0;
         }
+        Some("procs") => {
+            count::processes();
+            println!("{}", bench_work::DONE_LINE);
+            return 0;
+        }
         Some("probes") => {
             count::probes();
             println!("{}", bench_work::DONE_LINE);
@@ -374,6 +441,7 @@ fn main(args: Args) -> i32 {
     });
     measure("sched_yield", buf, plan, overhead, sched_yield);
     context_switch(buf, plan, overhead);
+    processes(buf, plan, overhead);
     page_fault(buf, plan, overhead);
     measure("cpuid_ring3", buf, plan, overhead, || {
         core::hint::black_box(core::arch::x86_64::__cpuid(0));

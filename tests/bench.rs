@@ -107,11 +107,9 @@ fn bench_runs_and_its_numbers_are_sane() {
         ("syscall", "host"),
         ("context_switch", "host"),
         ("work", "host"),
-<<<<<<< HEAD
         ("clock_gettime", "ours"),
         ("clock_gettime", "host"),
         ("clock_gettime_syscall", "ours"),
-=======
         // Issue 8's rows, each beside the host doing the same.
         ("fork_exit_wait", "ours"),
         ("fork_exec_wait", "ours"),
@@ -119,7 +117,6 @@ fn bench_runs_and_its_numbers_are_sane() {
         ("fork_exit_wait", "host"),
         ("fork_exec_wait", "host"),
         ("pipe_switch", "host"),
->>>>>>> bench8
     ] {
         median(&v, row, side);
     }

@@ -215,7 +215,8 @@ fn main() {
         .map(|(_, name, path)| (name.clone(), path.clone()))
         .collect();
     programs.sort();
-    let mut archive = cpio::CpioWriter::new();
+    // Page-aligned: the kernel maps each program's pages instead of copying them.
+    let mut archive = cpio::CpioWriter::page_aligned();
     if !programs.is_empty() {
         match default_start(&user_dir) {
             Some(start) => archive.add_file("START", start.as_bytes()),

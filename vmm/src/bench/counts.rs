@@ -24,6 +24,10 @@ const LABELS: &[(&str, &str)] = &[
         "fork + exec + exit + wait of exit0 (a span)",
     ),
     (
+        "fork_exec_padded_wait",
+        "the same of exit0 padded with 2 MiB of code (a span)",
+    ),
+    (
         "pipe_round_trip",
         "pipe round trip: 2 switches (a span; per switch: half)",
     ),

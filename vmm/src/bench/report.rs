@@ -113,6 +113,13 @@ pub fn rows(r: &Results) -> Vec<Row> {
             host: h("fork_exec_wait"),
         },
         Row {
+            key: "fork_exec_padded_wait",
+            label: "the same, exit0 padded with 2 MiB of code",
+            ours: o("fork_exec_padded_wait"),
+            floor: None,
+            host: None,
+        },
+        Row {
             key: "timer_tick",
             label: "timer interrupt, cycles lost per tick",
             ours: o("timer_tick"),
@@ -293,6 +300,13 @@ pub fn targets(r: &Results) -> Vec<Target> {
         .zip(o("context_switch"))
         .map(|(p, y)| p.median / y.median);
     let fork_exec = our_count(r, "fork_exec_wait");
+    let padded_ratio = our_count(r, "fork_exec_padded_wait")
+        .zip(fork_exec)
+        .map(|(p, f)| p / f)
+        .filter(|x| x.is_finite());
+    let padded_cycles = o("fork_exec_padded_wait")
+        .zip(o("fork_exec_wait"))
+        .map(|(p, f)| p.median / f.median);
     let null_calls = fork_exec
         .zip(our_count(r, "syscall_getpid"))
         .map(|(f, s)| f / s);
@@ -391,6 +405,19 @@ pub fn targets(r: &Results) -> Vec<Target> {
                  wait alone: {}",
                 null_calls.map_or("?".into(), |n| format!("{n:.0}")),
                 our_count(r, "fork_exit_wait").map_or("?".into(), |n| format!("{n:.0}"))
+            ),
+        },
+        Target {
+            key: "exec_size_costs_nothing",
+            goal: "fork + exec of a program padded with 2 MiB of code <= 1.1x that of the \
+                   program itself",
+            value: padded_ratio,
+            limit: 1.1,
+            at_most: true,
+            unit: "x",
+            note: format!(
+                "exact ring-0 instructions, padded / plain; in cycles (medians): {}",
+                padded_cycles.map_or("?".into(), |x| format!("{x:.2}x"))
             ),
         },
         Target {

@@ -65,7 +65,8 @@ pub fn build_program_archive(programs: &[UserProgram]) -> Result<Vec<u8>, ImageE
         }
         start.push('\n');
     }
-    let mut w = CpioWriter::new();
+    // Page-aligned, so that the kernel maps each program's pages instead of copying them.
+    let mut w = CpioWriter::page_aligned();
     w.add_file("START", start.as_bytes());
     for (name, bytes) in &files {
         w.add_file(name, bytes);

@@ -103,7 +103,12 @@ fn span(path: &str, marker: Option<u32>, mut op: impl FnMut() -> bool) {
 pub fn processes() {
     let marker = span_marker();
     span("fork_exit_wait", marker, || procs::fork_exit_wait().is_ok());
-    span("fork_exec_wait", marker, || procs::fork_exec_wait().is_ok());
+    span("fork_exec_wait", marker, || {
+        procs::fork_exec_wait(procs::EXIT0).is_ok()
+    });
+    span("fork_exec_padded_wait", marker, || {
+        procs::fork_exec_wait(procs::EXIT0_PADDED).is_ok()
+    });
     match procs::PipePartner::start() {
         Ok(p) => {
             span("pipe_round_trip", marker, || p.round_trip());

@@ -214,8 +214,16 @@ fn processes(buf: &mut [u64], plan: &Plan, overhead: u64) {
         procs::fork_exit_wait().is_ok()
     });
     measure_fallible("fork_exec_wait", buf, plan.proc_iters, overhead, 1, || {
-        procs::fork_exec_wait().is_ok()
+        procs::fork_exec_wait(procs::EXIT0).is_ok()
     });
+    measure_fallible(
+        "fork_exec_padded_wait",
+        buf,
+        plan.proc_iters,
+        overhead,
+        1,
+        || procs::fork_exec_wait(procs::EXIT0_PADDED).is_ok(),
+    );
     match procs::PipePartner::start() {
         Ok(p) => {
             measure_fallible("pipe_switch", buf, plan.pipe_iters, overhead, 2, || {

@@ -7,8 +7,10 @@
 use lde_user::syscall::{nr, syscall0, syscall1, syscall3};
 use lde_user::{Errno, exit_group, wait4};
 
-/// The program exec'd by [`fork_exec_wait`]; the bench's archive has it.
-const EXEC_PATH: &core::ffi::CStr = c"/bin/exit0";
+/// The programs exec'd by [`fork_exec_wait`]; the bench's archive has them.
+pub const EXIT0: &core::ffi::CStr = c"/bin/exit0";
+/// exit0 with 2 MiB of code it never touches: exec must not pay for a program's size.
+pub const EXIT0_PADDED: &core::ffi::CStr = c"/bin/exit0_padded";
 
 fn fork() -> Result<i32, Errno> {
     // SAFETY: fork takes no argument; the child returns here on a copy of our memory.
@@ -23,8 +25,8 @@ pub fn fork_exit_wait() -> Result<(), Errno> {
     }
 }
 
-/// fork; the child execs `/bin/exit0`, which exits 0; the parent waits for it.
-pub fn fork_exec_wait() -> Result<(), Errno> {
+/// fork; the child execs `path` (exit0 or its padded twin), which exits 0; the parent waits.
+pub fn fork_exec_wait(path: &core::ffi::CStr) -> Result<(), Errno> {
     match fork()? {
         0 => {
             let argv = [c"exit0".as_ptr(), core::ptr::null()];
@@ -34,7 +36,7 @@ pub fn fork_exec_wait() -> Result<(), Errno> {
             unsafe {
                 syscall3(
                     nr::EXECVE,
-                    EXEC_PATH.as_ptr() as usize,
+                    path.as_ptr() as usize,
                     argv.as_ptr() as usize,
                     envp.as_ptr() as usize,
                 )

@@ -76,6 +76,7 @@ static void fill_inputs(unsigned long seed)
 /* Every register came back as it was loaded, except those listed in `skip` (by slot). */
 static void check_outputs(const char *what, unsigned long skip)
 {
+	int wrong = 0;
 	for (int i = 0; i < 15; i++) {
 		int s = gpr_slots[i];
 		if (skip & (1UL << s))
@@ -83,16 +84,20 @@ static void check_outputs(const char *what, unsigned long skip)
 		if (regs_out[s] != regs_in[s]) {
 			printf("signals: %s: %s = %#lx, expected %#lx\n", what, gpr_names[i],
 			       regs_out[s], regs_in[s]);
-			CHECK(regs_out[s] == regs_in[s]);
+			wrong++;
 		}
 	}
 	for (int i = 0; i < 32; i++) {
 		if (regs_out[R_XMM + i] != regs_in[R_XMM + i]) {
 			printf("signals: %s: xmm%d word %d = %#lx, expected %#lx\n", what, i / 2,
 			       i % 2, regs_out[R_XMM + i], regs_in[R_XMM + i]);
-			CHECK(regs_out[R_XMM + i] == regs_in[R_XMM + i]);
+			wrong++;
 		}
 	}
+	if (regs_out[R_MXCSR] != regs_in[R_MXCSR])
+		printf("signals: %s: mxcsr = %#lx, expected %#lx\n", what, regs_out[R_MXCSR],
+		       regs_in[R_MXCSR]);
+	CHECK_EQ(wrong, 0);
 	CHECK_EQ(regs_out[R_MXCSR] & 0xffff, regs_in[R_MXCSR]);
 	CHECK(regs_out[R_FLAGS] & 0x400); /* DF, set before, still set */
 	CHECK(regs_out[R_FLAGS] & 0x200); /* IF */
@@ -247,12 +252,12 @@ static void masks_and_pending(void)
 	CHECK(sigpending(&pend) == 0);
 	CHECK(sigismember(&pend, SIGUSR1) && sigismember(&pend, SIGUSR2));
 	CHECK(!sigismember(&pend, SIGHUP));
-	/* Unblocking delivers both before sigprocmask returns, lowest number first. */
+	/* Unblocking delivers both before sigprocmask returns (in an order Linux does not
+	 * promise). */
 	CHECK(sigprocmask(SIG_SETMASK, &old, 0) == 0);
 	CHECK_EQ(count_usr1, 1);
 	CHECK_EQ(count_usr2, 1);
-	CHECK_EQ(order[0], SIGUSR1);
-	CHECK_EQ(order[1], SIGUSR2);
+	CHECK_EQ(order[0] + order[1], SIGUSR1 + SIGUSR2);
 	CHECK(sigpending(&pend) == 0);
 	CHECK(!sigismember(&pend, SIGUSR1));
 	/* A blocked signal stays pending even if ignored (the disposition may change before it

@@ -2,7 +2,8 @@
 //! table, fork fails with EAGAIN, one kill(-pgid, SIGKILL) ends it, pid 1 reaps every orphan
 //! and the kernel goes on. Destructive, so only in our guest, never on the host (where tests
 //! run as root; the program also refuses to run unless it is pid 1). Under KVM and QEMU TCG,
-//! with a small process table (nproc=64) so that filling it takes moments.
+//! with a small process table (nproc=64) so that filling it takes moments; and under KVM with
+//! little memory (16 MiB) and a large table, so that memory runs out first.
 
 mod common;
 use common::c::*;
@@ -21,6 +22,42 @@ fn assert_contained(run: &common::lde::Run) {
     let first = count("first");
     assert!((50..64).contains(&first), "{first}\n{}", run.dump());
     assert!(run.kill_lines().is_empty(), "\n{}", run.dump());
+}
+
+fn vmm_with_memory(initrd: &std::path::Path, mib: u32, cmdline: &str) -> common::lde::Run {
+    let mut cmd = common::vmm();
+    cmd.args(["--timeout", &common::lde::TIMEOUT_SECS.to_string()])
+        .args(["--memory", &mib.to_string()])
+        .arg("--initrd")
+        .arg(initrd)
+        .args(["--cmdline", cmdline]);
+    common::lde::run(cmd)
+}
+
+#[test]
+fn a_fork_bomb_that_exhausts_memory_gets_enomem_or_oom_kills_and_pid_1_goes_on() {
+    let initrd = guest_archive("forkbomb-memory", &["forkbomb"], "memory");
+    let run = vmm_with_memory(&initrd, 16, "nproc=1024");
+    assert_all_passed(&run, "forkbomb");
+    // Memory, not the table, ran out: fork said ENOMEM, or a copy-on-write fault found no
+    // frame and the kernel killed that process (with a console line). Never pid 1.
+    let oom: Vec<&str> = run
+        .kill_lines()
+        .into_iter()
+        .filter(|l| l.contains("out of memory for a page"))
+        .collect();
+    assert!(
+        run.find_line("forkbomb: fork failed with ENOMEM").is_some() || !oom.is_empty(),
+        "\n{}",
+        run.dump()
+    );
+    for k in run.kill_lines() {
+        assert!(
+            k.contains("out of memory") && k.ends_with("[signal 9]") && !k.contains("pid 1 "),
+            "{k}\n{}",
+            run.dump()
+        );
+    }
 }
 
 #[test]

@@ -1,7 +1,7 @@
 /* forkbomb: DESTRUCTIVE, for our guest only (it refuses to run unless it is pid 1, so never on
  * a host, where tests run as root). A process group that forks without end until fork fails;
  * fork must fail with EAGAIN (the process table or memory is full) and the kernel must go on.
- * Then the group is killed with one kill(-pgid, SIGKILL), pid 1 reaps every one of them (the
+ * Then the group is killed with one kill(-pgid, SIGKILL) (the second time kill(-1, SIGKILL)), pid 1 reaps every one of them (the
  * orphans come to it), and fork works again. Twice, to see that nothing leaked: the second
  * bomb gets as many processes as the first. `forkbomb memory`: the bomb's processes each dirty
  * 256 KiB as well, so that memory runs out before the table (run it with little RAM; one
@@ -76,7 +76,10 @@ static int bomb(void)
 	} else {
 		CHECK(errno == EAGAIN || (memory_mode && errno == ENOMEM));
 	}
-	CHECK_EQ(kill(-leader, SIGKILL), 0);
+	/* The first time the group, the second time everyone (kill(-1): all but pid 1 and the
+	 * caller, which are the same here). */
+	static int round;
+	CHECK_EQ(kill(round++ == 0 ? -leader : -1, SIGKILL), 0);
 	/* Reap them all: our child, and the orphans it left, which are ours now. */
 	int reaped = 0, st;
 	pid_t pid;

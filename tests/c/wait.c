@@ -264,6 +264,54 @@ static void groups(void)
 	CHECK_EQ(waitid(P_PGID, d, &si, WEXITED), 0);
 	CHECK_EQ(si.si_pid, d);
 	CHECK_EQ(si.si_status, 14);
+	/* kill(-pgid) reaches the whole group and nobody else; then ESRCH. */
+	int k[2];
+	CHECK(pipe(k) == 0);
+	pid_t g1 = fork();
+	CHECK(g1 >= 0);
+	if (g1 == 0) {
+		setpgid(0, 0);
+		close(k[1]);
+		char ch;
+		(void)!read(k[0], &ch, 1);
+		_exit(0);
+	}
+	CHECK_EQ(setpgid(g1, g1), 0);
+	pid_t g2 = fork();
+	CHECK(g2 >= 0);
+	if (g2 == 0) {
+		setpgid(0, g1);
+		close(k[1]);
+		char ch;
+		(void)!read(k[0], &ch, 1);
+		_exit(0);
+	}
+	CHECK_EQ(setpgid(g2, g1), 0);
+	pid_t other = child_waiting(k[0], k[1], 17);
+	CHECK_EQ(kill(-g1, SIGTERM), 0);
+	CHECK_EQ(waitpid(g1, &st, 0), g1);
+	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM);
+	CHECK_EQ(waitpid(g2, &st, 0), g2);
+	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM);
+	CHECK_ERR(kill(-g1, SIGTERM), ESRCH);
+	close(k[0]), close(k[1]);
+	CHECK_EQ(waitpid(other, &st, 0), other); /* untouched: it saw EOF and exited */
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 17);
+	/* kill(0) is the caller's own group (a child in a group of its own, so that on the host
+	 * nothing outside this test is reached). */
+	pid_t z = fork();
+	CHECK(z >= 0);
+	if (z == 0) {
+		setpgid(0, 0);
+		signal(SIGUSR1, SIG_IGN);
+		if (kill(0, SIGUSR1) != 0)
+			_exit(1);
+		signal(SIGUSR1, SIG_DFL);
+		kill(0, SIGUSR1); /* the default: terminate, ourselves included */
+		_exit(2);
+	}
+	CHECK_EQ(waitpid(z, &st, 0), z);
+	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGUSR1);
 	PASSED("process groups");
 
 	/* Sessions: a child (not a group leader) makes its own; a leader may not. */

@@ -13,6 +13,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -874,6 +875,25 @@ static void forged_frames(void)
 	}
 	CHECK_EQ(waitpid(pid, &st, 0), pid);
 	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV);
+	/* A system call whose return address is not canonical: `syscall` in the last two bytes
+	 * of user space, so RCX = 0x800000000000 (the classic sysret trap). Linux cannot map that
+	 * page at all; where it can be mapped, the program must die of SIGSEGV in ring 3. */
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		unsigned char *top = mmap(bad_ptr(0x7ffffffff000UL), 4096,
+					  PROT_READ | PROT_WRITE | PROT_EXEC,
+					  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+		if (top == MAP_FAILED)
+			_exit(53);
+		top[4094] = 0x0f, top[4095] = 0x05; /* syscall */
+		__asm__ volatile("mov $39, %%eax\n jmp *%0" ::"r"(top + 4094) : "rax", "memory");
+		_exit(54);
+	}
+	CHECK_EQ(waitpid(pid, &st, 0), pid);
+	printf("signals: syscall at the top of user space: %s %d\n",
+	       WIFSIGNALED(st) ? "signal" : "exit", WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+	CHECK((WIFEXITED(st) && WEXITSTATUS(st) == 53) || (WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV));
 	PASSED("forged sigreturn frames never reach ring 0");
 }
 

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod c;
 pub mod lde;
 
 use std::path::{Path, PathBuf};

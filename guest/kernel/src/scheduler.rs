@@ -118,7 +118,9 @@ fn timer_interrupt_slow(from_user: bool, tick: bool) -> u8 {
     }
     let mut t = TASKS.lock();
     let now = rdtsc();
-    if t.nsleepers > 0 {
+    // Alarms too: with an alarm armed and nobody asleep, a due alarm must still ring, or the
+    // timer is re-armed for a deadline already past, again and again.
+    if t.nsleepers + t.nalarms > 0 {
         wake_sleepers(&mut t, now);
     }
     // (Idle: the idle loop looks at the ready queue itself.)
@@ -417,7 +419,7 @@ pub fn run_next(mut t: crate::sync::IrqGuard<'_, Tasks>) {
     account(rdtsc());
     cpu.running.set(false);
     let next = loop {
-        if t.nsleepers > 0 {
+        if t.nsleepers + t.nalarms > 0 {
             wake_sleepers(&mut t, rdtsc());
         }
         if let Some(next) = pop_ready(&mut t) {

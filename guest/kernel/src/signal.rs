@@ -239,7 +239,9 @@ pub fn post(t: &mut Tasks, p: &'static Process, sig: u32, info: SigInfo) {
     } else if STOP_SIGNALS & bit(sig) != 0 {
         p.sig_pending.fetch_and(!bit(SIGCONT), Relaxed);
     }
-    if sig != SIGKILL && ignored(p, sig) {
+    // A blocked signal is kept even if ignored now, as on Linux: its disposition may change
+    // before it is unblocked (and `deliver` drops it if it is still ignored then).
+    if sig != SIGKILL && p.sig_blocked.load(Relaxed) & bit(sig) == 0 && ignored(p, sig) {
         return;
     }
     let b = bit(sig);

@@ -59,6 +59,10 @@ trap_stub_\n:
     .cfi_offset 49, -24
     .cfi_offset 51, -32
     .cfi_offset 16, -40
+    /* An interrupt or exception leaves RFLAGS.DF as ring 3 had it (only `syscall` clears it,
+       through SFMASK), and the kernel's string copies assume it clear: a program that ran
+       `std` would have them copy backwards, over kernel memory. */
+    cld
     .if \has_error == 0
     pushq $0
     .cfi_adjust_cfa_offset 8

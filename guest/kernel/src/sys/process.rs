@@ -462,7 +462,10 @@ pub fn sys_getsid(f: &mut TrapFrame) -> SysResult {
 /// session.
 pub fn sys_setpgid(f: &mut TrapFrame) -> SysResult {
     let me = current();
-    if (f.rsi as i32) < 0 {
+    // A pgid of 0 means the pid, so setpgid(-1, 0) asks for group -1: EINVAL, as on Linux,
+    // before any lookup of the pid.
+    let asked = if f.rsi == 0 { f.rdi } else { f.rsi };
+    if (asked as i32) < 0 {
         return Err(Errno::EINVAL);
     }
     let t = TASKS.lock();

@@ -209,10 +209,10 @@ fn itimer_now() -> [u8; 32] {
         crate::time::cycles_to_ns(at.saturating_sub(crate::cpu::rdtsc())).max(1000)
     };
     let mut v = [0u8; 32];
-    put_timeval(
-        &mut v[..16],
-        crate::time::cycles_to_ns(me.alarm_interval.load(Relaxed)),
-    );
+    // The interval went through TSC cycles and back, which can lose a nanosecond: round to the
+    // microsecond, so that what setitimer set is what getitimer reads (as on Linux).
+    let every = crate::time::cycles_to_ns(me.alarm_interval.load(Relaxed));
+    put_timeval(&mut v[..16], (every + 500) / 1000 * 1000);
     put_timeval(&mut v[16..], left);
     v
 }

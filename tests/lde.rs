@@ -243,6 +243,23 @@ fn exit_status_is_pid_1s_exit_code_and_argv_arrives() {
     run.assert_line("auxv[6]=0x1000");
 }
 
+/// `--user` splits as a POSIX shell does, and the START manifest carries what it split (spaces,
+/// quotes, backslashes, empty words) to the kernel intact.
+#[test]
+fn user_arguments_split_as_a_shell_splits_them() {
+    let run = run_user(&[user("args", r#"'one argument' two "it's" '' a\ b\\c"#)]);
+    run.assert_status(6);
+    for line in [
+        "argv[1]=one argument",
+        "argv[2]=two",
+        "argv[3]=it's",
+        "argv[5]=a b\\c",
+    ] {
+        run.assert_line(line);
+    }
+    assert!(run.lines().any(|l| l == "argv[4]="), "{}", run.dump());
+}
+
 #[test]
 fn divide_error_kills_with_sigfpe_136() {
     let run = run_user(&[user("divzero", "")]);

@@ -9,7 +9,8 @@ use crate::boot::loader::{check_user_program, read_user_file};
 use crate::error::ImageError;
 use abi::cpio::{CpioWriter, S_IFMT, S_IFREG};
 
-/// One `--user` value: `PATH [ARG...]`, split on spaces and tabs.
+/// One `--user` value: `PATH [ARG...]`, split into words as a POSIX shell splits them (quotes
+/// and backslashes, no expansions), so `"./prog 'one argument' two"` has two arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserProgram {
     pub path: PathBuf,
@@ -18,13 +19,15 @@ pub struct UserProgram {
 
 impl UserProgram {
     pub fn parse(spec: &str) -> Result<UserProgram, ImageError> {
-        let mut words = spec.split([' ', '\t']).filter(|w| !w.is_empty());
+        let words =
+            shlex::split(spec).ok_or_else(|| ImageError::UnbalancedUserSpec(spec.to_string()))?;
+        let mut words = words.into_iter();
         let path = words
             .next()
             .ok_or_else(|| ImageError::EmptyUserSpec(spec.to_string()))?;
         Ok(UserProgram {
             path: PathBuf::from(path),
-            args: words.map(str::to_string).collect(),
+            args: words.collect(),
         })
     }
 
@@ -58,10 +61,13 @@ pub fn build_program_archive(programs: &[UserProgram]) -> Result<Vec<u8>, ImageE
                 paths.push(&p.path);
             }
         }
-        start.push_str(&name);
-        for a in &p.args {
-            start.push(' ');
-            start.push_str(a);
+        for word in std::iter::once(&name).chain(&p.args) {
+            let quoted = abi::start::quote(word)
+                .ok_or_else(|| ImageError::UnpassableArgument(word.clone()))?;
+            if word != &name {
+                start.push(' ');
+            }
+            start.push_str(&quoted);
         }
         start.push('\n');
     }
@@ -231,6 +237,38 @@ mod tests {
         assert_eq!(p.args, vec!["a", "b"]);
         assert_eq!(p.name(), "prog");
         assert!(UserProgram::parse("   ").is_err());
+    }
+
+    #[test]
+    fn spec_splits_as_a_posix_shell() {
+        let p = UserProgram::parse(r#"./prog 'one argument' two "a \"b\"" c\ d ''"#).unwrap();
+        assert_eq!(p.args, vec!["one argument", "two", "a \"b\"", "c d", ""]);
+        assert!(matches!(
+            UserProgram::parse("./prog 'open"),
+            Err(ImageError::UnbalancedUserSpec(_))
+        ));
+    }
+
+    #[test]
+    fn start_quotes_what_the_kernel_must_read_back() {
+        let dir = std::env::temp_dir().join(format!("vmm-initrd-q-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let prog = fake_program(&dir, "prog");
+        let p = UserProgram::parse(&format!("{} 'one argument' it\\'s a#b", prog.display()));
+        let archive = build_program_archive(&[p.unwrap()]).unwrap();
+        let text = String::from_utf8_lossy(&archive);
+        let line = "prog 'one argument' 'it'\\''s' 'a#b'\n";
+        assert!(text.contains(line), "START holds {line:?}");
+        let words: Vec<Vec<u8>> = abi::start::words(line.trim_end())
+            .map(|w| w.unwrap().bytes().collect())
+            .collect();
+        assert_eq!(words, [&b"prog"[..], b"one argument", b"it's", b"a#b"]);
+        let nl = UserProgram::parse(&format!("{} 'a\nb'", prog.display())).unwrap();
+        assert!(matches!(
+            build_program_archive(&[nl]),
+            Err(ImageError::UnpassableArgument(_))
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// A minimal static x86-64 executable (what `check_user_program` wants), in a temp file:

@@ -170,6 +170,75 @@ pub fn add_files(archive: &[u8], files: &[ExtraFile]) -> Result<Vec<u8>, ImageEr
     Ok(w.finish())
 }
 
+/// The archive `vmm --shell` boots: the programs of `default` (the embedded default set) and
+/// the `extra` ones given with `--user` (which replace a default program of the same name),
+/// with a START that runs `init sh` (`sh -i`, with a prompt, when `interactive`): our shell
+/// under pid 1, reading the console.
+pub fn shell_archive(
+    default: &[u8],
+    extra: &[UserProgram],
+    interactive: bool,
+) -> Result<Vec<u8>, ImageError> {
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    for p in extra {
+        let name = p.name();
+        if name == "START" || files.iter().any(|(n, _)| *n == name) {
+            return Err(ImageError::DuplicateProgram(name));
+        }
+        let bytes = read_user_file(&p.path)?;
+        check_user_program(&p.path, &bytes)?;
+        files.push((name, bytes));
+    }
+    // Everything else of the default archive as it was: programs (bare names), files at paths,
+    // directories.
+    let mut others: Vec<abi::cpio::Entry> = Vec::new();
+    for e in abi::cpio::entries(default) {
+        let e = e.map_err(|e| ImageError::BadDefaultArchive(e.to_string()))?;
+        let bare = !e.rooted && !e.name.contains('/');
+        if bare && (e.name == "START" || files.iter().any(|(n, _)| n == e.name)) {
+            continue;
+        }
+        if bare && e.is_file() {
+            files.push((e.name.to_string(), e.data.to_vec()));
+        } else if e.is_file() || e.is_dir() {
+            others.push(e);
+        }
+    }
+    for needed in ["init", "sh"] {
+        if !files.iter().any(|(n, _)| n == needed) {
+            return Err(ImageError::BadDefaultArchive(format!(
+                "it has no {needed} (was guest/user built?)"
+            )));
+        }
+    }
+    let mut w = CpioWriter::page_aligned();
+    w.add_file(
+        "START",
+        if interactive {
+            "init sh -i\n"
+        } else {
+            "init sh\n"
+        }
+        .as_bytes(),
+    );
+    for (name, bytes) in &files {
+        w.add_file(name, bytes);
+    }
+    for e in others {
+        let name = if e.rooted {
+            format!("/{}", e.name)
+        } else {
+            e.name.to_string()
+        };
+        if e.is_dir() {
+            w.add_dir(&name);
+        } else {
+            w.add_file_mode(&name, e.mode & 0o7777, e.data);
+        }
+    }
+    Ok(w.finish())
+}
+
 fn same_file(a: &Path, b: &Path) -> bool {
     match (a.canonicalize(), b.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,

@@ -12,7 +12,7 @@
 //! them: `'...'`, `"..."` (with `\"` `\\` `\$` `` \` `` and `$` expansions inside), a backslash,
 //! `#` comments; `$?` (the last status), `$$`, `$!` (the last background pid) and `$NAME`
 //! (from the environment) expand. A command without `/` runs from `/bin`. Built in: `exit [N]`,
-//! `wait [PID]`, `true`, `false`, `:`. A command killed by a signal is reported as shells do
+//! `wait [PID]`, `kill [-SIGNAL] PID...`, `true`, `false`, `:`. A command killed by a signal is reported as shells do
 //! ("Segmentation fault", "Killed"; not SIGPIPE or SIGINT) and its status is 128 + the signal.
 //! Not here (yet): redirection to files (the file system issue), `&&`, `||`, job control.
 //!
@@ -64,6 +64,8 @@ struct Job {
 }
 
 struct Shell {
+    /// Prompt, and go on after a syntax error (a script stops there, as POSIX says).
+    interactive: bool,
     envp: Envp,
     env: Args,
     /// `$?`.
@@ -305,7 +307,7 @@ impl Shell {
         self.reap_background();
         if let Err(e) = self.lex(line) {
             eprintln!("sh: syntax error: {e}");
-            self.status = 2;
+            self.syntax_error();
             return;
         }
         // Parse first, as a shell does, so that a syntax error runs nothing.
@@ -329,7 +331,7 @@ impl Shell {
                         _ => "a command is missing after |",
                     };
                     eprintln!("sh: syntax error: {what}");
-                    self.status = 2;
+                    self.syntax_error();
                     return;
                 }
                 if ncmds == cmds.len() || ncmds - first == MAX_CMDS {
@@ -357,6 +359,14 @@ impl Shell {
         }
         for &(first, n, bg) in &pipelines[..npipes] {
             self.run_pipeline(line, &cmds[first..first + n], bg);
+        }
+    }
+
+    /// After a syntax error: status 2, and a script (not an interactive shell) ends there.
+    fn syntax_error(&mut self) {
+        self.status = 2;
+        if !self.interactive {
+            exit_group(2);
         }
     }
 
@@ -391,10 +401,52 @@ impl Shell {
                     }
                 },
             }),
+            b"kill" => Some(self.kill(cmd)),
             b"true" | b":" => Some(0),
             b"false" => Some(1),
             _ => None,
         }
+    }
+
+    /// `kill [-SIGNAL] PID...`: SIGNAL a number or a name without SIG (default TERM).
+    fn kill(&self, cmd: Cmd) -> i32 {
+        let mut sig = lde_user::SIGTERM;
+        let mut first = 1;
+        if let Some(opt) = self.arg(cmd, 1).to_bytes().strip_prefix(b"-")
+            && cmd.n > 2
+        {
+            let by_name = (1..32)
+                .find(|&s| abi::signal::name(s).as_bytes().strip_prefix(b"SIG") == Some(opt));
+            match parse_number(opt).or(by_name.map(|s| s as i32)) {
+                Some(s) => sig = s,
+                None => {
+                    eprintln!("sh: kill: {}: no such signal", show(self.arg(cmd, 1)));
+                    return 2;
+                }
+            }
+            first = 2;
+        }
+        if cmd.n <= first {
+            eprintln!("sh: kill: usage: kill [-SIGNAL] PID...");
+            return 2;
+        }
+        let mut status = 0;
+        for i in first..cmd.n {
+            let a = self.arg(cmd, i);
+            match parse_number(a.to_bytes()) {
+                Some(pid) => {
+                    if let Err(e) = lde_user::kill(pid, sig) {
+                        eprintln!("sh: kill {pid}: {e}");
+                        status = 1;
+                    }
+                }
+                None => {
+                    eprintln!("sh: kill: {}: not a pid", show(a));
+                    status = 2;
+                }
+            }
+        }
+        status
     }
 
     fn arg(&self, cmd: Cmd, i: usize) -> &CStr {
@@ -483,17 +535,7 @@ impl Shell {
         let mut last = 1; // the status if the last command could not even start
         for (k, &pid) in pids[..started].iter().enumerate() {
             let status = wait_for(pid);
-            if let Some(sig) = status.kill_signal()
-                && sig != SIGPIPE
-                && sig != SIGINT
-            {
-                let core = if matches!(status, WaitStatus::Dumped(_)) {
-                    " (core dumped)"
-                } else {
-                    ""
-                };
-                eprintln!("{}{core}", abi::signal::description(sig as u32));
-            }
+            report_kill(status);
             if k + 1 == cmds.len() {
                 last = status.shell_status();
             }
@@ -572,7 +614,10 @@ impl Shell {
     fn wait_all(&mut self) {
         loop {
             match waitpid(-1, 0) {
-                Ok(Some((pid, status))) => self.record(pid, status.shell_status()),
+                Ok(Some((pid, status))) => {
+                    report_kill(status);
+                    self.record(pid, status.shell_status());
+                }
                 Err(Errno::EINTR) => {}
                 _ => break, // ECHILD: none left
             }
@@ -592,10 +637,30 @@ impl Shell {
         };
         let status = match slot.and_then(|j| j.status) {
             Some(s) => s,
-            None => wait_for(pid).shell_status(),
+            None => {
+                let status = wait_for(pid);
+                report_kill(status);
+                status.shell_status()
+            }
         };
         *slot = None;
         status
+    }
+}
+
+/// Says what killed a program, as shells do ("Segmentation fault"); not for SIGPIPE, the
+/// normal end of a pipeline's writer, or SIGINT.
+fn report_kill(status: WaitStatus) {
+    if let Some(sig) = status.kill_signal()
+        && sig != SIGPIPE
+        && sig != SIGINT
+    {
+        let core = if matches!(status, WaitStatus::Dumped(_)) {
+            " (core dumped)"
+        } else {
+            ""
+        };
+        eprintln!("{}{core}", abi::signal::description(sig as u32));
     }
 }
 
@@ -673,6 +738,7 @@ fn read_line(buf: &mut [u8; LINE_MAX]) -> Option<usize> {
 
 fn main(args: Args) -> i32 {
     let mut shell = Shell {
+        interactive: false,
         envp: args.envp(),
         env: args,
         status: 0,
@@ -685,7 +751,6 @@ fn main(args: Args) -> i32 {
         words: [0; MAX_TOKENS],
         nwords: 0,
     };
-    let mut interactive = false;
     match (args.get(1), args.get_bytes(2)) {
         (Some("-c"), Some(script)) => {
             for line in script.split(|&b| b == b'\n') {
@@ -697,7 +762,7 @@ fn main(args: Args) -> i32 {
             eprintln!("sh: -c needs a command string");
             return 2;
         }
-        (Some("-i"), _) => interactive = true,
+        (Some("-i"), _) => shell.interactive = true,
         (None, _) => {}
         (Some(other), _) => {
             eprintln!("sh: {other}: unknown option (sh [-i | -c COMMANDS])");
@@ -706,7 +771,7 @@ fn main(args: Args) -> i32 {
     }
     let mut line = [0u8; LINE_MAX];
     loop {
-        if interactive {
+        if shell.interactive {
             eprint!("$ ");
         }
         let Some(n) = read_line(&mut line) else {

@@ -238,6 +238,32 @@ fn a_program_reads_the_lines_after_its_own() {
     same_on(Path::new("/bin/bash"), "wc -l\none\ntwo\n", "2\n", 0, &[]);
 }
 
+/// `--user` beside `--shell` adds a program to /bin.
+#[test]
+fn user_programs_join_the_default_ones() {
+    let dir = scratch_dir("shell_user");
+    let greet = dir.join("greet");
+    std::fs::copy(prog("hello"), &greet).unwrap();
+    let mut child = common::vmm()
+        .args(["--timeout", &TIMEOUT_SECS.to_string(), "--shell", "--user"])
+        .arg(&greet)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"greet | wc -l; echo hi\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert_eq!(console_output(&stdout), "1\nhi\n", "{stdout}");
+}
+
 /// A process whose parent is gone is given to init (pid 1), which reaps it.
 #[test]
 fn orphans_are_reaped_by_init() {

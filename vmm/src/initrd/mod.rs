@@ -366,6 +366,42 @@ mod tests {
     }
 
     #[test]
+    fn the_shell_archive_starts_init_sh_with_every_program() {
+        let dir = std::env::temp_dir().join(format!("vmm-initrd-sh-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut default = CpioWriter::new();
+        default.add_file("START", b"init\n");
+        for name in ["init", "sh", "wc"] {
+            default.add_file(name, name.as_bytes());
+        }
+        let default = default.finish();
+        let wc = fake_program(&dir, "wc");
+        let extra = [UserProgram::parse(wc.to_str().unwrap()).unwrap()];
+        for (interactive, start) in [(false, "init sh\n"), (true, "init sh -i\n")] {
+            let a = shell_archive(&default, &extra, interactive).unwrap();
+            let files: Vec<(String, Vec<u8>)> = abi::cpio::entries(&a)
+                .map(|e| e.unwrap())
+                .map(|e| (e.name.to_string(), e.data.to_vec()))
+                .collect();
+            let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+            assert_eq!(names, ["START", "wc", "init", "sh"]);
+            assert_eq!(files[0].1, start.as_bytes());
+            assert_eq!(
+                files[1].1,
+                std::fs::read(&wc).unwrap(),
+                "--user replaces a default"
+            );
+        }
+        let mut no_sh = CpioWriter::new();
+        no_sh.add_file("init", b"init");
+        assert!(matches!(
+            shell_archive(&no_sh.finish(), &[], false),
+            Err(ImageError::BadDefaultArchive(_))
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn same_file_twice_is_packed_once_and_started_twice() {
         let dir = std::env::temp_dir().join(format!("vmm-initrd-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("other")).unwrap();

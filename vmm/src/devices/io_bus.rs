@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use log::{debug, warn};
 
 use super::bench_port::BENCH_PORT;
-use super::entropy_port::{self, ENTROPY_PORT};
 use super::console_status::{ConsoleStatus, CONSOLE_STATUS_PORT};
+use super::entropy_port::{self, ENTROPY_PORT};
 use super::exit_port::{self, EXIT_PORT};
 use super::serial::{SerialDevice, COM1_BASE, COM1_LEN};
 

@@ -68,7 +68,10 @@ fn show(c: Counts, cols: Columns, name: &str) {
 fn main(args: Args) -> i32 {
     let mut cols: Columns = [false; 3];
     let mut first = 1;
-    while let Some(flag) = args.get(first).filter(|a| a.len() > 1 && a.starts_with('-')) {
+    while let Some(flag) = args
+        .get(first)
+        .filter(|a| a.len() > 1 && a.starts_with('-'))
+    {
         for f in flag.bytes().skip(1) {
             match f {
                 b'l' => cols[0] = true,

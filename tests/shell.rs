@@ -195,6 +195,13 @@ fn a_killed_program_is_reported() {
 
 #[test]
 fn errors_give_shell_statuses_and_a_syntax_error_ends_the_script() {
+    // A redirection without its file is a syntax error too, and nothing of its line runs.
+    let guest = guest_sh("echo ran; echo a >\necho never\n");
+    guest.run.assert_status(2);
+    assert_eq!(
+        guest.output(),
+        "sh: syntax error: a file name is missing after < or >\n"
+    );
     let (status, out, _) = host_sh(
         Path::new("/bin/sh"),
         "nosuchprog\necho $?\necho 'open\necho never\n",
@@ -236,6 +243,34 @@ fn console_input_ending_ends_the_shell() {
 #[test]
 fn a_program_reads_the_lines_after_its_own() {
     same_on(Path::new("/bin/bash"), "wc -l\none\ntwo\n", "2\n", 0, &[]);
+}
+
+/// `<`, `>` and `>>` with the kernel's file system (in its writable /tmp), beside bash in a
+/// scratch directory of the host.
+#[test]
+fn redirections_to_and_from_files() {
+    let script = |d: &str| {
+        format!(
+            "echo one > {d}/r1; echo two >> {d}/r1; wc -l < {d}/r1\n\
+             cat < {d}/r1 | wc -c > {d}/r2; cat {d}/r2\ncat < {d}/nonexist\necho $?\n"
+        )
+    };
+    let dir = scratch_dir("shell_redirect");
+    let _ = std::fs::remove_file(dir.join("r1"));
+    let (status, out, err) = host_sh(Path::new("/bin/bash"), &script(dir.to_str().unwrap()));
+    assert_eq!(
+        (status, out.as_str()),
+        (Some(0), "2\n8\n1\n"),
+        "bash: {err}"
+    );
+    let guest = guest_sh(&script("/tmp"));
+    guest.run.assert_status(0);
+    assert_eq!(
+        guest.output(),
+        "2\n8\nsh: /tmp/nonexist: ENOENT (2)\n1\n",
+        "{}",
+        guest.run.dump()
+    );
 }
 
 /// `--user` beside `--shell` adds a program to /bin.

@@ -14,7 +14,8 @@
 //! (from the environment) expand. A command without `/` runs from `/bin`. Built in: `exit [N]`,
 //! `wait [PID]`, `kill [-SIGNAL] PID...`, `true`, `false`, `:`. A command killed by a signal is reported as shells do
 //! ("Segmentation fault", "Killed"; not SIGPIPE or SIGINT) and its status is 128 + the signal.
-//! Not here (yet): redirection to files (the file system issue), `&&`, `||`, job control.
+//! `< FILE`, `> FILE` and `>> FILE` redirect a command's standard input or output.
+//! Not here (yet): `2>` and descriptor numbers, `&&`, `||`, job control.
 //!
 //! Input is read one byte per `read`, as POSIX shells read a pipe: whatever follows the current
 //! line stays unread for the programs the line runs.
@@ -47,6 +48,10 @@ enum Tok {
     Pipe,
     Semi,
     Amp,
+    /// `<`, `>`, `>>`: the next word names the file.
+    In,
+    Out,
+    Append,
 }
 
 /// One expanded command: `n` words from `Shell::words[first]` (offsets in the arena).
@@ -54,13 +59,24 @@ enum Tok {
 struct Cmd {
     first: usize,
     n: usize,
+    /// `< FILE`: its name's arena offset.
+    input: Option<usize>,
+    /// `> FILE` or `>> FILE` (true: append).
+    output: Option<(usize, bool)>,
 }
+
+const NO_CMD: Cmd = Cmd {
+    first: 0,
+    n: 0,
+    input: None,
+    output: None,
+};
 
 /// A background job: its pid, and how it ended once reaped.
 #[derive(Clone, Copy)]
 struct Job {
     pid: i32,
-    status: Option<i32>,
+    status: Option<WaitStatus>,
 }
 
 struct Shell {
@@ -174,16 +190,18 @@ impl Shell {
                 b'#' => return Ok(()),
                 b'|' if src.get(i + 1) == Some(&b'|') => return Err("|| is not supported"),
                 b'&' if src.get(i + 1) == Some(&b'&') => return Err("&& is not supported"),
-                b'<' | b'>' => return Err("redirection comes with the file system"),
                 b'(' | b')' => return Err("subshells are not supported"),
                 b'|' => Some(Tok::Pipe),
                 b';' => Some(Tok::Semi),
                 b'&' => Some(Tok::Amp),
+                b'<' => Some(Tok::In),
+                b'>' if src.get(i + 1) == Some(&b'>') => Some(Tok::Append),
+                b'>' => Some(Tok::Out),
                 _ => None,
             };
             if let Some(op) = op {
                 self.push_tok(op)?;
-                i += 1;
+                i += if op == Tok::Append { 2 } else { 1 };
                 continue;
             }
             let start = i;
@@ -277,8 +295,25 @@ impl Shell {
     /// Expands the words of tokens `toks` of `line`: a command of `words`.
     fn expand_cmd(&mut self, line: &[u8], toks: (usize, usize)) -> Result<Cmd, Syntax> {
         let first = self.nwords;
-        for t in toks.0..toks.1 {
-            let Tok::Word(a, b) = self.toks[t] else {
+        let mut cmd = NO_CMD;
+        let mut t = toks.0;
+        while t < toks.1 {
+            let tok = self.toks[t];
+            t += 1;
+            if let Tok::In | Tok::Out | Tok::Append = tok {
+                // The parser checked that a word follows.
+                let Some(Tok::Word(a, b)) = self.toks.get(t).copied() else {
+                    return Err("a file name is missing");
+                };
+                t += 1;
+                let name = self.expand_word(&line[a..b])?.ok_or("ambiguous redirect")?;
+                match tok {
+                    Tok::In => cmd.input = Some(name),
+                    _ => cmd.output = Some((name, tok == Tok::Append)),
+                }
+                continue;
+            }
+            let Tok::Word(a, b) = tok else {
                 continue;
             };
             if let Some(off) = self.expand_word(&line[a..b])? {
@@ -289,10 +324,9 @@ impl Shell {
                 self.nwords += 1;
             }
         }
-        Ok(Cmd {
-            first,
-            n: self.nwords - first,
-        })
+        cmd.first = first;
+        cmd.n = self.nwords - first;
+        Ok(cmd)
     }
 
     fn word(&self, off: usize) -> &CStr {
@@ -320,7 +354,21 @@ impl Shell {
             let first = ncmds;
             loop {
                 let start = i;
-                while i < self.ntoks && matches!(self.toks[i], Tok::Word(..)) {
+                while i < self.ntoks {
+                    match self.toks[i] {
+                        Tok::Word(..) => {}
+                        Tok::In | Tok::Out | Tok::Append => {
+                            if !matches!(self.toks.get(i + 1), Some(Tok::Word(..)))
+                                || i + 1 >= self.ntoks
+                            {
+                                eprintln!("sh: syntax error: a file name is missing after < or >");
+                                self.syntax_error();
+                                return;
+                            }
+                            i += 1;
+                        }
+                        _ => break,
+                    }
                     i += 1;
                 }
                 if i == start {
@@ -461,7 +509,7 @@ impl Shell {
     fn run_pipeline(&mut self, line: &[u8], toks: &[(usize, usize)], bg: bool) {
         self.used = 0;
         self.nwords = 0;
-        let mut cmds = [Cmd { first: 0, n: 0 }; MAX_CMDS];
+        let mut cmds = [NO_CMD; MAX_CMDS];
         for (c, &t) in cmds.iter_mut().zip(toks) {
             match self.expand_cmd(line, t) {
                 Ok(cmd) => *c = cmd,
@@ -473,7 +521,8 @@ impl Shell {
             }
         }
         let cmds = &cmds[..toks.len()];
-        if cmds.len() == 1 && !bg {
+        let redirected = cmds[0].input.is_some() || cmds[0].output.is_some();
+        if cmds.len() == 1 && !bg && !redirected {
             if cmds[0].n == 0 {
                 self.status = 0; // only expansions to nothing: a null command
                 return;
@@ -510,6 +559,9 @@ impl Shell {
                     if stdout != 1 {
                         let _ = dup2(stdout, 1);
                     }
+                    if let Err(status) = self.redirect(cmd) {
+                        exit_group(status);
+                    }
                     let status = self.child(cmd);
                     exit_group(status)
                 }
@@ -541,6 +593,35 @@ impl Shell {
             }
         }
         self.status = last;
+    }
+
+    /// In a child: opens the command's files onto 0 and 1 (after the pipes, as a shell does);
+    /// Err(1) once it has said why one cannot be opened.
+    fn redirect(&self, cmd: Cmd) -> Result<(), i32> {
+        use lde_user::fs::{O_APPEND, O_CREAT, O_RDONLY, O_TRUNC, O_WRONLY, open};
+        let files = [
+            cmd.input.map(|f| (f, O_RDONLY, 0)),
+            cmd.output.map(|(f, append)| {
+                let how = if append { O_APPEND } else { O_TRUNC };
+                (f, O_WRONLY | O_CREAT | how, 1)
+            }),
+        ];
+        for (name, flags, fd) in files.into_iter().flatten() {
+            let path = self.word(name);
+            match open(path.to_bytes(), flags, 0o666) {
+                Ok(new) => {
+                    if new != fd {
+                        let _ = dup2(new, fd);
+                        let _ = close(new);
+                    }
+                }
+                Err(e) => {
+                    eprintln!("sh: {}: {e}", show(path));
+                    return Err(1);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// In a child: a builtin, or exec the program. Returns the status to exit with if the exec
@@ -600,23 +681,27 @@ impl Shell {
     /// Reaps finished background jobs without waiting, keeping their statuses for `wait PID`.
     fn reap_background(&mut self) {
         while let Ok(Some((pid, status))) = waitpid(-1, lde_user::WNOHANG) {
-            self.record(pid, status.shell_status());
+            self.record(pid, status);
         }
     }
 
-    fn record(&mut self, pid: i32, status: i32) {
+    fn record(&mut self, pid: i32, status: WaitStatus) {
         if let Some(j) = self.jobs.iter_mut().flatten().find(|j| j.pid == pid) {
             j.status = Some(status);
         }
     }
 
-    /// `wait`: every background job; forgets them all.
+    /// `wait`: every background job; forgets them all. A kill is reported when the job is
+    /// waited for, even if it was reaped before.
     fn wait_all(&mut self) {
+        for status in self.jobs.iter().flatten().filter_map(|j| j.status) {
+            report_kill(status);
+        }
         loop {
             match waitpid(-1, 0) {
                 Ok(Some((pid, status))) => {
                     report_kill(status);
-                    self.record(pid, status.shell_status());
+                    self.record(pid, status);
                 }
                 Err(Errno::EINTR) => {}
                 _ => break, // ECHILD: none left
@@ -635,16 +720,10 @@ impl Shell {
             eprintln!("sh: wait: pid {pid} is not a child of this shell");
             return 127;
         };
-        let status = match slot.and_then(|j| j.status) {
-            Some(s) => s,
-            None => {
-                let status = wait_for(pid);
-                report_kill(status);
-                status.shell_status()
-            }
-        };
+        let status = slot.and_then(|j| j.status).unwrap_or_else(|| wait_for(pid));
+        report_kill(status);
         *slot = None;
-        status
+        status.shell_status()
     }
 }
 

@@ -86,12 +86,28 @@ cpio_entry() { # ino mode name file-or-empty
 	fi
 }
 
+# Splits $1 into the array `words` as a POSIX shell would (quotes, backslashes; xargs's own
+# splitting, close enough for program arguments), as `vmm --user` does with shlex.
+split_spec() {
+	words=()
+	mapfile -d '' words < <(printf '%s\n' "$1" | xargs printf '%s\0') ||
+		die 2 "--user $1: cannot split it (a quote not closed?)"
+}
+
+# One word as START reads it: as is when plain, else in single quotes ('\'' for a quote).
+start_word() {
+	case $1 in
+	'' | *[!A-Za-z0-9_./=:,+@%^-]*) printf "'%s'" "${1//\'/\'\\\'\'}" ;;
+	*) printf '%s' "$1" ;;
+	esac
+}
+
 # Packs the --user programs with a START manifest to $1, as `vmm --user` does.
 pack() {
 	local out=$1 start names=() spec words name line i
 	start=$(mktemp)
 	for spec in "${users[@]}"; do
-		read -r -a words <<<"$spec"
+		split_spec "$spec"
 		[ ${#words[@]} -gt 0 ] || die 2 "empty --user value"
 		[ -f "${words[0]}" ] || die 3 "${words[0]}: no such program"
 		[ -r "${words[0]}" ] || die 3 "${words[0]}: cannot read it"
@@ -102,8 +118,8 @@ pack() {
 			[ "$i" != "$name" ] || die 3 "two programs named $name in one archive"
 		done
 		names+=("$name")
-		line=$name
-		for i in "${words[@]:1}"; do line+=" $i"; done
+		line=$(start_word "$name")
+		for i in "${words[@]:1}"; do line+=" $(start_word "$i")"; done
 		printf '%s\n' "$line" >>"$start"
 	done
 	{
@@ -111,7 +127,7 @@ pack() {
 		cpio_entry 1 $((0100755)) START "$start"
 		i=2
 		for spec in "${users[@]}"; do
-			read -r -a words <<<"$spec"
+			split_spec "$spec"
 			cpio_entry "$i" $((0100755)) "$(basename "${words[0]}")" "${words[0]}"
 			i=$((i + 1))
 		done

@@ -243,6 +243,73 @@ fn exit_status_is_pid_1s_exit_code_and_argv_arrives() {
     run.assert_line("auxv[6]=0x1000");
 }
 
+/// `--user` splits as a POSIX shell does, and the START manifest carries what it split (spaces,
+/// quotes, backslashes, empty words) to the kernel intact.
+#[test]
+fn user_arguments_split_as_a_shell_splits_them() {
+    let run = run_user(&[user("args", r#"'one argument' two "it's" '' a\ b\\c"#)]);
+    run.assert_status(6);
+    for line in [
+        "argv[1]=one argument",
+        "argv[2]=two",
+        "argv[3]=it's",
+        "argv[5]=a b\\c",
+    ] {
+        run.assert_line(line);
+    }
+    assert!(run.lines().any(|l| l == "argv[4]="), "{}", run.dump());
+}
+
+/// More console input than the kernel buffers (4 KiB) reaches a slow reader whole: what does
+/// not fit waits in the UART (and the VMM), it is not dropped. wc's counts are checked against
+/// the host's wc on the same bytes; the pipe's end ends wc (the console-status port).
+#[test]
+fn console_input_beyond_the_kernel_buffer_is_not_lost() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut text = String::new();
+    for i in 0..900 {
+        text.push_str(&format!("line {i} of the input\n"));
+    }
+    assert!(text.len() > 3 * 4096);
+    let mut host = std::process::Command::new("wc")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the host's wc");
+    host.stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let want = String::from_utf8(host.wait_with_output().unwrap().stdout).unwrap();
+    let want: Vec<&str> = want.split_whitespace().collect();
+    assert_eq!(want, ["900", "4500", &text.len().to_string()]);
+
+    let mut child = common::vmm()
+        .args(["--timeout", &TIMEOUT_SECS.to_string(), "--user"])
+        .arg(prog("wc"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let got = stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|w| w.len() == 3 && w.iter().all(|x| x.parse::<u64>().is_ok()));
+    assert_eq!(got, Some(want), "{stdout}");
+}
+
 #[test]
 fn divide_error_kills_with_sigfpe_136() {
     let run = run_user(&[user("divzero", "")]);

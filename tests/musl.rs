@@ -304,6 +304,64 @@ fn console_input_reaches_read_0() {
     assert!(stdout.contains("readline: got 'ring three'"), "{stdout}");
 }
 
+/// Console input ends (docs/conventions.md, "Console input and its end"): with no stdin at all
+/// (closed, as CI may start us, or /dev/null), an empty pipe or a file, the reader gets
+/// end-of-file and the guest ends instead of waiting for input that never comes. readline
+/// exits 255 at end-of-file, else with the length of the line.
+#[test]
+fn console_input_ends_when_stdin_ends() {
+    use std::process::Stdio;
+    let dir = scratch_dir("musl_console_end");
+    let file = common::write_file(&dir, "input", b"from a file\n");
+    type MakeStdin = Box<dyn Fn() -> Stdio>;
+    let cases: [(&str, MakeStdin, i32, &str); 4] = [
+        (
+            "/dev/null",
+            Box::new(Stdio::null),
+            255,
+            "readline: end of input",
+        ),
+        (
+            "a file",
+            Box::new(move || std::fs::File::open(&file).unwrap().into()),
+            11,
+            "readline: got 'from a file'",
+        ),
+        (
+            "an empty pipe",
+            Box::new(Stdio::piped),
+            255,
+            "readline: end of input",
+        ),
+        (
+            "closed",
+            Box::new(Stdio::null),
+            255,
+            "readline: end of input",
+        ),
+    ];
+    for (what, stdin, status, line) in cases {
+        let mut cmd = common::vmm();
+        cmd.args(["--timeout", &TIMEOUT_SECS.to_string()])
+            .args(["--user", &c_user("readline", "")])
+            .stdin(stdin());
+        if what == "closed" {
+            // SAFETY: runs in the child between fork and exec, where closing fd 0 is
+            // async-signal-safe and affects only the child.
+            unsafe {
+                std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                    libc::close(0);
+                    Ok(())
+                });
+            }
+        }
+        // `output` closes the pipe's write end at once: an empty pipe.
+        let run = lde::run(cmd);
+        assert_eq!(run.status, Some(status), "stdin {what}: {}", run.dump());
+        run.assert_line(line);
+    }
+}
+
 #[test]
 fn spawn_from_c_starts_children_and_refuses_bad_arguments() {
     let dir = scratch_dir("musl_spawn");

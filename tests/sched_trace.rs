@@ -8,7 +8,7 @@ use lde::*;
 
 #[test]
 fn trace_sched_reports_start_yield_preempt_and_exit() {
-    // The default demo: init spawns the others, as the default archive holds them all.
+    // The default demo: init forks and execs the others, as the default archive holds them all.
     let run = run_vmm_lde(["--cmdline", "trace=sched"]);
     run.assert_status(0);
     let events: Vec<(u64, String, String, String)> = run
@@ -41,9 +41,11 @@ fn trace_sched_reports_start_yield_preempt_and_exit() {
             run.dump()
         );
     }
-    // Each switch starts the task the previous line switched to... from that task.
+    // Each switch starts the task the previous line switched to... from that task (the same
+    // pid: its name changes when it execs, as a child of init forked as "init" becomes "hello").
+    let pid = |task: &str| task.split(':').next().unwrap_or("").to_string();
     for w in events.windows(2) {
-        assert_eq!(w[0].2, w[1].1, "{:?} then {:?}", w[0], w[1]);
+        assert_eq!(pid(&w[0].2), pid(&w[1].1), "{:?} then {:?}", w[0], w[1]);
     }
     // The two spinners are preempted, never yield; ping and pong yield to each other.
     assert!(events
@@ -52,4 +54,52 @@ fn trace_sched_reports_start_yield_preempt_and_exit() {
     assert!(events
         .iter()
         .any(|e| e.1.ends_with(":ping") && e.2.ends_with(":pong") && e.3 == "yield"));
+}
+
+/// A task woken by a running one gets the CPU when the runner's slice ends, even though the
+/// timer was off while the runner was alone (tickless): in `spin A 3 | cat` spin computes
+/// between its lines without system calls, and cat, woken by each line, must be switched to
+/// (a preemption of spin) before spin is done.
+#[test]
+fn a_task_woken_by_a_running_one_is_not_left_waiting() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = common::vmm()
+        .args(["--timeout", &TIMEOUT_SECS.to_string()])
+        .args(["--cmdline", "trace=sched", "--shell"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"spin A 3 | cat\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let events: Vec<Vec<&str>> = stdout
+        .lines()
+        .filter(|l| l.starts_with("sched: "))
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    let spin_exit = events
+        .iter()
+        .position(|w| w[2].ends_with(":spin") && w[5] == "exit")
+        .unwrap_or_else(|| panic!("spin never exits\n{stdout}"));
+    // Once cat has blocked on the empty pipe (spin alone: tickless), spin's first line must
+    // bring it back before spin ends.
+    let cat_blocks = events
+        .iter()
+        .position(|w| w[2].ends_with(":cat") && w[5] == "block")
+        .unwrap_or_else(|| panic!("cat never waits for the pipe\n{stdout}"));
+    assert!(
+        events[cat_blocks..spin_exit]
+            .iter()
+            .any(|w| w[2].ends_with(":spin") && w[4].ends_with(":cat") && w[5] == "preempt"),
+        "cat, woken by spin's lines, waited for spin to end\n{stdout}"
+    );
 }

@@ -50,6 +50,12 @@ pub enum ImageError {
     CmdlineNul,
     #[error("--user {0:?}: empty program specification")]
     EmptyUserSpec(String),
+    #[error("--user {0:?}: a quote is not closed (it is split as a POSIX shell splits words)")]
+    UnbalancedUserSpec(String),
+    #[error("--user {0:?}: an argument holds a newline, which the START manifest cannot carry")]
+    UnpassableArgument(String),
+    #[error("--shell: the embedded program archive cannot be used: {0}")]
+    BadDefaultArchive(String),
     #[error("--user: two different files are named {0:?} (the archive finds programs by name)")]
     DuplicateProgram(String),
     #[error("--file {0:?}: {1}")]

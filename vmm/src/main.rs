@@ -84,6 +84,12 @@ struct RunArgs {
     #[arg(long, value_name = "PATH [ARG...]", conflicts_with = "initrd")]
     user: Vec<String>,
 
+    /// Boot into our shell: `init sh` with every default program in /bin (and the --user ones),
+    /// reading commands from stdin; a prompt when stdin is a terminal. The VMM's exit status is
+    /// the shell's (`exit 3` gives 3)
+    #[arg(long, conflicts_with = "initrd")]
+    shell: bool,
+
     /// Pass FILE unchanged as the boot module (like QEMU's -initrd)
     #[arg(long, value_name = "FILE")]
     initrd: Option<PathBuf>,
@@ -153,13 +159,19 @@ fn config_from(args: RunArgs) -> Result<VmConfig, Error> {
     };
     let module = if let Some(initrd) = &args.initrd {
         read_initrd(initrd)?
-    } else if !args.user.is_empty() {
+    } else if args.shell || !args.user.is_empty() {
         let programs = args
             .user
             .iter()
             .map(|spec| UserProgram::parse(spec))
             .collect::<Result<Vec<_>, _>>()?;
-        build_program_archive(&programs)?
+        if args.shell {
+            use std::io::IsTerminal;
+            let interactive = std::io::stdin().is_terminal();
+            vmm::initrd::shell_archive(EMBEDDED_PROGRAMS, &programs, interactive)?
+        } else {
+            build_program_archive(&programs)?
+        }
     } else {
         EMBEDDED_PROGRAMS.to_vec()
     };

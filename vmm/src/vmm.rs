@@ -6,6 +6,7 @@
 //!   thread: vCPU end, timeout, stdin to COM1).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
@@ -17,7 +18,9 @@ use vmm_sys_util::eventfd::EventFd;
 use crate::boot::loader::{self, KernelImage, LoadedKernel};
 use crate::boot::pvh::{self, Cmdline};
 use crate::boot::regs;
-use crate::devices::{console_input::ConsoleInput, io_bus::IoBus, serial};
+use crate::devices::{
+    console_input::ConsoleInput, console_status::ConsoleStatus, io_bus::IoBus, serial,
+};
 use crate::error::{ioctl, Error, Result};
 use crate::event_loop::{self, LoopEnd};
 use crate::gdb::{self, Debugger, GdbAddr};
@@ -104,9 +107,15 @@ pub fn run(config: VmConfig) -> Result<u8> {
         None => None,
     };
 
-    let (com1, com1_fifo_drained) = serial::create_com1(&vm.fd)?;
-    let console_input = ConsoleInput::new(com1.clone(), com1_fifo_drained);
-    let io = IoBus::new(com1);
+    let com1 = serial::create_com1(&vm.fd)?;
+    let console_status = Arc::new(ConsoleStatus::default());
+    let console_input = ConsoleInput::new(
+        com1.serial.clone(),
+        com1.fifo_drained,
+        com1.irq,
+        console_status.clone(),
+    );
+    let io = IoBus::new(com1.serial, console_status);
 
     let vcpu_end =
         EventFd::new(libc::EFD_NONBLOCK).map_err(|e| Error::Internal(format!("eventfd: {e}")))?;

@@ -121,6 +121,8 @@ struct Input {
     queue: u32,
     /// Interrupts work (the IOAPIC is there): else reads poll.
     irq: bool,
+    /// The ring filled up with bytes still in the UART: a read that makes room fetches them.
+    stalled: bool,
 }
 
 static INPUT: IrqLock<Input> = IrqLock::new(
@@ -130,6 +132,7 @@ static INPUT: IrqLock<Input> = IrqLock::new(
         ended: false,
         queue: u32::MAX,
         irq: false,
+        stalled: false,
     },
 );
 
@@ -168,28 +171,43 @@ fn host_input_ended() -> bool {
     v != 0xff && v & abi::machine::console_status::INPUT_ENDED != 0
 }
 
-/// Moves what the UART has into the ring; notes the end of the host's input; wakes readers.
+/// Moves what the UART has into the ring, as far as it has room: what does not fit stays in
+/// the UART's FIFO (the VMM sends no more until it is drained), so no byte is lost to a slow
+/// reader; `read` pulls the rest in as it makes room. Notes the end of the host's input, once
+/// the UART is empty; wakes readers.
 fn poll_input() {
     let mut i = INPUT.lock();
     let mut got = false;
+    let mut stalled = false;
     {
         let mut c = CONSOLE.lock();
-        while let Some(b) = c.try_read_byte() {
+        loop {
+            if i.ring.as_ref().is_some_and(|r| r.space() == 0) {
+                stalled = true;
+                break;
+            }
+            let Some(b) = c.try_read_byte() else { break };
             if let Some(r) = i.ring.as_mut() {
                 r.write(&[b]);
             }
             got = true;
         }
     }
-    if !i.ended && host_input_ended() {
+    i.stalled = stalled;
+    if !i.ended && !stalled && host_input_ended() {
         // The status is set only after the last byte reached the UART: drain it once more.
         let mut c = CONSOLE.lock();
-        while let Some(b) = c.try_read_byte() {
+        loop {
+            if i.ring.as_ref().is_some_and(|r| r.space() == 0) {
+                i.stalled = true;
+                break;
+            }
+            let Some(b) = c.try_read_byte() else { break };
             if let Some(r) = i.ring.as_mut() {
                 r.write(&[b]);
             }
         }
-        i.ended = true;
+        i.ended = !i.stalled;
         got = true;
     }
     if got && i.queue != u32::MAX {
@@ -241,7 +259,11 @@ pub fn read(
     if let Some(r) = i.ring.as_mut().filter(|r| !r.is_empty()) {
         let mut tmp = [0u8; 256];
         let n = r.read(&mut tmp[..(count as usize).min(256)]);
+        let stalled = i.stalled;
         drop(i);
+        if stalled {
+            poll_input();
+        }
         crate::uaccess::copy_to_user(pml4, buf, &tmp[..n])?;
         return Ok(n as u64);
     }

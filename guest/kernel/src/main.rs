@@ -234,14 +234,26 @@ fn start_programs(info: &pvh::BootInfo) {
         power_off(EXIT_BOOT_FAILURE);
     };
     for line in start.lines() {
-        let name = abi::start::words(line).next().unwrap_or("");
         let mut argv = loader::Strings::default();
         for w in abi::start::words(line) {
-            if argv.push(w.as_bytes()).is_err() {
-                println!("kernel: START line for {name}: too many or too long arguments");
+            let Ok(w) = w else {
+                println!("kernel: START line {line:?}: a quote is not closed");
+                power_off(EXIT_BOOT_FAILURE);
+            };
+            if push_word(&mut argv, w).is_err() {
+                println!("kernel: START line {line:?}: too many or too long arguments");
                 power_off(EXIT_BOOT_FAILURE);
             }
         }
+        // argv[0], without its NUL (quote removal leaves UTF-8 intact); a copy, as argv goes to
+        // the loader.
+        let name: alloc::string::String = argv
+            .iter()
+            .next()
+            .and_then(|n| core::str::from_utf8(&n[..n.len() - 1]).ok())
+            .unwrap_or("")
+            .into();
+        let name = name.as_str();
         // A name is an archive program (/bin/NAME); a path is found in the tree.
         let path = if name.contains('/') {
             Ok(alloc::vec::Vec::from(name.as_bytes()))
@@ -274,6 +286,23 @@ fn start_programs(info: &pvh::BootInfo) {
         println!("kernel: the program archive is empty: nothing to run");
         power_off(0);
     }
+}
+
+/// Appends one START word to `argv`, decoded a chunk at a time.
+fn push_word(argv: &mut loader::Strings, w: abi::start::Word) -> Result<(), loader::LoadError> {
+    argv.begin()?;
+    let mut chunk = [0u8; 64];
+    let mut n = 0;
+    for b in w.bytes() {
+        chunk[n] = b;
+        n += 1;
+        if n == chunk.len() {
+            argv.extend(&chunk)?;
+            n = 0;
+        }
+    }
+    argv.extend(&chunk[..n])?;
+    argv.end()
 }
 
 #[panic_handler]

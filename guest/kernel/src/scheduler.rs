@@ -41,6 +41,12 @@ pub fn make_ready(t: &mut Tasks, p: &'static Process) {
     let (q, mut links) = t.ready_queue();
     q.push_back(&mut links, p.slot);
     publish(t);
+    // The first task to wait for the CPU while another runs: the running one must now give way
+    // when its slice ends, so a tickless timer starts ticking. Without this a task woken by a
+    // running one (a pipe's reader, a forked child) waited until that one blocked or exited.
+    if t.ready.len() == 1 && percpu::this().running.get() && timer::TIMER.next_tick.get() == 0 {
+        program_timer(t, rdtsc());
+    }
 }
 
 /// The oldest ready task, out of the queue.

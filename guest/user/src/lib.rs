@@ -21,6 +21,8 @@
 //! - [`sys`]: typed wrappers (write, read, writev, sched_yield, nanosleep, getpid, exit, wait4, ...);
 //! - [`fs`]: the file-system calls (open, mkdir, unlink, stat, directory listing);
 //! - [`vdso`]: the functions of the vDSO the kernel maps (AT_SYSINFO_EHDR);
+//! - [`process`]: fork, execve, `fork_exec`, waitpid and `WaitStatus`, pipe2, dup2, close, kill,
+//!   process groups, signal dispositions and the mask;
 //! - [`print!`] / [`println!`]: formatted output to fd 1;
 //! - a panic handler that prints the message and its location and exits with status 101.
 #![no_std]
@@ -28,12 +30,14 @@
 pub mod errno;
 pub mod fs;
 pub mod print;
+pub mod process;
 pub mod start;
 pub mod sys;
 pub mod syscall;
 pub mod vdso;
 
 pub use errno::Errno;
+pub use process::*;
 pub use start::Args;
 pub use sys::*;
 

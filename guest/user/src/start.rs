@@ -114,6 +114,13 @@ impl Args {
         unsafe { (*self.argv.add(self.argc)).is_null() }
     }
 
+    /// The environment as execve takes it (the initial stack lives as long as the program).
+    pub fn envp(&self) -> crate::process::Envp {
+        // SAFETY: envp starts right after argv's NULL, is NULL-terminated, and the initial
+        // stack is never freed or changed by this runtime.
+        unsafe { crate::process::Envp::from_raw(self.argv.add(self.argc + 1)) }
+    }
+
     /// The environment strings ("NAME=value").
     pub fn env(&self) -> impl Iterator<Item = &'static [u8]> {
         // SAFETY: envp starts right after argv's NULL and ends with its own NULL.

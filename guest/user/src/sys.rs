@@ -2,9 +2,9 @@
 //! Errors come back as `Err(Errno)`.
 
 use crate::errno::Errno;
+use crate::process::WaitStatus;
 use crate::syscall::{nr, syscall0, syscall1, syscall2, syscall3, syscall4};
 use core::ffi::{CStr, c_char};
-use core::fmt;
 
 /// Write `buf` to `fd`; returns how many bytes were written.
 pub fn write(fd: i32, buf: &[u8]) -> Result<usize, Errno> {
@@ -171,54 +171,19 @@ pub unsafe fn set_tid_address(tidptr: *mut i32) -> i32 {
     unsafe { syscall1(nr::SET_TID_ADDRESS, tidptr as usize) as i32 }
 }
 
-/// How a child ended, decoded from a wait4 status.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WaitStatus {
-    /// It exited (or returned from main) with this code.
-    Exited(i32),
-    /// It was killed by this signal (SIGFPE, SIGSEGV...).
-    Killed(i32),
-    /// Anything else (stopped, continued): the raw status.
-    Other(i32),
-}
-
-impl WaitStatus {
-    /// Decode Linux's status word: (code << 8) for an exit, the signal number for a kill.
-    pub fn decode(status: i32) -> Self {
-        match (status & 0x7f, status & 0xff) {
-            (0, _) => WaitStatus::Exited((status >> 8) & 0xff),
-            (_, 0x7f) => WaitStatus::Other(status),
-            (sig, _) => WaitStatus::Killed(sig),
-        }
-    }
-}
-
-impl fmt::Display for WaitStatus {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        match *self {
-            WaitStatus::Exited(code) => write!(f, "exited with {code}"),
-            WaitStatus::Killed(sig) => write!(f, "killed by {}", signal_name(sig)),
-            WaitStatus::Other(raw) => write!(f, "status {raw:#x}"),
-        }
-    }
-}
-
-pub const SIGILL: i32 = 4;
-pub const SIGTRAP: i32 = 5;
-pub const SIGFPE: i32 = 8;
-pub const SIGKILL: i32 = 9;
-pub const SIGSEGV: i32 = 11;
+pub const SIGILL: i32 = abi::signal::SIGILL as i32;
+pub const SIGTRAP: i32 = abi::signal::SIGTRAP as i32;
+pub const SIGFPE: i32 = abi::signal::SIGFPE as i32;
+pub const SIGKILL: i32 = abi::signal::SIGKILL as i32;
+pub const SIGSEGV: i32 = abi::signal::SIGSEGV as i32;
+pub const SIGPIPE: i32 = abi::signal::SIGPIPE as i32;
+pub const SIGTERM: i32 = abi::signal::SIGTERM as i32;
+pub const SIGINT: i32 = abi::signal::SIGINT as i32;
+pub const SIGCHLD: i32 = abi::signal::SIGCHLD as i32;
 
 /// The name of a signal number, e.g. "SIGSEGV".
 pub fn signal_name(sig: i32) -> &'static str {
-    match sig {
-        SIGILL => "SIGILL",
-        SIGTRAP => "SIGTRAP",
-        SIGFPE => "SIGFPE",
-        SIGKILL => "SIGKILL",
-        SIGSEGV => "SIGSEGV",
-        _ => "signal ?",
-    }
+    abi::signal::name(sig as u32)
 }
 
 /// Wait for child `pid` (-1: any child) to end; returns its pid and how it ended.

@@ -117,26 +117,41 @@ impl SerialEvents for FifoDrained {
 
 pub type SerialDevice = Serial<IrqLine, FifoDrained, ConsoleOut>;
 
-/// Creates COM1 and wires its interrupt to GSI 4 of the in-kernel irqchip. Also returns the
-/// EventFd that `FifoDrained` writes.
-pub fn create_com1(vm: &VmFd) -> Result<(Arc<Mutex<SerialDevice>>, EventFd)> {
+/// COM1 and the two EventFds the event loop needs beside it.
+pub struct Com1 {
+    pub serial: Arc<Mutex<SerialDevice>>,
+    /// Written by `FifoDrained` when the guest has emptied the receive FIFO.
+    pub fifo_drained: EventFd,
+    /// The UART's interrupt line (GSI 4): console input raises it when the input ends.
+    pub irq: EventFd,
+}
+
+/// Creates COM1 and wires its interrupt to GSI 4 of the in-kernel irqchip.
+pub fn create_com1(vm: &VmFd) -> Result<Com1> {
     let new_evt = || {
         EventFd::new(libc::EFD_NONBLOCK)
+            .map_err(|e| Error::Internal(format!("serial eventfd: {e}")))
+    };
+    let clone = |evt: &EventFd| {
+        evt.try_clone()
             .map_err(|e| Error::Internal(format!("serial eventfd: {e}")))
     };
     let irq = new_evt()?;
     vm.register_irqfd(&irq, COM1_GSI)
         .map_err(ioctl("KVM_IRQFD (serial)"))?;
+    let irq_clone = clone(&irq)?;
     let drained = new_evt()?;
-    let drained_clone = drained
-        .try_clone()
-        .map_err(|e| Error::Internal(format!("serial eventfd: {e}")))?;
+    let drained_clone = clone(&drained)?;
     let serial = Serial::with_events(
         IrqLine(irq),
         FifoDrained(drained_clone),
         ConsoleOut::stdout(),
     );
-    Ok((Arc::new(Mutex::new(serial)), drained))
+    Ok(Com1 {
+        serial: Arc::new(Mutex::new(serial)),
+        fifo_drained: drained,
+        irq: irq_clone,
+    })
 }
 
 #[cfg(test)]

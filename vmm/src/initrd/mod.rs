@@ -9,7 +9,8 @@ use crate::boot::loader::{check_user_program, read_user_file};
 use crate::error::ImageError;
 use abi::cpio::{CpioWriter, S_IFMT, S_IFREG};
 
-/// One `--user` value: `PATH [ARG...]`, split on spaces and tabs.
+/// One `--user` value: `PATH [ARG...]`, split into words as a POSIX shell splits them (quotes
+/// and backslashes, no expansions), so `"./prog 'one argument' two"` has two arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserProgram {
     pub path: PathBuf,
@@ -18,13 +19,15 @@ pub struct UserProgram {
 
 impl UserProgram {
     pub fn parse(spec: &str) -> Result<UserProgram, ImageError> {
-        let mut words = spec.split([' ', '\t']).filter(|w| !w.is_empty());
+        let words =
+            shlex::split(spec).ok_or_else(|| ImageError::UnbalancedUserSpec(spec.to_string()))?;
+        let mut words = words.into_iter();
         let path = words
             .next()
             .ok_or_else(|| ImageError::EmptyUserSpec(spec.to_string()))?;
         Ok(UserProgram {
             path: PathBuf::from(path),
-            args: words.map(str::to_string).collect(),
+            args: words.collect(),
         })
     }
 
@@ -58,10 +61,13 @@ pub fn build_program_archive(programs: &[UserProgram]) -> Result<Vec<u8>, ImageE
                 paths.push(&p.path);
             }
         }
-        start.push_str(&name);
-        for a in &p.args {
-            start.push(' ');
-            start.push_str(a);
+        for word in std::iter::once(&name).chain(&p.args) {
+            let quoted = abi::start::quote(word)
+                .ok_or_else(|| ImageError::UnpassableArgument(word.clone()))?;
+            if word != &name {
+                start.push(' ');
+            }
+            start.push_str(&quoted);
         }
         start.push('\n');
     }
@@ -165,6 +171,75 @@ pub fn add_files(archive: &[u8], files: &[ExtraFile]) -> Result<Vec<u8>, ImageEr
     Ok(w.finish())
 }
 
+/// The archive `vmm --shell` boots: the programs of `default` (the embedded default set) and
+/// the `extra` ones given with `--user` (which replace a default program of the same name),
+/// with a START that runs `init sh` (`sh -i`, with a prompt, when `interactive`): our shell
+/// under pid 1, reading the console.
+pub fn shell_archive(
+    default: &[u8],
+    extra: &[UserProgram],
+    interactive: bool,
+) -> Result<Vec<u8>, ImageError> {
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    for p in extra {
+        let name = p.name();
+        if name == "START" || files.iter().any(|(n, _)| *n == name) {
+            return Err(ImageError::DuplicateProgram(name));
+        }
+        let bytes = read_user_file(&p.path)?;
+        check_user_program(&p.path, &bytes)?;
+        files.push((name, bytes));
+    }
+    // Everything else of the default archive as it was: programs (bare names), files at paths,
+    // directories.
+    let mut others: Vec<abi::cpio::Entry> = Vec::new();
+    for e in abi::cpio::entries(default) {
+        let e = e.map_err(|e| ImageError::BadDefaultArchive(e.to_string()))?;
+        let bare = !e.rooted && !e.name.contains('/');
+        if bare && (e.name == "START" || files.iter().any(|(n, _)| n == e.name)) {
+            continue;
+        }
+        if bare && e.is_file() {
+            files.push((e.name.to_string(), e.data.to_vec()));
+        } else if e.is_file() || e.is_dir() {
+            others.push(e);
+        }
+    }
+    for needed in ["init", "sh"] {
+        if !files.iter().any(|(n, _)| n == needed) {
+            return Err(ImageError::BadDefaultArchive(format!(
+                "it has no {needed} (was guest/user built?)"
+            )));
+        }
+    }
+    let mut w = CpioWriter::page_aligned();
+    w.add_file(
+        "START",
+        if interactive {
+            "init sh -i\n"
+        } else {
+            "init sh\n"
+        }
+        .as_bytes(),
+    );
+    for (name, bytes) in &files {
+        w.add_file(name, bytes);
+    }
+    for e in others {
+        let name = if e.rooted {
+            format!("/{}", e.name)
+        } else {
+            e.name.to_string()
+        };
+        if e.is_dir() {
+            w.add_dir(&name);
+        } else {
+            w.add_file_mode(&name, e.mode & 0o7777, e.data);
+        }
+    }
+    Ok(w.finish())
+}
+
 fn same_file(a: &Path, b: &Path) -> bool {
     match (a.canonicalize(), b.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
@@ -234,6 +309,38 @@ mod tests {
         assert!(UserProgram::parse("   ").is_err());
     }
 
+    #[test]
+    fn spec_splits_as_a_posix_shell() {
+        let p = UserProgram::parse(r#"./prog 'one argument' two "a \"b\"" c\ d ''"#).unwrap();
+        assert_eq!(p.args, vec!["one argument", "two", "a \"b\"", "c d", ""]);
+        assert!(matches!(
+            UserProgram::parse("./prog 'open"),
+            Err(ImageError::UnbalancedUserSpec(_))
+        ));
+    }
+
+    #[test]
+    fn start_quotes_what_the_kernel_must_read_back() {
+        let dir = std::env::temp_dir().join(format!("vmm-initrd-q-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let prog = fake_program(&dir, "prog");
+        let p = UserProgram::parse(&format!("{} 'one argument' it\\'s a#b", prog.display()));
+        let archive = build_program_archive(&[p.unwrap()]).unwrap();
+        let text = String::from_utf8_lossy(&archive);
+        let line = "prog 'one argument' 'it'\\''s' 'a#b'\n";
+        assert!(text.contains(line), "START holds {line:?}");
+        let words: Vec<Vec<u8>> = abi::start::words(line.trim_end())
+            .map(|w| w.unwrap().bytes().collect())
+            .collect();
+        assert_eq!(words, [&b"prog"[..], b"one argument", b"it's", b"a#b"]);
+        let nl = UserProgram::parse(&format!("{} 'a\nb'", prog.display())).unwrap();
+        assert!(matches!(
+            build_program_archive(&[nl]),
+            Err(ImageError::UnpassableArgument(_))
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     /// A minimal static x86-64 executable (what `check_user_program` wants), in a temp file:
     /// one PT_LOAD of the whole file at 0x400000, the entry at its start.
     fn fake_program(dir: &Path, name: &str) -> PathBuf {
@@ -257,6 +364,42 @@ mod tests {
         let path = dir.join(name);
         std::fs::write(&path, &elf).unwrap();
         path
+    }
+
+    #[test]
+    fn the_shell_archive_starts_init_sh_with_every_program() {
+        let dir = std::env::temp_dir().join(format!("vmm-initrd-sh-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut default = CpioWriter::new();
+        default.add_file("START", b"init\n");
+        for name in ["init", "sh", "wc"] {
+            default.add_file(name, name.as_bytes());
+        }
+        let default = default.finish();
+        let wc = fake_program(&dir, "wc");
+        let extra = [UserProgram::parse(wc.to_str().unwrap()).unwrap()];
+        for (interactive, start) in [(false, "init sh\n"), (true, "init sh -i\n")] {
+            let a = shell_archive(&default, &extra, interactive).unwrap();
+            let files: Vec<(String, Vec<u8>)> = abi::cpio::entries(&a)
+                .map(|e| e.unwrap())
+                .map(|e| (e.name.to_string(), e.data.to_vec()))
+                .collect();
+            let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+            assert_eq!(names, ["START", "wc", "init", "sh"]);
+            assert_eq!(files[0].1, start.as_bytes());
+            assert_eq!(
+                files[1].1,
+                std::fs::read(&wc).unwrap(),
+                "--user replaces a default"
+            );
+        }
+        let mut no_sh = CpioWriter::new();
+        no_sh.add_file("init", b"init");
+        assert!(matches!(
+            shell_archive(&no_sh.finish(), &[], false),
+            Err(ImageError::BadDefaultArchive(_))
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -129,6 +129,12 @@ impl LineDiscipline {
         self.lnext = false;
     }
 
+    /// The host's input has ended: the line being edited becomes readable as it is, so the
+    /// last line of a file without a newline still reaches the reader.
+    pub fn end_of_input(&mut self) {
+        self.committed = self.len;
+    }
+
     /// Whether a read would return now: a whole line (or VEOF) in canonical mode, any byte
     /// otherwise.
     pub fn readable(&self) -> bool {
@@ -159,26 +165,31 @@ impl LineDiscipline {
     }
 
     /// Takes readable input into `out`: in canonical mode at most one line (a VEOF ending it is
-    /// taken but not copied, so VEOF alone reads as 0 bytes); otherwise what fits.
-    pub fn read(&mut self, out: &mut [u8]) -> usize {
+    /// taken but not copied, so VEOF alone reads as 0 bytes); otherwise what fits. Returns
+    /// the bytes copied, and whether the same read may go on into a further buffer (`out`
+    /// filled up before the line, or the input, ended).
+    pub fn read(&mut self, out: &mut [u8]) -> (usize, bool) {
         let canonical = self.canonical();
         let (mut n, mut taken) = (0, 0);
+        let mut line_end = false;
         while taken < self.committed && n < out.len() {
             let p = self.pos(taken);
             taken += 1;
             if canonical && self.eof.get(p) {
+                line_end = true;
                 break;
             }
             out[n] = self.buf[p];
             n += 1;
             if canonical && self.delim.get(p) {
+                line_end = true;
                 break;
             }
         }
         self.head = (self.head + taken) & MASK;
         self.len -= taken;
         self.committed -= taken;
-        n
+        (n, !line_end && n == out.len() && self.committed > 0)
     }
 
     fn push(&mut self, b: u8, delim: bool, eof: bool) -> bool {
@@ -396,7 +407,7 @@ mod tests {
 
     fn read_all(ld: &mut LineDiscipline, max: usize) -> Vec<u8> {
         let mut b = alloc::vec![0u8; max];
-        let n = ld.read(&mut b);
+        let (n, _) = ld.read(&mut b);
         b.truncate(n);
         b
     }
@@ -426,8 +437,9 @@ mod tests {
     fn a_read_takes_one_line_at_most_and_a_short_buffer_leaves_the_rest() {
         let mut ld = LineDiscipline::new();
         typed(&mut ld, b"one\ntwo\n");
-        assert_eq!(read_all(&mut ld, 2), b"on");
-        assert_eq!(read_all(&mut ld, 100), b"e\n");
+        assert_eq!(ld.read(&mut [0; 2]), (2, true));
+        assert_eq!(read_all(&mut ld, 1), b"e");
+        assert_eq!(ld.read(&mut [0; 1]), (1, false)); // the newline ends the read
         assert_eq!(ld.bytes_readable(), 4);
         assert_eq!(read_all(&mut ld, 100), b"two\n");
     }
@@ -571,6 +583,16 @@ mod tests {
             typed(&mut ld, &[b'a' + (i % 26) as u8, b'\n']);
             assert_eq!(read_all(&mut ld, 10), [b'a' + (i % 26) as u8, b'\n']);
         }
+    }
+
+    #[test]
+    fn the_end_of_input_makes_a_last_line_without_newline_readable() {
+        let mut ld = LineDiscipline::new();
+        typed(&mut ld, b"a\nlast");
+        assert_eq!(read_all(&mut ld, 100), b"a\n");
+        assert!(!ld.readable());
+        ld.end_of_input();
+        assert_eq!(read_all(&mut ld, 100), b"last");
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use log::{debug, warn};
 
 use super::bench_port::BENCH_PORT;
+use super::console_status::ConsoleStatus;
 use super::entropy_port::{self, ENTROPY_PORT};
 use super::exit_port::{self, EXIT_PORT};
 use super::serial::{SerialDevice, COM1_BASE, COM1_LEN};
@@ -22,6 +23,7 @@ pub enum WriteEffect {
 
 pub struct IoBus {
     serial: Arc<Mutex<SerialDevice>>,
+    console: Arc<ConsoleStatus>,
     /// Accesses that hit no device, for the debug log and a summary at exit.
     pub unhandled_pio: AtomicU64,
     pub unhandled_mmio: AtomicU64,
@@ -30,9 +32,10 @@ pub struct IoBus {
 }
 
 impl IoBus {
-    pub fn new(serial: Arc<Mutex<SerialDevice>>) -> IoBus {
+    pub fn new(serial: Arc<Mutex<SerialDevice>>, console: Arc<ConsoleStatus>) -> IoBus {
         IoBus {
             serial,
+            console,
             unhandled_pio: AtomicU64::new(0),
             unhandled_mmio: AtomicU64::new(0),
             console_broken: AtomicBool::new(false),
@@ -48,6 +51,17 @@ impl IoBus {
     pub fn pio_read(&self, port: u16, data: &mut [u8]) {
         if port == BENCH_PORT {
             data.fill(0);
+            return;
+        }
+        if port == abi::machine::port::CONSOLE_STATUS {
+            data.fill(self.console.status());
+            return;
+        }
+        if port == abi::machine::port::CONSOLE_WINSIZE {
+            let v = self.console.read_winsize().to_le_bytes();
+            for (i, b) in data.iter_mut().enumerate() {
+                *b = v[i % 4];
+            }
             return;
         }
         if let Some(off) = Self::com1_offset(port) {

@@ -2,6 +2,7 @@
 
 pub mod bench_port;
 pub mod console_input;
+pub mod console_status;
 pub mod entropy_port;
 pub mod exit_port;
 pub mod io_bus;

@@ -117,9 +117,17 @@ impl SerialEvents for FifoDrained {
 
 pub type SerialDevice = Serial<IrqLine, FifoDrained, ConsoleOut>;
 
-/// Creates COM1 and wires its interrupt to GSI 4 of the in-kernel irqchip. Also returns the
-/// EventFd that `FifoDrained` writes.
-pub fn create_com1(vm: &VmFd) -> Result<(Arc<Mutex<SerialDevice>>, EventFd)> {
+/// COM1 as `create_com1` makes it.
+pub struct Com1 {
+    pub serial: Arc<Mutex<SerialDevice>>,
+    /// What `FifoDrained` writes.
+    pub fifo_drained: EventFd,
+    /// The UART's interrupt line itself, for the console's other news (a new window size).
+    pub irq: EventFd,
+}
+
+/// Creates COM1 and wires its interrupt to GSI 4 of the in-kernel irqchip.
+pub fn create_com1(vm: &VmFd) -> Result<Com1> {
     let new_evt = || {
         EventFd::new(libc::EFD_NONBLOCK)
             .map_err(|e| Error::Internal(format!("serial eventfd: {e}")))
@@ -131,12 +139,19 @@ pub fn create_com1(vm: &VmFd) -> Result<(Arc<Mutex<SerialDevice>>, EventFd)> {
     let drained_clone = drained
         .try_clone()
         .map_err(|e| Error::Internal(format!("serial eventfd: {e}")))?;
+    let irq_clone = irq
+        .try_clone()
+        .map_err(|e| Error::Internal(format!("serial eventfd: {e}")))?;
     let serial = Serial::with_events(
         IrqLine(irq),
         FifoDrained(drained_clone),
         ConsoleOut::stdout(),
     );
-    Ok((Arc::new(Mutex::new(serial)), drained))
+    Ok(Com1 {
+        serial: Arc::new(Mutex::new(serial)),
+        fifo_drained: drained,
+        irq: irq_clone,
+    })
 }
 
 #[cfg(test)]

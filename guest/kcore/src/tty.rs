@@ -7,8 +7,10 @@
 //! foreground process group, flushing the input unless NOFLSH. ECHO sends typed bytes back,
 //! control characters as `^X` under ECHOCTL.
 //!
-//! Differences from Linux, on purpose: backspace (^H) erases as well as VERASE, because
-//! terminals disagree on which one their Backspace key sends; there is no output processing
+//! VERASE is DEL (0x7f), what the Backspace key of today's terminals sends; ^H erases only if
+//! a program makes it VERASE (`stty erase ^H`), as on Linux.
+//!
+//! Differences from Linux, on purpose: there is no output processing
 //! (OPOST is reported but the host terminal does it: a ring-0 instruction costs ~1,450 cycles
 //! here, so the guest's output path must not look at each byte), hence echo writes `\n`, not
 //! `\r\n`; the column a line starts at is taken as 0 (Linux follows the output to know it), so
@@ -252,7 +254,7 @@ impl LineDiscipline {
             return None;
         }
         let iexten = self.lflag(IEXTEN);
-        if is(VERASE) || b == 0x08 {
+        if is(VERASE) {
             self.erase(Erase::Char, out);
         } else if iexten && is(VWERASE) {
             self.erase(Erase::Word, out);
@@ -445,14 +447,23 @@ mod tests {
     }
 
     #[test]
-    fn erase_removes_the_typo_with_del_and_backspace_and_the_screen_follows() {
+    fn erase_removes_the_typo_and_the_screen_follows() {
         let mut ld = LineDiscipline::new();
-        let (echo, _) = typed(&mut ld, b"ecjo\x7f\x7fho hi\x08i\n");
+        let (echo, _) = typed(&mut ld, b"ecjo\x7f\x7fho hi\x7fi\n");
         assert_eq!(read_all(&mut ld, 100), b"echo hi\n");
         assert_eq!(echo, b"ecjo\x08 \x08\x08 \x08ho hi\x08 \x08i\n");
         // Nothing to erase: nothing echoed.
         let (echo, _) = typed(&mut ld, b"\x7f");
         assert!(echo.is_empty());
+        // ^H is a byte like others unless it is VERASE.
+        typed(&mut ld, b"a\x08\n");
+        assert_eq!(read_all(&mut ld, 100), b"a\x08\n");
+        let mut t = *ld.termios();
+        t.cc[VERASE] = 0x08;
+        ld.set_termios(t);
+        typed(&mut ld, b"ab\x08\n");
+        assert_eq!(read_all(&mut ld, 100), b"a\n");
+        ld.set_termios(Termios::DEFAULT);
         // A control character shown as ^A takes two columns to erase.
         let (echo, _) = typed(&mut ld, b"\x01\x7f");
         assert_eq!(echo, b"^A\x08 \x08\x08 \x08");

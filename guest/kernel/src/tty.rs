@@ -15,6 +15,9 @@
 //! (stealing it from a session that has no live process left, or when arg is 1, as root may).
 //! Reads from a background group are allowed (no SIGTTIN), and so is TIOCSPGRP from one (no
 //! SIGTTOU): job control is the shell's to do, and nothing here stops a program on its own.
+//! When a session's leader exits, the console stays its terminal (no SIGHUP to the foreground
+//! group, as Linux sends); another session leader's TIOCSCTTY takes it once none of the old
+//! session's processes is left.
 
 use crate::console::CONSOLE;
 use crate::process::{State, TASKS};
@@ -43,7 +46,9 @@ struct Tty {
     pgrp: u32,
     winsize: WinSize,
     /// A non-canonical read waiting with VTIME: its pid and deadline (TSC). Any input
-    /// restarts the timer (VTIME is an inter-byte timeout when VMIN > 0).
+    /// restarts the timer (VTIME is an inter-byte timeout when VMIN > 0). At the deadline the
+    /// read runs again and finds it passed. A read a signal ended may leave its deadline here:
+    /// the same process's next VTIME read, if no byte comes in between, then ends early.
     vtime: Option<(u32, u64)>,
 }
 
@@ -100,22 +105,20 @@ fn host_status() -> Option<u8> {
     (v != 0xff).then_some(v)
 }
 
-/// The host terminal's size (`port::CONSOLE_WINSIZE`), or 0 × 0.
-fn host_winsize() -> WinSize {
+/// The host terminal's size (`port::CONSOLE_WINSIZE`); `None` from a VMM without the port
+/// (it reads all ones: QEMU, whose isa-debug-exit also answers the status port, with 0).
+fn host_winsize() -> Option<WinSize> {
     // SAFETY: reading the window-size port only clears the VMM's "changed" flag.
     let v = unsafe { Port::<u32>::new(port::CONSOLE_WINSIZE).read() };
-    if v == u32::MAX {
-        return WinSize::default();
-    }
-    WinSize {
+    (v != u32::MAX).then_some(WinSize {
         rows: v as u16,
         cols: (v >> 16) as u16,
         ..WinSize::default()
-    }
+    })
 }
 
 /// Sets up console input: its wait queue, the UART's interrupt through the IOAPIC, the window
-/// size. A host whose input is not a terminal (a pipe, a file) gets no echo: its input would
+/// size. Our VMM's input that is not a terminal (a pipe, a file) gets no echo: it would
 /// otherwise appear twice in the output. Without an IOAPIC reads poll instead.
 pub fn enable_input() {
     let Ok(queue) = TASKS.lock().alloc_queue() else {
@@ -125,18 +128,19 @@ pub fn enable_input() {
         abi::machine::port::COM1_IRQ,
         crate::trap_frame::CONSOLE_VECTOR,
     );
+    let ours = host_winsize();
     let status = host_status();
     {
         let mut t = TTY.lock();
         t.queue = queue;
         t.irq = irq;
-        if status.is_some_and(|s| s & console_status::HOST_TERMINAL == 0) {
-            let mut tio = *t.ld.termios();
-            tio.lflag &= !ECHO;
-            t.ld.set_termios(tio);
-        }
-        if status.is_some() {
-            t.winsize = host_winsize();
+        if let (Some(ws), Some(status)) = (ours, status) {
+            t.winsize = ws;
+            if status & console_status::HOST_TERMINAL == 0 {
+                let mut tio = *t.ld.termios();
+                tio.lflag &= !ECHO;
+                t.ld.set_termios(tio);
+            }
         }
     }
     if irq {
@@ -204,7 +208,7 @@ fn poll_input() {
             got = true;
         }
         if status & console_status::WINSIZE_CHANGED != 0 {
-            let ws = host_winsize();
+            let ws = host_winsize().unwrap_or_default();
             if ws != t.winsize {
                 t.winsize = ws;
                 signals |= 1 << abi::signal::SIGWINCH;

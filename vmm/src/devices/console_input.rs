@@ -180,10 +180,11 @@ impl ConsoleInput {
         }
     }
 
-    /// The end of input reaches the guest once every byte before it is in the FIFO.
+    /// The end of input reaches the guest once every byte before it is in the FIFO, with an
+    /// interrupt, so that a reader blocked on an empty console looks again.
     fn update_status(&mut self) {
-        if self.stdin_eof && self.pending.is_empty() {
-            self.status.set_input_ended();
+        if self.stdin_eof && self.pending.is_empty() && self.status.set_input_ended() {
+            let _ = self.irq.write(1);
         }
     }
 

@@ -25,9 +25,9 @@ impl ConsoleStatus {
         }
     }
 
-    /// The host's input has ended and every byte of it is in the UART.
-    pub fn set_input_ended(&self) {
-        self.input_ended.store(true, Ordering::SeqCst);
+    /// The host's input has ended and every byte of it is in the UART; true the first time.
+    pub fn set_input_ended(&self) -> bool {
+        !self.input_ended.swap(true, Ordering::SeqCst)
     }
 
     /// A new window size; whether it differs from the last (the guest is then told).
@@ -74,7 +74,8 @@ mod tests {
         assert_ne!(s.status() & console_status::WINSIZE_CHANGED, 0);
         assert_eq!(s.read_winsize(), 50 | 132 << 16);
         assert_eq!(s.status() & console_status::WINSIZE_CHANGED, 0);
-        s.set_input_ended();
+        assert!(s.set_input_ended());
+        assert!(!s.set_input_ended());
         assert_ne!(s.status() & console_status::INPUT_ENDED, 0);
     }
 }

@@ -175,6 +175,21 @@ fn the_window_size_reaches_the_program_and_follows_a_resize() {
     });
 }
 
+#[test]
+fn ctrl_c_goes_to_the_foreground_process_group_only() {
+    let st = both("job", |p, _| {
+        p.expect("child in the foreground", 30);
+        settle();
+        p.send(b"\x03");
+        p.expect("child killed by 2", 10);
+        p.expect("foreground before taking it back: child", 10);
+        p.expect("parent survived, foreground again", 10);
+    });
+    for s in st {
+        assert_eq!(s.code(), Some(0), "{s:?}");
+    }
+}
+
 /// The VMM's own ways out: each leaves the terminal as it was (checked by `session`).
 #[test]
 fn the_terminal_mode_survives_timeout_crash_signals_and_the_escape_key() {

@@ -5,7 +5,9 @@
  *   ttyprobe spin    sleeps until killed (Ctrl-C)
  *   ttyprobe raw     raw mode with tcsetattr: single keys, unechoed, until 'q'; VMIN=0 VTIME=3
  *                    times out with 0 bytes; the mode is put back
- *   ttyprobe winch   the window size, and SIGWINCH when it changes */
+ *   ttyprobe winch   the window size, and SIGWINCH when it changes
+ *   ttyprobe job     a child in its own process group made the foreground one (tcsetpgrp):
+ *                    Ctrl-C kills it and not its parent, which takes the terminal back */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,6 +15,7 @@
 #include <sys/ioctl.h>
 #include <termios.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static void say(const char *s) { write(1, s, strlen(s)); }
@@ -131,6 +134,35 @@ static int winch(void)
 	return 0;
 }
 
+static int job(void)
+{
+	char buf[64];
+	/* A background group's tcsetpgrp gets SIGTTOU on Linux unless it is ignored, as shells do. */
+	signal(SIGTTOU, SIG_IGN);
+	pid_t child = fork();
+	if (child == 0) {
+		setpgid(0, 0);
+		while (tcgetpgrp(0) != getpid())
+			;
+		say("child in the foreground\n");
+		read(0, buf, sizeof buf);
+		say("child not interrupted\n");
+		_exit(1);
+	}
+	setpgid(child, child);
+	if (tcsetpgrp(0, child) != 0) {
+		printf("tcsetpgrp: %s\n", strerror(errno));
+		return 1;
+	}
+	int st;
+	waitpid(child, &st, 0);
+	printf("child %s %d\n", WIFSIGNALED(st) ? "killed by" : "exited", WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+	printf("foreground before taking it back: %s\n", tcgetpgrp(0) == child ? "child" : "other");
+	tcsetpgrp(0, getpgrp());
+	printf("parent survived, foreground %s\n", tcgetpgrp(0) == getpgrp() ? "again" : "lost");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "lines";
@@ -144,6 +176,8 @@ int main(int argc, char **argv)
 		return raw();
 	if (!strcmp(mode, "winch"))
 		return winch();
-	say("usage: ttyprobe lines|sigint|spin|raw|winch\n");
+	if (!strcmp(mode, "job"))
+		return job();
+	say("usage: ttyprobe lines|sigint|spin|raw|winch|job\n");
 	return 2;
 }

@@ -612,8 +612,10 @@ fn assert_vdso_run(run: &Run, name: &str) {
         let r = report.row(pid);
         // The exec'd child is named for the path it was run by, as on Linux.
         assert_eq!(r.name, if pid == 3 { "exe" } else { name });
+        // The rest is start-up, fork, exec and output: a write per line, stdout being a
+        // terminal (libc line-buffers it), about 10 lines each.
         assert!(
-            r.syscalls >= own && r.syscalls < own + 30,
+            r.syscalls >= own && r.syscalls < own + 60,
             "{who}: {} system calls for {own} of its own: the clock reads trapped\n{}",
             r.syscalls,
             run.dump()

@@ -6,7 +6,8 @@
 //! - [`cpio`]: the program archive's format (reader; the writer with the `std` feature);
 //! - [`elf`]: ELF64 validation, and what makes a program loadable;
 //! - [`start`]: the archive's START manifest;
-//! - [`bench`]: `vmm bench`'s workload, summary and BENCH line.
+//! - [`bench`]: `vmm bench`'s workload, summary and BENCH line;
+//! - [`termios`]: the terminal's `struct termios`, `struct winsize` and ioctl numbers.
 //!
 //! `no_std`, no allocation; the `std` feature adds what only the host needs.
 #![no_std]
@@ -22,5 +23,6 @@ pub mod machine;
 pub mod signal;
 pub mod start;
 pub mod syscall;
+pub mod termios;
 
 pub use errno::Errno;

@@ -16,12 +16,23 @@ pub mod port {
     pub const CONSOLE_STATUS: u16 = 0xf6;
     /// Entropy: a read returns random bytes from the host (our VMM); all-ones elsewhere.
     pub const ENTROPY: u16 = 0xf7;
+    /// The host terminal's window size, read by the guest as one 4-byte `in`: rows in bits
+    /// 0-15, columns in bits 16-31; 0 when the host has no terminal (as Linux's serial console
+    /// reports). Reading it clears `console_status::WINSIZE_CHANGED`. A VMM without it answers
+    /// all ones: no size.
+    pub const CONSOLE_WINSIZE: u16 = 0xf8;
 }
 
 /// The bits of the console-status port.
 pub mod console_status {
     /// The host's input has ended, and every byte before its end has reached the UART.
     pub const INPUT_ENDED: u8 = 1;
+    /// The window size changed since the guest last read `port::CONSOLE_WINSIZE`. The VMM
+    /// also raises COM1's interrupt when it sets this bit, so the kernel hears of it at once.
+    pub const WINSIZE_CHANGED: u8 = 2;
+    /// The host's input is a terminal (the VMM put it in raw mode): the guest echoes what is
+    /// typed. Input from a pipe or a file is not echoed, or it would appear twice.
+    pub const HOST_TERMINAL: u8 = 4;
 }
 
 /// Exit statuses: the VMM's own, and the two our kernel writes for itself.
@@ -38,6 +49,9 @@ pub mod exit_status {
     pub const GUEST_CRASH: u8 = 5;
     /// `--timeout` expired (as coreutils' timeout).
     pub const TIMEOUT: u8 = 124;
+    /// The user left with the console's escape key, Ctrl-A x: 128 + SIGINT, as a shell
+    /// reports an interrupted program.
+    pub const QUIT_KEY: u8 = 130;
     /// Written by our kernel: a kernel panic.
     pub const KERNEL_PANIC: u8 = 250;
     /// Written by our kernel: the boot failed (bad boot module, out of memory, nothing to run).

@@ -5,6 +5,7 @@
 
 pub mod c;
 pub mod lde;
+pub mod pty;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 /// Exit statuses the VMM reserves for its own failures (0-255 otherwise come from the guest).
 pub mod status {
     pub use abi::machine::exit_status::{
-        BAD_IMAGE, GUEST_CRASH, KVM_UNAVAILABLE, TIMEOUT, USAGE, VMM_INTERNAL as INTERNAL,
+        BAD_IMAGE, GUEST_CRASH, KVM_UNAVAILABLE, QUIT_KEY, TIMEOUT, USAGE, VMM_INTERNAL as INTERNAL,
     };
 }
 
@@ -129,6 +129,9 @@ pub enum Error {
     /// `--timeout` expired; the f64 is the limit in seconds.
     #[error("guest did not finish within {0} s")]
     Timeout(f64),
+    /// The user typed Ctrl-A x.
+    #[error("stopped with Ctrl-A x")]
+    Quit,
 }
 
 impl Error {
@@ -144,6 +147,7 @@ impl Error {
             Error::Usage(_) => status::USAGE,
             Error::GuestCrash(_) => status::GUEST_CRASH,
             Error::Timeout(_) => status::TIMEOUT,
+            Error::Quit => status::QUIT_KEY,
         }
     }
 }

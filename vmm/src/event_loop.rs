@@ -18,20 +18,26 @@ use crate::error::{Error, Result};
 pub enum LoopEnd {
     VcpuExited,
     TimedOut,
+    /// The user typed the escape key's quit command (Ctrl-A x).
+    Quit,
 }
 
 type Outcome = Rc<Cell<Option<LoopEnd>>>;
 
-/// Wakes the loop when the vCPU thread has finished.
-struct VcpuEndWatcher {
+/// Ends the loop when its EventFd is written: the vCPU thread has finished, or the user quit.
+struct EndWatcher {
     evt: EventFd,
+    end: LoopEnd,
     outcome: Outcome,
 }
 
-impl MutEventSubscriber for VcpuEndWatcher {
+impl MutEventSubscriber for EndWatcher {
     fn process(&mut self, _events: Events, _ops: &mut EventOps) {
         let _ = self.evt.read();
-        self.outcome.set(Some(LoopEnd::VcpuExited));
+        // The vCPU's end wins over a quit in the same epoll round.
+        if self.outcome.get() != Some(LoopEnd::VcpuExited) {
+            self.outcome.set(Some(self.end));
+        }
     }
     fn init(&mut self, ops: &mut EventOps) {
         if let Err(e) = ops.add(Events::new(&self.evt, EventSet::IN)) {
@@ -61,10 +67,11 @@ impl MutEventSubscriber for TimeoutWatcher {
     }
 }
 
-/// Runs the event loop until the vCPU thread signals `vcpu_end` or `timeout` passes.
-/// `extra` are further event sources (console input) served meanwhile.
+/// Runs the event loop until the vCPU thread signals `vcpu_end`, `quit` is written or `timeout`
+/// passes. `extra` are further event sources (console input) served meanwhile.
 pub fn wait_for_guest(
     vcpu_end: EventFd,
+    quit: EventFd,
     timeout: Option<Duration>,
     extra: Vec<Box<dyn MutEventSubscriber>>,
 ) -> Result<LoopEnd> {
@@ -72,8 +79,14 @@ pub fn wait_for_guest(
     let mut manager: EventManager<Box<dyn MutEventSubscriber>> =
         EventManager::new().map_err(|e| internal("event manager", &e))?;
     let outcome: Outcome = Rc::new(Cell::new(None));
-    manager.add_subscriber(Box::new(VcpuEndWatcher {
+    manager.add_subscriber(Box::new(EndWatcher {
         evt: vcpu_end,
+        end: LoopEnd::VcpuExited,
+        outcome: outcome.clone(),
+    }));
+    manager.add_subscriber(Box::new(EndWatcher {
+        evt: quit,
+        end: LoopEnd::Quit,
         outcome: outcome.clone(),
     }));
     if let Some(limit) = timeout {

@@ -12,6 +12,7 @@ pub mod initrd;
 pub mod lapic;
 pub mod layout;
 pub mod step_count;
+pub mod terminal;
 pub mod vcpu;
 pub mod vm;
 pub mod vmm;

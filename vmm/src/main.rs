@@ -253,6 +253,10 @@ fn main() -> ExitCode {
             // The vCPU thread may still be inside KVM_RUN: end the whole process now.
             std::process::exit(status::TIMEOUT as i32);
         }
+        Err(Error::Quit) => {
+            eprintln!("\r\nvmm: stopped with Ctrl-A x");
+            std::process::exit(status::QUIT_KEY as i32);
+        }
         Err(e) => {
             eprintln!("vmm: error: {e}");
             ExitCode::from(e.exit_status())

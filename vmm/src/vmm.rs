@@ -18,13 +18,13 @@ use vmm_sys_util::eventfd::EventFd;
 use crate::boot::loader::{self, KernelImage, LoadedKernel};
 use crate::boot::pvh::{self, Cmdline};
 use crate::boot::regs;
-use crate::devices::{
-    console_input::ConsoleInput, console_status::ConsoleStatus, io_bus::IoBus, serial,
-};
+use crate::devices::console_status::ConsoleStatus;
+use crate::devices::{console_input::ConsoleInput, io_bus::IoBus, serial};
 use crate::error::{ioctl, Error, Result};
 use crate::event_loop::{self, LoopEnd};
 use crate::gdb::{self, Debugger, GdbAddr};
 use crate::step_count::StepCounter;
+use crate::terminal;
 use crate::vcpu::{self, Vcpu, VcpuStop};
 use crate::{cpuid, lapic, layout, vm::Vm};
 
@@ -107,15 +107,22 @@ pub fn run(config: VmConfig) -> Result<u8> {
         None => None,
     };
 
+    // The host terminal in raw mode for the run (restored when `_raw` drops, or on any other
+    // way out: terminal.rs); the guest then echoes and edits.
+    let _raw = terminal::RawMode::enter();
+    let console = Arc::new(ConsoleStatus::new(_raw.is_some(), terminal::window_size()));
     let com1 = serial::create_com1(&vm.fd)?;
-    let console_status = Arc::new(ConsoleStatus::default());
+    let internal = |what: &str, e: std::io::Error| Error::Internal(format!("{what}: {e}"));
+    let quit = EventFd::new(libc::EFD_NONBLOCK).map_err(|e| internal("eventfd", e))?;
     let console_input = ConsoleInput::new(
         com1.serial.clone(),
         com1.fifo_drained,
+        console.clone(),
         com1.irq,
-        console_status.clone(),
-    );
-    let io = IoBus::new(com1.serial, console_status);
+        quit.try_clone().map_err(|e| internal("eventfd", e))?,
+    )
+    .map_err(|e| internal("console input", e))?;
+    let io = IoBus::new(com1.serial, console);
 
     let vcpu_end =
         EventFd::new(libc::EFD_NONBLOCK).map_err(|e| Error::Internal(format!("eventfd: {e}")))?;
@@ -154,9 +161,10 @@ pub fn run(config: VmConfig) -> Result<u8> {
         .map_err(|e| Error::Internal(format!("cannot start the vCPU thread: {e}")))?;
 
     let timeout = config.timeout.map(Duration::from_secs_f64);
-    match event_loop::wait_for_guest(vcpu_end, timeout, vec![Box::new(console_input)])? {
+    match event_loop::wait_for_guest(vcpu_end, quit, timeout, vec![Box::new(console_input)])? {
         // The vCPU thread is still in KVM_RUN; the caller ends the process, which ends it.
         LoopEnd::TimedOut => Err(Error::Timeout(config.timeout.unwrap_or_default())),
+        LoopEnd::Quit => Err(Error::Quit),
         LoopEnd::VcpuExited => match vcpu_thread.join() {
             Ok(Ok(VcpuStop::PoweredOff(code))) => Ok(code),
             Ok(Ok(VcpuStop::Killed)) => {

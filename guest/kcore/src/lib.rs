@@ -10,8 +10,9 @@
 //! - [`runqueue`]: the scheduler's FIFO of runnable tasks;
 //! - [`regions`]: a process's map of memory regions;
 //! - [`footprint`]: where an address space may have page tables;
-//! - [`ring`]: the byte ring of pipes and console input;
-//! - [`fs`]: the in-memory file system's tree, paths and file data.
+//! - [`ring`]: the byte ring of pipes;
+//! - [`fs`]: the in-memory file system's tree, paths and file data;
+//! - [`tty`]: the console's line discipline (canonical editing, echo, signal keys, raw mode).
 #![no_std]
 
 extern crate alloc;
@@ -26,4 +27,5 @@ pub mod ranges;
 pub mod regions;
 pub mod ring;
 pub mod runqueue;
+pub mod tty;
 pub mod user_range;

@@ -52,6 +52,7 @@ mod trap_entry;
 mod trap_frame;
 mod trap_slow;
 mod trap_table;
+mod tty;
 mod uaccess;
 mod vdso;
 

@@ -1,14 +1,18 @@
 //! Console input: stdin to COM1's receive FIFO, on the event-manager thread. Bytes read from
 //! stdin wait in `pending` until the 64-byte FIFO has room; the serial device's `FifoDrained`
 //! EventFd says when the guest has emptied it. stdin is only watched while `pending` is short,
-//! and dropped at EOF, so a full FIFO or a closed pipe never makes the loop spin.
-//! A stdin that epoll cannot watch (a regular file, /dev/null) never blocks: it is read
-//! directly, a buffer's worth whenever the guest has drained the FIFO.
-//! Once stdin has ended and the last byte is in the FIFO, the console-status port says so
-//! (`console_status.rs`) and IRQ 4 is raised, so that a guest blocked on the console wakes,
-//! reads what is left and then gets end-of-file.
+//! and dropped at EOF, so a full FIFO or a closed pipe never makes the loop spin. A stdin
+//! that epoll cannot watch (a regular file, /dev/null) never blocks: it is read directly,
+//! a buffer's worth each time the FIFO drains. Once stdin has ended and all of it is in the
+//! FIFO, the console-status port says so (console_status.rs): the guest's reads then end.
+//!
+//! When stdin is a terminal in raw mode (terminal.rs), Ctrl-A is the escape key, as in QEMU:
+//! Ctrl-A x ends the VMM (the guest may never exit by itself), Ctrl-A Ctrl-A sends one Ctrl-A,
+//! Ctrl-A h lists the keys; Ctrl-A before any other key sends both. SIGWINCH brings the new
+//! window size to the status port and raises COM1's interrupt, so the guest hears of it.
 
 use std::collections::VecDeque;
+use std::io::Write;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::{Arc, Mutex};
 
@@ -18,40 +22,55 @@ use vmm_sys_util::eventfd::EventFd;
 
 use super::console_status::ConsoleStatus;
 use super::serial::SerialDevice;
+use crate::terminal;
 
 /// Stop reading stdin while this many bytes wait for the guest.
 const PENDING_LIMIT: usize = 4096;
+/// The escape key: Ctrl-A.
+pub const ESCAPE: u8 = 0x01;
 
 pub struct ConsoleInput {
     serial: Arc<Mutex<SerialDevice>>,
     fifo_drained: EventFd,
-    /// The UART's interrupt line (GSI 4), raised when the input ends.
-    irq: EventFd,
     status: Arc<ConsoleStatus>,
+    /// COM1's interrupt line, raised when the window size changes.
+    irq: EventFd,
+    /// Written by the SIGWINCH handler.
+    winch: EventFd,
+    /// Written on Ctrl-A x: the event loop ends the run.
+    quit: EventFd,
     pending: VecDeque<u8>,
     stdin_watched: bool,
-    /// stdin cannot be watched by epoll (a regular file, /dev/null): read it when there is room.
+    /// stdin cannot be watched (a regular file): read it whenever there is room.
     stdin_direct: bool,
     stdin_eof: bool,
+    /// Ctrl-A was typed; the next key is a command.
+    escape: bool,
 }
 
 impl ConsoleInput {
     pub fn new(
         serial: Arc<Mutex<SerialDevice>>,
         fifo_drained: EventFd,
-        irq: EventFd,
         status: Arc<ConsoleStatus>,
-    ) -> ConsoleInput {
-        ConsoleInput {
+        irq: EventFd,
+        quit: EventFd,
+    ) -> std::io::Result<ConsoleInput> {
+        let winch = EventFd::new(libc::EFD_NONBLOCK)?;
+        terminal::set_winch_fd(winch.as_raw_fd());
+        Ok(ConsoleInput {
             serial,
             fifo_drained,
-            irq,
             status,
+            irq,
+            winch,
+            quit,
             pending: VecDeque::new(),
             stdin_watched: false,
             stdin_direct: false,
             stdin_eof: false,
-        }
+            escape: false,
+        })
     }
 
     fn stdin_fd() -> RawFd {
@@ -67,26 +86,52 @@ impl ConsoleInput {
         let n = unsafe { libc::read(Self::stdin_fd(), buf.as_mut_ptr().cast(), buf.len()) };
         match n {
             0 => self.stdin_eof = true,
-            n if n > 0 => self.pending.extend(&buf[..n as usize]),
+            n if n > 0 => {
+                let bytes = &buf[..n as usize];
+                if terminal::is_raw() {
+                    self.keys(bytes);
+                } else {
+                    self.pending.extend(bytes);
+                }
+            }
             _ => {
                 let e = std::io::Error::last_os_error();
                 if e.kind() != std::io::ErrorKind::WouldBlock
                     && e.kind() != std::io::ErrorKind::Interrupted
                 {
-                    warn!("console input: reading stdin failed, no more input: {e}");
+                    // A terminal that hung up reads EIO: that is its end too.
+                    debug!("console input: reading stdin failed, no more input: {e}");
                     self.stdin_eof = true;
                 }
             }
         }
     }
 
-    /// Tops `pending` up from a stdin that epoll cannot watch.
-    fn read_direct(&mut self) {
-        while self.stdin_direct && !self.stdin_eof && self.pending.len() < PENDING_LIMIT {
-            let before = self.pending.len();
-            self.read_stdin();
-            if self.pending.len() == before && !self.stdin_eof {
-                break; // EAGAIN or EINTR: try again at the next drain
+    /// Keys from the terminal: the escape key's commands are taken out, the rest queued.
+    fn keys(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            if !self.escape {
+                if b == ESCAPE {
+                    self.escape = true;
+                } else {
+                    self.pending.push_back(b);
+                }
+                continue;
+            }
+            self.escape = false;
+            match b {
+                b'x' | b'X' => {
+                    let _ = self.quit.write(1);
+                }
+                ESCAPE => self.pending.push_back(ESCAPE),
+                b'h' | b'H' | b'?' => {
+                    let mut err = std::io::stderr();
+                    let _ = write!(
+                        err,
+                        "\r\nvmm: Ctrl-A x  quit the VMM\r\nvmm: Ctrl-A Ctrl-A  send Ctrl-A\r\n"
+                    );
+                }
+                _ => self.pending.extend([ESCAPE, b]),
             }
         }
     }
@@ -110,27 +155,23 @@ impl ConsoleInput {
         }
     }
 
-    /// Once stdin has ended and nothing waits to enter the FIFO: the status port says so, and
-    /// IRQ 4 makes the guest look.
-    fn report_end(&mut self) {
-        if self.stdin_eof && self.pending.is_empty() && self.status.set_input_ended() {
-            debug!("console input: stdin ended, told the guest");
-            if let Err(e) = self.irq.write(1) {
-                warn!("console input: cannot raise IRQ 4 for the end of input: {e}");
-            }
-        }
-    }
-
     /// Watches stdin only while there is room for more input and it has not ended.
     fn update_stdin_interest(&mut self, ops: &mut EventOps) {
-        let want = !self.stdin_eof && !self.stdin_direct && self.pending.len() < PENDING_LIMIT;
+        let want = !self.stdin_eof && self.pending.len() < PENDING_LIMIT;
+        if self.stdin_direct {
+            if want {
+                self.read_stdin();
+            }
+            return;
+        }
         let events = Events::new_raw(Self::stdin_fd(), EventSet::IN);
         if want && !self.stdin_watched {
             match ops.add(events) {
                 Ok(()) => self.stdin_watched = true,
                 Err(e) => {
-                    debug!("console input: stdin cannot be watched ({e:?}); reading it directly");
+                    debug!("console input: stdin cannot be watched ({e:?}); read directly");
                     self.stdin_direct = true;
+                    self.read_stdin();
                 }
             }
         } else if !want && self.stdin_watched {
@@ -139,12 +180,19 @@ impl ConsoleInput {
         }
     }
 
-    fn step(&mut self, ops: &mut EventOps) {
-        self.update_stdin_interest(ops);
-        self.read_direct();
-        self.feed_guest();
-        self.update_stdin_interest(ops);
-        self.report_end();
+    /// The end of input reaches the guest once every byte before it is in the FIFO, with an
+    /// interrupt, so that a reader blocked on an empty console looks again.
+    fn update_status(&mut self) {
+        if self.stdin_eof && self.pending.is_empty() && self.status.set_input_ended() {
+            let _ = self.irq.write(1);
+        }
+    }
+
+    fn window_changed(&mut self) {
+        let _ = self.winch.read();
+        if self.status.set_winsize(terminal::window_size()) {
+            let _ = self.irq.write(1);
+        }
     }
 }
 
@@ -152,6 +200,8 @@ impl MutEventSubscriber for ConsoleInput {
     fn process(&mut self, events: Events, ops: &mut EventOps) {
         if events.fd() == self.fifo_drained.as_raw_fd() {
             let _ = self.fifo_drained.read();
+        } else if events.fd() == self.winch.as_raw_fd() {
+            self.window_changed();
         } else if events.fd() == Self::stdin_fd() {
             if events.event_set().contains(EventSet::IN) {
                 self.read_stdin();
@@ -160,16 +210,24 @@ impl MutEventSubscriber for ConsoleInput {
                 self.stdin_eof = true;
             }
         }
-        self.step(ops);
+        self.feed_guest();
+        self.update_stdin_interest(ops);
+        self.feed_guest();
+        self.update_status();
     }
 
     fn init(&mut self, ops: &mut EventOps) {
         if let Err(e) = ops.add(Events::new(&self.fifo_drained, EventSet::IN)) {
             warn!("console input disabled: {e:?}");
-            self.stdin_eof = true; // no input will ever come: say so, or readers wait forever
-            self.report_end();
+            self.stdin_eof = true;
+            self.update_status();
             return;
         }
-        self.step(ops);
+        if let Err(e) = ops.add(Events::new(&self.winch, EventSet::IN)) {
+            warn!("window size changes not followed: {e:?}");
+        }
+        self.update_stdin_interest(ops);
+        self.feed_guest();
+        self.update_status();
     }
 }

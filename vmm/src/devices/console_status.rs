@@ -1,36 +1,63 @@
-//! The console-status port (0xf6, `abi::machine::port::CONSOLE_STATUS`): one byte the guest
-//! reads to learn whether the host's input has ended. `console_input.rs` sets `INPUT_ENDED`
-//! once stdin is at its end (EOF, a hang-up, or no usable stdin at all, as in CI) and every
-//! byte before it is in the UART's receive FIFO, then raises the UART's IRQ 4 so that a guest
-//! blocked on an empty console looks again. Without this a guest cannot tell "no input yet"
-//! from "no input ever", and a reader would wait forever.
+//! The console's two side ports (`abi::machine::port`, docs/conventions.md), what the guest
+//! learns of the host's side of its console besides the bytes: the status port (0xf6: input
+//! ended, window size changed, host input is a terminal) and the window-size port (0xf8:
+//! rows | cols << 16, a 4-byte read). The event loop writes this state (console_input.rs),
+//! the vCPU thread reads it for the guest.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
-use abi::machine::console_status::INPUT_ENDED;
+use abi::machine::console_status;
 
-pub const CONSOLE_STATUS_PORT: u16 = abi::machine::port::CONSOLE_STATUS;
-
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct ConsoleStatus {
     input_ended: AtomicBool,
+    winsize_changed: AtomicBool,
+    host_terminal: AtomicBool,
+    winsize: AtomicU32,
 }
 
 impl ConsoleStatus {
-    /// The byte a guest read of the port returns.
-    pub fn read(&self) -> u8 {
-        // Release/Acquire: the bytes enqueued before `set_input_ended` are visible to the vCPU
-        // thread that sees the bit (the serial mutex orders them too; this says so locally).
-        if self.input_ended.load(Ordering::Acquire) {
-            INPUT_ENDED
-        } else {
-            0
+    pub fn new(host_terminal: bool, winsize: u32) -> ConsoleStatus {
+        ConsoleStatus {
+            host_terminal: AtomicBool::new(host_terminal),
+            winsize: AtomicU32::new(winsize),
+            ..ConsoleStatus::default()
         }
     }
 
-    /// Records the end of the host's input; true the first time.
+    /// The host's input has ended and every byte of it is in the UART; true the first time.
     pub fn set_input_ended(&self) -> bool {
-        !self.input_ended.swap(true, Ordering::Release)
+        !self.input_ended.swap(true, Ordering::SeqCst)
+    }
+
+    /// A new window size; whether it differs from the last (the guest is then told).
+    pub fn set_winsize(&self, v: u32) -> bool {
+        if self.winsize.swap(v, Ordering::SeqCst) == v {
+            return false;
+        }
+        self.winsize_changed.store(true, Ordering::SeqCst);
+        true
+    }
+
+    /// The status port's byte.
+    pub fn status(&self) -> u8 {
+        let mut v = 0;
+        if self.input_ended.load(Ordering::SeqCst) {
+            v |= console_status::INPUT_ENDED;
+        }
+        if self.winsize_changed.load(Ordering::SeqCst) {
+            v |= console_status::WINSIZE_CHANGED;
+        }
+        if self.host_terminal.load(Ordering::SeqCst) {
+            v |= console_status::HOST_TERMINAL;
+        }
+        v
+    }
+
+    /// The window-size port's value; reading it clears "changed".
+    pub fn read_winsize(&self) -> u32 {
+        self.winsize_changed.store(false, Ordering::SeqCst);
+        self.winsize.load(Ordering::SeqCst)
     }
 }
 
@@ -39,12 +66,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ended_is_reported_once_set_and_never_0xff() {
-        let s = ConsoleStatus::default();
-        assert_eq!(s.read(), 0);
+    fn a_new_size_is_flagged_until_the_guest_reads_it() {
+        let s = ConsoleStatus::new(true, 24 | 80 << 16);
+        assert_eq!(s.status(), console_status::HOST_TERMINAL);
+        assert!(!s.set_winsize(24 | 80 << 16));
+        assert!(s.set_winsize(50 | 132 << 16));
+        assert_ne!(s.status() & console_status::WINSIZE_CHANGED, 0);
+        assert_eq!(s.read_winsize(), 50 | 132 << 16);
+        assert_eq!(s.status() & console_status::WINSIZE_CHANGED, 0);
         assert!(s.set_input_ended());
         assert!(!s.set_input_ended());
-        assert_eq!(s.read(), INPUT_ENDED);
-        assert_ne!(s.read(), 0xff, "0xff means no status port");
+        assert_ne!(s.status() & console_status::INPUT_ENDED, 0);
     }
 }

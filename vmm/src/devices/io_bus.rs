@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use log::{debug, warn};
 
 use super::bench_port::BENCH_PORT;
-use super::console_status::{ConsoleStatus, CONSOLE_STATUS_PORT};
+use super::console_status::ConsoleStatus;
 use super::entropy_port::{self, ENTROPY_PORT};
 use super::exit_port::{self, EXIT_PORT};
 use super::serial::{SerialDevice, COM1_BASE, COM1_LEN};
@@ -23,7 +23,7 @@ pub enum WriteEffect {
 
 pub struct IoBus {
     serial: Arc<Mutex<SerialDevice>>,
-    console_status: Arc<ConsoleStatus>,
+    console: Arc<ConsoleStatus>,
     /// Accesses that hit no device, for the debug log and a summary at exit.
     pub unhandled_pio: AtomicU64,
     pub unhandled_mmio: AtomicU64,
@@ -32,10 +32,10 @@ pub struct IoBus {
 }
 
 impl IoBus {
-    pub fn new(serial: Arc<Mutex<SerialDevice>>, console_status: Arc<ConsoleStatus>) -> IoBus {
+    pub fn new(serial: Arc<Mutex<SerialDevice>>, console: Arc<ConsoleStatus>) -> IoBus {
         IoBus {
             serial,
-            console_status,
+            console,
             unhandled_pio: AtomicU64::new(0),
             unhandled_mmio: AtomicU64::new(0),
             console_broken: AtomicBool::new(false),
@@ -53,8 +53,15 @@ impl IoBus {
             data.fill(0);
             return;
         }
-        if port == CONSOLE_STATUS_PORT {
-            data.fill(self.console_status.read());
+        if port == abi::machine::port::CONSOLE_STATUS {
+            data.fill(self.console.status());
+            return;
+        }
+        if port == abi::machine::port::CONSOLE_WINSIZE {
+            let v = self.console.read_winsize().to_le_bytes();
+            for (i, b) in data.iter_mut().enumerate() {
+                *b = v[i % 4];
+            }
             return;
         }
         if let Some(off) = Self::com1_offset(port) {

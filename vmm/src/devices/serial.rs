@@ -117,12 +117,12 @@ impl SerialEvents for FifoDrained {
 
 pub type SerialDevice = Serial<IrqLine, FifoDrained, ConsoleOut>;
 
-/// COM1 and the two EventFds the event loop needs beside it.
+/// COM1 as `create_com1` makes it.
 pub struct Com1 {
     pub serial: Arc<Mutex<SerialDevice>>,
-    /// Written by `FifoDrained` when the guest has emptied the receive FIFO.
+    /// What `FifoDrained` writes.
     pub fifo_drained: EventFd,
-    /// The UART's interrupt line (GSI 4): console input raises it when the input ends.
+    /// The UART's interrupt line itself, for the console's other news (a new window size).
     pub irq: EventFd,
 }
 
@@ -132,16 +132,16 @@ pub fn create_com1(vm: &VmFd) -> Result<Com1> {
         EventFd::new(libc::EFD_NONBLOCK)
             .map_err(|e| Error::Internal(format!("serial eventfd: {e}")))
     };
-    let clone = |evt: &EventFd| {
-        evt.try_clone()
-            .map_err(|e| Error::Internal(format!("serial eventfd: {e}")))
-    };
     let irq = new_evt()?;
     vm.register_irqfd(&irq, COM1_GSI)
         .map_err(ioctl("KVM_IRQFD (serial)"))?;
-    let irq_clone = clone(&irq)?;
     let drained = new_evt()?;
-    let drained_clone = clone(&drained)?;
+    let drained_clone = drained
+        .try_clone()
+        .map_err(|e| Error::Internal(format!("serial eventfd: {e}")))?;
+    let irq_clone = irq
+        .try_clone()
+        .map_err(|e| Error::Internal(format!("serial eventfd: {e}")))?;
     let serial = Serial::with_events(
         IrqLine(irq),
         FifoDrained(drained_clone),

@@ -121,7 +121,7 @@ fn unblock(f: &mut TrapFrame) -> u64 {
 
 fn has_input(file: &OpenFile) -> bool {
     match &file.kind {
-        FileKind::Console => console::available() > 0,
+        FileKind::Console => console::readable(),
         FileKind::PipeRead(p) => p.available() > 0,
         FileKind::PipeWrite(_) => false,
         FileKind::Inode(_) | FileKind::Null | FileKind::Zero => true,
@@ -297,15 +297,16 @@ fn make_pipe(fds_at: u64, flags: u32) -> SysResult {
     Ok(0)
 }
 
-/// ioctl(fd, request, arg): FIONREAD on pipes and the console; the console is not a terminal
-/// yet (ENOTTY for the terminal requests).
+/// ioctl(fd, request, arg): the terminal's requests on the console (tty.rs); FIONREAD on
+/// pipes, which are not terminals (ENOTTY for the rest, so isatty is false).
 pub fn sys_ioctl(f: &mut TrapFrame) -> SysResult {
     const FIONREAD: u64 = 0x541b;
     const FIONBIO: u64 = 0x5421;
     const FIONCLEX: u64 = 0x5450;
     const FIOCLEX: u64 = 0x5451;
     let file = file(f.rdi)?;
-    match f.rsi {
+    let req = f.rsi & 0xffff_ffff; // the kernel's `unsigned int cmd`
+    match req {
         // The requests Linux answers for every kind of file (do_vfs_ioctl).
         FIONBIO => {
             let mut b = [0u8; 4];
@@ -324,12 +325,13 @@ pub fn sys_ioctl(f: &mut TrapFrame) -> SysResult {
             let files = files()?;
             let fd = i32::try_from(f.rdi).map_err(|_| Errno::EBADF)?;
             let mut t = files.0.lock();
-            t.get_mut(fd).ok_or(Errno::EBADF)?.cloexec = f.rsi == FIOCLEX;
+            t.get_mut(fd).ok_or(Errno::EBADF)?.cloexec = req == FIOCLEX;
             Ok(0)
         }
+        _ if matches!(file.kind, FileKind::Console) => crate::tty::ioctl(req, f.rdx),
         FIONREAD => {
             let n = match &file.kind {
-                FileKind::Console => console::available(),
+                FileKind::Console => 0, // answered by the terminal, above
                 FileKind::PipeRead(p) => p.available(),
                 FileKind::Inode(i) => {
                     let size = crate::fs::fs().get(i.ino)?.size();

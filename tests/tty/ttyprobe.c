@@ -1,0 +1,183 @@
+/* The console as a terminal, seen from a program; tests/tty.rs types at it through a
+ * pseudo-terminal, on the host (Linux's tty) and in our guest, and expects the same.
+ *   ttyprobe lines   isatty, ENOTTY on a pipe, then every read(0) reported until end-of-file
+ *   ttyprobe sigint  a SIGINT handler; a read interrupted by Ctrl-C fails with EINTR
+ *   ttyprobe spin    sleeps until killed (Ctrl-C)
+ *   ttyprobe raw     raw mode with tcsetattr: single keys, unechoed, until 'q'; VMIN=0 VTIME=3
+ *                    times out with 0 bytes; the mode is put back
+ *   ttyprobe winch   the window size, and SIGWINCH when it changes
+ *   ttyprobe job     a child in its own process group made the foreground one (tcsetpgrp):
+ *                    Ctrl-C kills it and not its parent, which takes the terminal back */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <termios.h>
+#include <time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void say(const char *s) { write(1, s, strlen(s)); }
+
+/* One read's bytes, with control characters as \xNN, so the test sees exactly what came. */
+static void report(const char *what, const char *buf, long n)
+{
+	char out[2048];
+	int k = snprintf(out, sizeof out, "%s %ld [", what, n);
+	for (long i = 0; i < n && k < (int)sizeof out - 8; i++) {
+		unsigned char c = buf[i];
+		if (c < 0x20 || c >= 0x7f)
+			k += snprintf(out + k, sizeof out - k, "\\x%02x", c);
+		else
+			out[k++] = c;
+	}
+	k += snprintf(out + k, sizeof out - k, "]\n");
+	write(1, out, k);
+}
+
+static volatile sig_atomic_t got_signal;
+static void on_signal(int sig) { got_signal = sig; }
+
+static int lines(void)
+{
+	int p[2];
+	char buf[512];
+	pipe(p);
+	int pipe_tty = isatty(p[0]);
+	printf("isatty %d %d pipe %d %s\n", isatty(0), isatty(1), pipe_tty,
+	       errno == ENOTTY ? "ENOTTY" : strerror(errno));
+	fflush(stdout);
+	for (;;) {
+		long n = read(0, buf, sizeof buf);
+		if (n < 0) {
+			printf("read error %s\n", strerror(errno));
+			return 1;
+		}
+		report("got", buf, n);
+		if (n == 0)
+			return 0;
+	}
+}
+
+static int sigint(void)
+{
+	struct sigaction sa;
+	char buf[256];
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, 0);
+	say("waiting\n");
+	long n = read(0, buf, sizeof buf);
+	printf("read %ld %s signal %d\n", n, n < 0 && errno == EINTR ? "EINTR" : "-", got_signal);
+	fflush(stdout);
+	n = read(0, buf, sizeof buf);
+	report("got", buf, n);
+	return 0;
+}
+
+static int spin(void)
+{
+	say("spinning\n");
+	for (;;)
+		sleep(100);
+}
+
+static int raw(void)
+{
+	struct termios saved, t;
+	char c;
+	tcgetattr(0, &saved);
+	t = saved;
+	t.c_lflag &= ~(ICANON | ECHO);
+	t.c_cc[VMIN] = 1;
+	t.c_cc[VTIME] = 0;
+	tcsetattr(0, TCSAFLUSH, &t);
+	say("raw\n");
+	while (read(0, &c, 1) == 1) {
+		report("key", &c, 1);
+		if (c == 'q')
+			break;
+	}
+	t.c_cc[VMIN] = 0;
+	t.c_cc[VTIME] = 3;
+	tcsetattr(0, TCSANOW, &t);
+	struct timespec a, b;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	long n = read(0, &c, 1);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	long ms = (b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000;
+	printf("timeout %ld after %s\n", n, ms >= 250 ? "VTIME" : "too little");
+	tcsetattr(0, TCSANOW, &saved);
+	struct termios now;
+	tcgetattr(0, &now);
+	printf("restored %s\n", (now.c_lflag & (ICANON | ECHO)) == (ICANON | ECHO) ? "yes" : "no");
+	printf("foreground %s\n", tcgetpgrp(0) == getpgrp() ? "yes" : "no");
+	return 0;
+}
+
+static int winch(void)
+{
+	struct winsize ws;
+	struct sigaction sa;
+	char buf[64];
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigaction(SIGWINCH, &sa, 0);
+	ioctl(0, TIOCGWINSZ, &ws);
+	printf("winsize %d %d\n", ws.ws_row, ws.ws_col);
+	fflush(stdout);
+	while (read(0, buf, sizeof buf) < 0 && errno == EINTR && got_signal != SIGWINCH)
+		;
+	ioctl(0, TIOCGWINSZ, &ws);
+	printf("winch %d %d signal %d\n", ws.ws_row, ws.ws_col, got_signal);
+	return 0;
+}
+
+static int job(void)
+{
+	char buf[64];
+	/* A background group's tcsetpgrp gets SIGTTOU on Linux unless it is ignored, as shells do. */
+	signal(SIGTTOU, SIG_IGN);
+	pid_t child = fork();
+	if (child == 0) {
+		setpgid(0, 0);
+		while (tcgetpgrp(0) != getpid())
+			;
+		say("child in the foreground\n");
+		read(0, buf, sizeof buf);
+		say("child not interrupted\n");
+		_exit(1);
+	}
+	setpgid(child, child);
+	if (tcsetpgrp(0, child) != 0) {
+		printf("tcsetpgrp: %s\n", strerror(errno));
+		return 1;
+	}
+	int st;
+	waitpid(child, &st, 0);
+	printf("child %s %d\n", WIFSIGNALED(st) ? "killed by" : "exited", WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+	printf("foreground before taking it back: %s\n", tcgetpgrp(0) == child ? "child" : "other");
+	tcsetpgrp(0, getpgrp());
+	printf("parent survived, foreground %s\n", tcgetpgrp(0) == getpgrp() ? "again" : "lost");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "lines";
+	if (!strcmp(mode, "lines"))
+		return lines();
+	if (!strcmp(mode, "sigint"))
+		return sigint();
+	if (!strcmp(mode, "spin"))
+		return spin();
+	if (!strcmp(mode, "raw"))
+		return raw();
+	if (!strcmp(mode, "winch"))
+		return winch();
+	if (!strcmp(mode, "job"))
+		return job();
+	say("usage: ttyprobe lines|sigint|spin|raw|winch|job\n");
+	return 2;
+}

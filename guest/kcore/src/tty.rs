@@ -298,6 +298,26 @@ impl LineDiscipline {
         None
     }
 
+    /// Whether input should wait where it is (in the UART) instead of coming in: the buffer
+    /// is full and a reader can empty it (complete lines, or any bytes when not canonical).
+    /// A canonical line that fills the buffer without ending is not throttled: its further
+    /// bytes are dropped, as on Linux, or no reader could ever make room.
+    pub fn should_throttle(&self) -> bool {
+        self.intake_room() == Some(0)
+    }
+
+    /// How many more bytes may come in before input must wait (`should_throttle`), or None
+    /// when it never waits (a canonical line that does not end drops what does not fit).
+    pub fn intake_room(&self) -> Option<usize> {
+        if !self.canonical() {
+            Some(CAPACITY - self.len)
+        } else if self.committed > 0 {
+            Some((CAPACITY - 1).saturating_sub(self.len))
+        } else {
+            None
+        }
+    }
+
     /// In canonical mode the last byte of room is kept for the byte that ends the line.
     fn line_room(&self, ends_line: bool) -> bool {
         ends_line || !self.canonical() || self.len < CAPACITY - 1

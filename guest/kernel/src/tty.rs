@@ -37,6 +37,10 @@ struct Tty {
     ld: LineDiscipline,
     /// The host's input has ended (after the bytes already taken in).
     ended: bool,
+    /// Input waits in the UART because the discipline is full (`should_throttle`); a read
+    /// that makes room takes it in. The VMM sends no more until the UART is drained, so no
+    /// byte of a large paste or pipe is lost.
+    stalled: bool,
     /// The wait queue of blocked readers (the scheduler's), or u32::MAX before `enable_input`.
     queue: u32,
     /// Interrupts work (the IOAPIC is there): else reads poll.
@@ -57,6 +61,7 @@ static TTY: IrqLock<Tty> = IrqLock::new(
     Tty {
         ld: LineDiscipline::new(),
         ended: false,
+        stalled: false,
         queue: u32::MAX,
         irq: false,
         session: 1,
@@ -167,9 +172,17 @@ fn drain(t: &mut Tty, echo: &mut EchoOut, signals: &mut u64) -> bool {
     loop {
         let mut bytes = [0u8; 16];
         let mut n = 0;
+        // Never take in more than fits: what does not stays in the UART.
+        let max =
+            t.ld.intake_room()
+                .map_or(bytes.len(), |r| r.min(bytes.len()));
+        if max == 0 {
+            t.stalled = true;
+            return got;
+        }
         {
             let mut c = CONSOLE.lock();
-            while n < bytes.len() {
+            while n < max {
                 match c.try_read_byte() {
                     Some(b) => bytes[n] = b,
                     None => break,
@@ -183,7 +196,7 @@ fn drain(t: &mut Tty, echo: &mut EchoOut, signals: &mut u64) -> bool {
             }
         }
         got |= n > 0;
-        if n < bytes.len() {
+        if n < max {
             return got;
         }
     }
@@ -203,6 +216,8 @@ fn poll_input() {
         if !t.ended && status & console_status::INPUT_ENDED != 0 {
             // The status is set only after the last byte reached the UART: drain it once more.
             drain(&mut t, &mut echo, &mut signals);
+        }
+        if !t.ended && !t.stalled && status & console_status::INPUT_ENDED != 0 {
             t.ended = true;
             t.ld.end_of_input();
             got = true;
@@ -325,7 +340,14 @@ fn take_input(pml4: u64, buf: u64, count: u64) -> SysResult {
     loop {
         let mut tmp = [0u8; 256];
         let want = ((count - done) as usize).min(tmp.len());
-        let (n, more) = TTY.lock().ld.read(&mut tmp[..want]);
+        let (n, more, stalled) = {
+            let mut t = TTY.lock();
+            let (n, more) = t.ld.read(&mut tmp[..want]);
+            (n, more, core::mem::take(&mut t.stalled))
+        };
+        if stalled {
+            poll_input(); // there is room now: what waited in the UART comes in
+        }
         copy_to_user(pml4, buf + done, &tmp[..n])?;
         done += n as u64;
         if !more || done == count {

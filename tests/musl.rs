@@ -689,3 +689,24 @@ fn the_vdso_pages_are_read_only() {
         );
     }
 }
+
+#[test]
+fn memory_mappings_at_their_edges_get_linuxs_answers() {
+    let host = on_host(&c_prog("mmap"), &[]);
+    assert!(
+        host.status.success(),
+        "the host disagrees with the test itself:\n{}",
+        String::from_utf8_lossy(&host.stdout)
+    );
+    let run = run_user(&[c_user("mmap", "")]);
+    assert!(!run.stdout.contains("FAIL"), "\n{}", run.dump());
+    run.assert_status(0);
+    for line in [
+        "mmap: MAP_FIXED over the middle: ok",
+        "mmap: mprotect one page read-only: ok",
+        "mmap: mremap with MAYMOVE moves: ok",
+        "mmap: a child's write to MAP_SHARED is seen: ok",
+    ] {
+        run.assert_line(line);
+    }
+}

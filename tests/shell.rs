@@ -348,3 +348,17 @@ fn the_shell_runs_under_qemu_tcg() {
     );
     run.assert_status(3);
 }
+
+#[test]
+fn cd_changes_the_shells_own_directory() {
+    // The shell's builtin: programs it starts afterwards run in the new directory.
+    let script = "cd /tmp; echo x > here; ls; cd /nonexistent; echo $?; cd; ls /tmp\n";
+    let guest = guest_sh(script);
+    guest.run.assert_status(0);
+    assert_eq!(
+        guest.output(),
+        "here\nsh: cd: /nonexistent: ENOENT (2)\n1\nhere\n",
+        "{}",
+        guest.run.dump()
+    );
+}

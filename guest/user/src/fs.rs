@@ -52,6 +52,15 @@ pub fn close(fd: i32) -> Result<(), Errno> {
     Errno::from_ret(unsafe { crate::syscall::syscall1(nr::CLOSE, fd as usize) }).map(|_| ())
 }
 
+/// chdir(path): the working directory (the shell's `cd`).
+pub fn chdir(path: &[u8]) -> Result<(), Errno> {
+    with_cpath(path, |p| {
+        // SAFETY: `p` is a NUL-terminated string that outlives the call.
+        let r = unsafe { crate::syscall::syscall1(nr::CHDIR, p) };
+        Errno::from_ret(r).map(|_| ())
+    })
+}
+
 pub fn mkdir(path: &[u8], mode: u32) -> Result<(), Errno> {
     with_cpath(path, |p| {
         // SAFETY: `p` is a NUL-terminated string that outlives the call.

@@ -450,6 +450,17 @@ impl Shell {
                 },
             }),
             b"kill" => Some(self.kill(cmd)),
+            // cd must be the shell's own: a child's chdir would change only the child.
+            b"cd" => {
+                let to = arg1.map_or(&b"/"[..], |a| a.to_bytes());
+                Some(match lde_user::fs::chdir(to) {
+                    Ok(()) => 0,
+                    Err(e) => {
+                        eprintln!("sh: cd: {}: {}", core::str::from_utf8(to).unwrap_or("?"), e);
+                        1
+                    }
+                })
+            }
             b"true" | b":" => Some(0),
             b"false" => Some(1),
             _ => None,

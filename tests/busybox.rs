@@ -91,3 +91,57 @@ fn busybox_redirects_into_tmp_and_kills_a_background_job() {
     assert_eq!(script_output(&run), host, "\n{}", run.dump());
     assert!(host.contains("killed: 143"), "{host}");
 }
+
+#[test]
+fn busybox_sh_reads_its_script_from_a_pipe() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = common::vmm()
+        .args(["--timeout", &TIMEOUT_SECS.to_string(), "--user"])
+        .arg(format!("{} sh", busybox().display()))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let script = "seq 3 | sort -rn\necho done\n";
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // The end of the pipe ends the shell: no --timeout. (The guest's console is a terminal
+    // even when the VMM's stdin is a pipe, so busybox prompts, as on a serial console.)
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("3\n2\n1\n"), "{stdout}");
+    assert!(stdout.contains("done\n"), "{stdout}");
+}
+
+#[test]
+fn busybox_sh_interactively_with_line_editing_and_ctrl_c() {
+    use common::pty::Pty;
+    let mut cmd = common::vmm();
+    cmd.args(["--timeout", "90", "--user"])
+        .arg(format!("{} sh -i", busybox().display()));
+    let mut pty = Pty::spawn(cmd, 24, 80);
+    let before = pty.initial;
+    pty.expect("# ", 60);
+    // busybox edits the line itself, in raw mode: a typo erased with Backspace (DEL).
+    pty.send(b"echo hellx\x7fo there\r");
+    pty.expect("hello there", 30);
+    pty.expect("# ", 30);
+    // Ctrl-C interrupts a running program; the shell goes on.
+    pty.send(b"sleep 20\r");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    pty.send(b"\x03");
+    pty.expect("# ", 30);
+    pty.send(b"echo after $?\r");
+    pty.expect("after 130", 30);
+    pty.send(b"exit 0\r");
+    let status = pty.wait(60);
+    assert_eq!(status.code(), Some(0), "{}", pty.shown());
+    assert_eq!(pty.mode(), before, "the terminal's mode changed");
+}

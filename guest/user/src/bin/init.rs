@@ -9,7 +9,8 @@
 //! 3. `ping` and `pong` pass the CPU back and forth with sched_yield;
 //! 4. `fpu A` and `fpu B` check that each keeps its own SSE/x87 registers.
 //!
-//! One line per check ("init: divzero killed by SIGFPE, as expected"); exit 0 iff all passed.
+//! One line per check ("init: pid 5 divzero killed by SIGFPE, as expected"); exit 0 iff all
+//! passed.
 //!
 //! `init PROG ARGS...` instead runs `/bin/PROG` (how `vmm --shell` runs `sh`) and exits with its
 //! status (128 + the signal if it was killed), which powers the VM off.
@@ -148,11 +149,17 @@ fn run_group(group: &[Job], envp: Envp) -> usize {
     for ((job, pid), status) in group.iter().zip(pids).zip(ended) {
         let Some(pid) = pid else { continue };
         match status {
+            // "init: pid 5 divzero killed by SIGFPE, as expected": the tests read the demo's
+            // plan (pids, programs, how each ends) from these lines, not from a copy of it.
             Some(status) if same_end(status, job.expect) => {
-                println!("init: {} {status}, as expected", Label(job));
+                println!("init: pid {pid} {} {status}, as expected", Label(job));
                 passed += 1;
             }
-            Some(status) => println!("init: {} {status}, expected {}", Label(job), job.expect),
+            Some(status) => println!(
+                "init: pid {pid} {} {status}, expected {}",
+                Label(job),
+                job.expect
+            ),
             None => println!("init: pid {pid} ({}) was never reaped", Label(job)),
         }
     }

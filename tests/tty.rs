@@ -263,3 +263,30 @@ fn piped_input_is_not_echoed_and_ends() {
     );
     assert!(!text.contains("one\ntwo"), "the input was echoed: {text}");
 }
+
+#[test]
+fn our_shell_at_a_terminal_edits_survives_ctrl_c_and_ends_at_ctrl_d() {
+    // vmm --shell on a pseudo-terminal: the kernel's line discipline edits the line, Ctrl-C
+    // reaches the foreground program (sleep) and not the shell, Ctrl-D at a prompt ends it.
+    let mut cmd = vmm();
+    cmd.args(["--shell", "--timeout", "90"]);
+    let mut pty = Pty::spawn(cmd, 24, 80);
+    let before = pty.initial;
+    pty.expect("$ ", 60);
+    pty.send(b"ecjo\x7f\x7fho fixed\r");
+    pty.expect("fixed\r\n", 30);
+    pty.expect("$ ", 30);
+    pty.send(b"sleep 30\r");
+    settle();
+    settle();
+    pty.send(b"\x03");
+    pty.expect("$ ", 30);
+    pty.send(b"echo status $?\r");
+    pty.expect("status 130", 30);
+    pty.expect("$ ", 30);
+    pty.send(b"\x04");
+    // Ctrl-D at the prompt: end of input; the shell exits with the last status (echo's 0).
+    let status = pty.wait(60);
+    assert_eq!(status.code(), Some(0), "{}", pty.shown());
+    assert_eq!(pty.mode(), before, "the terminal's mode changed");
+}

@@ -190,7 +190,23 @@ fn run_program(args: Args) -> i32 {
     }
     let name = argv[0];
     let pid = match start(name, &argv[1..n], args.envp()) {
-        Ok(pid) => pid,
+        Ok(pid) => {
+            // The program gets a process group of its own, in the terminal's foreground: the
+            // keys' signals (Ctrl-C) go to it and what it runs, not to init.
+            if lde_user::setpgid(pid, pid).is_ok() {
+                let pgid = pid;
+                // SAFETY: TIOCSPGRP reads one int from a local that outlives the call.
+                let _ = unsafe {
+                    lde_user::syscall::syscall3(
+                        lde_user::syscall::nr::IOCTL,
+                        0,
+                        abi::termios::ioctl::TIOCSPGRP as usize,
+                        &pgid as *const i32 as usize,
+                    )
+                };
+            }
+            pid
+        }
         Err(e) => {
             eprintln!(
                 "init: cannot start /bin/{}: {e}",

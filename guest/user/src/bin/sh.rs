@@ -564,6 +564,11 @@ impl Shell {
             let stdout = if k + 1 < cmds.len() { pipes[k].1 } else { 1 };
             match fork() {
                 Ok(0) => {
+                    if self.interactive {
+                        // The keys' signals are for the programs the shell runs, not for it.
+                        let _ = lde_user::signal(SIGINT, lde_user::Disposition::Default);
+                        let _ = lde_user::signal(lde_user::SIGQUIT, lde_user::Disposition::Default);
+                    }
                     if stdin != 0 {
                         let _ = dup2(stdin, 0);
                     }
@@ -852,7 +857,13 @@ fn main(args: Args) -> i32 {
             eprintln!("sh: -c needs a command string");
             return 2;
         }
-        (Some("-i"), _) => shell.interactive = true,
+        (Some("-i"), _) => {
+            // An interactive shell survives Ctrl-C and Ctrl-\ (they stop the program running,
+            // in the same foreground group); its children get the default back.
+            shell.interactive = true;
+            let _ = lde_user::signal(SIGINT, lde_user::Disposition::Ignore);
+            let _ = lde_user::signal(lde_user::SIGQUIT, lde_user::Disposition::Ignore);
+        }
         (None, _) => {}
         (Some(other), _) => {
             eprintln!("sh: {other}: unknown option (sh [-i | -c COMMANDS])");

@@ -1,10 +1,12 @@
 /* Memory mappings at their edges, with Linux's answers: overlapping MAP_FIXED, MAP_FIXED_NOREPLACE,
  * munmap of a hole and of part of a mapping, mprotect splitting a region, mremap growing in place
  * and moving, MADV_DONTNEED zeroing, MAP_SHARED seen across fork and MAP_PRIVATE not, a write to a
- * read-only mapping as SIGSEGV, zero pages on first touch, bad arguments. One line per check;
- * exits 0 iff all passed. */
+ * read-only mapping as SIGSEGV, zero pages on first touch, bad arguments; files mapped
+ * privately (a file written just now, and the program's own executable): their bytes, copy on
+ * write, zeros past the end. One line per check; exits 0 iff all passed. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -143,5 +145,38 @@ int main(void)
 	check("a 64 TiB MAP_NORESERVE mapping fits or is ENOMEM", huge != MAP_FAILED || errno == ENOMEM, 1);
 	void *toobig = map(0, 1L << 48, RW, MAP_PRIVATE);
 	check("more than user space is ENOMEM", toobig == MAP_FAILED ? -errno : 0, -ENOMEM);
+
+	/* Files, privately. */
+	int fd = open("/tmp/mmap-file", O_RDWR | O_CREAT | O_TRUNC, 0644);
+	const char text[] = "the file's own bytes\n";
+	check("a file to map", fd >= 0 && write(fd, text, sizeof text - 1) == (long)sizeof text - 1, 1);
+	char *fm = mmap(0, 2 * P, PROT_READ, MAP_PRIVATE, fd, 0);
+	check("mmap of a file", fm != MAP_FAILED, 1);
+	if (fm != MAP_FAILED) {
+		check("its bytes", memcmp(fm, text, sizeof text - 1), 0);
+		check("zeros after its end in the page", fm[sizeof text] == 0 && fm[P - 1] == 0, 1);
+		check("a write to a PROT_READ file mapping faults", write_faults(fm), 1);
+	}
+	char *fw = mmap(0, P, RW, MAP_PRIVATE, fd, 0);
+	check("a writable private file mapping", fw != MAP_FAILED, 1);
+	if (fw != MAP_FAILED && fm != MAP_FAILED) {
+		fw[0] = 'T';
+		check("its writes are its own (copy on write)", fw[0] == 'T' && fm[0] == 't', 1);
+		char c = 0;
+		check("and do not reach the file", pread(fd, &c, 1, 0) == 1 && c == 't', 1);
+	}
+	int wo = open("/tmp/mmap-file", O_WRONLY);
+	check("mmap of a write-only descriptor", mmap(0, P, PROT_READ, MAP_PRIVATE, wo, 0) == MAP_FAILED ? -errno : 0, -EACCES);
+	check("mmap of a bad descriptor", mmap(0, P, PROT_READ, MAP_PRIVATE, 999, 0) == MAP_FAILED ? -errno : 0, -EBADF);
+	int pp[2];
+	pipe(pp);
+	check("mmap of a pipe", mmap(0, P, PROT_READ, MAP_PRIVATE, pp[0], 0) == MAP_FAILED ? -errno : 0, -ENODEV);
+	int self = open("/proc/self/exe", O_RDONLY);
+	char *me = self >= 0 ? mmap(0, P, PROT_READ, MAP_PRIVATE, self, 0) : MAP_FAILED;
+	check("mmap of the program's own file", me != MAP_FAILED && memcmp(me, "\177ELF", 4) == 0, 1);
+	int z = open("/dev/zero", O_RDWR);
+	char *zm = mmap(0, P, RW, MAP_PRIVATE, z, 0);
+	check("mmap of /dev/zero is zero memory", zm != MAP_FAILED && zm[100] == 0, 1);
+	unlink("/tmp/mmap-file");
 	return failed != 0;
 }

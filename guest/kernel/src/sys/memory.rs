@@ -3,9 +3,10 @@
 use core::sync::atomic::Ordering::Relaxed;
 
 use super::{pml4, SysResult};
-use crate::memory::address_space::{MapError, Placement};
+use crate::file::FileKind;
+use crate::memory::address_space::{AddressSpace, MapError, Placement};
 use crate::memory::paging::USER_END;
-use crate::memory::PAGE_SIZE;
+use crate::memory::{PAGE_SIZE, PHYS_OFFSET};
 use crate::percpu::current;
 use crate::scheduler;
 use crate::trap_frame::TrapFrame;
@@ -69,8 +70,8 @@ fn page_len(len: u64) -> Result<u64, Errno> {
     len.checked_next_multiple_of(PAGE_SIZE).ok_or(Errno::ENOMEM)
 }
 
-/// mmap(addr, len, prot, flags, fd, offset): anonymous memory (private or shared); file
-/// mappings come with the file system.
+/// mmap(addr, len, prot, flags, fd, offset): anonymous memory (private or shared), and files
+/// of the tree mapped privately (below).
 pub fn sys_mmap(f: &mut TrapFrame) -> SysResult {
     let (addr, len, prot, flags, offset) = (f.rdi, f.rsi, f.rdx, f.r10, f.r9);
     let len = page_len(len)?;
@@ -84,12 +85,28 @@ pub fn sys_mmap(f: &mut TrapFrame) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let shared = kind != MAP_PRIVATE;
+    let mut file = None;
     if flags & MAP_ANONYMOUS == 0 {
-        // A file: with the file system. Until then a descriptor cannot be mapped.
         let files = current().files().ok_or(Errno::EBADF)?;
-        files.get(f.r8)?;
-        return Err(Errno::ENODEV);
+        let open = files.get(f.r8)?;
+        match &open.kind {
+            // /dev/zero maps as anonymous memory, as on Linux.
+            FileKind::Zero => {}
+            FileKind::Inode(i) => {
+                if !open.readable() {
+                    return Err(Errno::EACCES);
+                }
+                // Writes through a shared mapping would have to reach the file's pages: not
+                // supported; a read-only shared mapping is the same as a private one.
+                if shared && prot & PROT_WRITE as u64 != 0 {
+                    return Err(Errno::ENODEV);
+                }
+                file = Some(i.ino);
+            }
+            _ => return Err(Errno::ENODEV),
+        }
     }
+    let shared = shared && file.is_none();
     let placement = if flags & MAP_FIXED_NOREPLACE != 0 {
         Placement::FixedNoReplace
     } else if flags & MAP_FIXED != 0 {
@@ -102,6 +119,9 @@ pub fn sys_mmap(f: &mut TrapFrame) -> SysResult {
     }
     let mm = current().mm().ok_or(Errno::ENOMEM)?;
     let prot = (prot & PROT_MASK) as u8;
+    if let Some(ino) = file {
+        return map_file(&mm, ino, addr, len, prot, offset, placement);
+    }
     let start = mm
         .map_region(addr, len, prot, Backing::Anon, shared, placement)
         .map_err(map_err)?;
@@ -110,6 +130,65 @@ pub fn sys_mmap(f: &mut TrapFrame) -> SysResult {
             let _ = mm.unmap(start, start + len);
             return Err(e.into());
         }
+    }
+    Ok(start)
+}
+
+/// A private mapping of file `ino` from `offset`: a file of the boot archive is backed by its
+/// own pages, mapped on first touch and copied on the first write (as exec maps programs); a
+/// file written since boot is copied in now. Past the file's end the pages are zero, as
+/// Linux's are up to the end of the last page.
+fn map_file(
+    mm: &AddressSpace,
+    ino: kcore::fs::Ino,
+    addr: u64,
+    len: u64,
+    prot: u8,
+    offset: u64,
+    placement: Placement,
+) -> SysResult {
+    let (size, static_data) = {
+        let fs = crate::fs::fs();
+        let node = fs.get(ino)?;
+        if node.is_dir() {
+            return Err(Errno::ENODEV);
+        }
+        (node.size(), fs.static_data(ino))
+    };
+    let in_file = size.saturating_sub(offset).min(len);
+    if let Some(data) = static_data {
+        let phys = data.as_ptr() as u64 - PHYS_OFFSET;
+        if phys.is_multiple_of(PAGE_SIZE) {
+            let backing = Backing::File {
+                phys: phys + offset.min(size),
+                len: in_file,
+            };
+            return mm
+                .map_region(addr, len, prot, backing, false, placement)
+                .map_err(map_err);
+        }
+    }
+    // Copied: writable while the data goes in, then the protection asked for.
+    let start = mm
+        .map_region(
+            addr,
+            len,
+            prot | PROT_WRITE,
+            Backing::Anon,
+            false,
+            placement,
+        )
+        .map_err(map_err)?;
+    let mut at = start;
+    let copied = crate::fs::fs().read(ino, offset, in_file, |piece: &[u8]| {
+        crate::uaccess::copy_to_user_in(mm, at, piece)?;
+        at += piece.len() as u64;
+        Ok::<(), crate::uaccess::Fault>(())
+    });
+    if copied.is_err() || (prot & PROT_WRITE == 0 && mm.protect(start, start + len, prot).is_err())
+    {
+        let _ = mm.unmap(start, start + len);
+        return Err(Errno::ENOMEM);
     }
     Ok(start)
 }

@@ -31,6 +31,18 @@ impl Footprint {
         &self.ranges[..self.len]
     }
 
+    /// Narrows every range that lies at or above `floor` to begin at `low` at the earliest:
+    /// for a caller that knows nothing was mapped in `[floor, low)` (the stack, which grows
+    /// down from the top of its 8 MiB and is touched only near it). A range reaching below
+    /// `floor` stays whole.
+    pub fn clip_above(&mut self, floor: u64, low: u64) {
+        for r in &mut self.ranges[..self.len] {
+            if r.0 >= floor {
+                r.0 = r.0.max(low).min(r.1);
+            }
+        }
+    }
+
     /// Adds `[start, end)`. In place: exec adds a few ranges per program, and temporary
     /// arrays cost more than the merging.
     pub fn add(&mut self, start: u64, end: u64) {
@@ -88,6 +100,35 @@ impl Footprint {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clip_above_narrows_only_ranges_wholly_above_the_floor() {
+        let mut f = Footprint::new();
+        f.add(0x1000, 0x9000);
+        f.add(0x10_0000, 0x90_0000);
+        f.add(0xa0_0000, 0xb0_0000);
+        f.clip_above(0x5000, 0x80_0000);
+        // The first reaches below the floor: whole. The second starts at `low`; the third is
+        // already above it.
+        assert_eq!(
+            f.ranges(),
+            &[
+                (0x1000, 0x9000),
+                (0x80_0000, 0x90_0000),
+                (0xa0_0000, 0xb0_0000)
+            ]
+        );
+        // Nothing mapped above the floor: the ranges there become empty.
+        f.clip_above(0x5000, u64::MAX);
+        assert_eq!(
+            f.ranges(),
+            &[
+                (0x1000, 0x9000),
+                (0x90_0000, 0x90_0000),
+                (0xb0_0000, 0xb0_0000)
+            ]
+        );
+    }
 
     #[test]
     fn sorted_coalesced_and_bounded() {

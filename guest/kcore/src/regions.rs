@@ -90,6 +90,11 @@ impl Regions {
         self.footprint.ranges()
     }
 
+    /// See `Footprint::clip_above`.
+    pub fn clip_footprint_above(&mut self, floor: u64, low: u64) {
+        self.footprint.clip_above(floor, low);
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &Region> {
         self.list.iter()
     }

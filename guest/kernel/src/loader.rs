@@ -201,7 +201,6 @@ pub fn load(
         backing: Backing::Anon,
         shared: false,
     })?;
-    crate::vdso::map(&mm)?;
     let phdr = phdr_vaddr(&elf) + bias;
     let entry = elf.entry + bias;
     let rsp = build_stack(&mm, argv, envp, execfn, entry, phdr, elf.phnum as u64)?;

@@ -108,6 +108,7 @@ pub extern "C" fn kmain(start_info_paddr: u64) -> ! {
         println!("kernel: out of memory while building the kernel page tables");
         power_off(EXIT_BOOT_FAILURE);
     }
+    vdso::init();
     enable_cpu_features(&features);
     gdt::init();
     trap_table::init();

@@ -52,6 +52,10 @@ struct State {
     regions: Regions,
     heap_start: u64,
     brk: u64,
+    /// The lowest page ever made present at or above `STACK_FLOOR` (`u64::MAX`: none). The
+    /// stack's region is 8 MiB but a program touches only its top pages: fork and teardown
+    /// start their walks of it here instead of reading the empty table entries below.
+    stack_low: u64,
 }
 
 impl AddressSpace {
@@ -67,7 +71,7 @@ impl AddressSpace {
     /// An empty user half (the kernel half shared, as in every address space).
     pub fn new() -> Result<Karc<AddressSpace>, OutOfMemory> {
         let pml4 = paging::new_address_space()?;
-        Karc::try_new(AddressSpace {
+        let mm = Karc::try_new(AddressSpace {
             pml4,
             state: IrqLock::new(
                 "address space",
@@ -75,14 +79,21 @@ impl AddressSpace {
                     regions: Regions::new(),
                     heap_start: 0,
                     brk: 0,
+                    stack_low: u64::MAX,
                 },
             ),
         })
-        .inspect_err(|_| paging::free_address_space(pml4))
+        .inspect_err(|_| paging::free_address_space(pml4))?;
+        crate::vdso::install(pml4)?;
+        Ok(mm)
     }
 
-    /// Adds a region; the pages come on demand.
+    /// Adds a region; the pages come on demand. The vDSO's 2 MiB is not for regions: its page
+    /// table is shared by every process.
     pub fn add_region(&self, r: Region) -> Result<(), RegionError> {
+        if r.start < VDSO_END && VDSO_CHUNK < r.end {
+            return Err(RegionError::Overlap);
+        }
         self.state.lock().regions.insert(r)
     }
 
@@ -101,6 +112,10 @@ impl AddressSpace {
         }
         if !exec {
             flags |= paging::nx();
+        }
+        let mut s = self.state.lock();
+        if va >= STACK_FLOOR && va < s.stack_low {
+            s.stack_low = va & !(PAGE_SIZE - 1);
         }
         paging::map(self.pml4, va, frame, flags)
     }
@@ -123,6 +138,9 @@ impl AddressSpace {
         }
         let old_end = old.next_multiple_of(PAGE_SIZE);
         let new_end = want.next_multiple_of(PAGE_SIZE);
+        if start < VDSO_END && VDSO_CHUNK < new_end {
+            return old;
+        }
         let ok = if new_end == old_end {
             Ok(())
         } else if old_end == start {
@@ -243,7 +261,9 @@ impl AddressSpace {
     /// madvise(MADV_DONTNEED): the pages go; the next touch finds zeros (or the file's bytes).
     pub fn discard(&self, start: u64, end: u64) {
         let _s = self.state.lock();
-        unmap_range(self.pml4, start, end);
+        // Around the vDSO's shared table, never in it.
+        unmap_range(self.pml4, start, end.min(VDSO_CHUNK));
+        unmap_range(self.pml4, start.max(VDSO_END), end);
     }
 
     /// mremap: resizes the region at `[old, old + old_len)`, in place when it can, else (if
@@ -334,7 +354,7 @@ impl AddressSpace {
     /// Makes the page at `addr` present for the access the error code describes (bit 0: the
     /// page was present; bit 1: a write; bit 4: an instruction fetch), if a region allows it.
     pub fn handle_fault(&self, addr: u64, write: bool, exec: bool) -> Fault {
-        let s = self.state.lock();
+        let mut s = self.state.lock();
         let Some(r) = s.regions.find(addr).copied() else {
             return Fault::Segv;
         };
@@ -360,6 +380,9 @@ impl AddressSpace {
         match fill_page(&r, page) {
             Ok(e) => {
                 slot.write(&m, e);
+                if page >= STACK_FLOOR && page < s.stack_low {
+                    s.stack_low = page;
+                }
                 Fault::Resolved
             }
             Err(OutOfMemory) => Fault::OutOfMemory,
@@ -377,14 +400,20 @@ impl AddressSpace {
             cs.regions = regions;
             cs.heap_start = s.heap_start;
             cs.brk = s.brk;
+            cs.stack_low = s.stack_low;
         }
         let m = DirectMap;
         // The child's last-level table for the 2 MiB the previous leaf was in: leaves come in
         // address order, so most need no walk of the child's tables.
         let mut child_pt: Option<(u64, u64)> = None;
         for r in s.regions.iter() {
+            let start = if r.start >= STACK_FLOOR {
+                r.start.max(s.stack_low)
+            } else {
+                r.start
+            };
             let mut result = Ok(());
-            pt::for_each_leaf(&m, self.pml4, r.start, r.end, |va, slot, e| {
+            pt::for_each_leaf(&m, self.pml4, start, r.end, |va, slot, e| {
                 if result.is_err() {
                     return;
                 }
@@ -428,8 +457,11 @@ impl AddressSpace {
 impl Drop for AddressSpace {
     fn drop(&mut self) {
         // Tables exist only where regions have been: the teardown reads only those entries.
-        let s = self.state.lock();
-        paging::free_user_space(self.pml4, s.regions.footprint());
+        let mut s = self.state.lock();
+        let low = s.stack_low;
+        s.regions.clip_footprint_above(STACK_FLOOR, low);
+        crate::vdso::uninstall(self.pml4);
+        paging::free_user_space(self.pml4, s.regions.footprint(), (VDSO_CHUNK, VDSO_END));
     }
 }
 
@@ -510,7 +542,17 @@ fn break_cow(page: u64, slot: pt::Slot, entry: u64) -> Fault {
 /// Where mmap puts regions without a fixed address: below the stack, above the first 64 KiB
 /// (Linux's mmap_min_addr).
 pub const MMAP_MIN: u64 = 0x1_0000;
-pub const MMAP_TOP: u64 = USER_STACK_TOP - STACK_MAX - PAGE_SIZE;
+pub const MMAP_TOP: u64 = VDSO_CHUNK;
+
+/// The 2 MiB (one last-level page table's reach) below the one the stack's guard page is in:
+/// the vDSO's, whose page table every address space shares (`crate::vdso`).
+pub const VDSO_CHUNK: u64 =
+    ((USER_STACK_TOP - STACK_MAX - PAGE_SIZE) & !(TABLE_SPAN - 1)) - TABLE_SPAN;
+pub const VDSO_END: u64 = VDSO_CHUNK + TABLE_SPAN;
+const TABLE_SPAN: u64 = 2 << 20;
+/// Where `stack_low` is kept: above the vDSO's 2 MiB, where only the stack can be (`add_region`,
+/// `MMAP_TOP`). It is kept by address, for every page made present there.
+const STACK_FLOOR: u64 = VDSO_END;
 
 /// Where a new mapping goes.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -101,14 +101,18 @@ pub fn new_address_space() -> Result<u64, OutOfMemory> {
 /// Frees the user half of `pml4` made inside `footprint` (every table and a reference to each
 /// frame they map: a frame shared copy-on-write with another process stays), reading only the
 /// entries inside it, and the PML4 itself. The caller promises nothing was mapped outside it
-/// (`Regions::footprint`).
-pub fn free_user_space(pml4: u64, footprint: &[(u64, u64)]) {
+/// (`Regions::footprint`) and `also` (a range with tables but no region: the vDSO's, whose own
+/// table the caller has taken out; the tables above it go, if the footprint's did not take them).
+pub fn free_user_space(pml4: u64, footprint: &[(u64, u64)], also: (u64, u64)) {
     let mut frames = FRAMES.lock();
     let mem = Teardown(&mut *frames);
-    pt::free_ranges(&mem, pml4, footprint, |frame| {
-        // SAFETY: see `Teardown`: no other reference to the allocator is live during the call.
-        unsafe { (*mem.0).release(frame) }
-    });
+    for ranges in [footprint, &[also]] {
+        pt::free_ranges(&mem, pml4, ranges, |frame| {
+            // SAFETY: see `Teardown`: no other reference to the allocator is live during the
+            // call.
+            unsafe { (*mem.0).release(frame) }
+        });
+    }
     // SAFETY: as above.
     unsafe { (*mem.0).free(pml4) };
 }

@@ -11,20 +11,23 @@
 //!   `__vdsosym`, glibc's `setup_vdso`, Go's runtime), exporting `__vdso_clock_gettime`,
 //!   `__vdso_gettimeofday`, `__vdso_time` and `__vdso_getcpu` at version LINUX_2.6.
 //!
-//! Both are ordinary file-backed regions over kernel-image frames (frames the allocator does not
-//! own, so fork shares them and munmap never frees them), made present on first touch.
+//! Both are kernel-image frames, mapped in every address space through one page table of their
+//! own (`TABLE`) that all processes share: neither regions nor page faults are involved, so
+//! fork, exec and exit pay nothing for them. munmap, mprotect and madvise leave them alone
+//! (Linux would let a process unmap its vDSO; nothing needs that).
 
 mod image;
 
 use core::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering::Relaxed, Ordering::Release};
 
-use crate::memory::address_space::{AddressSpace, MMAP_TOP};
+use crate::memory::address_space::VDSO_CHUNK as CHUNK;
+use crate::memory::paging::{self, DirectMap, OutOfMemory, PRESENT, USER, WRITABLE};
 use crate::memory::{align_up, kernel_virt_to_phys, PAGE_SIZE};
-use kcore::regions::{Backing, Region, RegionError, PROT_EXEC, PROT_READ};
+use kcore::pagetable::{self as pt, PhysMem};
 
-/// Where the data page goes in every process: at the top of the mmap area, below the stack's
-/// guard page, with room for an image of up to `IMAGE_PAGES_MAX` pages above it.
-pub const DATA_VA: u64 = MMAP_TOP - (1 + IMAGE_PAGES_MAX) * PAGE_SIZE;
+/// Where the data page goes in every process: at the start of the 2 MiB between the mmap area
+/// and the stack, with room for an image of up to `IMAGE_PAGES_MAX` pages above it.
+pub const DATA_VA: u64 = CHUNK;
 /// Where the image goes (AT_SYSINFO_EHDR). The image's code finds the data page one page below
 /// its own ELF header.
 pub const BASE: u64 = DATA_VA + PAGE_SIZE;
@@ -74,32 +77,64 @@ pub fn publish(boot_tsc: u64, mult: u64, tsc_hz: u64, realtime_offset: u64) {
     DATA.seq.store((seq | 1).wrapping_add(1), Release);
 }
 
-/// Maps the data page and the image into a new address space (at exec, and for the programs
-/// started at boot; fork copies the regions with the rest).
-pub fn map(mm: &AddressSpace) -> Result<(), RegionError> {
+/// The page table of the vDSO's 2 MiB (`CHUNK`), the same one in every address space: built
+/// once at boot, entered in each new address space's page directory (`install`), and never
+/// walked by fork, teardown or any mapping call (no region covers it), so a process costs no
+/// table, no entries to copy and none to free for it. Its entries are read-only, so no process
+/// can change what another one sees; the hardware's accessed bits are the only writes.
+#[repr(C, align(4096))]
+struct Table([AtomicU64; 512]);
+
+static TABLE: Table = Table([const { AtomicU64::new(0) }; 512]);
+
+/// Fills the shared table: the data page read-only and not executable, the image read and
+/// execute. Once, at boot, after the kernel's page tables (which decide whether NX exists).
+pub fn init() {
     let (start, len) = image::bytes();
     let pages = align_up(len, PAGE_SIZE) / PAGE_SIZE;
-    if pages > IMAGE_PAGES_MAX {
-        return Err(RegionError::Invalid);
+    assert!(pages <= IMAGE_PAGES_MAX, "vDSO image larger than its room");
+    let data = kernel_virt_to_phys(&DATA as *const Data as u64);
+    let slot = |va: u64| &TABLE.0[pt::index(va, 0)];
+    slot(DATA_VA).store(data | PRESENT | USER | paging::nx(), Relaxed);
+    let image = kernel_virt_to_phys(start);
+    for i in 0..pages {
+        slot(BASE + i * PAGE_SIZE).store((image + i * PAGE_SIZE) | PRESENT | USER, Relaxed);
     }
-    mm.add_region(Region {
-        start: DATA_VA,
-        end: DATA_VA + PAGE_SIZE,
-        prot: PROT_READ,
-        backing: Backing::File {
-            phys: kernel_virt_to_phys(&DATA as *const Data as u64),
-            len: PAGE_SIZE,
-        },
-        shared: false,
-    })?;
-    mm.add_region(Region {
-        start: BASE,
-        end: BASE + pages * PAGE_SIZE,
-        prot: PROT_READ | PROT_EXEC,
-        backing: Backing::File {
-            phys: kernel_virt_to_phys(start),
-            len: pages * PAGE_SIZE,
-        },
-        shared: false,
-    })
+}
+
+/// Enters the shared table in a fresh address space (`pml4` has no user entries yet), making
+/// the page-map and page-directory tables on the way; the stack, in the same 1 GiB, uses them
+/// too. Returns nothing to undo: the teardown frees those two tables with the stack's.
+pub fn install(pml4: u64) -> Result<(), OutOfMemory> {
+    let m = DirectMap;
+    let flags = PRESENT | WRITABLE | USER;
+    let table = kernel_virt_to_phys(&TABLE as *const Table as u64);
+    let mut t = pml4;
+    for level in [pt::PML4_LEVEL, 2] {
+        let i = pt::index(CHUNK, level);
+        let e = m.read(t, i);
+        t = if e & PRESENT != 0 {
+            e & pt::ADDR_MASK
+        } else {
+            let next = m.alloc_table().ok_or(OutOfMemory)?;
+            m.write(t, i, next | flags);
+            next
+        };
+    }
+    m.write(t, pt::index(CHUNK, 1), table | flags);
+    Ok(())
+}
+
+/// Takes the shared table out of `pml4` before its teardown, so that no walk frees it.
+pub fn uninstall(pml4: u64) {
+    let m = DirectMap;
+    let mut t = pml4;
+    for level in [pt::PML4_LEVEL, 2] {
+        let e = m.read(t, pt::index(CHUNK, level));
+        if e & PRESENT == 0 {
+            return;
+        }
+        t = e & pt::ADDR_MASK;
+    }
+    m.write(t, pt::index(CHUNK, 1), 0);
 }

@@ -13,6 +13,7 @@
 //! single-stepping counter (step_count.rs). `--counts` makes only those. See docs/bench.md.
 
 pub mod bare;
+pub mod boot;
 pub mod counts;
 pub mod host;
 pub mod lines;
@@ -172,6 +173,12 @@ pub fn measure(opts: &BenchOptions, guests: &Guests) -> Result<Results> {
         (gaps, host_lost) = host::ring3_gaps(&plan);
         if let Some(g) = gaps {
             host.insert("ring3_gaps", g);
+        }
+        if !opts.quick {
+            match tmp.write("kernel.elf", guests.kernel) {
+                Ok(kernel) => host.extend(boot::measure(&kernel, &tmp.0, tsc_hz, &mut problems)),
+                Err(e) => problems.push(format!("boot rows: {e}")),
+            }
         }
         host_work.extend(host::run_work(&plan));
         if let Some(w) = lines::Stat::from_samples(&mut host_work) {

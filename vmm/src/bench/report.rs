@@ -120,6 +120,13 @@ pub fn rows(r: &Results) -> Vec<Row> {
             host: None,
         },
         Row {
+            key: "boot_busybox",
+            label: "boot to busybox true (host column: QEMU, KVM)",
+            ours: h("boot_busybox"),
+            floor: None,
+            host: h("boot_busybox_qemu"),
+        },
+        Row {
             key: "timer_tick",
             label: "timer interrupt, cycles lost per tick",
             ours: o("timer_tick"),

@@ -7,6 +7,7 @@ pub mod cpuid;
 pub mod devices;
 pub mod error;
 pub mod event_loop;
+pub mod exit_stats;
 pub mod gdb;
 pub mod initrd;
 pub mod lapic;

@@ -108,6 +108,11 @@ struct RunArgs {
     #[arg(long, value_name = "PORT|unix:PATH")]
     gdb: Option<vmm::gdb::GdbAddr>,
 
+    /// At the end, print to stderr the VM exits that reached the VMM, by kind and device, with
+    /// the KVM_RUN calls and the time in the guest and in the VMM
+    #[arg(long)]
+    stats: bool,
+
     /// More logging (-v info, -vv debug, -vvv trace); RUST_LOG is honoured otherwise
     #[arg(short, long, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     verbose: u8,
@@ -194,6 +199,7 @@ fn config_from(args: RunArgs) -> Result<VmConfig, Error> {
         module: Some(module),
         timeout: args.timeout,
         gdb: args.gdb,
+        stats: args.stats,
     })
 }
 

@@ -21,6 +21,8 @@ pub mod port {
     /// reports). Reading it clears `console_status::WINSIZE_CHANGED`. A VMM without it answers
     /// all ones: no size.
     pub const CONSOLE_WINSIZE: u16 = 0xf8;
+    /// `trace=events`: the kernel writes each event record here (abi::trace), one `rep outsb`.
+    pub const TRACE: u16 = 0xf9;
 }
 
 /// The bits of the console-status port.

@@ -72,6 +72,7 @@ pub fn device_name(p: u16) -> &'static str {
         port::CONSOLE_STATUS => "console-status",
         port::ENTROPY => "entropy",
         port::CONSOLE_WINSIZE => "console-winsize",
+        port::TRACE => "trace",
         _ => "none",
     }
 }

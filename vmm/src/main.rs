@@ -113,6 +113,12 @@ struct RunArgs {
     #[arg(long)]
     stats: bool,
 
+    /// Write the kernel's system calls, context switches and signals to FILE as Chrome
+    /// trace-event JSON (open it in ui.perfetto.dev); adds `trace=events` to the kernel command
+    /// line
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+
     /// More logging (-v info, -vv debug, -vvv trace); RUST_LOG is honoured otherwise
     #[arg(short, long, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     verbose: u8,
@@ -149,7 +155,13 @@ fn init_logging(args: &RunArgs) {
 /// Turns the command line into a `VmConfig`, reading the kernel and the programs.
 fn config_from(args: RunArgs) -> Result<VmConfig, Error> {
     // Checked here rather than by clap, whose message would repeat the whole (long) value.
-    let cmdline = vmm::boot::pvh::Cmdline::new(args.cmdline)
+    let cmdline = match &args.trace {
+        Some(_) => format!("{} trace=events", args.cmdline)
+            .trim_start()
+            .to_string(),
+        None => args.cmdline,
+    };
+    let cmdline = vmm::boot::pvh::Cmdline::new(cmdline)
         .map_err(|e| Error::Usage(format!("--cmdline: {e}")))?;
     let (kernel_path, kernel) = match args.kernel {
         Some(path) => {
@@ -200,6 +212,7 @@ fn config_from(args: RunArgs) -> Result<VmConfig, Error> {
         timeout: args.timeout,
         gdb: args.gdb,
         stats: args.stats,
+        trace: args.trace,
     })
 }
 

@@ -45,6 +45,9 @@ pub struct VmConfig {
     pub gdb: Option<GdbAddr>,
     /// Print the VM exit statistics at the end (`--stats`).
     pub stats: bool,
+    /// Write the kernel's events here as Chrome trace-event JSON (`--trace`); the kernel
+    /// command line then has `trace=events`.
+    pub trace: Option<PathBuf>,
 }
 
 /// Writes the EventFd when dropped: the vCPU thread's end reaches the event loop even if the
@@ -125,7 +128,12 @@ pub fn run(config: VmConfig) -> Result<u8> {
         quit.try_clone().map_err(|e| internal("eventfd", e))?,
     )
     .map_err(|e| internal("console input", e))?;
-    let io = IoBus::new(com1.serial, console);
+    let mut io = IoBus::new(com1.serial, console);
+    let trace = config
+        .trace
+        .as_ref()
+        .map(|_| Arc::new(crate::trace_json::TraceSink::default()));
+    io.trace = trace.clone();
 
     let vcpu_end =
         EventFd::new(libc::EFD_NONBLOCK).map_err(|e| Error::Internal(format!("eventfd: {e}")))?;
@@ -174,6 +182,16 @@ pub fn run(config: VmConfig) -> Result<u8> {
         let mut s = crate::exit_stats::lock(stats);
         s.finish();
         eprint!("{}", s.report());
+    }
+    if let (Some(sink), Some(path)) = (&trace, &config.trace) {
+        let write = std::fs::File::create(path).and_then(|f| {
+            let mut w = std::io::BufWriter::new(f);
+            serde_json::to_writer(&mut w, &sink.to_json())?;
+            std::io::Write::flush(&mut w)
+        });
+        if let Err(e) = write {
+            eprintln!("vmm: cannot write the trace to {}: {e}", path.display());
+        }
     }
     match end? {
         // The vCPU thread is still in KVM_RUN; the caller ends the process, which ends it.

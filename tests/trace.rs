@@ -41,7 +41,10 @@ fn str_of<'a>(e: &'a Value, key: &str) -> &'a str {
 fn the_demo_trace_is_well_formed_and_matches_trace_sched() {
     let (run, v) = demo_trace();
     assert_eq!(v["otherData"]["dropped_records"], 0);
-    assert_eq!(v["otherData"]["partial_record_bytes"], 0);
+    assert!(v["otherData"]["problem"].is_null(), "{}", v["otherData"]);
+    // The demo makes more events than the buffer holds: it was handed over when full, and
+    // the rest read at the end.
+    assert!(v["otherData"]["records"].as_u64().unwrap() > 1024);
     let mut stacks: HashMap<(u64, u64), Vec<String>> = HashMap::new();
     let mut last_ts: HashMap<(u64, u64), f64> = HashMap::new();
     for e in events(&v) {
@@ -177,7 +180,7 @@ fn without_trace_the_kernel_sends_no_records() {
     let run = run_vmm_lde(["--stats"]);
     run.assert_status(0);
     assert!(
-        !run.stderr.contains(" trace "),
+        !run.stderr.contains(" trace-"),
         "trace port used without --trace: {}",
         run.stderr
     );

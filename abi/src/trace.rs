@@ -1,6 +1,27 @@
-//! `trace=events`: the kernel's event records, as it sends them to the VMM (`vmm --trace`).
-//! Each record is one `rep outsb` of `RECORD_BYTES` bytes to `machine::port::TRACE`: one VM exit
-//! per event, paid only while tracing is on. The fields are little-endian u64s.
+//! `trace=events`: the kernel's event records, as it hands them to the VMM (`vmm --trace`).
+//! The kernel keeps them in a buffer in its own memory (a `Header`, then `CAPACITY` records),
+//! tells the VMM the buffer's physical address once (a 4-byte write to
+//! `machine::port::TRACE_BUFFER`), and when the buffer is full writes `machine::port::TRACE_FLUSH`:
+//! the VMM takes `head` records from guest memory during that exit, and the kernel starts again
+//! at 0. At the end (power-off, crash, timeout) the VMM takes the `head` records still there. One
+//! VM exit per `CAPACITY` events. All fields little-endian.
+
+/// Records in the buffer.
+pub const CAPACITY: usize = 1024;
+/// `Header::magic`: "LDETRACE".
+pub const MAGIC: u64 = u64::from_le_bytes(*b"LDETRACE");
+
+/// The buffer's first `RECORD_BYTES` bytes; the records follow.
+#[derive(Clone, Copy, Debug)]
+#[repr(C)]
+pub struct Header {
+    pub magic: u64,
+    /// Records written since the last flush.
+    pub head: u64,
+    /// `CAPACITY`, for the VMM to check.
+    pub capacity: u64,
+    pub _reserved: [u64; 3],
+}
 
 /// A system call begins: `a` = number, first three arguments.
 pub const SYSCALL_ENTER: u32 = 1;

@@ -72,7 +72,8 @@ pub fn device_name(p: u16) -> &'static str {
         port::CONSOLE_STATUS => "console-status",
         port::ENTROPY => "entropy",
         port::CONSOLE_WINSIZE => "console-winsize",
-        port::TRACE => "trace",
+        port::TRACE_BUFFER => "trace-buffer",
+        port::TRACE_FLUSH => "trace-flush",
         _ => "none",
     }
 }

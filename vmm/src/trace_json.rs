@@ -1,5 +1,5 @@
-//! `--trace FILE`: the kernel's event records (abi::trace, sent to the trace port while the
-//! kernel runs with `trace=events`) as Chrome trace-event JSON, which ui.perfetto.dev and
+//! `--trace FILE`: the kernel's event records (abi::trace: a buffer in guest memory the kernel
+//! hands over when full, and the VMM reads at the end, while it runs with `trace=events`) as Chrome trace-event JSON, which ui.perfetto.dev and
 //! chrome://tracing open. Each guest process is a track (pid = tid = its pid) holding a
 //! "running" slice for each time it had the CPU and, nested inside, a slice per system call;
 //! track 0 ("kernel") holds an instant event per context switch. Slices on a track always nest:
@@ -9,46 +9,108 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
-use abi::trace::{self, Record, RECORD_BYTES};
+use abi::trace::{self, Header, Record, RECORD_BYTES};
 use serde_json::{json, Value};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 /// More records than this are counted, not kept: a long run's trace stays small enough to open.
 pub const MAX_RECORDS: usize = 2_000_000;
 
-/// The records as the guest sent them, filled by the I/O bus.
-#[derive(Default)]
+/// The records as the guest handed them over, filled by the I/O bus.
 pub struct TraceSink {
+    memory: GuestMemoryMmap,
     inner: Mutex<Sink>,
 }
 
 #[derive(Default)]
 struct Sink {
+    /// The buffer's guest-physical address, once the kernel has said it (and it checked out).
+    buffer: Option<u64>,
     records: Vec<Record>,
     dropped: u64,
-    /// Bytes of a record not yet complete: KVM may split one `rep outsb` into several exits
-    /// (kvm_pvm hands over 32-bit string I/O a byte at a time).
-    partial: Vec<u8>,
+    /// What was wrong with the buffer, if anything: said in the trace, not silently empty.
+    problem: Option<String>,
 }
 
 impl TraceSink {
-    /// Bytes written to the trace port.
-    pub fn write(&self, data: &[u8]) {
-        let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        s.partial.extend_from_slice(data);
-        while s.partial.len() >= RECORD_BYTES {
-            let r = Record::from_bytes(&s.partial[..RECORD_BYTES]).expect("one record's bytes");
-            s.partial.drain(..RECORD_BYTES);
+    pub fn new(memory: GuestMemoryMmap) -> TraceSink {
+        TraceSink {
+            memory,
+            inner: Mutex::new(Sink::default()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Sink> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn header(&self, addr: u64) -> Result<Header, String> {
+        let mut b = [0u8; RECORD_BYTES];
+        self.memory
+            .read_slice(&mut b, GuestAddress(addr))
+            .map_err(|e| format!("the buffer at {addr:#x} is not in guest RAM: {e}"))?;
+        let word = |i: usize| u64::from_le_bytes(b[8 * i..8 * i + 8].try_into().unwrap_or([0; 8]));
+        let h = Header {
+            magic: word(0),
+            head: word(1),
+            capacity: word(2),
+            _reserved: [0; 3],
+        };
+        if h.magic != trace::MAGIC || h.capacity != trace::CAPACITY as u64 {
+            return Err(format!("no trace buffer header at {addr:#x}"));
+        }
+        Ok(h)
+    }
+
+    /// A 4-byte write to `TRACE_BUFFER`: where the kernel's buffer is.
+    pub fn set_buffer(&self, data: &[u8]) {
+        let mut s = self.lock();
+        let Ok(addr) = <[u8; 4]>::try_from(data).map(u32::from_le_bytes) else {
+            s.problem = Some(format!("a {}-byte write of the buffer address", data.len()));
+            return;
+        };
+        match self.header(addr as u64) {
+            Ok(_) => s.buffer = Some(addr as u64),
+            Err(e) => s.problem = Some(e),
+        }
+    }
+
+    /// A write to `TRACE_FLUSH` (the buffer is full), and the end of the run: takes the
+    /// records the buffer holds. The kernel starts again at 0 after a flush.
+    pub fn drain(&self) {
+        let mut s = self.lock();
+        let Some(addr) = s.buffer else { return };
+        let head = match self.header(addr) {
+            Ok(h) => h.head.min(trace::CAPACITY as u64) as usize,
+            Err(e) => {
+                s.problem = Some(e);
+                return;
+            }
+        };
+        let mut bytes = vec![0u8; head * RECORD_BYTES];
+        if let Err(e) = self
+            .memory
+            .read_slice(&mut bytes, GuestAddress(addr + RECORD_BYTES as u64))
+        {
+            s.problem = Some(format!("cannot read the trace records: {e}"));
+            return;
+        }
+        for chunk in bytes.chunks_exact(RECORD_BYTES) {
             if s.records.len() >= MAX_RECORDS {
                 s.dropped += 1;
-            } else {
+            } else if let Some(r) = Record::from_bytes(chunk) {
                 s.records.push(r);
             }
         }
     }
 
     pub fn to_json(&self) -> Value {
-        let s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        chrome_trace(&s.records, s.dropped, s.partial.len() as u64)
+        let s = self.lock();
+        let mut v = chrome_trace(&s.records, s.dropped);
+        if let Some(p) = &s.problem {
+            v["otherData"]["problem"] = json!(p);
+        }
+        v
     }
 }
 
@@ -70,7 +132,7 @@ struct Open {
 }
 
 /// The trace-event document for `records`, in the order the kernel sent them.
-pub fn chrome_trace(records: &[Record], dropped: u64, partial_bytes: u64) -> Value {
+pub fn chrome_trace(records: &[Record], dropped: u64) -> Value {
     let mut events = Vec::new();
     let mut open: HashMap<u32, Vec<Open>> = HashMap::new();
     let mut names: BTreeMap<u32, String> = BTreeMap::new();
@@ -186,7 +248,6 @@ pub fn chrome_trace(records: &[Record], dropped: u64, partial_bytes: u64) -> Val
             "source": "lde vmm --trace (kernel trace=events)",
             "records": records.len(),
             "dropped_records": dropped,
-            "partial_record_bytes": partial_bytes,
         }
     })
 }
@@ -210,7 +271,7 @@ mod tests {
             rec(3000, trace::SWITCH, 1, [2, 1, m[0], m[1]]),
             rec(3100, trace::SYSCALL_EXIT, 1, [yield_nr, 0, 0, 0]),
         ];
-        let v = chrome_trace(&records, 0, 0);
+        let v = chrome_trace(&records, 0);
         let ev = v["traceEvents"].as_array().unwrap();
         let seq: Vec<(String, String, u64)> = ev
             .iter()

@@ -132,7 +132,7 @@ pub fn run(config: VmConfig) -> Result<u8> {
     let trace = config
         .trace
         .as_ref()
-        .map(|_| Arc::new(crate::trace_json::TraceSink::default()));
+        .map(|_| Arc::new(crate::trace_json::TraceSink::new(vm.memory.clone())));
     io.trace = trace.clone();
 
     let vcpu_end =
@@ -184,6 +184,8 @@ pub fn run(config: VmConfig) -> Result<u8> {
         eprint!("{}", s.report());
     }
     if let (Some(sink), Some(path)) = (&trace, &config.trace) {
+        // What the kernel recorded since its last flush, however the run ended.
+        sink.drain();
         let write = std::fs::File::create(path).and_then(|f| {
             let mut w = std::io::BufWriter::new(f);
             serde_json::to_writer(&mut w, &sink.to_json())?;

@@ -1,15 +1,19 @@
-//! `trace=events` (added by `vmm --trace`): the system calls, context switches and signals as
-//! records (abi::trace) on the trace port, which the VMM turns into a Perfetto trace. Off, it
-//! costs the hot paths nothing: the system calls go through this file's table only when it is
-//! on (syscall.rs chooses the table), and the switch and signal paths test a flag they test
-//! already for `trace=sched` or take only on their slow path.
+//! `trace=events` (added by `vmm --trace`): the system calls, context switches, signals and
+//! faults as records (abi::trace) in a buffer the VMM reads from guest memory: one VM exit per
+//! `CAPACITY` events, none per event. Off, it costs the hot paths nothing: the system calls go
+//! through this file's table only when it is on (syscall.rs chooses the table), and the switch,
+//! signal and fault paths test a flag only where they are slow already (the switch path's
+//! `trace=sched` test covers both).
+
+use core::cell::UnsafeCell;
 
 use crate::percpu::current;
 use crate::sync::CpuCell;
 use crate::syscall_table::{Handler, SYSCALL_TABLE, TABLE_LEN};
 use crate::trap_frame::TrapFrame;
 use abi::syscall::nr;
-use abi::trace::{self, Record, RECORD_BYTES};
+use abi::trace::{self, Header, Record, CAPACITY};
+use x86_64::instructions::port::Port;
 
 /// Every entry the same: a record, the real entry, a record.
 pub static EVENT_TABLE: [Handler; TABLE_LEN] = [traced; TABLE_LEN];
@@ -17,6 +21,37 @@ pub static EVENT_TABLE: [Handler; TABLE_LEN] = [traced; TABLE_LEN];
 static ON: CpuCell<bool> = CpuCell::new(false);
 /// `trace=sched` too: the switch lines on the console as well as the records.
 static SCHED_LINES: CpuCell<bool> = CpuCell::new(false);
+
+#[repr(C, align(4096))]
+struct Buffer {
+    header: Header,
+    records: [Record; CAPACITY],
+}
+
+struct Ring(UnsafeCell<Buffer>);
+
+// SAFETY: one CPU, and the kernel runs with interrupts off (only the idle loop's `sti; hlt`
+// opens them, and no event is recorded there), so no two uses of the buffer overlap. The VMM
+// reads it only while the vCPU is stopped in an exit (a flush) or gone (the end).
+unsafe impl Sync for Ring {}
+
+const EMPTY: Record = Record {
+    ns: 0,
+    kind: 0,
+    pid: 0,
+    a: [0; 4],
+};
+
+// All zeros, so in .bss rather than the image: `enable` fills the header in.
+static RING: Ring = Ring(UnsafeCell::new(Buffer {
+    header: Header {
+        magic: 0,
+        head: 0,
+        capacity: 0,
+        _reserved: [0; 3],
+    },
+    records: [EMPTY; CAPACITY],
+}));
 
 pub fn on() -> bool {
     ON.get()
@@ -26,21 +61,33 @@ pub fn sched_lines() -> bool {
     SCHED_LINES.get()
 }
 
+/// Tells the VMM where the buffer is and starts recording.
 pub fn enable(sched_lines: bool) {
+    // SAFETY: see `Ring`; recording has not started.
+    let b = unsafe { &mut *RING.0.get() };
+    b.header.magic = trace::MAGIC;
+    b.header.capacity = CAPACITY as u64;
+    let phys = crate::memory::kernel_virt_to_phys(RING.0.get() as u64);
+    // SAFETY: a 4-byte write to the VMM's trace port; the kernel image lies below 4 GiB.
+    unsafe { Port::<u32>::new(abi::machine::port::TRACE_BUFFER).write(phys as u32) };
     ON.set(true);
     SCHED_LINES.set(sched_lines);
 }
 
-/// Sends one record: one VM exit.
+/// Records one event; a full buffer is handed to the VMM first.
 pub fn emit(kind: u32, pid: u32, a: [u64; 4]) {
     let ns = crate::time::monotonic_ns();
-    let bytes = Record { ns, kind, pid, a }.to_bytes();
-    // SAFETY: sends the record's bytes to the trace port, which only the VMM reads; DF is
-    // clear (the ABI's and SFMASK's promise), and rsi/rcx are given back as clobbered.
-    unsafe {
-        core::arch::asm!("rep outsb", in("dx") abi::machine::port::TRACE,
-            inout("rsi") bytes.as_ptr() => _, inout("rcx") RECORD_BYTES => _,
-            options(nostack, preserves_flags, readonly));
+    // SAFETY: see `Ring`: nothing else uses the buffer now.
+    let b = unsafe { &mut *RING.0.get() };
+    if b.header.head as usize >= CAPACITY {
+        // SAFETY: a write to the VMM's trace port: the VMM takes the records during this
+        // exit (the asm has no `nomem`, so the stores above are in memory by then).
+        unsafe { Port::<u8>::new(abi::machine::port::TRACE_FLUSH).write(0) };
+        b.header.head = 0;
+    }
+    if let Some(r) = b.records.get_mut(b.header.head as usize) {
+        *r = Record { ns, kind, pid, a };
+        b.header.head += 1;
     }
 }
 

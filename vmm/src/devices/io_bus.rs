@@ -91,10 +91,14 @@ impl IoBus {
         if port == EXIT_PORT {
             return WriteEffect::PowerOff(exit_port::exit_status(data));
         }
-        if port == abi::machine::port::TRACE {
+        if port == abi::machine::port::TRACE_BUFFER || port == abi::machine::port::TRACE_FLUSH {
             // Without --trace the kernel was not asked to trace: anything here is dropped.
             if let Some(t) = &self.trace {
-                t.write(data);
+                if port == abi::machine::port::TRACE_BUFFER {
+                    t.set_buffer(data);
+                } else {
+                    t.drain();
+                }
             }
             return WriteEffect::None;
         }

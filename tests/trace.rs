@@ -185,3 +185,38 @@ fn without_trace_the_kernel_sends_no_records() {
         run.stderr
     );
 }
+
+/// The trace of a run that did not end well matters most: a guest stopped by `--timeout` (pid 1
+/// spins forever) still leaves its trace, read from the buffer the kernel never handed over.
+#[test]
+fn a_timed_out_run_still_leaves_its_trace() {
+    let dir = common::scratch_dir("trace_timeout");
+    let path = dir.join("timeout.json");
+    let mut cmd = common::vmm();
+    cmd.args(["--timeout", "3", "--trace", path.to_str().unwrap()])
+        .args(["--user", &user("spinforever", "")]);
+    let run = run(cmd);
+    assert_eq!(run.status, Some(124), "{}", run.dump());
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("no trace: {e}"));
+    let v: Value = serde_json::from_str(&text).expect("the trace is JSON");
+    let evs = events(&v);
+    assert!(
+        evs.iter().any(|e| e["cat"] == "sched"
+            && e["ph"] == "i"
+            && e["args"]["to"] == 1
+            && e["args"]["why"] == "start"
+            && e["args"]["to_name"] == "spinforever"),
+        "{}",
+        v
+    );
+    // Its "running" slice, still open when the VMM stopped, is closed at the last event.
+    let begins = evs
+        .iter()
+        .filter(|e| e["pid"] == 1 && e["ph"] == "B")
+        .count();
+    let ends = evs
+        .iter()
+        .filter(|e| e["pid"] == 1 && e["ph"] == "E")
+        .count();
+    assert!(begins > 0 && begins == ends, "{begins} begins, {ends} ends");
+}

@@ -89,3 +89,29 @@ fn the_demo_table_adds_up_to_the_kvm_run_calls() {
         run.stderr
     );
 }
+
+#[test]
+fn stats_json_is_the_same_counts_for_machines() {
+    let dir = scratch_dir("stats_json");
+    let kernel = write_file(
+        &dir,
+        "hi.elf",
+        &make_elf(ElfSpec::default(), &code_hi_then_exit(0)),
+    );
+    let out = run_vmm([kernel.as_os_str(), "--stats=json".as_ref()]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let err = stderr(&out);
+    let v: serde_json::Value = serde_json::from_str(err.trim()).expect("one line of JSON");
+    assert_eq!(v["kvm_runs"], 4, "{v}");
+    let exits = v["exits"].as_array().unwrap();
+    let count = |port: u64| {
+        exits
+            .iter()
+            .find(|e| e["port"] == port)
+            .map(|e| e["count"].as_u64().unwrap())
+    };
+    assert_eq!(count(0x3f8), Some(3), "{v}");
+    assert_eq!(count(0xf4), Some(1), "{v}");
+    assert_eq!(exits.len(), 2, "{v}");
+    assert!(v["in_guest_ns"].as_u64().unwrap() <= v["run_ns"].as_u64().unwrap());
+}

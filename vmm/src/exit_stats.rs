@@ -1,7 +1,8 @@
 //! `--stats`: what the VMM saw of the run. Every KVM_RUN call is timed, and each exit that
 //! reaches userspace is counted by kind and device with the time the VMM spent on it before
 //! entering the guest again. With the in-kernel irqchip, HLT and interrupt exits stay inside
-//! KVM and are not among them. Off, the loop pays one `Option` test per exit.
+//! KVM and are not among them. Off, the loop pays one `Option` test per exit. `--stats=json`
+//! prints the same as one line of JSON.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -143,6 +144,34 @@ impl ExitStats {
         if let Some((kind, since)) = self.pending.take() {
             self.exits.entry(kind).or_default().in_vmm += now - since;
         }
+    }
+
+    /// The same as one JSON object (`--stats=json`), times in nanoseconds.
+    pub fn json(&self) -> serde_json::Value {
+        let exits: Vec<serde_json::Value> = self
+            .exits
+            .iter()
+            .map(|(kind, t)| {
+                let port = match kind {
+                    ExitKind::PortOut(p) | ExitKind::PortIn(p) => Some(*p),
+                    _ => None,
+                };
+                serde_json::json!({
+                    "exit": kind.name(),
+                    "port": port,
+                    "device": port.map(device_name),
+                    "count": t.count,
+                    "vmm_ns": t.in_vmm.as_nanos() as u64,
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "run_ns": self.started.elapsed().as_nanos() as u64,
+            "kvm_runs": self.kvm_runs,
+            "in_guest_ns": self.in_guest.as_nanos() as u64,
+            "exits": exits,
+            "not_counted": "HLT and interrupt exits (they stay in KVM: in-kernel irqchip)",
+        })
     }
 
     /// The table printed at exit.

@@ -109,9 +109,11 @@ struct RunArgs {
     gdb: Option<vmm::gdb::GdbAddr>,
 
     /// At the end, print to stderr the VM exits that reached the VMM, by kind and device, with
-    /// the KVM_RUN calls and the time in the guest and in the VMM
-    #[arg(long)]
-    stats: bool,
+    /// the KVM_RUN calls and the time in the guest and in the VMM; `--stats=json`: as one line
+    /// of JSON
+    #[arg(long, value_name = "json", num_args = 0..=1, require_equals = true,
+          default_missing_value = "table", value_parser = parse_stats)]
+    stats: Option<vmm::vmm::StatsFormat>,
 
     /// Write the kernel's system calls, context switches and signals to FILE as Chrome
     /// trace-event JSON (open it in ui.perfetto.dev); adds `trace=events` to the kernel command
@@ -126,6 +128,14 @@ struct RunArgs {
     /// Less logging (-q errors only, -qq nothing)
     #[arg(short, long, action = clap::ArgAction::Count)]
     quiet: u8,
+}
+
+fn parse_stats(s: &str) -> Result<vmm::vmm::StatsFormat, String> {
+    match s {
+        "table" => Ok(vmm::vmm::StatsFormat::Table),
+        "json" => Ok(vmm::vmm::StatsFormat::Json),
+        _ => Err(format!("{s:?}: --stats takes no value or =json")),
+    }
 }
 
 fn parse_timeout(s: &str) -> Result<f64, String> {

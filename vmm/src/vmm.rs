@@ -43,11 +43,18 @@ pub struct VmConfig {
     pub timeout: Option<f64>,
     /// Wait for gdb here before the first instruction (`--gdb`).
     pub gdb: Option<GdbAddr>,
-    /// Print the VM exit statistics at the end (`--stats`).
-    pub stats: bool,
+    /// Print the VM exit statistics at the end (`--stats`, `--stats=json`).
+    pub stats: Option<StatsFormat>,
     /// Write the kernel's events here as Chrome trace-event JSON (`--trace`); the kernel
     /// command line then has `trace=events`.
     pub trace: Option<PathBuf>,
+}
+
+/// How `--stats` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatsFormat {
+    Table,
+    Json,
 }
 
 /// Writes the EventFd when dropped: the vCPU thread's end reaches the event loop even if the
@@ -146,7 +153,7 @@ pub fn run(config: VmConfig) -> Result<u8> {
     // The guest's RAM must stay mapped while the vCPU runs: the thread holds a handle to it.
     let memory = vm.memory.clone();
     let gdb_addr = config.gdb.clone();
-    let stats = config.stats.then(|| Arc::new(Mutex::new(ExitStats::new())));
+    let stats = config.stats.map(|_| Arc::new(Mutex::new(ExitStats::new())));
     let vcpu_stats = stats.clone();
     let vcpu_thread = thread::Builder::new()
         .name("vcpu0".into())
@@ -181,7 +188,10 @@ pub fn run(config: VmConfig) -> Result<u8> {
     if let Some(stats) = &stats {
         let mut s = crate::exit_stats::lock(stats);
         s.finish();
-        eprint!("{}", s.report());
+        match config.stats {
+            Some(StatsFormat::Json) => eprintln!("{}", s.json()),
+            _ => eprint!("{}", s.report()),
+        }
     }
     if let (Some(sink), Some(path)) = (&trace, &config.trace) {
         // What the kernel recorded since its last flush, however the run ended.

@@ -14,6 +14,7 @@ pub mod lapic;
 pub mod layout;
 pub mod step_count;
 pub mod terminal;
+pub mod timeline;
 pub mod trace_json;
 pub mod vcpu;
 pub mod vm;

@@ -121,6 +121,11 @@ struct RunArgs {
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
 
+    /// Draw the run to FILE as an SVG timeline: a lane per process, the kernel's switches,
+    /// faults (see "Watching a run" in README.md); adds `trace=events` like --trace
+    #[arg(long, value_name = "FILE")]
+    timeline: Option<PathBuf>,
+
     /// More logging (-v info, -vv debug, -vvv trace); RUST_LOG is honoured otherwise
     #[arg(short, long, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     verbose: u8,
@@ -165,7 +170,7 @@ fn init_logging(args: &RunArgs) {
 /// Turns the command line into a `VmConfig`, reading the kernel and the programs.
 fn config_from(args: RunArgs) -> Result<VmConfig, Error> {
     // Checked here rather than by clap, whose message would repeat the whole (long) value.
-    let cmdline = match &args.trace {
+    let cmdline = match args.trace.as_ref().or(args.timeline.as_ref()) {
         Some(_) => format!("{} trace=events", args.cmdline)
             .trim_start()
             .to_string(),
@@ -223,6 +228,7 @@ fn config_from(args: RunArgs) -> Result<VmConfig, Error> {
         gdb: args.gdb,
         stats: args.stats,
         trace: args.trace,
+        timeline: args.timeline,
     })
 }
 

@@ -104,6 +104,10 @@ impl TraceSink {
         }
     }
 
+    pub fn records(&self) -> Vec<Record> {
+        self.lock().records.clone()
+    }
+
     pub fn to_json(&self) -> Value {
         let s = self.lock();
         let mut v = chrome_trace(&s.records, s.dropped);

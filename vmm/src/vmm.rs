@@ -48,6 +48,8 @@ pub struct VmConfig {
     /// Write the kernel's events here as Chrome trace-event JSON (`--trace`); the kernel
     /// command line then has `trace=events`.
     pub trace: Option<PathBuf>,
+    /// Draw the run as an SVG timeline here (`--timeline`); also adds `trace=events`.
+    pub timeline: Option<PathBuf>,
 }
 
 /// How `--stats` prints.
@@ -136,10 +138,8 @@ pub fn run(config: VmConfig) -> Result<u8> {
     )
     .map_err(|e| internal("console input", e))?;
     let mut io = IoBus::new(com1.serial, console);
-    let trace = config
-        .trace
-        .as_ref()
-        .map(|_| Arc::new(crate::trace_json::TraceSink::new(vm.memory.clone())));
+    let trace = (config.trace.is_some() || config.timeline.is_some())
+        .then(|| Arc::new(crate::trace_json::TraceSink::new(vm.memory.clone())));
     io.trace = trace.clone();
 
     let vcpu_end =
@@ -193,9 +193,16 @@ pub fn run(config: VmConfig) -> Result<u8> {
             _ => eprint!("{}", s.report()),
         }
     }
-    if let (Some(sink), Some(path)) = (&trace, &config.trace) {
+    if let Some(sink) = &trace {
         // What the kernel recorded since its last flush, however the run ended.
         sink.drain();
+    }
+    if let (Some(sink), Some(path)) = (&trace, &config.timeline) {
+        if let Err(e) = svg::save(path, &crate::timeline::draw(&sink.records())) {
+            eprintln!("vmm: cannot write the timeline to {}: {e}", path.display());
+        }
+    }
+    if let (Some(sink), Some(path)) = (&trace, &config.trace) {
         let write = std::fs::File::create(path).and_then(|f| {
             let mut w = std::io::BufWriter::new(f);
             serde_json::to_writer(&mut w, &sink.to_json())?;

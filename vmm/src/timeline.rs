@@ -70,11 +70,13 @@ pub fn draw(records: &[Record]) -> Document {
         let name = format!("{pid} {}", names[pid]);
         doc = doc.add(label(PLOT_X - 140.0, y + 16.0, &name, 13));
     }
+    // Spans keep their true width (a short one is faint, not widened into its neighbours);
+    // marks are given theirs.
     let rect = |x0: f64, x1: f64, y: f64, h: f64, fill: &str| {
         Rectangle::new()
             .set("x", x0)
             .set("y", y)
-            .set("width", (x1 - x0).max(1.0))
+            .set("width", (x1 - x0).max(0.0))
             .set("height", h)
             .set("fill", fill)
     };

@@ -7,6 +7,7 @@
 //! - [`elf`]: ELF64 validation, and what makes a program loadable;
 //! - [`start`]: the archive's START manifest;
 //! - [`bench`]: `vmm bench`'s workload, summary and BENCH line;
+//! - [`trace`]: the kernel's event records for `vmm --trace`;
 //! - [`termios`]: the terminal's `struct termios`, `struct winsize` and ioctl numbers.
 //!
 //! `no_std`, no allocation; the `std` feature adds what only the host needs.
@@ -24,5 +25,6 @@ pub mod signal;
 pub mod start;
 pub mod syscall;
 pub mod termios;
+pub mod trace;
 
 pub use errno::Errno;

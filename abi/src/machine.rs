@@ -21,6 +21,10 @@ pub mod port {
     /// reports). Reading it clears `console_status::WINSIZE_CHANGED`. A VMM without it answers
     /// all ones: no size.
     pub const CONSOLE_WINSIZE: u16 = 0xf8;
+    /// `trace=events`: a 4-byte write of the event buffer's physical address (abi::trace).
+    pub const TRACE_BUFFER: u16 = 0xf9;
+    /// `trace=events`: a write here says the event buffer is full (abi::trace).
+    pub const TRACE_FLUSH: u16 = 0xfa;
 }
 
 /// The bits of the console-status port.

@@ -108,6 +108,24 @@ struct RunArgs {
     #[arg(long, value_name = "PORT|unix:PATH")]
     gdb: Option<vmm::gdb::GdbAddr>,
 
+    /// At the end, print to stderr the VM exits that reached the VMM, by kind and device, with
+    /// the KVM_RUN calls and the time in the guest and in the VMM; `--stats=json`: as one line
+    /// of JSON
+    #[arg(long, value_name = "json", num_args = 0..=1, require_equals = true,
+          default_missing_value = "table", value_parser = parse_stats)]
+    stats: Option<vmm::vmm::StatsFormat>,
+
+    /// Write the kernel's system calls, context switches and signals to FILE as Chrome
+    /// trace-event JSON (open it in ui.perfetto.dev); adds `trace=events` to the kernel command
+    /// line
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+
+    /// Draw the run to FILE as an SVG timeline: a lane per process, the kernel's switches,
+    /// faults (see "Watching a run" in README.md); adds `trace=events` like --trace
+    #[arg(long, value_name = "FILE")]
+    timeline: Option<PathBuf>,
+
     /// More logging (-v info, -vv debug, -vvv trace); RUST_LOG is honoured otherwise
     #[arg(short, long, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     verbose: u8,
@@ -115,6 +133,14 @@ struct RunArgs {
     /// Less logging (-q errors only, -qq nothing)
     #[arg(short, long, action = clap::ArgAction::Count)]
     quiet: u8,
+}
+
+fn parse_stats(s: &str) -> Result<vmm::vmm::StatsFormat, String> {
+    match s {
+        "table" => Ok(vmm::vmm::StatsFormat::Table),
+        "json" => Ok(vmm::vmm::StatsFormat::Json),
+        _ => Err(format!("{s:?}: --stats takes no value or =json")),
+    }
 }
 
 fn parse_timeout(s: &str) -> Result<f64, String> {
@@ -144,7 +170,13 @@ fn init_logging(args: &RunArgs) {
 /// Turns the command line into a `VmConfig`, reading the kernel and the programs.
 fn config_from(args: RunArgs) -> Result<VmConfig, Error> {
     // Checked here rather than by clap, whose message would repeat the whole (long) value.
-    let cmdline = vmm::boot::pvh::Cmdline::new(args.cmdline)
+    let cmdline = match args.trace.as_ref().or(args.timeline.as_ref()) {
+        Some(_) => format!("{} trace=events", args.cmdline)
+            .trim_start()
+            .to_string(),
+        None => args.cmdline,
+    };
+    let cmdline = vmm::boot::pvh::Cmdline::new(cmdline)
         .map_err(|e| Error::Usage(format!("--cmdline: {e}")))?;
     let (kernel_path, kernel) = match args.kernel {
         Some(path) => {
@@ -194,6 +226,9 @@ fn config_from(args: RunArgs) -> Result<VmConfig, Error> {
         module: Some(module),
         timeout: args.timeout,
         gdb: args.gdb,
+        stats: args.stats,
+        trace: args.trace,
+        timeline: args.timeline,
     })
 }
 

@@ -7,10 +7,12 @@
 use kvm_bindings::kvm_debug_exit_arch;
 use kvm_ioctls::{VcpuExit, VcpuFd};
 use log::{debug, info, warn};
+use std::sync::Mutex;
 
 use crate::devices::bench_port::BENCH_PORT;
 use crate::devices::io_bus::{IoBus, WriteEffect};
 use crate::error::{Error, Result};
+use crate::exit_stats::{lock, ExitKind, ExitStats};
 use crate::gdb::{Debugger, Killed};
 use crate::step_count::StepCounter;
 
@@ -71,11 +73,26 @@ const INTERNAL_ERROR_NAMES: [&str; 5] = [
 ];
 
 /// Runs the guest until it powers off or crashes (or gdb kills it). `counter` serves the
-/// bench port's instruction-counter commands.
+/// bench port's instruction-counter commands; `stats` (`--stats`), when given, sees every
+/// KVM_RUN and exit.
 pub fn run_vcpu_exit_loop(
     vcpu: &mut Vcpu,
     io: &IoBus,
     counter: &mut StepCounter,
+    stats: Option<&Mutex<ExitStats>>,
+) -> Result<VcpuStop> {
+    let result = exit_loop(vcpu, io, counter, stats);
+    if let Some(s) = stats {
+        lock(s).finish();
+    }
+    result
+}
+
+fn exit_loop(
+    vcpu: &mut Vcpu,
+    io: &IoBus,
+    counter: &mut StepCounter,
+    stats: Option<&Mutex<ExitStats>>,
 ) -> Result<VcpuStop> {
     if let Some(gdb) = vcpu.debugger() {
         if let Some(Killed) = gdb.first_stop()? {
@@ -83,7 +100,19 @@ pub fn run_vcpu_exit_loop(
         }
     }
     loop {
-        let next = match vcpu.fd().run() {
+        let entered = stats.map(|s| lock(s).entering());
+        let run = vcpu.fd().run();
+        if let (Some(s), Some(entered)) = (stats, entered) {
+            let kind = match &run {
+                Ok(exit) => ExitKind::of(exit),
+                Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {
+                    ExitKind::Interrupted
+                }
+                Err(_) => ExitKind::Other,
+            };
+            lock(s).exited(entered, kind);
+        }
+        let next = match run {
             Ok(exit) => match exit {
                 VcpuExit::IoOut(BENCH_PORT, &[cmd, ..]) if cmd != 0 => Next::CountCommand(cmd),
                 VcpuExit::IoIn(BENCH_PORT, data) if data.len() == 4 => {

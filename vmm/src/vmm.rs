@@ -6,7 +6,7 @@
 //!   thread: vCPU end, timeout, stdin to COM1).
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
@@ -22,6 +22,7 @@ use crate::devices::console_status::ConsoleStatus;
 use crate::devices::{console_input::ConsoleInput, io_bus::IoBus, serial};
 use crate::error::{ioctl, Error, Result};
 use crate::event_loop::{self, LoopEnd};
+use crate::exit_stats::ExitStats;
 use crate::gdb::{self, Debugger, GdbAddr};
 use crate::step_count::StepCounter;
 use crate::terminal;
@@ -42,6 +43,20 @@ pub struct VmConfig {
     pub timeout: Option<f64>,
     /// Wait for gdb here before the first instruction (`--gdb`).
     pub gdb: Option<GdbAddr>,
+    /// Print the VM exit statistics at the end (`--stats`, `--stats=json`).
+    pub stats: Option<StatsFormat>,
+    /// Write the kernel's events here as Chrome trace-event JSON (`--trace`); the kernel
+    /// command line then has `trace=events`.
+    pub trace: Option<PathBuf>,
+    /// Draw the run as an SVG timeline here (`--timeline`); also adds `trace=events`.
+    pub timeline: Option<PathBuf>,
+}
+
+/// How `--stats` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatsFormat {
+    Table,
+    Json,
 }
 
 /// Writes the EventFd when dropped: the vCPU thread's end reaches the event loop even if the
@@ -122,7 +137,10 @@ pub fn run(config: VmConfig) -> Result<u8> {
         quit.try_clone().map_err(|e| internal("eventfd", e))?,
     )
     .map_err(|e| internal("console input", e))?;
-    let io = IoBus::new(com1.serial, console);
+    let mut io = IoBus::new(com1.serial, console);
+    let trace = (config.trace.is_some() || config.timeline.is_some())
+        .then(|| Arc::new(crate::trace_json::TraceSink::new(vm.memory.clone())));
+    io.trace = trace.clone();
 
     let vcpu_end =
         EventFd::new(libc::EFD_NONBLOCK).map_err(|e| Error::Internal(format!("eventfd: {e}")))?;
@@ -135,6 +153,8 @@ pub fn run(config: VmConfig) -> Result<u8> {
     // The guest's RAM must stay mapped while the vCPU runs: the thread holds a handle to it.
     let memory = vm.memory.clone();
     let gdb_addr = config.gdb.clone();
+    let stats = config.stats.map(|_| Arc::new(Mutex::new(ExitStats::new())));
+    let vcpu_stats = stats.clone();
     let vcpu_thread = thread::Builder::new()
         .name("vcpu0".into())
         .spawn(move || {
@@ -150,7 +170,8 @@ pub fn run(config: VmConfig) -> Result<u8> {
                 _ => Vcpu::Plain(vcpu_fd),
             };
             let _memory = memory;
-            let result = vcpu::run_vcpu_exit_loop(&mut vcpu, &io, &mut counter);
+            let result =
+                vcpu::run_vcpu_exit_loop(&mut vcpu, &io, &mut counter, vcpu_stats.as_deref());
             debug!(
                 "accesses to no device: {} port, {} MMIO",
                 io.unhandled_pio.load(std::sync::atomic::Ordering::Relaxed),
@@ -161,7 +182,37 @@ pub fn run(config: VmConfig) -> Result<u8> {
         .map_err(|e| Error::Internal(format!("cannot start the vCPU thread: {e}")))?;
 
     let timeout = config.timeout.map(Duration::from_secs_f64);
-    match event_loop::wait_for_guest(vcpu_end, quit, timeout, vec![Box::new(console_input)])? {
+    let end = event_loop::wait_for_guest(vcpu_end, quit, timeout, vec![Box::new(console_input)]);
+    // On every way out, a timeout (the vCPU still in KVM_RUN) and a crash included: those are
+    // the runs whose exits are most worth seeing.
+    if let Some(stats) = &stats {
+        let mut s = crate::exit_stats::lock(stats);
+        s.finish();
+        match config.stats {
+            Some(StatsFormat::Json) => eprintln!("{}", s.json()),
+            _ => eprint!("{}", s.report()),
+        }
+    }
+    if let Some(sink) = &trace {
+        // What the kernel recorded since its last flush, however the run ended.
+        sink.drain();
+    }
+    if let (Some(sink), Some(path)) = (&trace, &config.timeline) {
+        if let Err(e) = svg::save(path, &crate::timeline::draw(&sink.records())) {
+            eprintln!("vmm: cannot write the timeline to {}: {e}", path.display());
+        }
+    }
+    if let (Some(sink), Some(path)) = (&trace, &config.trace) {
+        let write = std::fs::File::create(path).and_then(|f| {
+            let mut w = std::io::BufWriter::new(f);
+            serde_json::to_writer(&mut w, &sink.to_json())?;
+            std::io::Write::flush(&mut w)
+        });
+        if let Err(e) = write {
+            eprintln!("vmm: cannot write the trace to {}: {e}", path.display());
+        }
+    }
+    match end? {
         // The vCPU thread is still in KVM_RUN; the caller ends the process, which ends it.
         LoopEnd::TimedOut => Err(Error::Timeout(config.timeout.unwrap_or_default())),
         LoopEnd::Quit => Err(Error::Quit),

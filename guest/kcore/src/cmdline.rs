@@ -1,6 +1,7 @@
 //! The kernel command line: `hz=N` (timer ticks per second while tasks compete for the CPU,
 //! default 100), `slice=N` (time slice in ticks, default 1), `epoch=SECONDS` (wall-clock time at
 //! boot, for CLOCK_REALTIME), `trace=sched` (a console line for every context switch),
+//! `trace=events` (records of system calls, switches and signals on the trace port, for `vmm --trace`),
 //! `strace=1` (a console line for every system call, with its arguments and result), and
 //! `nproc=N` (the most processes at once; by default one per 128 KiB of RAM, as Linux sizes its
 //! threads-max), and `crash=ring0`, which makes the kernel fault on purpose once its trap table
@@ -14,6 +15,8 @@ pub struct Config {
     pub epoch: u64,
     pub crash: bool,
     pub trace_sched: bool,
+    /// `trace=events`: every system call, switch and signal as a record on the trace port.
+    pub trace_events: bool,
     /// `strace=1`: a console line for every system call, its arguments and its result.
     pub strace: bool,
     pub nproc: Option<u32>,
@@ -35,6 +38,7 @@ impl Default for Config {
             epoch: 0,
             crash: false,
             trace_sched: false,
+            trace_events: false,
             strace: false,
             nproc: None,
         }
@@ -59,6 +63,7 @@ pub fn parse<'a>(cmdline: &'a str, mut warn: impl FnMut(Ignored<'a>)) -> Config 
         match (key, value) {
             ("crash", "ring0") => c.crash = true,
             ("trace", "sched") => c.trace_sched = true,
+            ("trace", "events") => c.trace_events = true,
             ("strace", "1") => c.strace = true,
             ("crash" | "trace" | "strace", _) => warn(Ignored::UnknownValue(word)),
             ("hz" | "slice" | "epoch" | "nproc", _) => {
@@ -95,11 +100,11 @@ mod tests {
     fn defaults_and_settings() {
         assert_eq!(parse_all("").0, Config::default());
         let (c, w) = parse_all(
-            "hz=250 slice=2 epoch=1700000000 trace=sched crash=ring0 nproc=64 strace=1 x",
+            "hz=250 slice=2 epoch=1700000000 trace=sched crash=ring0 nproc=64 strace=1 trace=events x",
         );
         assert_eq!((c.hz, c.slice, c.epoch), (250, 2, 1_700_000_000));
         assert_eq!(c.nproc, Some(64));
-        assert!(c.trace_sched && c.crash && c.strace);
+        assert!(c.trace_sched && c.crash && c.strace && c.trace_events);
         assert!(w.is_empty());
     }
 

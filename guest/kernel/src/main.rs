@@ -47,6 +47,7 @@ mod syscall;
 mod syscall_table;
 mod time;
 mod timer;
+mod trace_events;
 mod trap;
 mod trap_entry;
 mod trap_frame;
@@ -128,7 +129,13 @@ pub extern "C" fn kmain(start_info_paddr: u64) -> ! {
         .unwrap_or_else(|| cmdline::default_nproc(info.ram_bytes()));
     let cpu = percpu::this();
     cpu.slice_ticks.set(config.slice);
-    cpu.trace_sched.set(config.trace_sched);
+    // The switch path's one flag covers both traces (scheduler.rs tells them apart).
+    cpu.trace_sched
+        .set(config.trace_sched || config.trace_events);
+    if config.trace_events {
+        trace_events::enable(config.trace_sched);
+        syscall::enable_trace_events();
+    }
     if config.strace {
         syscall::enable_strace();
     }

@@ -500,7 +500,13 @@ fn prepare_switch_traced(
     now: u64,
     why: &'static str,
 ) {
-    trace_switch(prev, next, now, why);
+    if crate::trace_events::on() {
+        let from = prev.map_or(0, |p| p.pid());
+        crate::trace_events::switch(from, next.pid(), &next.name().0, why);
+    }
+    if !crate::trace_events::on() || crate::trace_events::sched_lines() {
+        trace_switch(prev, next, now, why);
+    }
     switch_to(t, prev, next, now)
 }
 

@@ -400,6 +400,9 @@ pub fn deliver(f: &mut TrapFrame, mut restart: u8) -> bool {
             ready.trailing_zeros() + 1
         };
         p.sig_pending.fetch_and(!bit(sig), Relaxed);
+        if crate::trace_events::on() {
+            crate::trace_events::emit(abi::trace::SIGNAL, p.pid(), [sig as u64, 0, 0, 0]);
+        }
         let info = p.sig.lock().info[sig as usize - 1];
         let Some(handlers) = p.handlers() else {
             return false;

@@ -65,9 +65,24 @@ pub fn dispatch(f: &mut TrapFrame) -> u8 {
 /// a console line. Choosing the table costs nothing on the path when tracing is off.
 static TABLE: CpuCell<&'static [Handler; TABLE_LEN]> = CpuCell::new(&SYSCALL_TABLE);
 
-/// Whether `strace=1` is on.
+/// Whether `strace=1` or `trace=events` is on.
 pub fn tracing() -> bool {
     !core::ptr::eq(TABLE.get(), &SYSCALL_TABLE)
+}
+
+/// The end of a call the slow exit ran, for whichever trace is on.
+pub fn deferred_result(n: u64, rax: u64) {
+    if core::ptr::eq(TABLE.get(), &crate::trace_events::EVENT_TABLE) {
+        crate::trace_events::deferred_result(n, rax);
+    } else {
+        crate::strace::deferred_result(n, rax);
+    }
+}
+
+/// `trace=events`: every call through the recording table from now on (`strace=1` wins if
+/// both are given: one table at a time).
+pub fn enable_trace_events() {
+    TABLE.set(&crate::trace_events::EVENT_TABLE);
 }
 
 /// `strace=1`: every call through the tracing table from now on.

@@ -192,6 +192,10 @@ fn kill(f: &TrapFrame, signal: u32, code: i32, fault_addr: Option<u64>) {
         err: f.error,
         ..SigInfo::default()
     };
+    if crate::trace_events::on() {
+        let a = [f.vector, f.rip, fault_addr.unwrap_or(0), signal as u64];
+        crate::trace_events::emit(abi::trace::FAULT, current().pid(), a);
+    }
     if crate::signal::fault(signal, info) {
         return;
     }

@@ -40,7 +40,7 @@ extern "C" fn trap_slow(f: &mut TrapFrame, work: u32) -> bool {
         let r = run_full(f, nr);
         f.rax = sys::raw(r) as u64;
         if crate::syscall::tracing() {
-            crate::strace::deferred_result(nr, f.rax);
+            crate::syscall::deferred_result(nr, f.rax);
         }
     }
     switching |= scheduler::take_work() & WORK_SWITCH != 0;

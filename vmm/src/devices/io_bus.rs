@@ -12,6 +12,7 @@ use super::console_status::ConsoleStatus;
 use super::entropy_port::{self, ENTROPY_PORT};
 use super::exit_port::{self, EXIT_PORT};
 use super::serial::{SerialDevice, COM1_BASE, COM1_LEN};
+use crate::trace_json::TraceSink;
 
 /// What a guest write asked the VMM to do beyond the device's own effect.
 #[derive(Debug, PartialEq, Eq)]
@@ -27,6 +28,8 @@ pub struct IoBus {
     /// Accesses that hit no device, for the debug log and a summary at exit.
     pub unhandled_pio: AtomicU64,
     pub unhandled_mmio: AtomicU64,
+    /// `--trace`: where the kernel's event records go.
+    pub trace: Option<Arc<TraceSink>>,
     /// Set after the first failed console write (say, stdout closed): warn once, not per byte.
     console_broken: AtomicBool,
 }
@@ -36,6 +39,7 @@ impl IoBus {
         IoBus {
             serial,
             console,
+            trace: None,
             unhandled_pio: AtomicU64::new(0),
             unhandled_mmio: AtomicU64::new(0),
             console_broken: AtomicBool::new(false),
@@ -86,6 +90,17 @@ impl IoBus {
         }
         if port == EXIT_PORT {
             return WriteEffect::PowerOff(exit_port::exit_status(data));
+        }
+        if port == abi::machine::port::TRACE_BUFFER || port == abi::machine::port::TRACE_FLUSH {
+            // Without --trace the kernel was not asked to trace: anything here is dropped.
+            if let Some(t) = &self.trace {
+                if port == abi::machine::port::TRACE_BUFFER {
+                    t.set_buffer(data);
+                } else {
+                    t.drain();
+                }
+            }
+            return WriteEffect::None;
         }
         if let Some(off) = Self::com1_offset(port) {
             // `data` holds size * count bytes: `rep outsb` sends a whole string in one exit,

@@ -1,0 +1,135 @@
+//! `trace=events` (added by `vmm --trace`): the system calls, context switches, signals and
+//! faults as records (abi::trace) in a buffer the VMM reads from guest memory: one VM exit per
+//! `CAPACITY` events, none per event. Off, it costs the hot paths nothing: the system calls go
+//! through this file's table only when it is on (syscall.rs chooses the table), and the switch,
+//! signal and fault paths test a flag only where they are slow already (the switch path's
+//! `trace=sched` test covers both).
+
+use core::cell::UnsafeCell;
+
+use crate::percpu::current;
+use crate::sync::CpuCell;
+use crate::syscall_table::{Handler, SYSCALL_TABLE, TABLE_LEN};
+use crate::trap_frame::TrapFrame;
+use abi::syscall::nr;
+use abi::trace::{self, Header, Record, CAPACITY};
+use x86_64::instructions::port::Port;
+
+/// Every entry the same: a record, the real entry, a record.
+pub static EVENT_TABLE: [Handler; TABLE_LEN] = [traced; TABLE_LEN];
+
+static ON: CpuCell<bool> = CpuCell::new(false);
+/// `trace=sched` too: the switch lines on the console as well as the records.
+static SCHED_LINES: CpuCell<bool> = CpuCell::new(false);
+
+#[repr(C, align(4096))]
+struct Buffer {
+    header: Header,
+    records: [Record; CAPACITY],
+}
+
+struct Ring(UnsafeCell<Buffer>);
+
+// SAFETY: one CPU, and the kernel runs with interrupts off (only the idle loop's `sti; hlt`
+// opens them, and no event is recorded there), so no two uses of the buffer overlap. The VMM
+// reads it only while the vCPU is stopped in an exit (a flush) or gone (the end).
+unsafe impl Sync for Ring {}
+
+const EMPTY: Record = Record {
+    ns: 0,
+    kind: 0,
+    pid: 0,
+    a: [0; 4],
+};
+
+// All zeros, so in .bss rather than the image: `enable` fills the header in.
+static RING: Ring = Ring(UnsafeCell::new(Buffer {
+    header: Header {
+        magic: 0,
+        head: 0,
+        capacity: 0,
+        _reserved: [0; 3],
+    },
+    records: [EMPTY; CAPACITY],
+}));
+
+pub fn on() -> bool {
+    ON.get()
+}
+
+pub fn sched_lines() -> bool {
+    SCHED_LINES.get()
+}
+
+/// Tells the VMM where the buffer is and starts recording.
+pub fn enable(sched_lines: bool) {
+    // SAFETY: see `Ring`; recording has not started.
+    let b = unsafe { &mut *RING.0.get() };
+    b.header.magic = trace::MAGIC;
+    b.header.capacity = CAPACITY as u64;
+    let phys = crate::memory::kernel_virt_to_phys(RING.0.get() as u64);
+    // SAFETY: a 4-byte write to the VMM's trace port; the kernel image lies below 4 GiB.
+    unsafe { Port::<u32>::new(abi::machine::port::TRACE_BUFFER).write(phys as u32) };
+    ON.set(true);
+    SCHED_LINES.set(sched_lines);
+}
+
+/// Records one event; a full buffer is handed to the VMM first.
+pub fn emit(kind: u32, pid: u32, a: [u64; 4]) {
+    let ns = crate::time::monotonic_ns();
+    // SAFETY: see `Ring`: nothing else uses the buffer now.
+    let b = unsafe { &mut *RING.0.get() };
+    if b.header.head as usize >= CAPACITY {
+        // SAFETY: a write to the VMM's trace port: the VMM takes the records during this
+        // exit (the asm has no `nomem`, so the stores above are in memory by then).
+        unsafe { Port::<u8>::new(abi::machine::port::TRACE_FLUSH).write(0) };
+        b.header.head = 0;
+    }
+    if let Some(r) = b.records.get_mut(b.header.head as usize) {
+        *r = Record { ns, kind, pid, a };
+        b.header.head += 1;
+    }
+}
+
+fn traced(f: &mut TrapFrame) -> u8 {
+    let n = f.rax;
+    let pid = current().pid();
+    emit(trace::SYSCALL_ENTER, pid, [n, f.rdi, f.rsi, f.rdx]);
+    let rip = f.rip;
+    let handler = SYSCALL_TABLE
+        .get(n as usize)
+        .copied()
+        .unwrap_or(crate::syscall_table::sys_nosys);
+    let work = handler(f);
+    let how = if n as usize == nr::EXIT || n as usize == nr::EXIT_GROUP {
+        trace::NO_RETURN
+    } else if crate::percpu::this().deferred_syscall.get() == n {
+        // The slow exit runs it and reports its end (`deferred_result`).
+        return work;
+    } else if f.rip != rip {
+        trace::BLOCKED
+    } else {
+        trace::RETURNED
+    };
+    emit(trace::SYSCALL_EXIT, pid, [n, f.rax, how, 0]);
+    work
+}
+
+/// The end of a call the slow exit ran (fork, execve, rt_sigreturn...).
+pub fn deferred_result(n: u64, rax: u64) {
+    emit(
+        trace::SYSCALL_EXIT,
+        current().pid(),
+        [n, rax, trace::RETURNED, 0],
+    );
+}
+
+/// A switch from `prev` (0 at boot) to `next`, named, for the trace's tracks.
+pub fn switch(prev: u32, next: u32, next_name: &[u8], why: &str) {
+    let name = trace::pack_name(next_name);
+    emit(
+        trace::SWITCH,
+        prev,
+        [next as u64, trace::why_code(why), name[0], name[1]],
+    );
+}

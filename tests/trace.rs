@@ -1,0 +1,222 @@
+//! `vmm --trace FILE`: the kernel's events as Chrome trace-event JSON (Perfetto). The demo's
+//! trace must be well-formed (slices nest and time never goes back on a track), hold the same
+//! switches as `trace=sched` prints, in the same order, and show each known program's system
+//! calls in the order it makes them, and the faults that killed the bad ones.
+
+mod common;
+use common::lde::*;
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+fn demo_trace() -> (Run, Value) {
+    let dir = common::scratch_dir("trace_demo");
+    let path = dir.join("demo.json");
+    let run = run_vmm_lde([
+        "--trace",
+        path.to_str().unwrap(),
+        "--cmdline",
+        "trace=sched",
+    ]);
+    run.assert_status(0);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("no trace: {e}"));
+    let v: Value = serde_json::from_str(&text).expect("the trace is JSON");
+    (run, v)
+}
+
+fn events(v: &Value) -> &Vec<Value> {
+    v["traceEvents"]
+        .as_array()
+        .expect("traceEvents is an array")
+}
+
+fn str_of<'a>(e: &'a Value, key: &str) -> &'a str {
+    e[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("{key} is not a string in {e}"))
+}
+
+#[test]
+fn the_demo_trace_is_well_formed_and_matches_trace_sched() {
+    let (run, v) = demo_trace();
+    assert_eq!(v["otherData"]["dropped_records"], 0);
+    assert!(v["otherData"]["problem"].is_null(), "{}", v["otherData"]);
+    // The demo makes more events than the buffer holds: it was handed over when full, and
+    // the rest read at the end.
+    assert!(v["otherData"]["records"].as_u64().unwrap() > 1024);
+    let mut stacks: HashMap<(u64, u64), Vec<String>> = HashMap::new();
+    let mut last_ts: HashMap<(u64, u64), f64> = HashMap::new();
+    for e in events(&v) {
+        let ph = str_of(e, "ph");
+        assert!(["B", "E", "i", "M"].contains(&ph), "{e}");
+        let track = (
+            e["pid"].as_u64().expect("pid is an integer"),
+            e["tid"].as_u64().expect("tid is an integer"),
+        );
+        if ph == "M" {
+            continue;
+        }
+        let ts = e["ts"].as_f64().expect("ts in µs");
+        let last = last_ts.insert(track, ts).unwrap_or(0.0);
+        assert!(ts >= last, "time went back on {track:?}: {last} then {e}");
+        let name = str_of(e, "name").to_string();
+        let stack = stacks.entry(track).or_default();
+        match ph {
+            "B" => stack.push(name),
+            "E" => assert_eq!(stack.pop(), Some(name), "unbalanced end on {track:?}: {e}"),
+            _ => {}
+        }
+    }
+    for (track, stack) in &stacks {
+        assert!(stack.is_empty(), "{track:?} left open: {stack:?}");
+    }
+
+    // The switch instants, in order, are the `sched:` lines: from, to, why.
+    let switches: Vec<(u64, u64, String)> = events(&v)
+        .iter()
+        .filter(|e| e["cat"] == "sched" && e["ph"] == "i")
+        .map(|e| {
+            let a = &e["args"];
+            (
+                a["from"].as_u64().unwrap(),
+                a["to"].as_u64().unwrap(),
+                str_of(a, "why").to_string(),
+            )
+        })
+        .collect();
+    let pid = |task: &str| task.split(':').next().unwrap().parse::<u64>().unwrap();
+    let lines: Vec<(u64, u64, String)> = run
+        .lines_starting("sched: ")
+        .iter()
+        .map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            (pid(w[2]), pid(w[4]), w[5].to_string())
+        })
+        .collect();
+    assert!(lines.len() > 10, "{}", run.dump());
+    assert_eq!(switches, lines);
+}
+
+#[test]
+fn the_demo_trace_shows_each_programs_calls_and_faults() {
+    let (_run, v) = demo_trace();
+    let names: HashMap<u64, String> = events(&v)
+        .iter()
+        .filter(|e| e["ph"] == "M")
+        .map(|e| {
+            let n = str_of(&e["args"], "name");
+            (
+                e["pid"].as_u64().unwrap(),
+                n.split(' ').nth(1).unwrap_or("").into(),
+            )
+        })
+        .collect();
+    let pid_of = |name: &str| -> u64 {
+        *names
+            .iter()
+            .find(|(_, n)| *n == name)
+            .unwrap_or_else(|| panic!("no {name} track in {names:?}"))
+            .0
+    };
+    // ping's calls: execve (by init's child), then five turns of a line and a yield. A call
+    // that blocked and ran again shows twice in a row: counted once.
+    let ping = pid_of("ping");
+    let mut calls: Vec<&str> = events(&v)
+        .iter()
+        .filter(|e| e["pid"] == ping && e["ph"] == "B" && e["cat"] == "syscall")
+        .map(|e| str_of(e, "name"))
+        .collect();
+    calls.dedup();
+    let mut expected = vec!["execve"];
+    for _ in 0..5 {
+        expected.extend(["write", "sched_yield"]);
+    }
+    expected.push("exit_group");
+    assert_eq!(calls, expected);
+    // Each of its yields hands the CPU over: a yield switch from ping ends every
+    // sched_yield slice, at the same time.
+    let evs = events(&v);
+    let yield_ends: Vec<f64> = evs
+        .iter()
+        .filter(|e| e["pid"] == ping && e["ph"] == "E" && e["name"] == "sched_yield")
+        .map(|e| e["ts"].as_f64().unwrap())
+        .collect();
+    assert_eq!(yield_ends.len(), 5);
+    for ts in yield_ends {
+        assert!(
+            evs.iter().any(|e| e["cat"] == "sched"
+                && e["ph"] == "i"
+                && e["args"]["from"] == ping
+                && e["args"]["why"] == "yield"
+                && e["ts"].as_f64() == Some(ts)),
+            "no yield switch at {ts}"
+        );
+    }
+    // A spinner, which makes no calls, is taken off the CPU by the timer.
+    let spin = pid_of("spin");
+    assert!(evs.iter().any(|e| e["cat"] == "sched"
+        && e["args"]["from"] == spin
+        && e["args"]["why"] == "preempt"));
+    // The bad programs' faults, with the signal that killed each.
+    for (prog, fault, signal) in [
+        ("divzero", "fault: divide error", "SIGFPE"),
+        ("privileged", "fault: general protection", "SIGSEGV"),
+        ("readkernel", "fault: page fault", "SIGSEGV"),
+    ] {
+        let p = pid_of(prog);
+        assert!(
+            evs.iter().any(|e| e["pid"] == p
+                && e["cat"] == "fault"
+                && e["name"] == fault
+                && e["args"]["signal"] == signal),
+            "no {fault} ({signal}) on {prog}'s track"
+        );
+    }
+}
+
+#[test]
+fn without_trace_the_kernel_sends_no_records() {
+    let run = run_vmm_lde(["--stats"]);
+    run.assert_status(0);
+    assert!(
+        !run.stderr.contains(" trace-"),
+        "trace port used without --trace: {}",
+        run.stderr
+    );
+}
+
+/// The trace of a run that did not end well matters most: a guest stopped by `--timeout` (pid 1
+/// spins forever) still leaves its trace, read from the buffer the kernel never handed over.
+#[test]
+fn a_timed_out_run_still_leaves_its_trace() {
+    let dir = common::scratch_dir("trace_timeout");
+    let path = dir.join("timeout.json");
+    let mut cmd = common::vmm();
+    cmd.args(["--timeout", "3", "--trace", path.to_str().unwrap()])
+        .args(["--user", &user("spinforever", "")]);
+    let run = run(cmd);
+    assert_eq!(run.status, Some(124), "{}", run.dump());
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("no trace: {e}"));
+    let v: Value = serde_json::from_str(&text).expect("the trace is JSON");
+    let evs = events(&v);
+    assert!(
+        evs.iter().any(|e| e["cat"] == "sched"
+            && e["ph"] == "i"
+            && e["args"]["to"] == 1
+            && e["args"]["why"] == "start"
+            && e["args"]["to_name"] == "spinforever"),
+        "{}",
+        v
+    );
+    // Its "running" slice, still open when the VMM stopped, is closed at the last event.
+    let begins = evs
+        .iter()
+        .filter(|e| e["pid"] == 1 && e["ph"] == "B")
+        .count();
+    let ends = evs
+        .iter()
+        .filter(|e| e["pid"] == 1 && e["ph"] == "E")
+        .count();
+    assert!(begins > 0 && begins == ends, "{begins} begins, {ends} ends");
+}

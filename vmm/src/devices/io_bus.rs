@@ -103,8 +103,8 @@ impl IoBus {
             return WriteEffect::None;
         }
         if let Some(off) = Self::com1_offset(port) {
-            // `data` holds size * count bytes: `rep outsb` sends a whole string in one exit,
-            // which reaches stdout with one write(2).
+            // `data` holds size * count bytes: on hardware KVM `rep outsb` sends a whole string
+            // in one exit, which reaches stdout with one write(2) (kvm_pvm exits once a byte).
             let mut serial = self.serial.lock().unwrap_or_else(|e| e.into_inner());
             serial.writer_mut().hold();
             let mut failed = None;

@@ -56,7 +56,8 @@ impl Serial {
     }
 
     /// Writes `bytes` as they are, with `rep outsb` in runs as long as the FIFO has room for:
-    /// KVM hands a string port write to the VMM as one exit, not one per byte. No byte is
+    /// hardware KVM hands a string port write to the VMM as one exit, not one per byte
+    /// (kvm_pvm still exits once a byte, as `vmm --stats` shows). No byte is
     /// looked at (no `\n` to `\r\n`): in emulated ring 0 that would cost instructions per
     /// byte, and the host terminal does it.
     pub fn write_bytes(&mut self, mut bytes: &[u8]) {

@@ -14,10 +14,7 @@ use core::fmt;
 
 pub const HEADER_LEN: usize = 110;
 pub const TRAILER: &str = "TRAILER!!!";
-pub const S_IFMT: u32 = 0o170000;
-pub const S_IFREG: u32 = 0o100000;
-pub const S_IFDIR: u32 = 0o040000;
-pub const S_IFLNK: u32 = 0o120000;
+pub use crate::fs::mode::{S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
 
 /// One entry of an archive, borrowed from its bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -20,6 +20,7 @@ pub mod bench;
 pub mod cpio;
 pub mod elf;
 pub mod errno;
+pub mod fs;
 pub mod machine;
 pub mod signal;
 pub mod start;

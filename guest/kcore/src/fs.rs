@@ -22,17 +22,8 @@ pub const ROOT: Ino = 0;
 pub const NAME_MAX: usize = 255;
 pub const PAGE: usize = 4096;
 
-pub const S_IFMT: u32 = 0o170000;
-pub const S_IFREG: u32 = 0o100000;
-pub const S_IFDIR: u32 = 0o040000;
-pub const S_IFCHR: u32 = 0o020000;
-pub const S_IFLNK: u32 = 0o120000;
-
-/// getdents64's d_type values.
-pub const DT_CHR: u8 = 2;
-pub const DT_DIR: u8 = 4;
-pub const DT_REG: u8 = 8;
-pub const DT_LNK: u8 = 10;
+pub use abi::fs::dtype::*;
+pub use abi::fs::mode::*;
 
 /// Where new files' bytes live: whole pages, named by a number the store chooses (never 0).
 pub trait PageStore {

@@ -11,18 +11,7 @@ use crate::pipe::Pipe;
 use crate::sync::IrqLock;
 use abi::Errno;
 
-pub const O_ACCMODE: u32 = 3;
-pub const O_RDONLY: u32 = 0;
-pub const O_WRONLY: u32 = 1;
-pub const O_RDWR: u32 = 2;
-pub const O_NONBLOCK: u32 = 0o4000;
-pub const O_APPEND: u32 = 0o2000;
-pub const O_CLOEXEC: u32 = 0o2000000;
-pub const O_CREAT: u32 = 0o100;
-pub const O_EXCL: u32 = 0o200;
-pub const O_TRUNC: u32 = 0o1000;
-pub const O_DIRECTORY: u32 = 0o200000;
-pub const O_LARGEFILE: u32 = 0o100000;
+pub use abi::fs::open::*;
 /// The most descriptors a process may have (Linux's default RLIMIT_NOFILE).
 pub const MAX_FDS: usize = 1024;
 

@@ -5,18 +5,19 @@
 use crate::errno::Errno;
 use crate::syscall::{nr, syscall2, syscall3, syscall4};
 
-pub const O_RDONLY: i32 = 0;
-pub const O_WRONLY: i32 = 1;
-pub const O_RDWR: i32 = 2;
-pub const O_CREAT: i32 = 0o100;
-pub const O_TRUNC: i32 = 0o1000;
-pub const O_APPEND: i32 = 0o2000;
-pub const O_DIRECTORY: i32 = 0o200000;
-pub const O_CLOEXEC: i32 = 0o2000000;
-pub const AT_FDCWD: i32 = -100;
-pub const AT_REMOVEDIR: i32 = 0x200;
-pub const S_IFMT: u32 = 0o170000;
-pub const S_IFDIR: u32 = 0o040000;
+use abi::fs::open;
+
+// open's flags as the C `int` the calls take (the numbers are abi's).
+pub const O_RDONLY: i32 = open::O_RDONLY as i32;
+pub const O_WRONLY: i32 = open::O_WRONLY as i32;
+pub const O_RDWR: i32 = open::O_RDWR as i32;
+pub const O_CREAT: i32 = open::O_CREAT as i32;
+pub const O_TRUNC: i32 = open::O_TRUNC as i32;
+pub const O_APPEND: i32 = open::O_APPEND as i32;
+pub const O_DIRECTORY: i32 = open::O_DIRECTORY as i32;
+pub use crate::process::O_CLOEXEC;
+pub use abi::fs::mode::{S_IFDIR, S_IFMT};
+pub use abi::fs::{AT_FDCWD, AT_REMOVEDIR};
 
 /// The longest path we pass (Linux's PATH_MAX, with the NUL).
 const PATH_MAX: usize = 4096;

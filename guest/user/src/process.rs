@@ -233,8 +233,8 @@ pub fn waitpid(pid: i32, options: i32) -> Result<Option<(i32, WaitStatus)>, Errn
 }
 
 /// pipe2 flags.
-pub const O_CLOEXEC: i32 = 0o2000000;
-pub const O_NONBLOCK: i32 = 0o4000;
+pub const O_CLOEXEC: i32 = abi::fs::open::O_CLOEXEC as i32;
+pub const O_NONBLOCK: i32 = abi::fs::open::O_NONBLOCK as i32;
 
 /// A pipe: (read end, write end).
 pub fn pipe2(flags: i32) -> Result<(i32, i32), Errno> {

@@ -9,7 +9,9 @@ pub struct Record {
     pid: u32,
     name: Name,
     state: State,
-    shell_status: u32,
+    /// Linux's wait status: an exit code or a signal (an exit code of 128 or more is still an
+    /// exit, as a shell's `exit 130` is).
+    wait_status: u32,
     stats: StatsSnapshot,
 }
 
@@ -23,7 +25,7 @@ fn record_of(p: &process::Process) -> Record {
         pid: p.pid(),
         name: p.name(),
         state: p.state(),
-        shell_status: p.shell_status(),
+        wait_status: p.wait_status.load(core::sync::atomic::Ordering::Relaxed),
         stats: p.stats.snapshot(),
     }
 }
@@ -93,10 +95,10 @@ fn describe<'a>(r: &Record, buf: &'a mut [u8; 18]) -> &'a str {
     }
     let mut w = W(buf, 0);
     let _ = match r.state {
-        State::Zombie | State::Unused if r.shell_status > 128 => {
-            write!(w, "killed ({})", r.shell_status)
+        State::Zombie | State::Unused if r.wait_status & 0x7f != 0 => {
+            write!(w, "killed ({})", process::shell_status(r.wait_status))
         }
-        State::Zombie | State::Unused => write!(w, "exit {}", r.shell_status),
+        State::Zombie | State::Unused => write!(w, "exit {}", (r.wait_status >> 8) & 0xff),
         State::Running => write!(w, "running"),
         State::Ready | State::Embryo => write!(w, "ready"),
         State::Blocked(process::Wait::Sleep) => write!(w, "sleeping"),

@@ -190,12 +190,6 @@ impl FdTable {
         }
         gone
     }
-
-    /// Empties the table (exit): its descriptors, for the caller to drop.
-    #[allow(dead_code)]
-    pub fn take_all(&mut self) -> Vec<Option<Fd>> {
-        core::mem::take(&mut self.fds)
-    }
 }
 
 /// A process's descriptor table.

@@ -107,24 +107,16 @@ fn busybox_redirects_into_tmp_and_kills_a_background_job() {
 
 #[test]
 fn busybox_sh_reads_its_script_from_a_pipe() {
-    use std::io::Write;
-    use std::process::Stdio;
-    let mut child = common::vmm()
-        .args(["--timeout", &TIMEOUT_SECS.to_string(), "--user"])
-        .arg(format!("{} sh", busybox().display()))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     let script = "seq 3 | sort -rn\necho done\n";
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = common::run_vmm_with_input(
+        [
+            "--timeout".to_string(),
+            TIMEOUT_SECS.to_string(),
+            "--user".to_string(),
+            format!("{} sh", busybox().display()),
+        ],
+        script.as_bytes(),
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     // The end of the pipe ends the shell: no --timeout. (The guest's console is a terminal
     // even when the VMM's stdin is a pipe, so busybox prompts, as on a serial console.)

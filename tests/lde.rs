@@ -320,21 +320,17 @@ fn console_input_beyond_the_kernel_buffer_is_not_lost() {
     let want: Vec<&str> = want.split_whitespace().collect();
     assert_eq!(want, ["900", "4500", &text.len().to_string()]);
 
-    let mut child = common::vmm()
-        .args(["--timeout", &TIMEOUT_SECS.to_string(), "--user"])
-        .arg(prog("wc"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let timeout = TIMEOUT_SECS.to_string();
+    let wc = prog("wc");
+    let out = common::run_vmm_with_input(
+        [
+            "--timeout".as_ref(),
+            timeout.as_ref(),
+            "--user".as_ref(),
+            wc.as_os_str(),
+        ],
+        text.as_bytes(),
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     let got = stdout

@@ -282,23 +282,15 @@ fn system_calls_do_not_use_the_user_stack_pointer() {
 
 #[test]
 fn console_input_reaches_read_0() {
-    use std::io::Write;
-    use std::process::Stdio;
-    let mut child = common::vmm()
-        .args(["--timeout", &TIMEOUT_SECS.to_string()])
-        .args(["--user", &c_user("readline", "")])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"ring three\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = common::run_vmm_with_input(
+        [
+            "--timeout".to_string(),
+            TIMEOUT_SECS.to_string(),
+            "--user".to_string(),
+            c_user("readline", ""),
+        ],
+        b"ring three\n",
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(10), "{stdout}");
     assert!(stdout.contains("readline: got 'ring three'"), "{stdout}");

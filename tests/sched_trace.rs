@@ -62,23 +62,11 @@ fn trace_sched_reports_start_yield_preempt_and_exit() {
 /// (a preemption of spin) before spin is done.
 #[test]
 fn a_task_woken_by_a_running_one_is_not_left_waiting() {
-    use std::io::Write;
-    use std::process::Stdio;
-    let mut child = common::vmm()
-        .args(["--timeout", &TIMEOUT_SECS.to_string()])
-        .args(["--cmdline", "trace=sched", "--shell"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"spin A 3 | cat\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let timeout = TIMEOUT_SECS.to_string();
+    let out = common::run_vmm_with_input(
+        ["--timeout", &timeout, "--cmdline", "trace=sched", "--shell"],
+        b"spin A 3 | cat\n",
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     let events: Vec<Vec<&str>> = stdout

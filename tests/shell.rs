@@ -279,21 +279,17 @@ fn user_programs_join_the_default_ones() {
     let dir = scratch_dir("shell_user");
     let greet = dir.join("greet");
     std::fs::copy(prog("hello"), &greet).unwrap();
-    let mut child = common::vmm()
-        .args(["--timeout", &TIMEOUT_SECS.to_string(), "--shell", "--user"])
-        .arg(&greet)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"greet | wc -l; echo hi\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let timeout = TIMEOUT_SECS.to_string();
+    let out = common::run_vmm_with_input(
+        [
+            "--timeout".as_ref(),
+            timeout.as_ref(),
+            "--shell".as_ref(),
+            "--user".as_ref(),
+            greet.as_os_str(),
+        ],
+        b"greet | wc -l; echo hi\n",
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert_eq!(console_output(&stdout), "1\nhi\n", "{stdout}");

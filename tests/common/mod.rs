@@ -153,6 +153,26 @@ pub fn vmm() -> Command {
     c
 }
 
+/// Runs the vmm with `args`, `input` as its standard input (which then ends), to its exit.
+pub fn run_vmm_with_input<I, S>(args: I, input: &[u8]) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = vmm()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot run the vmm binary");
+    // A guest that exits before reading everything closes the pipe: not an error here.
+    let _ = child.stdin.take().unwrap().write_all(input);
+    child.wait_with_output().expect("cannot wait for the vmm")
+}
+
 pub fn run_vmm<I, S>(args: I) -> Output
 where
     I: IntoIterator<Item = S>,

@@ -455,15 +455,7 @@ fn on_host(prog: &Path, args: &[&str]) -> std::process::Output {
 
 #[test]
 fn posix_threads_share_memory_and_wait_on_futexes() {
-    let host = on_host(&c_prog("threads"), &[]);
-    assert!(
-        host.status.success(),
-        "the host disagrees with the test itself:\n{}",
-        String::from_utf8_lossy(&host.stdout)
-    );
-    let run = run_user(&[c_user("threads", "")]);
-    assert!(!run.stdout.contains("FAIL"), "\n{}", run.dump());
-    run.assert_status(0);
+    let run = passes_on_host_then_guest(&c_prog("threads"), &[]);
     for check in [
         "counter under a mutex: ok",
         "gettid is each thread's own: ok",
@@ -513,15 +505,7 @@ fn posix_threads_under_qemu_tcg() {
 
 #[test]
 fn start_up_calls_get_linuxs_answers() {
-    let host = on_host(&c_prog("startup"), &[]);
-    assert!(
-        host.status.success(),
-        "the host disagrees with the test itself:\n{}",
-        String::from_utf8_lossy(&host.stdout)
-    );
-    let run = run_user(&[c_user("startup", "")]);
-    assert!(!run.stdout.contains("FAIL"), "\n{}", run.dump());
-    run.assert_status(0);
+    let run = passes_on_host_then_guest(&c_prog("startup"), &[]);
     run.assert_line("startup: two draws differ: ok");
     run.assert_line("startup: clock_nanosleep TIMER_ABSTIME: ok");
     // prctl(PR_SET_NAME) renamed it: the report says so.
@@ -684,15 +668,7 @@ fn the_vdso_pages_are_read_only() {
 
 #[test]
 fn memory_mappings_at_their_edges_get_linuxs_answers() {
-    let host = on_host(&c_prog("mmap"), &[]);
-    assert!(
-        host.status.success(),
-        "the host disagrees with the test itself:\n{}",
-        String::from_utf8_lossy(&host.stdout)
-    );
-    let run = run_user(&[c_user("mmap", "")]);
-    assert!(!run.stdout.contains("FAIL"), "\n{}", run.dump());
-    run.assert_status(0);
+    let run = passes_on_host_then_guest(&c_prog("mmap"), &[]);
     for line in [
         "mmap: MAP_FIXED over the middle: ok",
         "mmap: mprotect one page read-only: ok",

@@ -58,15 +58,7 @@ fn elf_type(exe: &Path) -> u16 {
 fn check(flavour: &'static str, want_type: u16) {
     let exe = build(flavour);
     assert_eq!(elf_type(&exe), want_type, "{}", exe.display());
-    let host = Command::new(&exe).output().unwrap();
-    assert!(
-        host.status.success(),
-        "the host disagrees with the test itself:\n{}",
-        String::from_utf8_lossy(&host.stdout)
-    );
-    let run = run_user(&[exe.display().to_string()]);
-    assert!(!run.stdout.contains("FAIL"), "\n{}", run.dump());
-    run.assert_status(0);
+    let run = passes_on_host_then_guest(&exe, &[]);
     for line in [
         "HashMap counts: ok",
         "channel from 4 threads: ok",

@@ -393,3 +393,27 @@ pub fn require_tool(tool: &str, install: &str) {
         Err(e) => panic!("{install} (cannot run {tool}: {e})"),
     }
 }
+
+/// A program that checks itself (one "...: ok" or "...: FAIL" line per check, exit 0 iff all
+/// passed): run on the host Linux first, which must pass it, so that the test checks our
+/// kernel and not the program; then in our guest, which must pass it too. Returns the guest's run.
+pub fn passes_on_host_then_guest(prog: &Path, args: &[&str]) -> Run {
+    let host = std::process::Command::new(prog)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", prog.display()));
+    assert!(
+        host.status.success(),
+        "the host disagrees with the test itself:\n{}",
+        String::from_utf8_lossy(&host.stdout)
+    );
+    let mut spec = prog.display().to_string();
+    for a in args {
+        spec.push(' ');
+        spec.push_str(a);
+    }
+    let run = run_user(&[spec]);
+    assert!(!run.stdout.contains("FAIL"), "\n{}", run.dump());
+    run.assert_status(0);
+    run
+}

@@ -30,8 +30,8 @@ pub fn sys_futex(f: &mut TrapFrame) -> SysResult {
     if realtime && cmd != FUTEX_WAIT_BITSET {
         return Err(Errno::ENOSYS);
     }
-    // A count is an int: a negative one wakes or moves nothing... except that Linux's wake
-    // loop wakes one before it compares, so FUTEX_WAKE with 0 wakes one.
+    // A wake count is an int, and Linux's wake loop wakes a waiter before it compares the
+    // count: a count of 0 or below wakes one.
     let count = |v: u32| (v as i32).max(1) as u32;
     let val3 = val3 as u32;
     match cmd {

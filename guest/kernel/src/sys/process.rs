@@ -93,8 +93,8 @@ const CLONE_PARENT_SETTID: u64 = 0x100000;
 const CLONE_CHILD_CLEARTID: u64 = 0x200000;
 const CLONE_DETACHED: u64 = 0x400000;
 const CLONE_CHILD_SETTID: u64 = 0x1000000;
-/// What our processes support today (threads, with CLONE_THREAD and the sharing flags, come
-/// with a later change).
+/// The flags we take (the rest are EINVAL): those glibc and musl use for fork, vfork,
+/// posix_spawn and pthread_create.
 const SUPPORTED: u64 = CLONE_VM
     | CLONE_FS
     | CLONE_FILES

@@ -53,6 +53,11 @@ impl RunQueue {
         self.len += 1;
     }
 
+    /// The slot `pop_front` would take, left in the queue.
+    pub fn front(&self) -> Option<u32> {
+        (self.head != NIL).then_some(self.head)
+    }
+
     pub fn pop_front(&mut self, links: &mut impl Links) -> Option<u32> {
         if self.head == NIL {
             return None;
@@ -153,7 +158,9 @@ mod tests {
             q.push_back(&mut l, s);
         }
         assert_eq!(q.len(), 3);
+        assert_eq!(q.front(), Some(3));
         assert_eq!(q.pop_front(&mut l), Some(3));
+        assert_eq!(q.front(), Some(1));
         q.push_back(&mut l, 3);
         assert_eq!(drain(&mut q, &mut l), [1, 4, 3]);
         assert!(q.is_empty());

@@ -21,7 +21,7 @@ use crate::karc::Karc;
 use crate::memory::address_space::AddressSpace;
 use crate::memory::frame::FRAMES;
 use crate::memory::heap::try_box;
-use crate::memory::paging::{self, OutOfMemory, KERNEL_STACKS};
+use crate::memory::paging::{self, OutOfMemory, TranslationCache, KERNEL_STACKS};
 use crate::memory::PAGE_SIZE;
 use crate::signal::SigHandlers;
 use crate::sync::IrqLock;
@@ -254,6 +254,10 @@ pub struct Process {
     /// A blocked pipe read: where and how much, so that a writer can complete it directly.
     pub read_buf: AtomicU64,
     pub read_len: AtomicU64,
+    /// The translations of the pipe hand-over: of its own buffer when it writes, and of its
+    /// read's buffer when a writer completes it.
+    pub write_src_tlb: TranslationCache,
+    pub read_dst_tlb: TranslationCache,
     /// SIGALRM: when (TSC, 0 = not armed) and how often after that (setitimer).
     pub alarm_at: AtomicU64,
     pub alarm_interval: AtomicU64,
@@ -356,6 +360,8 @@ impl Process {
             sleep_deadline: AtomicU64::new(0),
             io_progress: AtomicU64::new(0),
             read_buf: AtomicU64::new(0),
+            write_src_tlb: TranslationCache::new(),
+            read_dst_tlb: TranslationCache::new(),
             read_len: AtomicU64::new(0),
             alarm_at: AtomicU64::new(0),
             alarm_interval: AtomicU64::new(0),

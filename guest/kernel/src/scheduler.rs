@@ -370,6 +370,12 @@ pub fn wake_one(t: &mut Tasks, q: u32) -> Option<&'static Process> {
     Some(p)
 }
 
+/// The task that has waited longest in queue `q`, left there.
+pub fn first_waiter(t: &mut Tasks, q: u32) -> Option<&'static Process> {
+    let slot = t.queue(q).0.front()?;
+    Some(t.get(slot))
+}
+
 /// Takes the task that has waited longest in queue `q` out of it, still blocked: the caller
 /// completes its call and makes it ready.
 pub fn take_waiter(t: &mut Tasks, q: u32) -> Option<&'static Process> {
@@ -522,7 +528,6 @@ fn switch_to(t: &mut Tasks, prev: Option<&'static Process>, next: &'static Proce
     cpu.set_current(next);
     cpu.switched_in_at.set(now);
     cpu.ticks_used.set(0);
-    timer::restart_slice();
     cpu.switches.set(cpu.switches.get() + 1);
     let fs = next.fs_base.load(Relaxed);
     if fs != cpu.fs_loaded.get() {

@@ -62,6 +62,7 @@ impl PhysMem for DirectMap {
     }
     #[inline(always)]
     fn write(&self, table: u64, index: usize, entry: u64) {
+        TABLE_WRITES.fetch_add(1, Relaxed);
         // SAFETY: as in `read`; page tables are edited only with interrupts off, by the task
         // that owns the address space (or at boot), so no other writer races.
         unsafe { (phys_to_virt(table) as *mut u64).add(index).write(entry) }
@@ -71,6 +72,55 @@ impl PhysMem for DirectMap {
     }
     fn free_frame(&self, frame: u64) {
         FRAMES.lock().free(frame)
+    }
+}
+
+/// Page-table entries written since boot, in any address space: a `TranslationCache` entry is
+/// good only while this has not moved, so no mapping can change under one unseen (every
+/// entry is written through `DirectMap::write`, and teardowns count too: `free_user_space`).
+static TABLE_WRITES: AtomicU64 = AtomicU64::new(0);
+
+/// One user translation remembered, as a TLB would: the pipe's direct hand-over translates
+/// the same two buffers on every round of a ping-pong, and a four-level walk is ~56
+/// instructions. Valid while no page-table entry anywhere has been written since it was
+/// filled (`TABLE_WRITES`), which also covers a new address space reusing the frame of an old
+/// PML4. Atomics because another task (a pipe's writer) uses the reader's.
+pub struct TranslationCache {
+    pml4: AtomicU64,
+    /// The page, with bit 0 set for a write access.
+    key: AtomicU64,
+    frame: AtomicU64,
+    writes: AtomicU64,
+}
+
+impl TranslationCache {
+    pub const fn new() -> TranslationCache {
+        TranslationCache {
+            pml4: AtomicU64::new(0),
+            key: AtomicU64::new(0),
+            frame: AtomicU64::new(0),
+            writes: AtomicU64::new(u64::MAX),
+        }
+    }
+
+    /// `translate_user`, from memory when the entry is still good.
+    #[inline(always)]
+    pub fn translate_user(&self, pml4: u64, va: u64, write: bool) -> Option<u64> {
+        // Read before the walk: a table write during or after it makes the entry stale.
+        let writes = TABLE_WRITES.load(Relaxed);
+        let key = (va & !(PAGE_SIZE - 1)) | write as u64;
+        if self.writes.load(Relaxed) == writes
+            && self.key.load(Relaxed) == key
+            && self.pml4.load(Relaxed) == pml4
+        {
+            return Some(self.frame.load(Relaxed) | (va & (PAGE_SIZE - 1)));
+        }
+        let pa = translate_user(pml4, va, write)?;
+        self.pml4.store(pml4, Relaxed);
+        self.key.store(key, Relaxed);
+        self.frame.store(pa & !(PAGE_SIZE - 1), Relaxed);
+        self.writes.store(writes, Relaxed);
+        Some(pa)
     }
 }
 
@@ -104,6 +154,8 @@ pub fn new_address_space() -> Result<u64, OutOfMemory> {
 /// (`Regions::footprint`) and `also` (a range with tables but no region: the vDSO's, whose own
 /// table the caller has taken out; the tables above it go, if the footprint's did not take them).
 pub fn free_user_space(pml4: u64, footprint: &[(u64, u64)], also: (u64, u64)) {
+    // Frames go without their entries being written: cached translations go with them.
+    TABLE_WRITES.fetch_add(1, Relaxed);
     let mut frames = FRAMES.lock();
     let mem = Teardown(&mut *frames);
     for ranges in [footprint, &[also]] {

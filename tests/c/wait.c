@@ -233,6 +233,8 @@ static void groups(void)
 	CHECK_EQ(getpgid(b), a);
 	CHECK_EQ(getpgid(c), getpgrp());
 	until_zombie(c);
+	CHECK_EQ(getpgid(c), getpgrp()); /* a zombie keeps its group until reaped */
+	CHECK_EQ(getsid(c), getsid(0));
 	/* c is ready to be reaped, but the group wait must not take it. */
 	int st = -1;
 	CHECK_EQ(waitpid(-a, &st, WNOHANG), 0);

@@ -437,10 +437,9 @@ fn target(t: &Tasks, pid: u64) -> Result<&'static Process, Errno> {
     match pid as i32 {
         0 => Ok(current()),
         p if p < 0 => Err(Errno::ESRCH),
-        p => t
-            .find_pid(p as u32)
-            .filter(|p| p.state() != State::Zombie)
-            .ok_or(Errno::ESRCH),
+        // A zombie is still there until reaped: Linux answers getpgid, getsid and setpgid
+        // for it.
+        p => t.find_pid(p as u32).ok_or(Errno::ESRCH),
     }
 }
 

@@ -528,6 +528,7 @@ fn switch_to(t: &mut Tasks, prev: Option<&'static Process>, next: &'static Proce
     cpu.set_current(next);
     cpu.switched_in_at.set(now);
     cpu.ticks_used.set(0);
+    timer::restart_slice();
     cpu.switches.set(cpu.switches.get() + 1);
     let fs = next.fs_base.load(Relaxed);
     if fs != cpu.fs_loaded.get() {

@@ -82,8 +82,12 @@ pub fn interrupts() -> u64 {
     TIMER.interrupts.get()
 }
 
-/// Arms the timer for the earliest of: the next tick (if `contended`, or one still due from
-/// when tasks last competed), `sleep_deadline`.
+/// The new task's slice starts now, not at the old task's tick.
+pub fn restart_slice() {
+    TIMER.next_tick.set(0);
+}
+
+/// Arms the timer for the earliest of: the next tick (if `contended`), `sleep_deadline`.
 #[inline]
 pub fn program(now: u64, contended: bool, sleep_deadline: Option<u64>) {
     let t = &TIMER;
@@ -100,21 +104,17 @@ pub fn program(now: u64, contended: bool, sleep_deadline: Option<u64>) {
         }
         return;
     }
-    // While tasks compete the tick is periodic: a task switched in gets the rest of the current
-    // tick period for its first tick. A tick still to come when they stop competing is left
-    // armed: one spare interrupt later is cheaper than disarming and re-arming the timer (a
-    // `wrmsr`) on every switch of two tasks passing the CPU back and forth through a pipe.
     let mut next = t.next_tick.get();
-    if next <= now {
-        next = if contended {
-            now + t.tick_cycles.get()
-        } else {
-            0
-        };
+    if contended {
+        if next <= now {
+            next = now + t.tick_cycles.get();
+        }
+    } else {
+        next = 0;
     }
     t.next_tick.set(next);
     if t.tsc_deadline.get() {
-        let mut d = if next != 0 { next } else { u64::MAX };
+        let mut d = if contended { next } else { u64::MAX };
         if let Some(s) = sleep_deadline {
             d = d.min(s);
         }
@@ -124,7 +124,7 @@ pub fn program(now: u64, contended: bool, sleep_deadline: Option<u64>) {
             t.armed.set(d);
         }
     } else {
-        let need = next != 0 || sleep_deadline.is_some();
+        let need = contended || sleep_deadline.is_some();
         if need != t.periodic_running.get() {
             let count = if need { t.periodic_count.get() } else { 0 };
             lapic::set_periodic(count);

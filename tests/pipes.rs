@@ -13,6 +13,7 @@ fn pipes_end_block_and_carry_a_mib_intact() {
         "pipes: ok blocking both ways",
         "pipes: ok 1 MiB intact",
         "pipes: ok writes of PIPE_BUF bytes are atomic",
+        "pipes: ok a reader's buffer mapped anew or made read-only between reads",
     ] {
         run.assert_line(line);
     }

@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -392,6 +393,54 @@ static void pipe_buf_atomic(void)
 	PASSED("writes of PIPE_BUF bytes are atomic");
 }
 
+/* A blocked reader's buffer is mapped anew at the same address, or made read-only, between
+ * reads: each read lands in the memory mapped at the time, and a read-only buffer gets EFAULT
+ * with the byte left in the pipe. (The kernel remembers translations of the buffers a pipe
+ * hands bytes between; none may outlive a change of mapping.) */
+static void reader_buffer_remapped(void)
+{
+	int data[2], ready[2];
+	CHECK(pipe(data) == 0 && pipe(ready) == 0);
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		char *buf = mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (buf == MAP_FAILED)
+			_exit(10);
+		for (int round = 0; round < 4; round++) {
+			if (round == 1 || round == 3) {
+				char *again = mmap(buf, 4096, PROT_READ | PROT_WRITE,
+						   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+				if (again != buf || buf[100] != 0)
+					_exit(11);
+			}
+			if (round == 2 && mprotect(buf, 4096, PROT_READ) != 0)
+				_exit(12);
+			if (write(ready[1], "r", 1) != 1)
+				_exit(13);
+			if (round == 2) {
+				if (read(data[0], buf + 100, 1) != -1 || errno != EFAULT)
+					_exit(14);
+				if (mprotect(buf, 4096, PROT_READ | PROT_WRITE) != 0)
+					_exit(15);
+			}
+			if (read(data[0], buf + 100, 1) != 1)
+				_exit(16);
+			if (buf[100] != 'a' + round)
+				_exit(17);
+		}
+		_exit(0);
+	}
+	for (int round = 0; round < 4; round++) {
+		char c, b = 'a' + round;
+		CHECK_EQ(read(ready[0], &c, 1), 1);
+		CHECK_EQ(write(data[1], &b, 1), 1);
+	}
+	CHECK_EQ(wait_status(pid), 0);
+	close(data[0]), close(data[1]), close(ready[0]), close(ready[1]);
+	PASSED("a reader's buffer mapped anew or made read-only between reads");
+}
+
 int main(void)
 {
 	setvbuf(stdout, 0, _IONBF, 0);
@@ -402,6 +451,7 @@ int main(void)
 	one_mib_intact();
 	nonblocking();
 	pipe_buf_atomic();
+	reader_buffer_remapped();
 	ALL_PASSED();
 	return 0;
 }

@@ -52,11 +52,19 @@ pub fn c_prog(name: &str) -> PathBuf {
 
 /// A directory standing for /bin on the host: the programs and `notes` (executable, as
 /// Linux wants it before it can say ENOEXEC).
+///
+/// The programs are hard links to musl-gcc's output, not copies: a copy opens the file for
+/// writing in this process, and a child that another test thread forks meanwhile inherits that
+/// descriptor until it execs, so running the copy can fail with ETXTBSY ("Text file busy").
+/// A link writes nothing; musl-gcc, which wrote the file, has exited.
 fn host_bin(test: &str, progs: &[&str]) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let dir = scratch_dir(&format!("{test}-host-bin"));
     for p in progs {
-        std::fs::copy(c_prog(p), dir.join(p)).unwrap();
+        let to = dir.join(p);
+        let _ = std::fs::remove_file(&to);
+        std::fs::hard_link(c_prog(p), &to)
+            .unwrap_or_else(|e| panic!("cannot link {} into {}: {e}", p, dir.display()));
     }
     let notes = write_file(&dir, "notes", NOTES);
     std::fs::set_permissions(&notes, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -77,9 +85,8 @@ pub fn run_host(test: &str, progs: &[&str], args: &[&str]) -> Run {
         .stderr(Stdio::piped());
     let command = format!("{cmd:?}");
     let start = Instant::now();
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {command}: {e}"));
+    let mut child =
+        spawn_past_etxtbsy(&mut cmd).unwrap_or_else(|e| panic!("cannot run {command}: {e}"));
     // Read both pipes on threads so that a chatty program never blocks on a full pipe.
     let mut out = child.stdout.take().unwrap();
     let mut err = child.stderr.take().unwrap();
@@ -110,6 +117,22 @@ pub fn run_host(test: &str, progs: &[&str], args: &[&str]) -> Run {
         stderr: err.join().unwrap(),
         wall: start.elapsed(),
         command,
+    }
+}
+
+/// `cmd.spawn()`, tried again for a moment while it fails with ETXTBSY: a second guard, for any
+/// file this process wrote that another test thread's child still holds open before its exec.
+fn spawn_past_etxtbsy(cmd: &mut Command) -> std::io::Result<std::process::Child> {
+    const ETXTBSY: i32 = 26;
+    let mut tries = 0;
+    loop {
+        match cmd.spawn() {
+            Err(e) if e.raw_os_error() == Some(ETXTBSY) && tries < 50 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other,
+        }
     }
 }
 

@@ -172,4 +172,5 @@ pub fn release_vfork_parent(t: &mut Tasks, child: &Process) {
 pub fn reap(t: &mut Tasks, p: &'static Process) {
     crate::report::remember(p);
     t.release(p);
+    t.trim_spare_stacks(current().slot);
 }

@@ -190,6 +190,9 @@ pub struct Process {
     pub slot: u32,
     /// Top of this slot's kernel stack; fixed for the slot's life.
     pub kstack_top: u64,
+    /// Whether the stack's pages are mapped. Always, while the slot is in use; an unused
+    /// slot's stack may be given back (`Tasks::trim_spare_stacks`) and mapped again on reuse.
+    stack_mapped: core::sync::atomic::AtomicBool,
     /// The task's own id (Linux's tid); for a single-threaded process, its pid.
     pub pid: AtomicU32,
     /// The thread group (the process) it belongs to: its leader's pid, which getpid returns.
@@ -296,24 +299,16 @@ pub struct Resources {
 unsafe impl Sync for Process {}
 
 impl Process {
-    /// The process of `slot`, with a kernel stack mapped at its place in the stack area.
-    fn new(slot: u32) -> Result<Process, OutOfMemory> {
-        let base = KERNEL_STACKS + slot as u64 * KSTACK_SLOT + PAGE_SIZE;
-        for i in 0..KSTACK_PAGES {
-            let f = FRAMES.lock().alloc_dirty().ok_or(OutOfMemory)?;
-            let flags = paging::WRITABLE | paging::nx();
-            if let Err(e) = paging::map(paging::kernel_pml4(), base + i * PAGE_SIZE, f, flags) {
-                FRAMES.lock().free(f);
-                return Err(e);
-            }
-        }
-        Ok(Process::with_stack(slot, base + KSTACK_PAGES * PAGE_SIZE))
+    /// The process of `slot`; its kernel stack is not mapped yet (`map_stack`).
+    fn new(slot: u32) -> Process {
+        Process::with_stack(slot, stack_base(slot) + KSTACK_PAGES * PAGE_SIZE)
     }
 
     pub const fn with_stack(slot: u32, kstack_top: u64) -> Process {
         Process {
             slot,
             kstack_top,
+            stack_mapped: core::sync::atomic::AtomicBool::new(false),
             pid: AtomicU32::new(0),
             tgid: AtomicU32::new(0),
             threads: AtomicU32::new(0),
@@ -476,6 +471,46 @@ pub fn shell_status(w: u32) -> u32 {
     }
 }
 
+/// The lowest address of `slot`'s kernel stack (above its guard page).
+fn stack_base(slot: u32) -> u64 {
+    KERNEL_STACKS + slot as u64 * KSTACK_SLOT + PAGE_SIZE
+}
+
+/// Maps fresh frames for `slot`'s kernel stack; on OutOfMemory nothing stays mapped.
+fn map_stack(slot: u32) -> Result<(), OutOfMemory> {
+    let base = stack_base(slot);
+    for i in 0..KSTACK_PAGES {
+        // The frame lock is dropped before `map`, which takes it again for a new table.
+        let frame = FRAMES.lock().alloc_dirty();
+        let mapped = frame.ok_or(OutOfMemory).and_then(|f| {
+            let flags = paging::WRITABLE | paging::nx();
+            paging::map(paging::kernel_pml4(), base + i * PAGE_SIZE, f, flags).inspect_err(|_| {
+                FRAMES.lock().free(f);
+            })
+        });
+        if let Err(e) = mapped {
+            unmap_stack_pages(slot, i);
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// Unmaps the first `pages` pages of `slot`'s kernel stack and frees their frames. Only for a
+/// stack no context runs on.
+fn unmap_stack_pages(slot: u32, pages: u64) {
+    let base = stack_base(slot);
+    for i in 0..pages {
+        if let Some(f) = paging::unmap_kernel(base + i * PAGE_SIZE) {
+            FRAMES.lock().free(f);
+        }
+    }
+}
+
+/// Unused slots that keep their kernel stack mapped, so that a burst of forks after exits
+/// maps nothing; past these, a reaped slot gives its 16 KiB back.
+const SPARE_STACKS: u32 = 16;
+
 /// Every process slot, the pids, and the scheduler's queues. Behind `TASKS`.
 pub struct Tasks {
     slots: Vec<&'static Process>,
@@ -496,6 +531,8 @@ pub struct Tasks {
     free_queues: Vec<u32>,
     /// The futex hash's buckets (futex.rs): a wait queue id each, made on first use, or NIL.
     pub futex_buckets: [u32; FUTEX_BUCKETS],
+    /// Unused slots whose kernel stack is still mapped.
+    spare_stacks: u32,
 }
 
 /// Buckets of the futex hash: waiters of one bucket share a wait queue.
@@ -514,6 +551,7 @@ pub static TASKS: IrqLock<Tasks> = IrqLock::new(
         queues: Vec::new(),
         free_queues: Vec::new(),
         futex_buckets: [NIL; FUTEX_BUCKETS],
+        spare_stacks: 0,
     },
 );
 
@@ -570,10 +608,16 @@ impl Tasks {
     /// A fresh slot in state Embryo with a pid, a name and a mapped kernel stack, holding
     /// nothing yet; the caller gives it resources and a trap frame, then makes it ready.
     pub fn alloc(&mut self, name: &str, parent: u32) -> Result<&'static Process, SpawnError> {
-        let p = match self.slots.iter().find(|p| p.state() == State::Unused) {
-            Some(p) => *p,
+        let p = match self.unused_slot() {
+            Some(p) => p,
             None => self.grow()?,
         };
+        if p.stack_mapped.load(Relaxed) {
+            self.spare_stacks -= 1;
+        } else {
+            map_stack(p.slot)?;
+            p.stack_mapped.store(true, Relaxed);
+        }
         p.set_state(self, State::Embryo);
         let pid = self.next_pid;
         self.next_pid += 1;
@@ -629,7 +673,16 @@ impl Tasks {
         Ok(p)
     }
 
-    /// A new slot at the end of the table.
+    /// An unused slot, one that still has its stack if there is such.
+    fn unused_slot(&self) -> Option<&'static Process> {
+        let mut unused = self.slots.iter().filter(|p| p.state() == State::Unused);
+        if self.spare_stacks == 0 {
+            return unused.next().copied();
+        }
+        unused.find(|p| p.stack_mapped.load(Relaxed)).copied()
+    }
+
+    /// A new slot at the end of the table, its stack not mapped yet.
     fn grow(&mut self) -> Result<&'static Process, SpawnError> {
         if self.slots.len() >= self.max as usize {
             return Err(SpawnError::NoSlot);
@@ -638,15 +691,39 @@ impl Tasks {
             .try_reserve(1)
             .map_err(|_| SpawnError::OutOfMemory)?;
         let slot = self.slots.len() as u32;
-        let p: &'static Process = alloc::boxed::Box::leak(try_box(Process::new(slot)?)?);
+        let p: &'static Process = alloc::boxed::Box::leak(try_box(Process::new(slot))?);
         self.slots.push(p);
         Ok(p)
     }
 
     /// Gives a slot back (a dead process reaped, or a failed start). Its resources must be
-    /// gone already (they are dropped outside this lock).
+    /// gone already (they are dropped outside this lock). Its stack stays mapped: a thread
+    /// that exits releases its own slot while still running on that stack.
     pub fn release(&mut self, p: &'static Process) {
         p.set_state(self, State::Unused);
+        if p.stack_mapped.load(Relaxed) {
+            self.spare_stacks += 1;
+        }
+    }
+
+    /// Gives back the kernel stacks of unused slots beyond `SPARE_STACKS`, so that the
+    /// memory a burst of processes took returns once they are reaped. `running` is the slot
+    /// of the task calling (its own stack is in use, whatever its state says); on one CPU no
+    /// other unused slot has a context on its stack.
+    pub fn trim_spare_stacks(&mut self, running: u32) {
+        if self.spare_stacks <= SPARE_STACKS {
+            return;
+        }
+        for p in self.slots.iter().rev() {
+            if self.spare_stacks <= SPARE_STACKS {
+                break;
+            }
+            if p.slot != running && p.state() == State::Unused && p.stack_mapped.load(Relaxed) {
+                unmap_stack_pages(p.slot, KSTACK_PAGES);
+                p.stack_mapped.store(false, Relaxed);
+                self.spare_stacks -= 1;
+            }
+        }
     }
 
     pub fn slot_count(&self) -> u32 {

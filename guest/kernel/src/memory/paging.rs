@@ -130,6 +130,21 @@ pub fn map(pml4: u64, va: u64, pa: u64, flags: u64) -> Result<(), OutOfMemory> {
     pt::map(&DirectMap, pml4, va, pa, flags)
 }
 
+/// Unmaps the 4 KiB kernel page at `va` and returns the frame it mapped, if it was mapped.
+/// The intermediate tables stay (kernel tables are shared by every address space).
+pub fn unmap_kernel(va: u64) -> Option<u64> {
+    let slot = pt::leaf(&DirectMap, kernel_pml4(), va)?;
+    let e = slot.read(&DirectMap);
+    if e & PRESENT == 0 {
+        return None;
+    }
+    slot.write(&DirectMap, 0);
+    // SAFETY: drops this CPU's one cached translation of a page just unmapped. (A second CPU
+    // will need a shootdown here.)
+    unsafe { core::arch::asm!("invlpg [{}]", in(reg) va, options(nostack)) };
+    Some(e & ADDR_MASK)
+}
+
 /// Translates a user address: `Some(physical address)` only if every level is present and
 /// user-accessible (and writable, when `write`). This is what makes user pointers safe to use:
 /// the check is against the caller's own mappings, not against an address range.

@@ -390,12 +390,17 @@ static void orphans(void)
 	close(p[0]), close(p[1]), close(q[0]);
 }
 
-/* A child writing a byte to fd every millisecond until killed. */
+/* A child writing a byte to fd every millisecond until killed. It leads a process group of
+ * its own, whose parent (us) is in another group of the same session: so the group is not
+ * orphaned, and Linux does not discard the SIGTSTP sent to it (it discards SIGTSTP, SIGTTIN
+ * and SIGTTOU sent to an orphaned group). In our group it would depend on how the test was
+ * started; under CI it was orphaned and the stop never came. */
 static pid_t ticker(int fd)
 {
 	pid_t pid = fork();
 	CHECK(pid >= 0);
 	if (pid == 0) {
+		setpgid(0, 0);
 		for (;;) {
 			if (write(fd, "t", 1) != 1)
 				_exit(89);
@@ -422,6 +427,7 @@ static void stop_and_continue(void)
 	int p[2];
 	CHECK(pipe2(p, O_NONBLOCK) == 0);
 	pid_t pid = ticker(p[1]);
+	CHECK(setpgid(pid, pid) == 0 || errno == EACCES);
 	int st;
 	sleep_ms(20);
 	CHECK(drain(p[0]) > 0);

@@ -488,6 +488,61 @@ static void stop_and_continue(void)
 	PASSED("stop and continue");
 }
 
+/* A group whose members' parents are all outside its session (or are pid 1) is orphaned: Linux
+ * drops SIGTSTP, SIGTTIN and SIGTTOU that would stop it, as nobody could continue it; SIGSTOP
+ * still stops it. A child in a session of its own is such a group. */
+static void orphaned_group_ignores_tstp(void)
+{
+	int p[2];
+	CHECK(pipe2(p, O_NONBLOCK) == 0);
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		if (setsid() < 0)
+			_exit(88);
+		for (;;) {
+			if (write(p[1], "t", 1) != 1)
+				_exit(89);
+			sleep_ms(1);
+		}
+	}
+	int st;
+	/* Its first byte comes after setsid. */
+	for (int i = 0; i < 1000 && drain(p[0]) == 0; i++)
+		sleep_ms(1);
+	CHECK_EQ(getsid(pid), pid);
+	CHECK_EQ(kill(pid, SIGTSTP), 0);
+	CHECK_EQ(kill(pid, SIGTTIN), 0);
+	CHECK_EQ(kill(pid, SIGTTOU), 0);
+	sleep_ms(20);
+	CHECK_EQ(waitpid(pid, &st, WNOHANG | WUNTRACED), 0);
+	drain(p[0]);
+	sleep_ms(20);
+	CHECK(drain(p[0]) > 0);
+	CHECK_EQ(kill(pid, SIGSTOP), 0);
+	CHECK_EQ(waitpid(pid, &st, WUNTRACED), pid);
+	CHECK(WIFSTOPPED(st) && WSTOPSIG(st) == SIGSTOP);
+	CHECK_EQ(kill(pid, SIGKILL), 0);
+	CHECK_EQ(waitpid(pid, &st, 0), pid);
+	close(p[0]), close(p[1]);
+	PASSED("an orphaned group ignores SIGTSTP, SIGTTIN and SIGTTOU");
+}
+
+/* Runs `test` in a child of ours: its children's parent is then not pid 1 (we are, in the
+ * guest), so their groups are not orphaned. */
+static void in_child(void (*test)(void))
+{
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		test();
+		_exit(0);
+	}
+	int st;
+	CHECK_EQ(waitpid(pid, &st, 0), pid);
+	CHECK_EQ(st, 0);
+}
+
 int main(void)
 {
 	setvbuf(stdout, 0, _IONBF, 0);
@@ -499,7 +554,8 @@ int main(void)
 	zombies();
 	groups();
 	orphans();
-	stop_and_continue();
+	in_child(stop_and_continue);
+	orphaned_group_ignores_tstp();
 	no_children();
 	ALL_PASSED();
 	return 0;

@@ -383,6 +383,22 @@ pub fn fault(sig: u32, info: SigInfo) -> bool {
     false
 }
 
+/// Whether `p`'s process group is orphaned (POSIX): no living member has a parent in another
+/// group of the same session. As in Linux, a parent that is pid 1 does not count.
+fn group_is_orphaned(p: &Process) -> bool {
+    let t = TASKS.lock();
+    let (pgid, sid) = (p.pgid.load(Relaxed), p.sid.load(Relaxed));
+    let has_outside_parent = t.live().any(|m| {
+        let parent = m.parent.load(Relaxed);
+        m.pgid.load(Relaxed) == pgid
+            && m.state() != State::Zombie
+            && parent != 1
+            && t.find_process(parent)
+                .is_some_and(|pp| pp.pgid.load(Relaxed) != pgid && pp.sid.load(Relaxed) == sid)
+    });
+    !has_outside_parent
+}
+
 /// Takes the current task's deliverable signals on its way back to ring 3 (`f`: its complete
 /// trap frame). `restart` says how the system call it was blocked in (if any) ends. Returns
 /// whether the task is gone or stopped (a switch is prepared), else its frame now enters the
@@ -411,6 +427,9 @@ pub fn deliver(f: &mut TrapFrame, mut restart: u8) -> bool {
         if sig == SIGKILL || sig == SIGSTOP || action.handler == SIG_DFL {
             match default_action(sig) {
                 DefaultAction::Ignore | DefaultAction::Continue => continue,
+                // Nobody would be left to continue an orphaned group: Linux drops the stops
+                // that come from the terminal or a user's kill there, all but SIGSTOP.
+                DefaultAction::Stop if sig != SIGSTOP && group_is_orphaned(p) => continue,
                 DefaultAction::Stop => {
                     stop_current(sig);
                     return true;

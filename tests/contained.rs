@@ -61,7 +61,7 @@ fn a_fork_bomb_that_exhausts_memory_gets_enomem_or_oom_kills_and_pid_1_goes_on()
     // Once the bomb is reaped its memory is back, but for what the kernel keeps on purpose:
     // the process slots it grew (a few KiB each, ~120 here), 16 spare kernel stacks (256 KiB)
     // and heap it grew. Kernel stacks of every other slot are given back; when they were not,
-    // 2.9 MiB stayed out.
+    // 2.5 MiB stayed out.
     let free_kib = |line: &str| -> u64 {
         let words: Vec<&str> = line.split_whitespace().collect();
         let at = words

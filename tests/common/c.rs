@@ -123,11 +123,10 @@ pub fn run_host(test: &str, progs: &[&str], args: &[&str]) -> Run {
 /// `cmd.spawn()`, tried again for a moment while it fails with ETXTBSY: a second guard, for any
 /// file this process wrote that another test thread's child still holds open before its exec.
 fn spawn_past_etxtbsy(cmd: &mut Command) -> std::io::Result<std::process::Child> {
-    const ETXTBSY: i32 = 26;
     let mut tries = 0;
     loop {
         match cmd.spawn() {
-            Err(e) if e.raw_os_error() == Some(ETXTBSY) && tries < 50 => {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && tries < 50 => {
                 tries += 1;
                 std::thread::sleep(Duration::from_millis(20));
             }

@@ -38,7 +38,12 @@ fn the_timeline_renders_and_shows_a_spinner_running_and_preempted() {
     ]);
     run.assert_status(0);
     let svg = std::fs::read_to_string(&svg_path).expect("the SVG");
+    // Drawn 4 times wider than the SVG's own size: a 10 ms time slice of a 4 s run is 3.4 units
+    // wide, too narrow to sample its middle safely at 1:1 (only the first slice was wider than
+    // 6 units, and on a loaded machine none was).
+    const ZOOM_X: f64 = 4.0;
     let out = std::process::Command::new("rsvg-convert")
+        .args(["--x-zoom", &ZOOM_X.to_string()])
         .arg(&svg_path)
         .arg("-o")
         .arg(&png_path)
@@ -54,8 +59,9 @@ fn the_timeline_renders_and_shows_a_spinner_running_and_preempted() {
     let mut buf = vec![0; reader.output_buffer_size()];
     let info = reader.next_frame(&mut buf).unwrap();
     let channels = info.color_type.samples();
+    // The colour at (x, y) in the SVG's units.
     let pixel = |x: f64, y: f64| -> [u8; 3] {
-        let (x, y) = (x as usize, y as usize);
+        let (x, y) = ((x * ZOOM_X) as usize, y as usize);
         let i = (y * info.width as usize + x) * channels;
         [buf[i], buf[i + 1], buf[i + 2]]
     };
@@ -85,7 +91,7 @@ fn the_timeline_renders_and_shows_a_spinner_running_and_preempted() {
             Some("B") => begin = Some(ts(e)),
             Some("E") => {
                 let (a, b) = (x_of(begin.take().unwrap()), x_of(ts(e)));
-                if b - a > 6.0 {
+                if (b - a) * ZOOM_X > 6.0 {
                     assert_eq!(pixel((a + b) / 2.0, lane + 2.0), USER, "at x {a}..{b}");
                     checked += 1;
                 }
@@ -108,5 +114,6 @@ fn the_timeline_renders_and_shows_a_spinner_running_and_preempted() {
         .map(|e| x_of(ts(e)))
         .find(|x| switches.iter().filter(|s| (*s - x).abs() < 4.0).count() == 1)
         .expect("a preemption of spin away from other switches");
-    assert_eq!(pixel(lonely.floor(), kernel_lane + 10.0), PREEMPT);
+    // The middle of the pixel column the mark starts in, as it was sampled at 1:1.
+    assert_eq!(pixel(lonely.floor() + 0.5, kernel_lane + 10.0), PREEMPT);
 }

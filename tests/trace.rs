@@ -10,7 +10,23 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-fn demo_trace() -> (Run, Value) {
+/// The demo booted once with a trace, shared by the tests that read it (two boots writing
+/// one file at once would corrupt it, and one boot is cheaper). A failed boot fails every
+/// test that reads it, each with the boot's own message.
+fn demo_trace() -> &'static (Run, Value) {
+    static DEMO: std::sync::OnceLock<Result<(Run, Value), String>> = std::sync::OnceLock::new();
+    let demo = DEMO.get_or_init(|| {
+        std::panic::catch_unwind(boot_demo_with_trace).map_err(|p| {
+            p.downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "the traced demo boot panicked".into())
+        })
+    });
+    demo.as_ref().unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn boot_demo_with_trace() -> (Run, Value) {
     let dir = common::scratch_dir("trace_demo");
     let path = dir.join("demo.json");
     let run = run_vmm_lde([
@@ -47,7 +63,7 @@ fn the_demo_trace_is_well_formed_and_matches_trace_sched() {
     assert!(v["otherData"]["records"].as_u64().unwrap() > 1024);
     let mut stacks: HashMap<(u64, u64), Vec<String>> = HashMap::new();
     let mut last_ts: HashMap<(u64, u64), f64> = HashMap::new();
-    for e in events(&v) {
+    for e in events(v) {
         let ph = str_of(e, "ph");
         assert!(["B", "E", "i", "M"].contains(&ph), "{e}");
         let track = (
@@ -73,7 +89,7 @@ fn the_demo_trace_is_well_formed_and_matches_trace_sched() {
     }
 
     // The switch instants, in order, are the `sched:` lines: from, to, why.
-    let switches: Vec<(u64, u64, String)> = events(&v)
+    let switches: Vec<(u64, u64, String)> = events(v)
         .iter()
         .filter(|e| e["cat"] == "sched" && e["ph"] == "i")
         .map(|e| {
@@ -100,8 +116,8 @@ fn the_demo_trace_is_well_formed_and_matches_trace_sched() {
 
 #[test]
 fn the_demo_trace_shows_each_programs_calls_and_faults() {
-    let (_run, v) = demo_trace();
-    let names: HashMap<u64, String> = events(&v)
+    let (_, v) = demo_trace();
+    let names: HashMap<u64, String> = events(v)
         .iter()
         .filter(|e| e["ph"] == "M")
         .map(|e| {
@@ -122,7 +138,7 @@ fn the_demo_trace_shows_each_programs_calls_and_faults() {
     // ping's calls: execve (by init's child), then five turns of a line and a yield. A call
     // that blocked and ran again shows twice in a row: counted once.
     let ping = pid_of("ping");
-    let mut calls: Vec<&str> = events(&v)
+    let mut calls: Vec<&str> = events(v)
         .iter()
         .filter(|e| e["pid"] == ping && e["ph"] == "B" && e["cat"] == "syscall")
         .map(|e| str_of(e, "name"))
@@ -136,7 +152,7 @@ fn the_demo_trace_shows_each_programs_calls_and_faults() {
     assert_eq!(calls, expected);
     // Each of its yields hands the CPU over: a yield switch from ping ends every
     // sched_yield slice, at the same time.
-    let evs = events(&v);
+    let evs = events(v);
     let yield_ends: Vec<f64> = evs
         .iter()
         .filter(|e| e["pid"] == ping && e["ph"] == "E" && e["name"] == "sched_yield")

@@ -132,8 +132,20 @@ pub fn make_elf(spec: ElfSpec, code: &[u8]) -> Vec<u8> {
     f
 }
 
-/// A scratch directory for one test, under the cargo target directory.
+/// A scratch directory for one test, under the cargo target directory. Tests in one binary
+/// run in parallel, so a name handed out twice would let one test empty or overwrite the
+/// other's files mid-run; that is refused here, where it fails every time, rather than left to
+/// show up as a rare corrupt file.
 pub fn scratch_dir(test: &str) -> PathBuf {
+    static TAKEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    {
+        let mut taken = TAKEN.lock().unwrap_or_else(|e| e.into_inner());
+        assert!(
+            !taken.iter().any(|t| t == test),
+            "scratch directory {test:?} asked for twice in one test binary"
+        );
+        taken.push(test.to_string());
+    }
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(test);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();

@@ -115,3 +115,66 @@ fn stats_json_is_the_same_counts_for_machines() {
     assert_eq!(exits.len(), 2, "{v}");
     assert!(v["in_guest_ns"].as_u64().unwrap() <= v["run_ns"].as_u64().unwrap());
 }
+
+/// The guest's half of `--stats` is counted from the kernel's event records; the kernel's own
+/// shutdown report counts the same things with its own counters. They must agree exactly
+/// (idle time to the report's millisecond).
+#[test]
+fn the_guests_counts_match_the_kernels_report() {
+    // The demo: calls, switches, ticks, page faults and kills; a sleeper: idle time.
+    for args in [vec![], vec!["--user".to_string(), lde::user("sleeper", "")]] {
+        let run = lde::run_vmm_lde(args.iter().chain(&["--stats=json".to_string()]));
+        run.assert_status(0);
+        let json_line = run
+            .stderr
+            .lines()
+            .find(|l| l.starts_with('{'))
+            .unwrap_or_else(|| panic!("no JSON line: {}", run.dump()));
+        let v: serde_json::Value = serde_json::from_str(json_line).expect("JSON");
+        let g = &v["guest"];
+        let report = run.report();
+        let calls: u64 = report.rows.iter().map(|r| r.syscalls).sum();
+        let n = |key: &str| g[key].as_u64().unwrap_or_else(|| panic!("no {key} in {g}"));
+        assert_eq!(g["dropped_records"], 0, "{g}");
+        assert_eq!(n("syscalls"), calls, "{g}\n{}", run.dump());
+        let by_name: u64 = g["syscalls_by_name"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|c| c.as_u64().unwrap())
+            .sum();
+        assert_eq!(by_name, calls, "{g}");
+        for (key, label) in [
+            ("context_switches", "context switches"),
+            ("timer_interrupts", "timer interrupts"),
+            ("page_faults", "page faults"),
+        ] {
+            let theirs = report.summary_number(label);
+            assert_eq!(Some(n(key)), theirs, "{key}: {g}\n{}", report.summary);
+        }
+        let traps = g["traps"].as_array().unwrap();
+        let trap = |name: &str| {
+            traps
+                .iter()
+                .find(|t| t["name"] == name)
+                .map_or(0, |t| t["count"].as_u64().unwrap())
+        };
+        assert_eq!(trap("timer interrupt"), n("timer_interrupts"), "{g}");
+        assert_eq!(trap("page fault"), n("page_faults"), "{g}");
+        let idle_ms = report.summary_number("idle").expect("idle in the report");
+        let ours_ms = n("idle_ns") / 1_000_000;
+        assert!(
+            ours_ms.abs_diff(idle_ms) <= 1,
+            "idle {ours_ms} ms, report {idle_ms} ms"
+        );
+        if args.is_empty() {
+            // The demo's kills: a divide error, a general protection fault (privileged), and
+            // the page faults among the rest.
+            assert_eq!(trap("divide error"), 1, "{g}");
+            assert!(trap("general protection") >= 1, "{g}");
+            assert!(n("page_faults") > 0, "{g}");
+        } else {
+            assert!(ours_ms > 0, "the sleeper idles the CPU: {g}");
+        }
+    }
+}

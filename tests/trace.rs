@@ -191,13 +191,125 @@ fn the_demo_trace_shows_each_programs_calls_and_faults() {
     }
 }
 
+/// The kernel's track holds what the kernel did, by cause; each process's track its start,
+/// exec and end.
+#[test]
+fn the_kernel_track_shows_timer_ticks_page_faults_and_each_programs_life() {
+    let (_, v) = demo_trace();
+    let evs = events(v);
+    let kernel_slices = |name: &str| {
+        evs.iter()
+            .filter(|e| e["pid"] == 0 && e["tid"] == 0 && e["ph"] == "B" && e["name"] == name)
+            .count()
+    };
+    // The spinners are preempted by the timer; programs fault their pages in; the kernel
+    // answers the bad programs' exceptions.
+    assert!(kernel_slices("timer") > 10, "timer slices");
+    assert!(kernel_slices("page fault") > 10, "page-fault slices");
+    assert!(kernel_slices("sched_yield") > 100, "system-call slices");
+    assert_eq!(kernel_slices("fault: divide error"), 1);
+    let instants = |pid: u64| -> Vec<String> {
+        evs.iter()
+            .filter(|e| e["pid"] == pid && e["cat"] == "process")
+            .map(|e| str_of(e, "name").to_string())
+            .collect()
+    };
+    let pid_of = |name: &str| {
+        evs.iter()
+            .find(|e| e["cat"] == "process" && e["name"] == format!("exec {name}"))
+            .and_then(|e| e["pid"].as_u64())
+            .unwrap_or_else(|| panic!("no exec of {name}"))
+    };
+    assert_eq!(
+        instants(pid_of("divzero")),
+        ["exec divzero", "killed by SIGFPE"]
+    );
+    assert_eq!(instants(pid_of("hello")), ["exec hello", "exit 0"]);
+    // init starts each program.
+    let started = instants(1)
+        .iter()
+        .filter(|n| n.starts_with("start "))
+        .count();
+    assert!(started >= 10, "{:?}", instants(1));
+}
+
+/// The VMM's exits are put on the guest's clock (guest_clock.rs). Checked against what must be
+/// true: while programs run, every console exit happens inside the kernel's work for a
+/// system call or a fault (they are what print), never while a program runs in user mode.
+/// (Without `trace=sched`, whose lines the switch path prints, outside any slice.)
+#[test]
+fn the_vmm_exits_sit_on_the_guests_clock_inside_the_kernel_work_that_caused_them() {
+    let path = common::scratch_dir("trace_clock").join("demo.json");
+    run_vmm_lde(["--trace", path.to_str().unwrap()]).assert_status(0);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("no trace: {e}"));
+    let v: Value = serde_json::from_str(&text).expect("the trace is JSON");
+    let v = &v;
+    let clock = &v["otherData"]["clock"];
+    assert!(clock["pairs"].as_u64().unwrap() >= 3, "{clock}");
+    let evs = events(v);
+    let mut slices: Vec<(f64, f64)> = Vec::new();
+    let mut open: Vec<f64> = Vec::new();
+    for e in evs.iter().filter(|e| e["pid"] == 0 && e["tid"] == 0) {
+        match e["ph"].as_str() {
+            Some("B") => open.push(e["ts"].as_f64().unwrap()),
+            Some("E") => {
+                let b = open.pop().unwrap();
+                if open.is_empty() {
+                    slices.push((b, e["ts"].as_f64().unwrap()));
+                }
+            }
+            _ => {}
+        }
+    }
+    slices.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (first, last) = (slices[0].0, slices.last().unwrap().1);
+    // The guest's time is estimated from below by up to an exit's latency; allow 50 µs.
+    const SLACK_US: f64 = 50.0;
+    let console: Vec<f64> = evs
+        .iter()
+        .filter(|e| e["tid"] == 1 && e["ph"] == "B" && str_of(e, "name").contains("COM1"))
+        .map(|e| e["ts"].as_f64().unwrap())
+        .filter(|t| *t > first && *t < last)
+        .collect();
+    assert!(
+        console.len() > 100,
+        "console exits during the run: {}",
+        console.len()
+    );
+    let outside: Vec<f64> = console
+        .iter()
+        .copied()
+        .filter(|t| {
+            !slices
+                .iter()
+                .any(|(b, e)| b - SLACK_US <= *t && *t <= e + SLACK_US)
+        })
+        .collect();
+    assert!(
+        outside.is_empty(),
+        "{} of {} console exits outside the kernel's slices, e.g. at {:?} µs; clock {clock}",
+        outside.len(),
+        console.len(),
+        &outside[..outside.len().min(5)]
+    );
+}
+
 #[test]
 fn without_trace_the_kernel_sends_no_records() {
-    let run = run_vmm_lde(["--stats"]);
+    // --stats=exits asks for the VMM's table alone: the kernel is not traced.
+    let run = run_vmm_lde(["--stats=exits"]);
     run.assert_status(0);
     assert!(
         !run.stderr.contains(" trace-"),
         "trace port used without --trace: {}",
+        run.stderr
+    );
+    // The guest's counts are from the records: plain --stats asks for them.
+    let run = run_vmm_lde(["--stats"]);
+    run.assert_status(0);
+    assert!(
+        run.stderr.contains("port out 0xf9 trace-buffer"),
+        "{}",
         run.stderr
     );
 }

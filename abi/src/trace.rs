@@ -5,6 +5,12 @@
 //! the VMM takes `head` records from guest memory during that exit, and the kernel starts again
 //! at 0. At the end (power-off, crash, timeout) the VMM takes the `head` records still there. One
 //! VM exit per `CAPACITY` events. All fields little-endian.
+//!
+//! Records are stamped with the raw TSC (one `rdtsc`, no arithmetic on the kernel's path); the
+//! header carries the kernel's clock (`boot_tsc`, `mult`: `ns_since_boot`), so the VMM turns
+//! them into the nanoseconds of CLOCK_MONOTONIC. Before every write to either port the kernel
+//! puts the TSC in `stamp_tsc`: the VMM reads its own clock in that exit, and the pairs put
+//! its events (the VM exits) on the guest's time line.
 
 /// Records in the buffer.
 pub const CAPACITY: usize = 1024;
@@ -20,7 +26,19 @@ pub struct Header {
     pub head: u64,
     /// `CAPACITY`, for the VMM to check.
     pub capacity: u64,
-    pub _reserved: [u64; 3],
+    /// The kernel's clock: TSC at boot, and nanoseconds per tick times 2^`NS_SHIFT`.
+    pub boot_tsc: u64,
+    pub mult: u64,
+    /// The TSC just before the port write the VMM is handling now.
+    pub stamp_tsc: u64,
+}
+
+/// `Header::mult`'s fixed point (the vDSO's too).
+pub const NS_SHIFT: u32 = 32;
+
+/// Nanoseconds since boot at `tsc`, as the kernel's CLOCK_MONOTONIC counts them.
+pub fn ns_since_boot(tsc: u64, boot_tsc: u64, mult: u64) -> u64 {
+    ((tsc.wrapping_sub(boot_tsc) as u128 * mult as u128) >> NS_SHIFT) as u64
 }
 
 /// A system call begins: `a` = number, first three arguments.
@@ -37,6 +55,34 @@ pub const SIGNAL: u32 = 4;
 /// `a` = vector, rip, the faulting address (page faults; else 0), the signal.
 pub const FAULT: u32 = 5;
 
+/// The vector of the interrupt `TICK_BEGIN` records (the LAPIC timer's, in the kernel's trap
+/// table).
+pub const TIMER_VECTOR: u8 = 32;
+
+/// A timer interrupt begins: `a` = 1 if it came from user mode (0: the CPU was idle), 0, 0, 0.
+pub const TICK_BEGIN: u32 = 6;
+/// The timer interrupt's handler is done (a switch it asked for follows): `a` all 0.
+pub const TICK_END: u32 = 7;
+/// A page fault from user mode begins: `a` = address, error code, rip, 0.
+pub const PAGE_FAULT_BEGIN: u32 = 8;
+/// The page fault is handled: `a` = a `FAULT_*` outcome, 0, 0, 0.
+pub const PAGE_FAULT_END: u32 = 9;
+/// The CPU halts with nothing to run (`pid` is the task that blocked): `a` all 0.
+pub const IDLE_BEGIN: u32 = 10;
+/// An interrupt woke the halted CPU: `a` all 0.
+pub const IDLE_END: u32 = 11;
+/// `pid` made a new task: `a` = its pid, the clone flags, 0, 0.
+pub const START: u32 = 12;
+/// `pid` now runs a new program: `a` = 0, 0, and its name (16 bytes) in a[2..4].
+pub const EXEC: u32 = 13;
+/// The task `pid` ended: `a` = its Linux wait status (exit code << 8, or the signal), 0, 0, 0.
+pub const EXIT: u32 = 14;
+
+/// `PAGE_FAULT_END`'s outcomes: the page was mapped; the task gets SIGSEGV; out of memory.
+pub const FAULT_RESOLVED: u64 = 0;
+pub const FAULT_SEGV: u64 = 1;
+pub const FAULT_OOM: u64 = 2;
+
 /// `SYSCALL_EXIT`'s flag: the call returned.
 pub const RETURNED: u64 = 0;
 /// The call blocked: it ends here for now and runs again (a new ENTER) when the task does.
@@ -44,8 +90,11 @@ pub const BLOCKED: u64 = 1;
 /// The call does not return to its caller (exit, exit_group).
 pub const NO_RETURN: u64 = 2;
 
-/// The switch reasons, as `trace=sched` names them.
-pub const WHY_NAMES: [&str; 6] = ["start", "yield", "preempt", "sleep", "wait", "exit"];
+/// The switch reasons, as `trace=sched` names them (new ones go at the end: the codes stay).
+pub const WHY_NAMES: [&str; 11] = [
+    "start", "yield", "preempt", "sleep", "wait", "exit", "block", "pause", "vfork", "dethread",
+    "stop",
+];
 
 /// `WHY_NAMES`' index of `why`, or `WHY_NAMES.len()` for a reason not listed.
 pub fn why_code(why: &str) -> u64 {
@@ -55,8 +104,8 @@ pub fn why_code(why: &str) -> u64 {
         .unwrap_or(WHY_NAMES.len()) as u64
 }
 
-/// One event: nanoseconds since boot (the guest's TSC), kind, the running task's pid, and four
-/// arguments whose meaning depends on the kind.
+/// One event: when (in the kernel's buffer the TSC, after the VMM's drain nanoseconds since
+/// boot), kind, the running task's pid, and four arguments whose meaning depends on the kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C)]
 pub struct Record {
@@ -131,5 +180,8 @@ mod tests {
         assert_eq!(Record::from_bytes(&[0; 47]), None);
         assert_eq!(why_code("preempt"), 2);
         assert_eq!(&unpack_name(pack_name(b"spin"))[..5], b"spin\0");
+        assert_eq!(core::mem::size_of::<Header>(), RECORD_BYTES);
+        // 1 GHz: mult = 2^32, so ns = ticks.
+        assert_eq!(ns_since_boot(1_500, 500, 1 << NS_SHIFT), 1_000);
     }
 }

@@ -258,7 +258,7 @@ pub struct Row {
 pub struct Report {
     pub header: String,
     pub rows: Vec<Row>,
-    /// "context switches 4129, timer interrupts 120, idle 0 ms"
+    /// "context switches 4129, timer interrupts 120, page faults 80, idle 0 ms"
     pub summary: String,
 }
 

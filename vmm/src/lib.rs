@@ -9,6 +9,8 @@ pub mod error;
 pub mod event_loop;
 pub mod exit_stats;
 pub mod gdb;
+pub mod guest_clock;
+pub mod guest_stats;
 pub mod initrd;
 pub mod lapic;
 pub mod layout;

@@ -109,22 +109,29 @@ struct RunArgs {
     gdb: Option<vmm::gdb::GdbAddr>,
 
     /// At the end, print to stderr the VM exits that reached the VMM, by kind and device, with
-    /// the KVM_RUN calls and the time in the guest and in the VMM; `--stats=json`: as one line
-    /// of JSON
-    #[arg(long, value_name = "json", num_args = 0..=1, require_equals = true,
+    /// the KVM_RUN calls and the time in the guest and in the VMM, then the guest's counts
+    /// (system calls by name, traps by vector, switches, idle), which adds `trace=events` to
+    /// the kernel command line; `--stats=json`: all of it as one line of JSON; `--stats=exits`:
+    /// the exit table only, the kernel left untraced
+    #[arg(long, value_name = "json|exits", num_args = 0..=1, require_equals = true,
           default_missing_value = "table", value_parser = parse_stats)]
     stats: Option<vmm::vmm::StatsFormat>,
 
-    /// Write the kernel's system calls, context switches and signals to FILE as Chrome
-    /// trace-event JSON (open it in ui.perfetto.dev); adds `trace=events` to the kernel command
-    /// line
+    /// Write the kernel's events (system calls, timer interrupts, page faults, idle, switches,
+    /// signals, faults, start/exec/exit) and the VMM's exits to FILE as Chrome trace-event JSON
+    /// (open it in ui.perfetto.dev); adds `trace=events` to the kernel command line
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
 
-    /// Draw the run to FILE as an SVG timeline: a lane per process, the kernel's switches,
-    /// faults (see "Watching a run" in README.md); adds `trace=events` like --trace
+    /// Draw the run to FILE as an SVG timeline: a lane per process, the kernel's and the
+    /// VMM's (see "Watching a run" in README.md); adds `trace=events` like --trace
     #[arg(long, value_name = "FILE")]
     timeline: Option<PathBuf>,
+
+    /// Draw only this part of the run: times since the first event (10ms..25ms; ns, us, ms,
+    /// s) or event numbers (2000..4000); either end may be left out
+    #[arg(long, value_name = "START..END", requires = "timeline")]
+    timeline_window: Option<vmm::timeline::Window>,
 
     /// More logging (-v info, -vv debug, -vvv trace); RUST_LOG is honoured otherwise
     #[arg(short, long, action = clap::ArgAction::Count, conflicts_with = "quiet")]
@@ -139,7 +146,8 @@ fn parse_stats(s: &str) -> Result<vmm::vmm::StatsFormat, String> {
     match s {
         "table" => Ok(vmm::vmm::StatsFormat::Table),
         "json" => Ok(vmm::vmm::StatsFormat::Json),
-        _ => Err(format!("{s:?}: --stats takes no value or =json")),
+        "exits" => Ok(vmm::vmm::StatsFormat::ExitsOnly),
+        _ => Err(format!("{s:?}: --stats takes no value, =json or =exits")),
     }
 }
 
@@ -170,11 +178,15 @@ fn init_logging(args: &RunArgs) {
 /// Turns the command line into a `VmConfig`, reading the kernel and the programs.
 fn config_from(args: RunArgs) -> Result<VmConfig, Error> {
     // Checked here rather than by clap, whose message would repeat the whole (long) value.
-    let cmdline = match args.trace.as_ref().or(args.timeline.as_ref()) {
-        Some(_) => format!("{} trace=events", args.cmdline)
+    let traced = args.trace.is_some()
+        || args.timeline.is_some()
+        || args.stats.is_some_and(|s| s.counts_the_guest());
+    let cmdline = if traced {
+        format!("{} trace=events", args.cmdline)
             .trim_start()
-            .to_string(),
-        None => args.cmdline,
+            .to_string()
+    } else {
+        args.cmdline
     };
     let cmdline = vmm::boot::pvh::Cmdline::new(cmdline)
         .map_err(|e| Error::Usage(format!("--cmdline: {e}")))?;
@@ -229,6 +241,7 @@ fn config_from(args: RunArgs) -> Result<VmConfig, Error> {
         stats: args.stats,
         trace: args.trace,
         timeline: args.timeline,
+        timeline_window: args.timeline_window.unwrap_or(vmm::timeline::Window::Whole),
     })
 }
 

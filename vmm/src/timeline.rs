@@ -1,9 +1,13 @@
 //! `--timeline FILE.svg`: OSTEP's figure 6.3 drawn from the real run. Time runs left to right;
 //! a lane per process shows when it had the CPU (user, green) and its system calls inside that
-//! (blue); the kernel lane marks each switch (orange: the timer preempted, grey: any other
-//! reason); faults are red marks on the faulting process's lane. The root element carries the
-//! geometry (`data-t0-ns`, `data-t1-ns`, `data-plot-x`, `data-plot-width`, and each lane's
-//! `data-lane-y-PID`) so a test can find a time's pixel.
+//! (blue). The kernel lane shows what the kernel was doing: system calls (blue), timer
+//! interrupts (yellow), page faults (purple), the handling of an exception (red), idle (light
+//! grey), with a mark for each switch (orange: the timer preempted, grey: any other reason).
+//! The VMM lane shows each VM exit that reached the VMM (brown), on the guest's clock. Faults
+//! are red marks on the faulting process's lane too. `Window` draws a part of the run. The root
+//! element carries the geometry (`data-t0-ns`, `data-t1-ns`, `data-plot-x`, `data-plot-width`,
+//! and each lane's `data-lane-y-PID`, the VMM's `data-lane-y-vmm`) so a test can find a time's
+//! pixel.
 
 use std::collections::BTreeMap;
 
@@ -11,8 +15,14 @@ use abi::trace::{self, Record};
 use svg::node::element::{Line, Rectangle, Text};
 use svg::Document;
 
+use crate::trace_json::VmmSpan;
+
 pub const USER: &str = "#2e9e44";
 pub const SYSCALL: &str = "#1f6fd1";
+pub const TIMER: &str = "#f2c12e";
+pub const PAGE_FAULT: &str = "#8e44ad";
+pub const IDLE: &str = "#cfcfcf";
+pub const VM_EXIT: &str = "#7b4a2d";
 pub const PREEMPT: &str = "#f08c00";
 pub const SWITCH: &str = "#8a8a8a";
 pub const FAULT: &str = "#d62828";
@@ -23,6 +33,77 @@ const LANE_H: f64 = 22.0;
 const LANE_GAP: f64 = 8.0;
 const TOP: f64 = 30.0;
 
+/// Which part of the run to draw (`--timeline-window START..END`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Window {
+    /// All of it.
+    Whole,
+    /// Nanoseconds since the first event.
+    Time(u64, u64),
+    /// Event numbers: indices into the records.
+    Events(usize, usize),
+}
+
+impl std::str::FromStr for Window {
+    type Err = String;
+
+    /// "10ms..25ms", "1.5s..", "..300us", "2000..4000" (event numbers).
+    fn from_str(s: &str) -> Result<Window, String> {
+        let bad = || {
+            format!(
+                "{s:?}: a window is START..END, both times (10ms..25ms; units ns, us, ms, s) \
+                 or both event numbers (2000..4000); either end may be left out"
+            )
+        };
+        let (a, b) = s.split_once("..").ok_or_else(bad)?;
+        let time = |t: &str| -> Option<u64> {
+            let (num, scale) = [
+                ("ns", 1.0),
+                ("us", 1e3),
+                ("µs", 1e3),
+                ("ms", 1e6),
+                ("s", 1e9),
+            ]
+            .iter()
+            .find_map(|(u, k)| t.strip_suffix(u).map(|n| (n, *k)))?;
+            let v: f64 = num.trim().parse().ok()?;
+            (v >= 0.0 && v.is_finite()).then_some((v * scale) as u64)
+        };
+        let (a, b) = (a.trim(), b.trim());
+        let is_time = |t: &str| t.ends_with('s');
+        let window = if is_time(a) || is_time(b) {
+            let start = if a.is_empty() { Some(0) } else { time(a) };
+            let end = if b.is_empty() {
+                Some(u64::MAX)
+            } else {
+                time(b)
+            };
+            let (Some(start), Some(end)) = (start, end) else {
+                return Err(bad());
+            };
+            Window::Time(start, end)
+        } else {
+            let start = if a.is_empty() { Ok(0) } else { a.parse() };
+            let end = if b.is_empty() {
+                Ok(usize::MAX)
+            } else {
+                b.parse()
+            };
+            let (Ok(start), Ok(end)) = (start, end) else {
+                return Err(bad());
+            };
+            Window::Events(start, end)
+        };
+        match window {
+            Window::Time(a, b) if a >= b => Err(format!("{s:?}: the window ends before it starts")),
+            Window::Events(a, b) if a >= b => {
+                Err(format!("{s:?}: the window ends before it starts"))
+            }
+            w => Ok(w),
+        }
+    }
+}
+
 fn label(x: f64, y: f64, s: &str, size: u32) -> Text {
     Text::new(s)
         .set("x", x)
@@ -31,25 +112,99 @@ fn label(x: f64, y: f64, s: &str, size: u32) -> Text {
         .set("font-size", size)
 }
 
-/// The picture for `records`, in the order the kernel sent them.
-pub fn draw(records: &[Record]) -> Document {
-    let t0 = records.first().map_or(0, |r| r.ns);
-    let t1 = records.last().map_or(1, |r| r.ns).max(t0 + 1);
-    let x = |ns: u64| PLOT_X + (ns.saturating_sub(t0)) as f64 / (t1 - t0) as f64 * PLOT_WIDTH;
-    // Lanes: the kernel, then each pid that ran, by pid.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kernel {
+    Syscall(u64),
+    Tick,
+    PageFault,
+    Idle,
+    Exception,
+}
+
+impl Kernel {
+    fn colour(self) -> &'static str {
+        match self {
+            Kernel::Syscall(_) => SYSCALL,
+            Kernel::Tick => TIMER,
+            Kernel::PageFault => PAGE_FAULT,
+            Kernel::Idle => IDLE,
+            Kernel::Exception => FAULT,
+        }
+    }
+}
+
+/// What the kernel lane has open (innermost last) and the spans it has closed.
+#[derive(Default)]
+struct KernelLane {
+    open: Vec<(Kernel, u64)>,
+    spans: Vec<(u64, u64, &'static str)>,
+}
+
+impl KernelLane {
+    fn begin(&mut self, what: Kernel, ns: u64) {
+        // An exception's handling is over once the kernel does anything else.
+        self.end(Kernel::Exception, ns);
+        self.open.push((what, ns));
+    }
+
+    fn end(&mut self, what: Kernel, ns: u64) {
+        if self.open.last().is_some_and(|(w, _)| *w == what) {
+            let (w, since) = self.open.pop().expect("checked");
+            self.spans.push((since, ns, w.colour()));
+        }
+    }
+
+    fn close_all(&mut self, ns: u64) {
+        while let Some((w, since)) = self.open.pop() {
+            self.spans.push((since, ns, w.colour()));
+        }
+    }
+}
+
+/// The picture for `records` (in the order the kernel sent them) and the VMM's `exits`, over
+/// `window`.
+pub fn draw(records: &[Record], exits: &[VmmSpan], window: Window) -> Document {
+    let first = records.first().map_or(0, |r| r.ns);
+    let last = records.last().map_or(1, |r| r.ns).max(first + 1);
+    let (t0, t1) = match window {
+        Window::Whole => (first, last),
+        Window::Time(a, b) => (
+            first.saturating_add(a).min(last - 1),
+            first.saturating_add(b).min(last),
+        ),
+        Window::Events(i, j) => {
+            let at = |k: usize| records.get(k.min(records.len().saturating_sub(1)));
+            (at(i).map_or(first, |r| r.ns), at(j).map_or(last, |r| r.ns))
+        }
+    };
+    let t1 = t1.max(t0 + 1);
+    let x = |ns: u64| PLOT_X + (ns.clamp(t0, t1) - t0) as f64 / (t1 - t0) as f64 * PLOT_WIDTH;
+    let visible = |a: u64, b: u64| b >= t0 && a <= t1;
+    // Lanes: the kernel, the VMM, then each pid that ran, by pid.
     let mut names: BTreeMap<u32, String> = BTreeMap::new();
-    for r in records.iter().filter(|r| r.kind == trace::SWITCH) {
-        let b = trace::unpack_name([r.a[2], r.a[3]]);
+    for r in records {
+        let words = match r.kind {
+            trace::SWITCH => [r.a[2], r.a[3]],
+            trace::EXEC => [r.a[2], r.a[3]],
+            _ => continue,
+        };
+        let pid = if r.kind == trace::SWITCH {
+            r.a[0] as u32
+        } else {
+            r.pid
+        };
+        let b = trace::unpack_name(words);
         let n = b.iter().position(|&c| c == 0).unwrap_or(b.len());
-        names.insert(r.a[0] as u32, String::from_utf8_lossy(&b[..n]).into_owned());
+        names.insert(pid, String::from_utf8_lossy(&b[..n]).into_owned());
     }
     let lane_y = |i: usize| TOP + i as f64 * (LANE_H + LANE_GAP);
+    let (kernel_y, vmm_y) = (lane_y(0), lane_y(1));
     let lanes: BTreeMap<u32, f64> = names
         .keys()
         .enumerate()
-        .map(|(i, pid)| (*pid, lane_y(i + 1)))
+        .map(|(i, pid)| (*pid, lane_y(i + 2)))
         .collect();
-    let height = lane_y(lanes.len() + 1) + 70.0;
+    let height = lane_y(lanes.len() + 2) + 90.0;
     let mut doc = Document::new()
         .set("width", PLOT_X + PLOT_WIDTH + 60.0)
         .set("height", height)
@@ -57,14 +212,16 @@ pub fn draw(records: &[Record]) -> Document {
         .set("data-t1-ns", t1)
         .set("data-plot-x", PLOT_X)
         .set("data-plot-width", PLOT_WIDTH)
-        .set("data-lane-y-0", lane_y(0));
+        .set("data-lane-y-0", kernel_y)
+        .set("data-lane-y-vmm", vmm_y);
     doc = doc.add(
         Rectangle::new()
             .set("width", "100%")
             .set("height", "100%")
             .set("fill", "white"),
     );
-    doc = doc.add(label(PLOT_X - 140.0, lane_y(0) + 16.0, "kernel", 13));
+    doc = doc.add(label(PLOT_X - 140.0, kernel_y + 16.0, "kernel", 13));
+    doc = doc.add(label(PLOT_X - 140.0, vmm_y + 16.0, "VMM (exits)", 13));
     for (pid, y) in &lanes {
         doc = doc.set(format!("data-lane-y-{pid}"), *y);
         let name = format!("{pid} {}", names[pid]);
@@ -80,54 +237,66 @@ pub fn draw(records: &[Record]) -> Document {
             .set("height", h)
             .set("fill", fill)
     };
-    // Who runs since when, and which call each task is in since when.
-    // Three layers, drawn in this order: who runs, the calls inside, the marks.
+    let span = |a: u64, b: u64, y: f64, h: f64, fill: &str| {
+        visible(a, b).then(|| rect(x(a), x(b), y, h, fill))
+    };
+    let mark = |at: u64, half: f64, y: f64, h: f64, fill: &str| {
+        (t0..=t1)
+            .contains(&at)
+            .then(|| rect(x(at) - half, x(at) + half, y, h, fill))
+    };
+    // Layers, drawn in this order: who runs, the calls inside, the kernel's and the VMM's
+    // spans, the marks.
     let (mut users, mut calls, mut marks) = (Vec::new(), Vec::new(), Vec::new());
+    let mut kernel = KernelLane::default();
     let mut running: Option<(u32, u64)> = None;
     let mut in_call: BTreeMap<u32, u64> = BTreeMap::new();
     for r in records {
+        let ns = r.ns;
         match r.kind {
             trace::SYSCALL_ENTER => {
-                in_call.insert(r.pid, r.ns);
+                in_call.insert(r.pid, ns);
+                kernel.begin(Kernel::Syscall(r.a[0]), ns);
             }
             trace::SYSCALL_EXIT => {
                 if let (Some(start), Some(y)) = (in_call.remove(&r.pid), lanes.get(&r.pid)) {
-                    calls.push(rect(x(start), x(r.ns), y + 4.0, LANE_H - 8.0, SYSCALL));
+                    calls.extend(span(start, ns, y + 4.0, LANE_H - 8.0, SYSCALL));
                 }
+                kernel.end(Kernel::Syscall(r.a[0]), ns);
             }
+            trace::TICK_BEGIN => kernel.begin(Kernel::Tick, ns),
+            trace::TICK_END => kernel.end(Kernel::Tick, ns),
+            trace::PAGE_FAULT_BEGIN => kernel.begin(Kernel::PageFault, ns),
+            trace::PAGE_FAULT_END => kernel.end(Kernel::PageFault, ns),
+            trace::IDLE_BEGIN => {
+                kernel.close_all(ns);
+                kernel.begin(Kernel::Idle, ns);
+            }
+            trace::IDLE_END => kernel.end(Kernel::Idle, ns),
+            trace::SIGNAL => kernel.end(Kernel::Exception, ns),
             trace::SWITCH => {
+                kernel.close_all(ns);
                 if let Some((pid, since)) = running.take() {
                     if let Some(y) = lanes.get(&pid) {
-                        users.push(rect(x(since), x(r.ns), *y, LANE_H, USER));
+                        users.extend(span(since, ns, *y, LANE_H, USER));
                         // A call open now (it blocked, or yielded) ends here.
                         if let Some(start) = in_call.remove(&pid) {
-                            calls.push(rect(x(start), x(r.ns), y + 4.0, LANE_H - 8.0, SYSCALL));
+                            calls.extend(span(start, ns, y + 4.0, LANE_H - 8.0, SYSCALL));
                         }
                     }
                 }
-                running = Some((r.a[0] as u32, r.ns));
+                running = Some((r.a[0] as u32, ns));
                 let colour = if r.a[1] == trace::why_code("preempt") {
                     PREEMPT
                 } else {
                     SWITCH
                 };
-                marks.push(rect(
-                    x(r.ns) - 1.0,
-                    x(r.ns) + 1.0,
-                    lane_y(0),
-                    LANE_H,
-                    colour,
-                ));
+                marks.extend(mark(ns, 1.0, kernel_y, LANE_H, colour));
             }
             trace::FAULT => {
+                kernel.begin(Kernel::Exception, ns);
                 if let Some(y) = lanes.get(&r.pid) {
-                    marks.push(rect(
-                        x(r.ns) - 2.0,
-                        x(r.ns) + 2.0,
-                        *y - 3.0,
-                        LANE_H + 6.0,
-                        FAULT,
-                    ));
+                    marks.extend(mark(ns, 2.0, *y - 3.0, LANE_H + 6.0, FAULT));
                 }
             }
             _ => {}
@@ -135,14 +304,29 @@ pub fn draw(records: &[Record]) -> Document {
     }
     if let Some((pid, since)) = running {
         if let Some(y) = lanes.get(&pid) {
-            users.push(rect(x(since), x(t1), *y, LANE_H, USER));
+            users.extend(span(since, last, *y, LANE_H, USER));
         }
     }
-    for r in users.into_iter().chain(calls).chain(marks) {
+    kernel.close_all(last);
+    let kernel_spans = kernel
+        .spans
+        .iter()
+        .filter_map(|&(a, b, colour)| span(a, b, kernel_y, LANE_H, colour));
+    let vmm_spans = exits
+        .iter()
+        .filter_map(|e| span(e.begin_ns, e.end_ns, vmm_y, LANE_H, VM_EXIT));
+    let all: Vec<Rectangle> = users
+        .into_iter()
+        .chain(calls)
+        .chain(kernel_spans)
+        .chain(vmm_spans)
+        .chain(marks)
+        .collect();
+    for r in all {
         doc = doc.add(r);
     }
     // The time axis, in ms since the first event.
-    let axis_y = lane_y(lanes.len() + 1);
+    let axis_y = lane_y(lanes.len() + 2);
     doc = doc.add(
         Line::new()
             .set("x1", PLOT_X)
@@ -151,6 +335,13 @@ pub fn draw(records: &[Record]) -> Document {
             .set("y2", axis_y)
             .set("stroke", "black"),
     );
+    // Ticks with as many decimals as the window needs.
+    let decimals = match (t1 - t0) as f64 / 1e6 {
+        w if w >= 10.0 => 1,
+        w if w >= 1.0 => 2,
+        w if w >= 0.1 => 3,
+        _ => 4,
+    };
     for i in 0..=10 {
         let ns = t0 + (t1 - t0) * i / 10;
         let tx = x(ns);
@@ -162,20 +353,44 @@ pub fn draw(records: &[Record]) -> Document {
                 .set("y2", axis_y + 5.0)
                 .set("stroke", "black"),
         );
-        let ms = format!("{:.1} ms", (ns - t0) as f64 / 1e6);
+        let ms = format!("{:.*} ms", decimals, (ns - first) as f64 / 1e6);
         doc = doc.add(label(tx - 15.0, axis_y + 18.0, &ms, 11));
     }
-    let mut lx = PLOT_X;
-    for (colour, what) in [
-        (USER, "process has the CPU"),
-        (SYSCALL, "in a system call"),
+    let legend = [
+        (USER, "process has the CPU (user)"),
+        (SYSCALL, "system call"),
+        (TIMER, "timer interrupt"),
+        (PAGE_FAULT, "page fault"),
+        (FAULT, "exception, fault"),
+        (IDLE, "idle"),
+        (VM_EXIT, "VM exit in the VMM"),
         (PREEMPT, "switch: timer preempted"),
         (SWITCH, "switch: other reason"),
-        (FAULT, "fault"),
-    ] {
-        doc = doc.add(rect(lx, lx + 14.0, axis_y + 32.0, 14.0, colour));
-        doc = doc.add(label(lx + 20.0, axis_y + 44.0, what, 12));
-        lx += 230.0;
+    ];
+    for (i, (colour, what)) in legend.iter().enumerate() {
+        let lx = PLOT_X + (i % 5) as f64 * 280.0;
+        let ly = axis_y + 32.0 + (i / 5) as f64 * 20.0;
+        doc = doc.add(rect(lx, lx + 14.0, ly, 14.0, colour));
+        doc = doc.add(label(lx + 20.0, ly + 12.0, what, 12));
     }
     doc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_are_times_or_event_numbers() {
+        let w = |s: &str| s.parse::<Window>();
+        assert_eq!(w("10ms..25ms"), Ok(Window::Time(10_000_000, 25_000_000)));
+        assert_eq!(w("1.5s.."), Ok(Window::Time(1_500_000_000, u64::MAX)));
+        assert_eq!(w("..300us"), Ok(Window::Time(0, 300_000)));
+        assert_eq!(w("2000..4000"), Ok(Window::Events(2000, 4000)));
+        assert!(w("20ms..10ms").is_err());
+        assert!(w("10..").is_ok());
+        assert!(w("10ms").is_err());
+        assert!(w("ten..20").is_err());
+        assert!(w("-1ms..2ms").is_err());
+    }
 }

@@ -85,6 +85,9 @@ pub fn run_vcpu_exit_loop(
     if let Some(s) = stats {
         lock(s).finish();
     }
+    if let Some(t) = io.trace.as_deref() {
+        t.finish();
+    }
     result
 }
 
@@ -99,10 +102,14 @@ fn exit_loop(
             return Ok(VcpuStop::Killed);
         }
     }
+    let trace = io.trace.as_deref();
     loop {
         let entered = stats.map(|s| lock(s).entering());
+        if let Some(t) = trace {
+            t.entering();
+        }
         let run = vcpu.fd().run();
-        if let (Some(s), Some(entered)) = (stats, entered) {
+        if stats.is_some() || trace.is_some() {
             let kind = match &run {
                 Ok(exit) => ExitKind::of(exit),
                 Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {
@@ -110,7 +117,12 @@ fn exit_loop(
                 }
                 Err(_) => ExitKind::Other,
             };
-            lock(s).exited(entered, kind);
+            if let (Some(s), Some(entered)) = (stats, entered) {
+                lock(s).exited(entered, kind);
+            }
+            if let Some(t) = trace {
+                t.exited(kind);
+            }
         }
         let next = match run {
             Ok(exit) => match exit {

@@ -24,6 +24,7 @@ use crate::error::{ioctl, Error, Result};
 use crate::event_loop::{self, LoopEnd};
 use crate::exit_stats::ExitStats;
 use crate::gdb::{self, Debugger, GdbAddr};
+use crate::guest_stats::GuestCounts;
 use crate::step_count::StepCounter;
 use crate::terminal;
 use crate::vcpu::{self, Vcpu, VcpuStop};
@@ -50,6 +51,8 @@ pub struct VmConfig {
     pub trace: Option<PathBuf>,
     /// Draw the run as an SVG timeline here (`--timeline`); also adds `trace=events`.
     pub timeline: Option<PathBuf>,
+    /// The part of the run the timeline draws (`--timeline-window`).
+    pub timeline_window: crate::timeline::Window,
 }
 
 /// How `--stats` prints.
@@ -57,6 +60,15 @@ pub struct VmConfig {
 pub enum StatsFormat {
     Table,
     Json,
+    /// The exit table alone: the kernel is not asked for its records.
+    ExitsOnly,
+}
+
+impl StatsFormat {
+    /// Whether the guest's counts are wanted too (they come from its event records).
+    pub fn counts_the_guest(self) -> bool {
+        self != StatsFormat::ExitsOnly
+    }
 }
 
 /// Writes the EventFd when dropped: the vCPU thread's end reaches the event loop even if the
@@ -138,8 +150,11 @@ pub fn run(config: VmConfig) -> Result<u8> {
     )
     .map_err(|e| internal("console input", e))?;
     let mut io = IoBus::new(com1.serial, console);
-    let trace = (config.trace.is_some() || config.timeline.is_some())
-        .then(|| Arc::new(crate::trace_json::TraceSink::new(vm.memory.clone())));
+    // `--stats` counts the guest's work from the same records.
+    let trace = (config.trace.is_some()
+        || config.timeline.is_some()
+        || config.stats.is_some_and(|s| s.counts_the_guest()))
+    .then(|| Arc::new(crate::trace_json::TraceSink::new(vm.memory.clone())));
     io.trace = trace.clone();
 
     let vcpu_end =
@@ -185,20 +200,30 @@ pub fn run(config: VmConfig) -> Result<u8> {
     let end = event_loop::wait_for_guest(vcpu_end, quit, timeout, vec![Box::new(console_input)]);
     // On every way out, a timeout (the vCPU still in KVM_RUN) and a crash included: those are
     // the runs whose exits are most worth seeing.
-    if let Some(stats) = &stats {
-        let mut s = crate::exit_stats::lock(stats);
-        s.finish();
-        match config.stats {
-            Some(StatsFormat::Json) => eprintln!("{}", s.json()),
-            _ => eprint!("{}", s.report()),
-        }
-    }
     if let Some(sink) = &trace {
         // What the kernel recorded since its last flush, however the run ended.
         sink.drain();
     }
+    if let Some(stats) = &stats {
+        let mut s = crate::exit_stats::lock(stats);
+        s.finish();
+        let guest = trace.as_ref().map_or_else(GuestCounts::default, |sink| {
+            GuestCounts::from_records(&sink.records(), sink.dropped())
+        });
+        match config.stats {
+            Some(StatsFormat::Json) => {
+                let mut v = s.json();
+                v["guest"] = guest.json();
+                eprintln!("{v}");
+            }
+            Some(StatsFormat::ExitsOnly) => eprint!("{}", s.report()),
+            _ => eprint!("{}{}", s.report(), guest.report()),
+        }
+    }
     if let (Some(sink), Some(path)) = (&trace, &config.timeline) {
-        if let Err(e) = svg::save(path, &crate::timeline::draw(&sink.records())) {
+        let picture =
+            crate::timeline::draw(&sink.records(), &sink.vmm_spans(), config.timeline_window);
+        if let Err(e) = svg::save(path, &picture) {
             eprintln!("vmm: cannot write the timeline to {}: {e}", path.display());
         }
     }

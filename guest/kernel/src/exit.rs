@@ -56,6 +56,9 @@ pub fn kill_other_threads(t: &mut Tasks, me: &Process) {
 pub fn exit_thread(wait_status: u32) {
     let me = current();
     me.wait_status.store(wait_status, Relaxed);
+    if crate::trace_events::on() {
+        crate::trace_events::exit(wait_status);
+    }
     crate::futex::exit_cleanup(me);
     release_resources(me);
     let mut t = TASKS.lock();

@@ -52,6 +52,8 @@ pub struct PerCpu {
     /// The FS base loaded in the CPU (so a switch loads it only when it changes).
     pub fs_loaded: CpuCell<u64>,
     pub switches: CpuCell<u64>,
+    /// Page faults from user mode (the report's count; resolved or not).
+    pub page_faults: CpuCell<u64>,
     pub idle_cycles: CpuCell<u64>,
     /// `trace=sched`: a console line for every switch.
     pub trace_sched: CpuCell<bool>,
@@ -108,6 +110,7 @@ pub static CPU0: PerCpu = PerCpu {
     switched_in_at: CpuCell::new(0),
     fs_loaded: CpuCell::new(0),
     switches: CpuCell::new(0),
+    page_faults: CpuCell::new(0),
     idle_cycles: CpuCell::new(0),
     trace_sched: CpuCell::new(false),
 };

@@ -8,6 +8,7 @@ pub use abi::machine::exit_status::{
 };
 
 pub fn power_off(status: u8) -> ! {
+    crate::trace_events::stamp();
     // SAFETY: port 0xf4 is the exit device; the write ends the VM.
     unsafe { Port::<u8>::new(abi::machine::port::EXIT).write(status) };
     // Without an exit device (another VMM), stop here for good.

@@ -71,9 +71,10 @@ pub fn print() {
     }
     let cpu = percpu::this();
     println!(
-        "  context switches {}, timer interrupts {}, idle {} ms",
+        "  context switches {}, timer interrupts {}, page faults {}, idle {} ms",
         cpu.switches.get(),
         crate::timer::interrupts(),
+        cpu.page_faults.get(),
         time::cycles_to_ns(cpu.idle_cycles.get()) / 1_000_000
     );
     println!(

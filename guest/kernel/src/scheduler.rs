@@ -441,6 +441,10 @@ pub fn run_next(mut t: crate::sync::IrqGuard<'_, Tasks>) {
         // Interrupts come on while we halt, and the timer's handler takes the lock: let go of
         // it first.
         drop(t);
+        let traced = crate::trace_events::on();
+        if traced {
+            crate::trace_events::idle_begin();
+        }
         let idle_start = rdtsc();
         // SAFETY: `sti; hlt` waits for the next interrupt (the timer, armed above for the earliest
         // sleeper); `sti` takes effect after `hlt` starts, so a wake-up cannot slip in between.
@@ -449,6 +453,9 @@ pub fn run_next(mut t: crate::sync::IrqGuard<'_, Tasks>) {
         unsafe { core::arch::asm!("sti", "hlt", "cli", options(nomem, nostack)) };
         cpu.idle_cycles
             .set(cpu.idle_cycles.get() + (rdtsc() - idle_start));
+        if traced {
+            crate::trace_events::idle_end();
+        }
         t = TASKS.lock();
     };
     let why = match prev.state() {

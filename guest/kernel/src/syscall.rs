@@ -57,8 +57,18 @@ pub fn dispatch(f: &mut TrapFrame) -> u8 {
     current().stats.syscalls.fetch_add(1, Relaxed);
     match TABLE.get().get(f.rax as usize) {
         Some(handler) => handler(f),
-        None => crate::syscall_table::sys_nosys(f),
+        None => beyond_the_table(f),
     }
+}
+
+/// A number past the table: ENOSYS, recorded like any call when `trace=events` is on.
+#[cold]
+#[inline(never)]
+fn beyond_the_table(f: &mut TrapFrame) -> u8 {
+    if core::ptr::eq(TABLE.get(), &crate::trace_events::EVENT_TABLE) {
+        return crate::trace_events::traced(f);
+    }
+    crate::syscall_table::sys_nosys(f)
 }
 
 /// The table `dispatch` uses: the system calls, or (`strace=1`) the same calls each wrapped in

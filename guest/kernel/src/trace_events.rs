@@ -1,12 +1,15 @@
-//! `trace=events` (added by `vmm --trace`): the system calls, context switches, signals and
-//! faults as records (abi::trace) in a buffer the VMM reads from guest memory: one VM exit per
-//! `CAPACITY` events, none per event. Off, it costs the hot paths nothing: the system calls go
-//! through this file's table only when it is on (syscall.rs chooses the table), and the switch,
-//! signal and fault paths test a flag only where they are slow already (the switch path's
-//! `trace=sched` test covers both).
+//! `trace=events` (added by `vmm --trace`, `--timeline` and `--stats`): system calls, timer
+//! interrupts, page faults, idle periods, context switches, signals, faults, and tasks'
+//! start, exec and exit, as records (abi::trace) in a buffer the VMM reads from guest memory:
+//! one VM exit per `CAPACITY` events, none per event. Off, the system calls pay nothing (they go
+//! through this file's table only when it is on: syscall.rs chooses the table), the timer
+//! interrupt one predictable branch (trap.rs), and the rest test the flag where they are slow
+//! already (the switch path's `trace=sched` test covers it). On, a record is one `rdtsc` and
+//! six stores: the VMM turns the TSC into nanoseconds.
 
 use core::cell::UnsafeCell;
 
+use crate::cpu::rdtsc;
 use crate::percpu::current;
 use crate::sync::CpuCell;
 use crate::syscall_table::{Handler, SYSCALL_TABLE, TABLE_LEN};
@@ -31,7 +34,7 @@ struct Buffer {
 struct Ring(UnsafeCell<Buffer>);
 
 // SAFETY: one CPU, and the kernel runs with interrupts off (only the idle loop's `sti; hlt`
-// opens them, and no event is recorded there), so no two uses of the buffer overlap. The VMM
+// opens them, and no event is recorded between the two), so no two uses of the buffer overlap. The VMM
 // reads it only while the vCPU is stopped in an exit (a flush) or gone (the end).
 unsafe impl Sync for Ring {}
 
@@ -48,7 +51,9 @@ static RING: Ring = Ring(UnsafeCell::new(Buffer {
         magic: 0,
         head: 0,
         capacity: 0,
-        _reserved: [0; 3],
+        boot_tsc: 0,
+        mult: 0,
+        stamp_tsc: 0,
     },
     records: [EMPTY; CAPACITY],
 }));
@@ -67,6 +72,10 @@ pub fn enable(sched_lines: bool) {
     let b = unsafe { &mut *RING.0.get() };
     b.header.magic = trace::MAGIC;
     b.header.capacity = CAPACITY as u64;
+    let clock = crate::time::clock();
+    b.header.boot_tsc = clock.boot_tsc;
+    b.header.mult = clock.mult;
+    b.header.stamp_tsc = rdtsc();
     let phys = crate::memory::kernel_virt_to_phys(RING.0.get() as u64);
     // SAFETY: a 4-byte write to the VMM's trace port; the kernel image lies below 4 GiB.
     unsafe { Port::<u32>::new(abi::machine::port::TRACE_BUFFER).write(phys as u32) };
@@ -74,24 +83,95 @@ pub fn enable(sched_lines: bool) {
     SCHED_LINES.set(sched_lines);
 }
 
-/// Records one event; a full buffer is handed to the VMM first.
+const _: () = assert!(trace::NS_SHIFT == crate::vdso::SHIFT);
+
+/// Records one event; a full buffer is handed to the VMM first. Kept to the few instructions
+/// the issue allows (`vmm bench` counts them: the traced rows): the stamp is the raw TSC.
+#[inline(always)]
 pub fn emit(kind: u32, pid: u32, a: [u64; 4]) {
-    let ns = crate::time::monotonic_ns();
+    let tsc = rdtsc();
     // SAFETY: see `Ring`: nothing else uses the buffer now.
     let b = unsafe { &mut *RING.0.get() };
-    if b.header.head as usize >= CAPACITY {
-        // SAFETY: a write to the VMM's trace port: the VMM takes the records during this
-        // exit (the asm has no `nomem`, so the stores above are in memory by then).
-        unsafe { Port::<u8>::new(abi::machine::port::TRACE_FLUSH).write(0) };
-        b.header.head = 0;
+    let mut head = b.header.head as usize;
+    if head >= CAPACITY {
+        flush(&mut b.header);
+        head = 0;
     }
-    if let Some(r) = b.records.get_mut(b.header.head as usize) {
-        *r = Record { ns, kind, pid, a };
-        b.header.head += 1;
+    b.records[head] = Record {
+        ns: tsc,
+        kind,
+        pid,
+        a,
+    };
+    b.header.head = head as u64 + 1;
+}
+
+#[cold]
+#[inline(never)]
+fn flush(h: &mut Header) {
+    h.stamp_tsc = rdtsc();
+    // SAFETY: a write to the VMM's trace port: the VMM takes the records during this exit (the
+    // asm has no `nomem`, so the stores before it are in memory by then).
+    unsafe { Port::<u8>::new(abi::machine::port::TRACE_FLUSH).write(0) };
+    h.head = 0;
+}
+
+/// The TSC in the header before a port write the VMM will see (power-off): one more pair of
+/// clock readings for its time line.
+pub fn stamp() {
+    if on() {
+        // SAFETY: see `Ring`.
+        unsafe { (*RING.0.get()).header.stamp_tsc = rdtsc() };
     }
 }
 
-fn traced(f: &mut TrapFrame) -> u8 {
+/// The timer interrupt, recorded (trap.rs calls this instead when tracing is on).
+pub fn timer_interrupt(from_user: bool) -> u8 {
+    let pid = current().pid();
+    emit(trace::TICK_BEGIN, pid, [from_user as u64, 0, 0, 0]);
+    let work = crate::scheduler::timer_interrupt(from_user);
+    emit(trace::TICK_END, pid, [0; 4]);
+    work
+}
+
+pub fn page_fault_begin(addr: u64, error: u64, rip: u64) {
+    emit(
+        trace::PAGE_FAULT_BEGIN,
+        current().pid(),
+        [addr, error, rip, 0],
+    );
+}
+
+pub fn page_fault_end(outcome: u64) {
+    emit(trace::PAGE_FAULT_END, current().pid(), [outcome, 0, 0, 0]);
+}
+
+pub fn idle_begin() {
+    emit(trace::IDLE_BEGIN, current().pid(), [0; 4]);
+}
+
+pub fn idle_end() {
+    emit(trace::IDLE_END, current().pid(), [0; 4]);
+}
+
+/// The running task made `child` with clone `flags`.
+pub fn start(child: u32, flags: u64) {
+    emit(trace::START, current().pid(), [child as u64, flags, 0, 0]);
+}
+
+/// The running task now runs `name`.
+pub fn exec(name: &[u8]) {
+    let n = trace::pack_name(name);
+    emit(trace::EXEC, current().pid(), [0, 0, n[0], n[1]]);
+}
+
+/// The running task ends with `wait_status`.
+pub fn exit(wait_status: u32) {
+    emit(trace::EXIT, current().pid(), [wait_status as u64, 0, 0, 0]);
+}
+
+/// Every system call while tracing: a record, the real entry, a record.
+pub fn traced(f: &mut TrapFrame) -> u8 {
     let n = f.rax;
     let pid = current().pid();
     emit(trace::SYSCALL_ENTER, pid, [n, f.rdi, f.rsi, f.rdx]);

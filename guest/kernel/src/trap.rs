@@ -34,6 +34,9 @@ extern "C" fn trap_syscall(f: &mut TrapFrame) -> u8 {
 
 #[no_mangle]
 extern "C" fn trap_timer(f: &mut TrapFrame) -> u8 {
+    if crate::trace_events::on() {
+        return crate::trace_events::timer_interrupt(f.user_mode());
+    }
     scheduler::timer_interrupt(f.user_mode())
 }
 
@@ -124,10 +127,23 @@ fn signal_for(vector: u64) -> u32 {
 fn user_page_fault(f: &mut TrapFrame) {
     let addr = Cr2::read_raw();
     let (write, exec) = (f.error & 2 != 0, f.error & 16 != 0);
+    let cpu = crate::percpu::this();
+    cpu.page_faults.set(cpu.page_faults.get() + 1);
+    let traced = crate::trace_events::on();
+    if traced {
+        crate::trace_events::page_fault_begin(addr, f.error, f.rip);
+    }
     let outcome = match current().mm() {
         Some(mm) => mm.handle_fault(addr, write, exec),
         None => MmFault::Segv,
     };
+    if traced {
+        crate::trace_events::page_fault_end(match outcome {
+            MmFault::Resolved => abi::trace::FAULT_RESOLVED,
+            MmFault::Segv => abi::trace::FAULT_SEGV,
+            MmFault::OutOfMemory => abi::trace::FAULT_OOM,
+        });
+    }
     match outcome {
         MmFault::Resolved => {}
         MmFault::Segv => {

@@ -3,8 +3,8 @@
 
 /// `int 0x80`: the system-call gate (DPL 3).
 pub const SYSCALL_VECTOR: u64 = 0x80;
-/// The LAPIC timer.
-pub const TIMER_VECTOR: u8 = 32;
+/// The LAPIC timer (the trace records say so: abi::trace).
+pub const TIMER_VECTOR: u8 = abi::trace::TIMER_VECTOR;
 /// The console UART's interrupt (IRQ 4, through the IOAPIC).
 pub const CONSOLE_VECTOR: u8 = 36;
 /// The LAPIC's spurious-interrupt vector.

@@ -89,6 +89,9 @@ impl IoBus {
             return WriteEffect::None; // the null device: the exit round trip is the point
         }
         if port == EXIT_PORT {
+            if let Some(t) = &self.trace {
+                t.power_off();
+            }
             return WriteEffect::PowerOff(exit_port::exit_status(data));
         }
         if port == abi::machine::port::TRACE_BUFFER || port == abi::machine::port::TRACE_FLUSH {
@@ -97,7 +100,7 @@ impl IoBus {
                 if port == abi::machine::port::TRACE_BUFFER {
                     t.set_buffer(data);
                 } else {
-                    t.drain();
+                    t.flush();
                 }
             }
             return WriteEffect::None;

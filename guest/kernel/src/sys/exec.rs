@@ -344,6 +344,9 @@ pub fn sys_execve(f: &mut TrapFrame) -> SysResult {
         s.saved_mask = None;
     }
     me.set_name(basename(&path));
+    if crate::trace_events::on() {
+        crate::trace_events::exec(&me.name().0);
+    }
     let old_exe = me.exe.swap(ino, Relaxed);
     fs::release(old_exe);
     me.fs_base.store(0, Relaxed);

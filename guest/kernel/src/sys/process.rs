@@ -229,6 +229,9 @@ fn clone(f: &mut TrapFrame, flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u
         let _ = copy_to_user(pml4(), ptid, &pid.to_le_bytes());
     }
     scheduler::make_ready(&mut t, child);
+    if crate::trace_events::on() {
+        crate::trace_events::start(pid, flags);
+    }
     if flags & CLONE_VFORK != 0 {
         // The parent waits until the child execs or exits (it borrows the address space).
         child.vfork_parent.store(me.slot, Relaxed);

@@ -236,6 +236,26 @@ fn exact_counts_are_there_deterministic_and_ordered() {
         o("pipe_round_trip") > 2 * o("context_switch"),
         "a pipe round trip is two switches plus a write and a read on each side"
     );
+    // With --trace the same paths make two records each: they cost more, and the cost per
+    // record reported is the difference of the two counts, halved.
+    let costs = a["trace_record_cost"]
+        .as_array()
+        .expect("trace_record_cost");
+    for p in ["syscall_getpid", "timer_tick", "page_fault"] {
+        let traced = count(&a, &format!("{p}_traced"), "ours");
+        assert_eq!(
+            traced,
+            count(&b, &format!("{p}_traced"), "ours"),
+            "{p}_traced"
+        );
+        assert!(traced > o(p), "{p}: tracing costs something");
+        let cost = costs
+            .iter()
+            .find(|c| c[0] == p)
+            .and_then(|c| c[1].as_f64())
+            .unwrap_or_else(|| panic!("no record cost for {p}"));
+        assert_eq!(cost, (traced - o(p)) as f64 / 2.0, "{p}");
+    }
     // The exact counts set the instruction-budget targets.
     let target = |k: &str| {
         a["targets"]

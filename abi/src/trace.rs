@@ -2,7 +2,7 @@
 //! The kernel keeps them in a buffer in its own memory (a `Header`, then `CAPACITY` records),
 //! tells the VMM the buffer's physical address once (a 4-byte write to
 //! `machine::port::TRACE_BUFFER`), and when the buffer is full writes `machine::port::TRACE_FLUSH`:
-//! the VMM takes `head` records from guest memory during that exit, and the kernel starts again
+//! the VMM takes the `head` bytes of records from guest memory during that exit, and the kernel starts again
 //! at 0. At the end (power-off, crash, timeout) the VMM takes the `head` records still there. One
 //! VM exit per `CAPACITY` events. All fields little-endian.
 //!
@@ -22,7 +22,8 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"LDETRACE");
 #[repr(C)]
 pub struct Header {
     pub magic: u64,
-    /// Records written since the last flush.
+    /// Bytes of records written since the last flush (a multiple of `RECORD_BYTES`: the
+    /// kernel's path adds to it without multiplying).
     pub head: u64,
     /// `CAPACITY`, for the VMM to check.
     pub capacity: u64,
@@ -73,7 +74,7 @@ pub const IDLE_BEGIN: u32 = 10;
 pub const IDLE_END: u32 = 11;
 /// `pid` made a new task: `a` = its pid, the clone flags, 0, 0.
 pub const START: u32 = 12;
-/// `pid` now runs a new program: `a` = 0, 0, and its name (16 bytes) in a[2..4].
+/// `pid` now runs a new program: its name (16 bytes) in a[0..2].
 pub const EXEC: u32 = 13;
 /// The task `pid` ended: `a` = its Linux wait status (exit code << 8, or the signal), 0, 0, 0.
 pub const EXIT: u32 = 14;
@@ -106,6 +107,8 @@ pub fn why_code(why: &str) -> u64 {
 
 /// One event: when (in the kernel's buffer the TSC, after the VMM's drain nanoseconds since
 /// boot), kind, the running task's pid, and four arguments whose meaning depends on the kind.
+/// Arguments a kind does not name are not written (they hold an older record's): readers
+/// look only at the ones its kind lists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C)]
 pub struct Record {

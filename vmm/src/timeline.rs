@@ -185,7 +185,7 @@ pub fn draw(records: &[Record], exits: &[VmmSpan], window: Window) -> Document {
     for r in records {
         let words = match r.kind {
             trace::SWITCH => [r.a[2], r.a[3]],
-            trace::EXEC => [r.a[2], r.a[3]],
+            trace::EXEC => [r.a[0], r.a[1]],
             _ => continue,
         };
         let pid = if r.kind == trace::SWITCH {

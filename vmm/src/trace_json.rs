@@ -185,7 +185,7 @@ impl TraceSink {
     fn drain_locked(&self, s: &mut Sink) {
         let Some(addr) = s.buffer else { return };
         let head = match self.header(addr) {
-            Ok(h) => h.head.min(trace::CAPACITY as u64) as usize,
+            Ok(h) => (h.head / RECORD_BYTES as u64).min(trace::CAPACITY as u64) as usize,
             Err(e) => {
                 s.problem = Some(e);
                 return;
@@ -502,7 +502,7 @@ pub fn chrome_trace(records: &[Record], dropped: u64) -> Value {
                 );
             }
             trace::EXEC => {
-                let name = name_of([r.a[2], r.a[3]]);
+                let name = name_of([r.a[0], r.a[1]]);
                 names.insert(r.pid, name.clone());
                 t.instant(
                     me,

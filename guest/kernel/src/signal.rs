@@ -417,7 +417,7 @@ pub fn deliver(f: &mut TrapFrame, mut restart: u8) -> bool {
         };
         p.sig_pending.fetch_and(!bit(sig), Relaxed);
         if crate::trace_events::on() {
-            crate::trace_events::emit(abi::trace::SIGNAL, p.pid(), [sig as u64, 0, 0, 0]);
+            crate::trace_events::emit(abi::trace::SIGNAL, p.pid(), [sig as u64]);
         }
         let info = p.sig.lock().info[sig as usize - 1];
         let Some(handlers) = p.handlers() else {

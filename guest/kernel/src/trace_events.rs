@@ -15,7 +15,7 @@ use crate::sync::CpuCell;
 use crate::syscall_table::{Handler, SYSCALL_TABLE, TABLE_LEN};
 use crate::trap_frame::TrapFrame;
 use abi::syscall::nr;
-use abi::trace::{self, Header, Record, CAPACITY};
+use abi::trace::{self, Header, Record, CAPACITY, RECORD_BYTES};
 use x86_64::instructions::port::Port;
 
 /// Every entry the same: a record, the real entry, a record.
@@ -84,26 +84,48 @@ pub fn enable(sched_lines: bool) {
 }
 
 const _: () = assert!(trace::NS_SHIFT == crate::vdso::SHIFT);
+// The layout `emit` writes by hand.
+const _: () = assert!(
+    core::mem::offset_of!(Record, ns) == 0
+        && core::mem::offset_of!(Record, kind) == 8
+        && core::mem::offset_of!(Record, pid) == 12
+        && core::mem::offset_of!(Record, a) == 16
+        && RECORD_BYTES == 48
+);
 
 /// Records one event; a full buffer is handed to the VMM first. Kept to the few instructions
-/// the issue allows (`vmm bench` counts them: the traced rows): the stamp is the raw TSC.
+/// the issue allows (`vmm bench` counts them: its traced rows): the stamp is the raw TSC (no
+/// `lfence`: a record's order is its place in the buffer), kind and pid go in one store, and
+/// only the `N` arguments the kind uses are written (the others keep old values; abi::trace).
 #[inline(always)]
-pub fn emit(kind: u32, pid: u32, a: [u64; 4]) {
-    let tsc = rdtsc();
+pub fn emit<const N: usize>(kind: u32, pid: u32, a: [u64; N]) {
+    const { assert!(N <= 4) };
+    const END: usize = CAPACITY * RECORD_BYTES;
+    let (lo, hi): (u32, u32);
+    // SAFETY: reads the time-stamp counter; no memory is touched.
+    unsafe { core::arch::asm!("rdtsc", out("eax") lo, out("edx") hi, options(nomem, nostack)) };
+    let ring = RING.0.get();
     // SAFETY: see `Ring`: nothing else uses the buffer now.
-    let b = unsafe { &mut *RING.0.get() };
-    let mut head = b.header.head as usize;
-    if head >= CAPACITY {
-        flush(&mut b.header);
-        head = 0;
+    let mut at = unsafe { (*ring).header.head } as usize;
+    if at >= END {
+        // SAFETY: as above.
+        flush(unsafe { &mut (*ring).header });
+        at = 0;
     }
-    b.records[head] = Record {
-        ns: tsc,
-        kind,
-        pid,
-        a,
-    };
-    b.header.head = head as u64 + 1;
+    // SAFETY: `at` is a multiple of RECORD_BYTES below END (the kernel alone writes `head`,
+    // always so), so the record at `at` lies inside `records`, 8-aligned, and is ours to
+    // write (see `Ring`). The fields are stored as abi::trace::Record lays them out: the TSC
+    // as its two halves, kind and pid (adjacent u32s) in one u64, then the arguments.
+    unsafe {
+        let r = ((*ring).records.as_mut_ptr() as *mut u8).add(at);
+        (r as *mut u32).write(lo);
+        (r.add(4) as *mut u32).write(hi);
+        (r.add(8) as *mut u64).write(kind as u64 | (pid as u64) << 32);
+        for (i, v) in a.iter().enumerate() {
+            (r.add(16 + 8 * i) as *mut u64).write(*v);
+        }
+        (*ring).header.head = (at + RECORD_BYTES) as u64;
+    }
 }
 
 #[cold]
@@ -125,49 +147,66 @@ pub fn stamp() {
     }
 }
 
-/// The timer interrupt, recorded (trap.rs calls this instead when tracing is on).
+/// The timer interrupt, recorded (trap.rs calls this instead when tracing is on). Out of line,
+/// as the rest below: the paths that call them stay as they were when tracing is off.
+#[cold]
+#[inline(never)]
 pub fn timer_interrupt(from_user: bool) -> u8 {
     let pid = current().pid();
-    emit(trace::TICK_BEGIN, pid, [from_user as u64, 0, 0, 0]);
+    emit(trace::TICK_BEGIN, pid, [from_user as u64]);
     let work = crate::scheduler::timer_interrupt(from_user);
-    emit(trace::TICK_END, pid, [0; 4]);
+    emit(trace::TICK_END, pid, []);
     work
 }
 
+#[cold]
+#[inline(never)]
 pub fn page_fault_begin(addr: u64, error: u64, rip: u64) {
     emit(
         trace::PAGE_FAULT_BEGIN,
         current().pid(),
-        [addr, error, rip, 0],
+        [addr, error, rip],
     );
 }
 
+#[cold]
+#[inline(never)]
 pub fn page_fault_end(outcome: u64) {
-    emit(trace::PAGE_FAULT_END, current().pid(), [outcome, 0, 0, 0]);
+    emit(trace::PAGE_FAULT_END, current().pid(), [outcome]);
 }
 
+#[cold]
+#[inline(never)]
 pub fn idle_begin() {
-    emit(trace::IDLE_BEGIN, current().pid(), [0; 4]);
+    emit(trace::IDLE_BEGIN, current().pid(), []);
 }
 
+#[cold]
+#[inline(never)]
 pub fn idle_end() {
-    emit(trace::IDLE_END, current().pid(), [0; 4]);
+    emit(trace::IDLE_END, current().pid(), []);
 }
 
 /// The running task made `child` with clone `flags`.
+#[cold]
+#[inline(never)]
 pub fn start(child: u32, flags: u64) {
-    emit(trace::START, current().pid(), [child as u64, flags, 0, 0]);
+    emit(trace::START, current().pid(), [child as u64, flags]);
 }
 
 /// The running task now runs `name`.
+#[cold]
+#[inline(never)]
 pub fn exec(name: &[u8]) {
     let n = trace::pack_name(name);
-    emit(trace::EXEC, current().pid(), [0, 0, n[0], n[1]]);
+    emit(trace::EXEC, current().pid(), [n[0], n[1]]);
 }
 
 /// The running task ends with `wait_status`.
+#[cold]
+#[inline(never)]
 pub fn exit(wait_status: u32) {
-    emit(trace::EXIT, current().pid(), [wait_status as u64, 0, 0, 0]);
+    emit(trace::EXIT, current().pid(), [wait_status as u64]);
 }
 
 /// Every system call while tracing: a record, the real entry, a record.
@@ -191,7 +230,7 @@ pub fn traced(f: &mut TrapFrame) -> u8 {
     } else {
         trace::RETURNED
     };
-    emit(trace::SYSCALL_EXIT, pid, [n, f.rax, how, 0]);
+    emit(trace::SYSCALL_EXIT, pid, [n, f.rax, how]);
     work
 }
 
@@ -200,7 +239,7 @@ pub fn deferred_result(n: u64, rax: u64) {
     emit(
         trace::SYSCALL_EXIT,
         current().pid(),
-        [n, rax, trace::RETURNED, 0],
+        [n, rax, trace::RETURNED],
     );
 }
 

@@ -129,21 +129,15 @@ fn user_page_fault(f: &mut TrapFrame) {
     let (write, exec) = (f.error & 2 != 0, f.error & 16 != 0);
     let cpu = crate::percpu::this();
     cpu.page_faults.set(cpu.page_faults.get() + 1);
-    let traced = crate::trace_events::on();
-    if traced {
-        crate::trace_events::page_fault_begin(addr, f.error, f.rip);
-    }
-    let outcome = match current().mm() {
+    let resolve = || match current().mm() {
         Some(mm) => mm.handle_fault(addr, write, exec),
         None => MmFault::Segv,
     };
-    if traced {
-        crate::trace_events::page_fault_end(match outcome {
-            MmFault::Resolved => abi::trace::FAULT_RESOLVED,
-            MmFault::Segv => abi::trace::FAULT_SEGV,
-            MmFault::OutOfMemory => abi::trace::FAULT_OOM,
-        });
-    }
+    let outcome = if crate::trace_events::on() {
+        traced_page_fault(f, addr, resolve)
+    } else {
+        resolve()
+    };
     match outcome {
         MmFault::Resolved => {}
         MmFault::Segv => {
@@ -164,6 +158,21 @@ fn user_page_fault(f: &mut TrapFrame) {
             exit::exit_current(SIGKILL);
         }
     }
+}
+
+/// `resolve`, between the trace's records of the fault (out of line: the plain path keeps its
+/// registers).
+#[cold]
+#[inline(never)]
+fn traced_page_fault(f: &TrapFrame, addr: u64, resolve: impl FnOnce() -> MmFault) -> MmFault {
+    crate::trace_events::page_fault_begin(addr, f.error, f.rip);
+    let outcome = resolve();
+    crate::trace_events::page_fault_end(match outcome {
+        MmFault::Resolved => abi::trace::FAULT_RESOLVED,
+        MmFault::Segv => abi::trace::FAULT_SEGV,
+        MmFault::OutOfMemory => abi::trace::FAULT_OOM,
+    });
+    outcome
 }
 
 /// kvm_pvm delivers `int N` from ring 3 as #UD at the instruction (bytes CD nn). `int 0x80` is

@@ -35,7 +35,44 @@ const LABELS: &[(&str, &str)] = &[
         "span_marker",
         "span marker: the read's own entry (taken off spans)",
     ),
+    (
+        "syscall_getpid_traced",
+        "null syscall, traced (`--trace`: 2 records)",
+    ),
+    ("timer_tick_traced", "timer tick, traced (2 records)"),
+    ("page_fault_traced", "page fault, traced (2 records)"),
 ];
+
+/// The paths whose traced counts are shown, with the records each makes.
+pub const TRACED: &[(&str, u64)] = &[("syscall_getpid", 2), ("timer_tick", 2), ("page_fault", 2)];
+
+/// Puts `traced`'s counts of the `TRACED` paths into `ours` as PATH_traced.
+pub fn add_traced(ours: &mut BenchLines, traced: BenchLines) {
+    for (path, _) in TRACED {
+        let name = format!("{}{path}", abi::bench::count::LINE_PREFIX);
+        if let Some(fields) = traced.lines.get(&name) {
+            ours.lines.insert(format!("{name}_traced"), fields.clone());
+        }
+    }
+}
+
+/// What one trace record costs on each `TRACED` path: (path, ring-0 instructions per record),
+/// from the counts with and without tracing.
+pub fn per_record(rows: &[CountRow]) -> Vec<(String, f64)> {
+    let insns = |key: &str| {
+        rows.iter()
+            .find(|r| r.key == key)
+            .and_then(|r| r.ours.as_ref())
+            .and_then(Count::insns)
+    };
+    TRACED
+        .iter()
+        .filter_map(|(path, records)| {
+            let (on, off) = (insns(&format!("{path}_traced"))?, insns(path)?);
+            Some((path.to_string(), (on as f64 - off as f64) / *records as f64))
+        })
+        .collect()
+}
 
 /// One guest's count of one path.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -65,6 +65,9 @@ pub struct Results {
     pub host_lost: f64,
     /// The exact ring-0 instruction counts, ours beside the floor's.
     pub counts: Vec<counts::CountRow>,
+    /// Ring-0 instructions one trace record adds to a path (traced count minus plain, per
+    /// record): (path, instructions).
+    pub trace_record_cost: Vec<(String, f64)>,
     /// What went wrong on the way (a part that could not be measured), for the notes.
     pub problems: Vec<String>,
 }
@@ -111,24 +114,39 @@ pub fn measure(opts: &BenchOptions, guests: &Guests) -> Result<Results> {
 
     let ours = match extract(guests.programs, "bench") {
         Some(bench) => {
-            let mut archive = abi::cpio::CpioWriter::page_aligned();
+            let archive = |start: &str, problems: &mut Vec<String>| {
+                let mut archive = abi::cpio::CpioWriter::page_aligned();
+                archive.add_file("START", start.as_bytes());
+                archive.add_file("bench", &bench);
+                // What the bench's fork + exec row runs.
+                for name in [EXEC_TARGET, EXEC_PADDED] {
+                    match extract(guests.programs, name) {
+                        Some(p) => archive.add_file(name, &p),
+                        None => problems.push(format!("the embedded archive has no `{name}`")),
+                    }
+                }
+                archive.finish()
+            };
             let start = match (opts.counts_only, opts.quick) {
                 (true, _) => "bench counts\n",
                 (false, true) => "bench quick\n",
                 (false, false) => "bench\n",
             };
-            archive.add_file("START", start.as_bytes());
-            archive.add_file("bench", &bench);
-            // What the bench's fork + exec row runs.
-            for name in [EXEC_TARGET, EXEC_PADDED] {
-                match extract(guests.programs, name) {
-                    Some(p) => archive.add_file(name, &p),
-                    None => problems.push(format!("the embedded archive has no `{name}`")),
-                }
-            }
-            let path = tmp.write("bench.cpio", &archive.finish())?;
+            let path = tmp.write("bench.cpio", &archive(start, &mut problems))?;
             let args = ["--initrd".as_ref(), path.as_os_str()];
-            run_child(&args, &mut problems, "our kernel")
+            let mut ours = run_child(&args, &mut problems, "our kernel");
+            // The same counts with the kernel's event records on: what tracing costs a path.
+            let path = tmp.write("counts.cpio", &archive("bench counts\n", &mut problems))?;
+            let trace = tmp.0.join("counts-trace.json");
+            let args = [
+                "--initrd".as_ref(),
+                path.as_os_str(),
+                "--trace".as_ref(),
+                trace.as_os_str(),
+            ];
+            let traced = run_child(&args, &mut problems, "our kernel, traced");
+            counts::add_traced(&mut ours, traced);
+            ours
         }
         None => {
             problems.push("the embedded archive has no `bench` program".into());
@@ -189,6 +207,7 @@ pub fn measure(opts: &BenchOptions, guests: &Guests) -> Result<Results> {
     Ok(Results {
         quick: opts.quick,
         counts_only: opts.counts_only,
+        trace_record_cost: counts::per_record(&counts),
         counts,
         cpu: host::cpu_name(),
         kvm: host::kvm_kind(),

@@ -212,7 +212,8 @@ impl ExitStats {
         }
         let _ = writeln!(
             out,
-            "vmm stats: not seen here: HLT and interrupt exits, which stay in KVM (in-kernel irqchip)"
+            "vmm stats: not seen here: HLT and interrupt exits, which stay in KVM (in-kernel irqchip; \
+             KVM's own counts follow where the host has them)"
         );
         out
     }

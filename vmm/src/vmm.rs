@@ -169,6 +169,10 @@ pub fn run(config: VmConfig) -> Result<u8> {
     let memory = vm.memory.clone();
     let gdb_addr = config.gdb.clone();
     let stats = config.stats.map(|_| Arc::new(Mutex::new(ExitStats::new())));
+    // KVM's own counters of this vCPU, read from the main thread at the end.
+    let kvm_stats = config
+        .stats
+        .map(|_| crate::kvm_stats::KvmStats::open(&vcpu_fd));
     let vcpu_stats = stats.clone();
     let vcpu_thread = thread::Builder::new()
         .name("vcpu0".into())
@@ -210,14 +214,20 @@ pub fn run(config: VmConfig) -> Result<u8> {
         let guest = trace.as_ref().map_or_else(GuestCounts::default, |sink| {
             GuestCounts::from_records(&sink.records(), sink.dropped())
         });
+        let kvm = kvm_stats
+            .as_ref()
+            .map_or_else(String::new, crate::kvm_stats::report);
         match config.stats {
             Some(StatsFormat::Json) => {
                 let mut v = s.json();
                 v["guest"] = guest.json();
+                if let Some(k) = &kvm_stats {
+                    v["kvm"] = crate::kvm_stats::json(k);
+                }
                 eprintln!("{v}");
             }
-            Some(StatsFormat::ExitsOnly) => eprint!("{}", s.report()),
-            _ => eprint!("{}{}", s.report(), guest.report()),
+            Some(StatsFormat::ExitsOnly) => eprint!("{}{kvm}", s.report()),
+            _ => eprint!("{}{kvm}{}", s.report(), guest.report()),
         }
     }
     if let (Some(sink), Some(path)) = (&trace, &config.timeline) {

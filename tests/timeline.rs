@@ -134,8 +134,9 @@ fn the_timeline_renders_and_shows_a_spinner_running_and_preempted() {
         .map(|e| x_of(ts(e)))
         .find(|x| switches.iter().filter(|s| (*s - x).abs() < 4.0).count() == 1)
         .expect("a preemption of spin away from other switches");
-    // The middle of the pixel column the mark starts in, as it was sampled at 1:1.
-    assert_eq!(pixel(lonely.floor() + 0.5, kernel_lane + 10.0), PREEMPT);
+    // Switch marks are 1 unit wide (4 pixels drawn) along the top of the kernel lane: its
+    // middle.
+    assert_eq!(pixel(lonely, kernel_lane + 3.0), PREEMPT);
 }
 
 /// `--timeline-window` draws a part of the run in detail: 30 ms of two programs that spin

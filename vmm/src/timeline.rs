@@ -2,7 +2,8 @@
 //! a lane per process shows when it had the CPU (user, green) and its system calls inside that
 //! (blue). The kernel lane shows what the kernel was doing: system calls (blue), timer
 //! interrupts (yellow), page faults (purple), the handling of an exception (red), idle (light
-//! grey), with a mark for each switch (orange: the timer preempted, grey: any other reason).
+//! grey), with a mark for each switch along its top (orange: the timer preempted, grey: any
+//! other reason).
 //! The VMM lane shows each VM exit that reached the VMM (brown), on the guest's clock. Faults
 //! are red marks on the faulting process's lane too. `Window` draws a part of the run. The root
 //! element carries the geometry (`data-t0-ns`, `data-t1-ns`, `data-plot-x`, `data-plot-width`,
@@ -32,6 +33,8 @@ const PLOT_WIDTH: f64 = 1400.0;
 const LANE_H: f64 = 22.0;
 const LANE_GAP: f64 = 8.0;
 const TOP: f64 = 30.0;
+/// The height of a switch mark at the top of the kernel lane.
+pub const SWITCH_MARK_H: f64 = 7.0;
 
 /// Which part of the run to draw (`--timeline-window START..END`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -291,7 +294,9 @@ pub fn draw(records: &[Record], exits: &[VmmSpan], window: Window) -> Document {
                 } else {
                     SWITCH
                 };
-                marks.extend(mark(ns, 1.0, kernel_y, LANE_H, colour));
+                // In the lane's top third, so that thousands of switches (a yield loop) do
+                // not hide what the kernel was doing between them.
+                marks.extend(mark(ns, 0.5, kernel_y, SWITCH_MARK_H, colour));
             }
             trace::FAULT => {
                 kernel.begin(Kernel::Exception, ns);

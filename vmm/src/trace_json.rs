@@ -213,6 +213,19 @@ impl TraceSink {
         self.lock().records.clone()
     }
 
+    /// What the size limits left out, said once at the end (None: nothing was).
+    pub fn limit_note(&self) -> Option<String> {
+        let s = self.lock();
+        (s.dropped > 0 || s.exits_dropped > 0).then(|| {
+            format!(
+                "the trace kept the first {MAX_RECORDS} kernel records and {MAX_EXITS} VM exits; \
+                 {} more records and {} more exits were counted, not kept \
+                 (otherData.dropped_records, dropped_vmm_exits)",
+                s.dropped, s.exits_dropped
+            )
+        })
+    }
+
     /// Records not kept (more than `MAX_RECORDS`).
     pub fn dropped(&self) -> u64 {
         self.lock().dropped

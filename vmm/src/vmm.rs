@@ -237,6 +237,11 @@ pub fn run(config: VmConfig) -> Result<u8> {
             eprintln!("vmm: cannot write the timeline to {}: {e}", path.display());
         }
     }
+    if let Some(sink) = &trace {
+        if let Some(note) = sink.limit_note() {
+            eprintln!("vmm: {note}");
+        }
+    }
     if let (Some(sink), Some(path)) = (&trace, &config.trace) {
         let write = std::fs::File::create(path).and_then(|f| {
             let mut w = std::io::BufWriter::new(f);

@@ -139,7 +139,10 @@ fn the_guests_counts_match_the_kernels_report() {
             .as_u64()
             .unwrap_or_else(|| panic!("KVM's statistics: {}", v["kvm"]));
         let ours = v["kvm_runs"].as_u64().unwrap();
-        assert!(kvm_exits >= ours, "KVM counted {kvm_exits} exits, we saw {ours}");
+        assert!(
+            kvm_exits >= ours,
+            "KVM counted {kvm_exits} exits, we saw {ours}"
+        );
         let report = run.report();
         let calls: u64 = report.rows.iter().map(|r| r.syscalls).sum();
         let n = |key: &str| g[key].as_u64().unwrap_or_else(|| panic!("no {key} in {g}"));

@@ -8,6 +8,7 @@
 #include "check.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -488,6 +489,79 @@ static void stop_and_continue(void)
 	PASSED("stop and continue");
 }
 
+static int tick_fd;
+
+static void *tick_thread(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		if (write(tick_fd, "t", 1) != 1)
+			_exit(89);
+		sleep_ms(1);
+	}
+	return 0;
+}
+
+/* A child whose second thread ticks, while its first waits (blocking SIGTSTP when `block`). */
+static pid_t threaded_ticker(int fd, int block)
+{
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		setpgid(0, 0);
+		tick_fd = fd;
+		pthread_t th;
+		if (pthread_create(&th, 0, tick_thread, 0) != 0)
+			_exit(87);
+		if (block) {
+			sigset_t s;
+			sigemptyset(&s);
+			sigaddset(&s, SIGTSTP);
+			pthread_sigmask(SIG_BLOCK, &s, 0);
+		}
+		for (;;)
+			pause();
+	}
+	return pid;
+}
+
+/* A stop is the whole process's: a thread that did not take the signal stops too, SIGCONT
+ * continues them all, and the parent hears of each once. With SIGTSTP blocked in the first
+ * thread, the second takes it, and still the whole process stops. */
+static void threads_stop_together(void)
+{
+	int p[2];
+	CHECK(pipe2(p, O_NONBLOCK) == 0);
+	for (int block = 0; block < 2; block++) {
+		int sig = block ? SIGTSTP : SIGSTOP;
+		/* What the last child wrote, so that the wait below is for this one's first tick. */
+		drain(p[0]);
+		pid_t pid = threaded_ticker(p[1], block);
+		int st;
+		for (int i = 0; i < 1000 && drain(p[0]) == 0; i++)
+			sleep_ms(1);
+		CHECK_EQ(kill(pid, sig), 0);
+		CHECK_EQ(waitpid(pid, &st, WUNTRACED), pid);
+		CHECK_EQ(st, (sig << 8) | 0x7f);
+		CHECK_EQ(waitpid(pid, &st, WNOHANG | WUNTRACED), 0);
+		/* The ticking thread is stopped too. */
+		drain(p[0]);
+		sleep_ms(30);
+		CHECK_EQ(drain(p[0]), 0);
+		CHECK_EQ(kill(pid, SIGCONT), 0);
+		CHECK_EQ(waitpid(pid, &st, WCONTINUED), pid);
+		CHECK(WIFCONTINUED(st));
+		CHECK_EQ(waitpid(pid, &st, WNOHANG | WCONTINUED), 0);
+		sleep_ms(20);
+		CHECK(drain(p[0]) > 0);
+		CHECK_EQ(kill(pid, SIGKILL), 0);
+		CHECK_EQ(waitpid(pid, &st, 0), pid);
+		CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	}
+	close(p[0]), close(p[1]);
+	PASSED("a stop stops every thread of the process");
+}
+
 /* A group whose members' parents are all outside its session (or are pid 1) is orphaned: Linux
  * drops SIGTSTP, SIGTTIN and SIGTTOU that would stop it, as nobody could continue it; SIGSTOP
  * still stops it. A child in a session of its own is such a group. */
@@ -555,6 +629,7 @@ int main(void)
 	groups();
 	orphans();
 	in_child(stop_and_continue);
+	in_child(threads_stop_together);
 	orphaned_group_ignores_tstp();
 	no_children();
 	ALL_PASSED();

@@ -227,8 +227,11 @@ pub struct Process {
     pub fs_base: AtomicU64,
     /// Linux wait status: `code << 8` after exit, or the signal number when killed.
     pub wait_status: AtomicU32,
-    /// A stop or continue the parent has not been told of yet (its wait status), or 0.
+    /// A stop or continue the parent has not been told of yet (its wait status), or 0. For a
+    /// process, the leader's is the one wait reports.
     pub stop_report: AtomicU32,
+    /// Another thread of the process stopped it (a group stop): this one stops too, quietly.
+    pub group_stop: core::sync::atomic::AtomicBool,
     pub sleep_until: AtomicU64,
     pub stats: Stats,
     /// The next slot in the ready queue or a wait queue (under `TASKS`).
@@ -334,6 +337,7 @@ impl Process {
             fs_base: AtomicU64::new(0),
             wait_status: AtomicU32::new(0),
             stop_report: AtomicU32::new(0),
+            group_stop: core::sync::atomic::AtomicBool::new(false),
             sleep_until: AtomicU64::new(0),
             stats: Stats {
                 cpu_cycles: AtomicU64::new(0),
@@ -659,6 +663,7 @@ impl Tasks {
         }
         p.wait_status.store(0, Relaxed);
         p.stop_report.store(0, Relaxed);
+        p.group_stop.store(false, Relaxed);
         p.restart.store(0, Relaxed);
         p.waiting_in.store(NIL, Relaxed);
         p.vfork_parent.store(NIL, Relaxed);

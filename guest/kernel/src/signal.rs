@@ -230,12 +230,7 @@ pub fn post(t: &mut Tasks, p: &'static Process, sig: u32, info: SigInfo) {
         return;
     }
     if sig == SIGCONT {
-        p.sig_pending.fetch_and(!STOP_SIGNALS, Relaxed);
-        if state == State::Stopped {
-            p.stop_report.store(0xffff, Relaxed);
-            scheduler::make_ready(t, p);
-            notify_parent(t, p, CLD_CONTINUED, SIGCONT as i32);
-        }
+        continue_group(t, p);
     } else if STOP_SIGNALS & bit(sig) != 0 {
         p.sig_pending.fetch_and(!bit(SIGCONT), Relaxed);
     }
@@ -250,6 +245,38 @@ pub fn post(t: &mut Tasks, p: &'static Process, sig: u32, info: SigInfo) {
     }
     if deliverable(p) & b != 0 {
         kick(t, p, sig);
+    }
+}
+
+/// SIGCONT, sent to any thread of a process, continues all of them (a stop is the whole
+/// group's, as on Linux) and drops the stops still pending; the parent hears of it once.
+fn continue_group(t: &mut Tasks, p: &'static Process) {
+    let tgid = p.tgid();
+    let mut continued = false;
+    let mut each = |q: &'static Process, t: &mut Tasks| {
+        q.sig_pending.fetch_and(!STOP_SIGNALS, Relaxed);
+        q.group_stop.store(false, Relaxed);
+        if q.state() == State::Stopped {
+            scheduler::make_ready(t, q);
+            continued = true;
+        }
+    };
+    if p.threads.load(Relaxed) <= 1 && p.tgid() == p.pid() {
+        each(p, t);
+    } else {
+        for slot in 0..t.slot_count() {
+            let q = t.get(slot);
+            if q.tgid() == tgid
+                && !matches!(q.state(), State::Zombie | State::Unused | State::Embryo)
+            {
+                each(q, t);
+            }
+        }
+    }
+    if continued {
+        let leader = t.find_pid(tgid).unwrap_or(p);
+        leader.stop_report.store(0xffff, Relaxed);
+        notify_parent(t, leader, CLD_CONTINUED, SIGCONT as i32);
     }
 }
 
@@ -503,13 +530,33 @@ fn end_interrupted_syscall(p: &Process, f: &mut TrapFrame, restart: u8, sa_resta
     }
 }
 
-/// Stops the current task (SIGSTOP, SIGTSTP...) until SIGCONT, telling its parent.
+/// Stops the current task's whole process (SIGSTOP, SIGTSTP...) until SIGCONT, telling its
+/// parent once. The thread that takes the signal stops the others: each is sent SIGSTOP
+/// marked as the group's (`group_stop`), and stops quietly when it takes it.
 pub fn stop_current(sig: u32) {
     let mut t = TASKS.lock();
     let p = current();
+    let follower = p.group_stop.swap(false, Relaxed);
     p.set_state(&mut t, State::Stopped);
-    p.stop_report.store((sig << 8) | 0x7f, Relaxed);
-    notify_parent(&mut t, p, CLD_STOPPED, sig as i32);
+    if !follower {
+        let tgid = p.tgid();
+        let leader = t.find_pid(tgid).unwrap_or(p);
+        if leader.threads.load(Relaxed) > 1 {
+            for slot in 0..t.slot_count() {
+                let q = t.get(slot);
+                let live = !matches!(
+                    q.state(),
+                    State::Zombie | State::Unused | State::Embryo | State::Stopped
+                );
+                if q.tgid() == tgid && live {
+                    q.group_stop.store(true, Relaxed);
+                    post(&mut t, q, SIGSTOP, SigInfo::kernel(SIGSTOP));
+                }
+            }
+        }
+        leader.stop_report.store((sig << 8) | 0x7f, Relaxed);
+        notify_parent(&mut t, leader, CLD_STOPPED, sig as i32);
+    }
     scheduler::run_next(t)
 }
 

@@ -162,11 +162,7 @@ pub fn timer_interrupt(from_user: bool) -> u8 {
 #[cold]
 #[inline(never)]
 pub fn page_fault_begin(addr: u64, error: u64, rip: u64) {
-    emit(
-        trace::PAGE_FAULT_BEGIN,
-        current().pid(),
-        [addr, error, rip],
-    );
+    emit(trace::PAGE_FAULT_BEGIN, current().pid(), [addr, error, rip]);
 }
 
 #[cold]

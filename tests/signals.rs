@@ -16,6 +16,7 @@ fn signals_keep_registers_mask_restart_and_refuse_forged_frames() {
         "signals: ok EINTR and SA_RESTART",
         "signals: ok faults in ring 3 reach their handlers",
         "signals: ok forged sigreturn frames never reach ring 0",
+        "signals: ok one alarm per process, whichever thread sets it",
     ] {
         run.assert_line(line);
     }

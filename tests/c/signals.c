@@ -10,6 +10,7 @@
 #define PROG "signals"
 #include "check.h"
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -644,6 +645,42 @@ static void alarms_and_timers(void)
 	PASSED("alarm and setitimer");
 }
 
+static void *alarm_then_end(void *arg)
+{
+	(void)arg;
+	alarm(1);
+	return 0;
+}
+
+static void *take_alarm(void *left)
+{
+	*(unsigned *)left = alarm(0);
+	return 0;
+}
+
+/* The alarm is the process's, not the thread's (POSIX; Linux's ITIMER_REAL is per process):
+ * one set by a thread that then ends still rings, and a thread reads and cancels the alarm
+ * another set. */
+static void one_alarm_per_process(void)
+{
+	handle(SIGALRM, on_alarm, 0);
+	alarms = 0;
+	pthread_t th;
+	CHECK_EQ(pthread_create(&th, 0, alarm_then_end, 0), 0);
+	CHECK_EQ(pthread_join(th, 0), 0);
+	for (int i = 0; i < 300 && alarms == 0; i++)
+		sleep_ms(10);
+	CHECK_EQ(alarms, 1);
+	CHECK_EQ(alarm(5), 0);
+	unsigned left = 99;
+	CHECK_EQ(pthread_create(&th, 0, take_alarm, &left), 0);
+	CHECK_EQ(pthread_join(th, 0), 0);
+	CHECK(left >= 4 && left <= 5);
+	CHECK_EQ(alarm(0), 0);
+	signal(SIGALRM, SIG_DFL);
+	PASSED("one alarm per process, whichever thread sets it");
+}
+
 /* ---- faults in ring 3 ---------------------------------------------------------------- */
 
 static sigjmp_buf fault_jmp;
@@ -908,6 +945,7 @@ int main(void)
 	siginfo_fields();
 	alt_stack();
 	alarms_and_timers();
+	one_alarm_per_process();
 	faults();
 	forged_frames();
 	ALL_PASSED();

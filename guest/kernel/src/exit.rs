@@ -62,7 +62,9 @@ pub fn exit_thread(wait_status: u32) {
     crate::futex::exit_cleanup(me);
     release_resources(me);
     let mut t = TASKS.lock();
-    if me.alarm_at.load(Relaxed) != 0 {
+    // Alarms are kept at the leader and end with the process (`process_ended`); a thread's
+    // slot must not leave one armed behind.
+    if me.pid() != me.tgid() && me.alarm_at.load(Relaxed) != 0 {
         scheduler::set_alarm(&mut t, me, 0, 0);
     }
     // A vfork parent waits for this exit (or an exec).
@@ -103,6 +105,10 @@ pub fn exit_thread(wait_status: u32) {
 /// of it (or reaps it at once), and pid 1's end powers the machine off.
 fn process_ended(mut t: crate::sync::IrqGuard<'_, Tasks>, leader: &'static Process) {
     let pid = leader.pid();
+    // The alarm is the process's (sys/signal.rs keeps it at the leader): it ends with it.
+    if leader.alarm_at.load(Relaxed) != 0 {
+        scheduler::set_alarm(&mut t, leader, 0, 0);
+    }
     if pid == 1 {
         drop(t);
         scheduler::charge_running();

@@ -249,7 +249,8 @@ fn leave_queue(t: &mut Tasks, p: &Process) {
     }
 }
 
-/// SIGALRM for every process whose alarm is due; an interval timer is re-armed.
+/// SIGALRM for every process whose alarm is due (it is kept at the leader, and goes to the
+/// process: the first thread that does not block it); an interval timer is re-armed.
 fn ring_alarms(t: &mut Tasks, now: u64) {
     for slot in 0..t.slot_count() {
         let p = t.get(slot);
@@ -265,7 +266,7 @@ fn ring_alarms(t: &mut Tasks, now: u64) {
             t.nalarms -= 1;
         }
         let sig = abi::signal::SIGALRM;
-        crate::signal::post(t, p, sig, crate::signal::SigInfo::kernel(sig));
+        crate::signal::post_process(t, p, sig, crate::signal::SigInfo::kernel(sig));
     }
     publish(t);
 }

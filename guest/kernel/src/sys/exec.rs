@@ -256,6 +256,15 @@ fn dethread(f: &mut TrapFrame) -> Result<bool, Errno> {
         me.pid.store(leader.pid(), Relaxed);
         me.threads.store(1, Relaxed);
         me.group_exit.store(0, Relaxed);
+        // The process's alarm (kept at the leader) survives exec, as on Linux: it moves too.
+        let (at, every) = (
+            leader.alarm_at.load(Relaxed),
+            leader.alarm_interval.load(Relaxed),
+        );
+        if at != 0 {
+            scheduler::set_alarm(&mut t, leader, 0, 0);
+            scheduler::set_alarm(&mut t, me, at, every);
+        }
         t.release(leader);
     }
     Ok(false)

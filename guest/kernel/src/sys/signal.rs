@@ -6,7 +6,7 @@ use core::sync::atomic::Ordering::Relaxed;
 use super::{pml4, SysResult};
 use crate::exit;
 use crate::percpu::current;
-use crate::process::{Wait, TASKS};
+use crate::process::{Process, Tasks, Wait, TASKS};
 use crate::scheduler;
 use crate::signal::{
     self, bit, SigAction, MINSIGSTKSZ, RESTART_EINTR, SIG_DFL, SIG_IGN, SS_DISABLE, SS_ONSTACK,
@@ -160,10 +160,19 @@ pub fn sys_rt_sigreturn(f: &mut TrapFrame) -> SysResult {
     }
 }
 
+/// The task whose alarm the caller's process uses: its leader. The alarm (alarm, ITIMER_REAL) is
+/// the process's, as on Linux: any thread sets or reads it, it outlives the thread that set it,
+/// and its SIGALRM goes to the process.
+fn alarm_owner(t: &Tasks) -> &'static Process {
+    let me = current();
+    t.find_pid(me.tgid()).unwrap_or(me)
+}
+
 /// alarm(seconds): SIGALRM after that long (0 cancels); returns the seconds left of the
 /// previous alarm, rounded up.
 pub fn sys_alarm(f: &mut TrapFrame) -> SysResult {
-    let me = current();
+    let mut t = TASKS.lock();
+    let me = alarm_owner(&t);
     let now = crate::cpu::rdtsc();
     let left = me.alarm_at.load(Relaxed).saturating_sub(now);
     let prev = if me.alarm_at.load(Relaxed) == 0 {
@@ -179,7 +188,7 @@ pub fn sys_alarm(f: &mut TrapFrame) -> SysResult {
     } else {
         now + crate::time::ns_to_cycles(secs * 1_000_000_000)
     };
-    scheduler::set_alarm(&mut TASKS.lock(), me, at, 0);
+    scheduler::set_alarm(&mut t, me, at, 0);
     Ok(prev)
 }
 
@@ -201,7 +210,7 @@ fn put_timeval(out: &mut [u8], ns: u64) {
 
 /// The current ITIMER_REAL as an itimerval (interval, value).
 fn itimer_now() -> [u8; 32] {
-    let me = current();
+    let me = alarm_owner(&TASKS.lock());
     let at = me.alarm_at.load(Relaxed);
     let left = if at == 0 {
         0
@@ -244,7 +253,9 @@ pub fn sys_setitimer(f: &mut TrapFrame) -> SysResult {
         } else {
             crate::time::ns_to_cycles(every)
         };
-        scheduler::set_alarm(&mut TASKS.lock(), current(), at, every);
+        let mut t = TASKS.lock();
+        let owner = alarm_owner(&t);
+        scheduler::set_alarm(&mut t, owner, at, every);
     }
     Ok(0)
 }

@@ -190,6 +190,25 @@ fn ctrl_c_goes_to_the_foreground_process_group_only() {
     }
 }
 
+/// Job control at the terminal, as Linux has it: a background group's read stops it with
+/// SIGTTIN; made the foreground and continued, the same read takes the key typed; with SIGTTIN
+/// ignored, the read fails with EIO.
+#[test]
+fn a_background_read_is_stopped_by_sigttin() {
+    let st = both("bg", |p, _| {
+        p.expect("background reader stopped by 21", 30);
+        p.expect("type a line", 10);
+        settle();
+        p.send(b"k\n");
+        p.expect("background read 1 [k]", 10);
+        p.expect("ignored SIGTTIN: read -1 I/O error", 10);
+        p.expect("bg done", 10);
+    });
+    for s in st {
+        assert_eq!(s.code(), Some(0), "{s:?}");
+    }
+}
+
 /// The VMM's own ways out: each leaves the terminal as it was (checked by `session`).
 #[test]
 fn the_terminal_mode_survives_timeout_crash_signals_and_the_escape_key() {

@@ -7,7 +7,10 @@
  *                    times out with 0 bytes; the mode is put back
  *   ttyprobe winch   the window size, and SIGWINCH when it changes
  *   ttyprobe job     a child in its own process group made the foreground one (tcsetpgrp):
- *                    Ctrl-C kills it and not its parent, which takes the terminal back */
+ *                    Ctrl-C kills it and not its parent, which takes the terminal back
+ *   ttyprobe bg      a background group that reads the terminal is stopped by SIGTTIN, reads
+ *                    once it is made the foreground and continued; with SIGTTIN ignored
+ *                    the read fails with EIO */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -163,6 +166,53 @@ static int job(void)
 	return 0;
 }
 
+/* A background reader, in a group of its own under `middle` (so that its group is not orphaned
+ * even when the probe is pid 1, as in the guest, whose children's groups would be). */
+static int bg_middle(void)
+{
+	char c;
+	int st;
+	pid_t child = fork();
+	if (child == 0) {
+		setpgid(0, 0);
+		ssize_t r = read(0, &c, 1);
+		printf("background read %zd [%c]\n", r, r == 1 ? c : '-');
+		_exit(0);
+	}
+	setpgid(child, child);
+	waitpid(child, &st, WUNTRACED);
+	printf("background reader %s %d\n", WIFSTOPPED(st) ? "stopped by" : "ended", WIFSTOPPED(st) ? WSTOPSIG(st) : st);
+	/* In the foreground and continued, its read goes through. */
+	signal(SIGTTOU, SIG_IGN);
+	tcsetpgrp(0, child);
+	kill(child, SIGCONT);
+	say("type a line\n");
+	waitpid(child, &st, 0);
+	tcsetpgrp(0, getpgrp());
+	child = fork();
+	if (child == 0) {
+		setpgid(0, 0);
+		signal(SIGTTIN, SIG_IGN);
+		ssize_t r = read(0, &c, 1);
+		printf("ignored SIGTTIN: read %zd %s\n", r, r < 0 ? strerror(errno) : "");
+		_exit(0);
+	}
+	setpgid(child, child);
+	waitpid(child, &st, 0);
+	return 0;
+}
+
+static int bg(void)
+{
+	int st;
+	pid_t middle = fork();
+	if (middle == 0)
+		_exit(bg_middle());
+	waitpid(middle, &st, 0);
+	say("bg done\n");
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "lines";
@@ -178,6 +228,8 @@ int main(int argc, char **argv)
 		return winch();
 	if (!strcmp(mode, "job"))
 		return job();
-	say("usage: ttyprobe lines|sigint|spin|raw|winch|job\n");
+	if (!strcmp(mode, "bg"))
+		return bg();
+	say("usage: ttyprobe lines|sigint|spin|raw|winch|job|bg\n");
 	return 2;
 }

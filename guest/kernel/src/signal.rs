@@ -203,6 +203,13 @@ impl TaskSignals {
     }
 }
 
+/// Whether `p` ignores `sig` by SIG_IGN or blocks it (the terminal's job control asks this of
+/// SIGTTIN and SIGTTOU, as Linux does).
+pub fn ignored_or_blocked(p: &Process, sig: u32) -> bool {
+    p.sig_blocked.load(Relaxed) & bit(sig) != 0
+        || p.handlers().is_none_or(|h| h.get(sig).handler == SIG_IGN)
+}
+
 /// Whether `sig` would be thrown away by `p` (ignored, explicitly or by default).
 fn ignored(p: &Process, sig: u32) -> bool {
     let Some(h) = p.handlers() else {
@@ -412,7 +419,7 @@ pub fn fault(sig: u32, info: SigInfo) -> bool {
 
 /// Whether `p`'s process group is orphaned (POSIX): no living member has a parent in another
 /// group of the same session. As in Linux, a parent that is pid 1 does not count.
-fn group_is_orphaned(p: &Process) -> bool {
+pub fn group_is_orphaned(p: &Process) -> bool {
     let t = TASKS.lock();
     let (pgid, sid) = (p.pgid.load(Relaxed), p.sid.load(Relaxed));
     let has_outside_parent = t.live().any(|m| {

@@ -13,8 +13,10 @@
 //! /dev/console, so that Ctrl-C works without a getty). A process belongs to the console's
 //! session if its sid is the console's; TIOCSCTTY moves the console to the caller's session
 //! (stealing it from a session that has no live process left, or when arg is 1, as root may).
-//! Reads from a background group are allowed (no SIGTTIN), and so is TIOCSPGRP from one (no
-//! SIGTTOU): job control is the shell's to do, and nothing here stops a program on its own.
+//! A read from a background group of the terminal's session stops that group with SIGTTIN and
+//! runs again once it is continued, as on Linux (EIO instead if SIGTTIN is ignored or blocked,
+//! or the group is orphaned). TIOCSPGRP and tcsetattr from one are allowed (no SIGTTOU yet),
+//! and so are writes (TOSTOP is not implemented).
 //! When a session's leader exits, the console stays its terminal (no SIGHUP to the foreground
 //! group, as Linux sends); another session leader's TIOCSCTTY takes it once none of the old
 //! session's processes is left.
@@ -154,6 +156,27 @@ pub fn enable_input() {
     poll_input();
 }
 
+/// Linux's job control for a read (tty_check_change): a process of the terminal's session but
+/// not of its foreground group may not read it. Its group is sent SIGTTIN (true: the caller
+/// backs the call up to run again), or the read fails with EIO if SIGTTIN is ignored or blocked
+/// or the group is orphaned (nobody could continue it). Others read (false).
+fn background_read(me: &crate::process::Process) -> Result<bool, Errno> {
+    let (session, fg) = {
+        let t = TTY.lock();
+        (t.session, t.pgrp)
+    };
+    let pgid = me.pgid.load(Relaxed);
+    if session == 0 || me.sid.load(Relaxed) != session || fg == 0 || pgid == fg {
+        return Ok(false);
+    }
+    let sig = abi::signal::SIGTTIN;
+    if crate::signal::ignored_or_blocked(me, sig) || crate::signal::group_is_orphaned(me) {
+        return Err(Errno::EIO);
+    }
+    signal_group(pgid, sig);
+    Ok(true)
+}
+
 /// Sends `sig` to every process of group `pgrp`, as the kernel (SI_KERNEL).
 fn signal_group(pgrp: u32, sig: u32) {
     let mut t = TASKS.lock();
@@ -285,6 +308,11 @@ pub fn read(f: &mut TrapFrame, buf: u64, count: u64, nonblock: bool) -> SysResul
     crate::uaccess::check(pml4, buf, count, true)?;
     if count == 0 {
         return Ok(0);
+    }
+    if background_read(me)? {
+        // Stopped by SIGTTIN on the way out; the read runs again when continued.
+        f.rip -= 2;
+        return Ok(f.rax);
     }
     poll_if_no_irq();
     let pid = me.pid();

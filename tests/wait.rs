@@ -15,6 +15,7 @@ fn wait_reports_children_groups_zombies_orphans_and_stops_as_linux() {
         "wait: ok orphans re-parented to pid 1, which reaps them",
         "wait: ok stop and continue",
         "wait: ok a stop stops every thread of the process",
+        "wait: ok a newly orphaned group with a stopped member gets SIGHUP",
     ] {
         run.assert_line(line);
     }

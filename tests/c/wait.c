@@ -602,6 +602,75 @@ static void orphaned_group_ignores_tstp(void)
 	PASSED("an orphaned group ignores SIGTSTP, SIGTTIN and SIGTTOU");
 }
 
+static int hup_fd;
+static void on_hup(int sig)
+{
+	(void)sig;
+	write(hup_fd, "H", 1);
+	_exit(0);
+}
+
+/* A grandchild in a group of its own, linked to the session only through its parent; the
+ * parent stops it (or not) and exits. Returns what the grandchild wrote: 'H' if it was hung
+ * up, 'n' if 200 ms went by without. */
+static char orphan_after_parent_exits(int stop)
+{
+	int p[2];
+	CHECK(pipe2(p, O_NONBLOCK) == 0);
+	hup_fd = p[1];
+	pid_t middle = fork();
+	CHECK(middle >= 0);
+	if (middle == 0) {
+		pid_t c = fork();
+		if (c == 0) {
+			setpgid(0, 0);
+			signal(SIGHUP, on_hup);
+			write(p[1], "r", 1);
+			if (stop)
+				for (;;)
+					pause();
+			sleep_ms(200);
+			write(p[1], "n", 1);
+			_exit(0);
+		}
+		setpgid(c, c);
+		char r = 0;
+		for (int i = 0; i < 2000 && read(p[0], &r, 1) != 1; i++)
+			sleep_ms(1);
+		if (r != 'r')
+			_exit(3);
+		int st;
+		if (stop && (kill(c, SIGSTOP) != 0 || waitpid(c, &st, WUNTRACED) != c || !WIFSTOPPED(st)))
+			_exit(4);
+		_exit(0);
+	}
+	int st;
+	CHECK_EQ(waitpid(middle, &st, 0), middle);
+	CHECK_EQ(st, 0);
+	char got = 0;
+	for (int i = 0; i < 3000 && read(p[0], &got, 1) != 1; i++)
+		sleep_ms(1);
+	/* In the guest we are pid 1: the grandchild came to us; reap it. */
+	for (int i = 0; i < 1000; i++) {
+		pid_t w = waitpid(-1, &st, WNOHANG);
+		if (w < 0)
+			break;
+		if (w == 0)
+			sleep_ms(1);
+	}
+	close(p[0]), close(p[1]);
+	return got;
+}
+
+/* Linux's rule for a newly orphaned process group with a stopped member: nobody could
+ * continue it, so it gets SIGHUP and SIGCONT. One without a stopped member is left alone. */
+static void orphaned_stopped_group_is_hung_up(void)
+{
+	CHECK_EQ(orphan_after_parent_exits(1), 'H');
+	CHECK_EQ(orphan_after_parent_exits(0), 'n');
+	PASSED("a newly orphaned group with a stopped member gets SIGHUP");
+}
+
 /* Runs `test` in a child of ours: its children's parent is then not pid 1 (we are, in the
  * guest), so their groups are not orphaned. */
 static void in_child(void (*test)(void))
@@ -631,6 +700,7 @@ int main(void)
 	in_child(stop_and_continue);
 	in_child(threads_stop_together);
 	orphaned_group_ignores_tstp();
+	orphaned_stopped_group_is_hung_up();
 	no_children();
 	ALL_PASSED();
 	return 0;

@@ -118,11 +118,51 @@ fn process_ended(mut t: crate::sync::IrqGuard<'_, Tasks>, leader: &'static Proce
     // Children go to pid 1; those already dead are its to reap now.
     let init = t.find_process(1);
     let mut orphaned_zombie = false;
+    // The groups this end may orphan (signal::hang_up_if_orphaned): ours, if our parent was
+    // its link to the session, and each child's that is not ours. Remembered in a few slots
+    // (no allocation on the way out); past them, every group of pid 1's children in our
+    // session is looked at, which finds the same ones and perhaps groups orphaned before.
+    let (pgid, sid) = (leader.pgid.load(Relaxed), leader.sid.load(Relaxed));
+    let own = t
+        .find_process(leader.parent.load(Relaxed))
+        .is_some_and(|pp| pp.pgid.load(Relaxed) != pgid && pp.sid.load(Relaxed) == sid);
+    let mut groups = [0u32; 8];
+    let (mut n, mut overflow) = (0, false);
     for slot in 0..t.slot_count() {
         let c = t.get(slot);
         if c.state() != State::Unused && c.parent.load(Relaxed) == pid {
             c.parent.store(1, Relaxed);
             orphaned_zombie |= c.state() == State::Zombie;
+            let cg = c.pgid.load(Relaxed);
+            let candidate = c.state() != State::Zombie && cg != pgid && c.sid.load(Relaxed) == sid;
+            if candidate && !groups[..n].contains(&cg) {
+                match groups.get_mut(n) {
+                    Some(g) => {
+                        *g = cg;
+                        n += 1;
+                    }
+                    None => overflow = true,
+                }
+            }
+        }
+    }
+    if own {
+        signal::hang_up_if_orphaned(&mut t, pgid, sid);
+    }
+    for &g in &groups[..n] {
+        signal::hang_up_if_orphaned(&mut t, g, sid);
+    }
+    if overflow {
+        for slot in 0..t.slot_count() {
+            let c = t.get(slot);
+            let cg = c.pgid.load(Relaxed);
+            if c.state() != State::Unused
+                && c.parent.load(Relaxed) == 1
+                && cg != pgid
+                && c.sid.load(Relaxed) == sid
+            {
+                signal::hang_up_if_orphaned(&mut t, cg, sid);
+            }
         }
     }
     if let (true, Some(init)) = (orphaned_zombie, init) {

@@ -203,6 +203,29 @@ impl TaskSignals {
     }
 }
 
+/// Linux's kill_orphaned_pgrp: a process's end can orphan a process group, its own (if its
+/// parent was the group's link to the session) or a child's (if it was that). An orphaned
+/// group with a stopped member could never be continued by job control, so it is sent SIGHUP
+/// and then SIGCONT. Called for each such group of session `sid` once the process is a zombie
+/// and its children have gone to pid 1 (which does not count as a link).
+pub fn hang_up_if_orphaned(t: &mut Tasks, pgid: u32, sid: u32) {
+    if !group_is_orphaned_in(t, pgid, sid) {
+        return;
+    }
+    let member = |m: &Process| m.pgid.load(Relaxed) == pgid && m.state() != State::Zombie;
+    if !t.live().any(|m| member(m) && m.state() == State::Stopped) {
+        return;
+    }
+    for sig in [abi::signal::SIGHUP, SIGCONT] {
+        for slot in 0..t.slot_count() {
+            let m = t.get(slot);
+            if m.state() != State::Unused && member(m) {
+                post(t, m, sig, SigInfo::kernel(sig));
+            }
+        }
+    }
+}
+
 /// Whether `p` ignores `sig` by SIG_IGN or blocks it (the terminal's job control asks this of
 /// SIGTTIN and SIGTTOU, as Linux does).
 pub fn ignored_or_blocked(p: &Process, sig: u32) -> bool {
@@ -421,7 +444,11 @@ pub fn fault(sig: u32, info: SigInfo) -> bool {
 /// group of the same session. As in Linux, a parent that is pid 1 does not count.
 pub fn group_is_orphaned(p: &Process) -> bool {
     let t = TASKS.lock();
-    let (pgid, sid) = (p.pgid.load(Relaxed), p.sid.load(Relaxed));
+    group_is_orphaned_in(&t, p.pgid.load(Relaxed), p.sid.load(Relaxed))
+}
+
+/// `group_is_orphaned` for group `pgid` of session `sid`, the table already held.
+pub fn group_is_orphaned_in(t: &Tasks, pgid: u32, sid: u32) -> bool {
     let has_outside_parent = t.live().any(|m| {
         let parent = m.parent.load(Relaxed);
         m.pgid.load(Relaxed) == pgid

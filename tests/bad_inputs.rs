@@ -254,3 +254,26 @@ fn dev_kvm_not_permitted() {
         .unwrap();
     assert_one_line_error(&out, KVM_UNAVAILABLE, "vmm: error: /dev/kvm", "kvm group");
 }
+
+/// The trace and timeline options refuse what they cannot use, in one line that names it.
+#[test]
+fn bad_stats_and_timeline_options_are_one_line_errors() {
+    for (args, needle) in [
+        (
+            &["--timeline-window", "1..2"][..],
+            "required arguments were not provided: --timeline",
+        ),
+        (
+            &["--timeline", "x.svg", "--timeline-window", "20ms..10ms"][..],
+            "the window ends before it starts",
+        ),
+        (
+            &["--timeline", "x.svg", "--timeline-window", "10ms"][..],
+            "a window is START..END",
+        ),
+        (&["--stats=xml"][..], "=json or =exits"),
+    ] {
+        let out = run_vmm(args);
+        assert_one_line_error(&out, 2, "vmm: error: ", needle);
+    }
+}

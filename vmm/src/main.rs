@@ -268,10 +268,22 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            // clap's message is several lines (usage, hint); keep its first, as one line.
+            // clap's message is several lines (usage, hint); keep its first, as one line, with
+            // the indented lines right after it when it ends in ':' (the missing arguments).
             let text = e.render().to_string();
-            let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-            let first = first.trim_start_matches("error: ");
+            let mut lines = text.lines().skip_while(|l| l.trim().is_empty());
+            let mut first = lines
+                .next()
+                .unwrap_or("")
+                .trim_start_matches("error: ")
+                .to_string();
+            if first.ends_with(':') {
+                let items: Vec<&str> = lines
+                    .take_while(|l| l.starts_with(' ') && !l.trim().is_empty())
+                    .map(str::trim)
+                    .collect();
+                first = format!("{first} {}", items.join(", "));
+            }
             eprintln!("vmm: error: {first} (see vmm --help)");
             return ExitCode::from(status::USAGE);
         }

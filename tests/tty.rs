@@ -192,9 +192,10 @@ fn ctrl_c_goes_to_the_foreground_process_group_only() {
 
 /// Job control at the terminal, as Linux has it: a background group's read stops it with
 /// SIGTTIN; made the foreground and continued, the same read takes the key typed; with SIGTTIN
-/// ignored, the read fails with EIO.
+/// ignored, the read fails with EIO. A background tcsetattr is stopped by SIGTTOU, and goes
+/// ahead with SIGTTOU ignored.
 #[test]
-fn a_background_read_is_stopped_by_sigttin() {
+fn a_background_read_is_stopped_by_sigttin_and_a_mode_change_by_sigttou() {
     let st = both("bg", |p, _| {
         p.expect("background reader stopped by 21", 30);
         p.expect("type a line", 10);
@@ -202,6 +203,8 @@ fn a_background_read_is_stopped_by_sigttin() {
         p.send(b"k\n");
         p.expect("background read 1 [k]", 10);
         p.expect("ignored SIGTTIN: read -1 I/O error", 10);
+        p.expect("background tcsetattr stopped by 22", 10);
+        p.expect("background tcsetattr 0", 10);
         p.expect("bg done", 10);
     });
     for s in st {

@@ -10,7 +10,8 @@
  *                    Ctrl-C kills it and not its parent, which takes the terminal back
  *   ttyprobe bg      a background group that reads the terminal is stopped by SIGTTIN, reads
  *                    once it is made the foreground and continued; with SIGTTIN ignored
- *                    the read fails with EIO */
+ *                    the read fails with EIO; a background tcsetattr is stopped by SIGTTOU,
+ *                    and goes ahead with SIGTTOU ignored */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -199,6 +200,27 @@ static int bg_middle(void)
 	}
 	setpgid(child, child);
 	waitpid(child, &st, 0);
+	/* Changing the terminal's mode from the background: SIGTTOU, unless ignored. */
+	for (int ignore = 0; ignore < 2; ignore++) {
+		child = fork();
+		if (child == 0) {
+			setpgid(0, 0);
+			/* (We ignore it ourselves, for tcsetpgrp above.) */
+			signal(SIGTTOU, ignore ? SIG_IGN : SIG_DFL);
+			struct termios t;
+			tcgetattr(0, &t);
+			int r = tcsetattr(0, TCSANOW, &t);
+			printf("background tcsetattr %d\n", r);
+			_exit(0);
+		}
+		setpgid(child, child);
+		waitpid(child, &st, WUNTRACED);
+		if (WIFSTOPPED(st)) {
+			printf("background tcsetattr stopped by %d\n", WSTOPSIG(st));
+			kill(child, SIGKILL);
+			waitpid(child, &st, 0);
+		}
+	}
 	return 0;
 }
 

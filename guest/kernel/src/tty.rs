@@ -13,10 +13,11 @@
 //! /dev/console, so that Ctrl-C works without a getty). A process belongs to the console's
 //! session if its sid is the console's; TIOCSCTTY moves the console to the caller's session
 //! (stealing it from a session that has no live process left, or when arg is 1, as root may).
-//! A read from a background group of the terminal's session stops that group with SIGTTIN and
-//! runs again once it is continued, as on Linux (EIO instead if SIGTTIN is ignored or blocked,
-//! or the group is orphaned). TIOCSPGRP and tcsetattr from one are allowed (no SIGTTOU yet),
-//! and so are writes (TOSTOP is not implemented).
+//! Job control, as on Linux: a read from a background group of the terminal's session stops
+//! that group with SIGTTIN, a tcsetattr or TIOCSPGRP with SIGTTOU, and the call runs again once
+//! the group is continued (with the signal ignored or blocked, the read fails with EIO and the
+//! change goes ahead; an orphaned group gets EIO). Writes from the background are allowed:
+//! TOSTOP is not implemented.
 //! When a session's leader exits, the console stays its terminal (no SIGHUP to the foreground
 //! group, as Linux sends); another session leader's TIOCSCTTY takes it once none of the old
 //! session's processes is left.
@@ -156,11 +157,13 @@ pub fn enable_input() {
     poll_input();
 }
 
-/// Linux's job control for a read (tty_check_change): a process of the terminal's session but
-/// not of its foreground group may not read it. Its group is sent SIGTTIN (true: the caller
-/// backs the call up to run again), or the read fails with EIO if SIGTTIN is ignored or blocked
-/// or the group is orphaned (nobody could continue it). Others read (false).
-fn background_read(me: &crate::process::Process) -> Result<bool, Errno> {
+/// Linux's job control at the terminal (tty_check_change): a process of the terminal's
+/// session but not of its foreground group may not read it (`sig` SIGTTIN) or change it
+/// (SIGTTOU: tcsetattr, tcsetpgrp). Its group is sent `sig` (true: the caller backs the call
+/// up to run again once the group is continued). If `sig` is ignored or blocked, a read fails
+/// with EIO and a change goes ahead (false); an orphaned group gets EIO, as nobody could
+/// continue it. Everyone else goes ahead (false).
+fn job_control(me: &crate::process::Process, sig: u32) -> Result<bool, Errno> {
     let (session, fg) = {
         let t = TTY.lock();
         (t.session, t.pgrp)
@@ -169,12 +172,35 @@ fn background_read(me: &crate::process::Process) -> Result<bool, Errno> {
     if session == 0 || me.sid.load(Relaxed) != session || fg == 0 || pgid == fg {
         return Ok(false);
     }
-    let sig = abi::signal::SIGTTIN;
-    if crate::signal::ignored_or_blocked(me, sig) || crate::signal::group_is_orphaned(me) {
+    if crate::signal::ignored_or_blocked(me, sig) {
+        return if sig == abi::signal::SIGTTIN {
+            Err(Errno::EIO)
+        } else {
+            Ok(false)
+        };
+    }
+    if crate::signal::group_is_orphaned(me) {
         return Err(Errno::EIO);
     }
     signal_group(pgid, sig);
     Ok(true)
+}
+
+/// Whether ioctl `req` changes the terminal (job control applies: `job_control_ioctl`).
+fn changes_the_terminal(req: u64) -> bool {
+    matches!(
+        req,
+        ioctl::TCSETS | ioctl::TCSETSW | ioctl::TCSETSF | ioctl::TIOCSPGRP
+    )
+}
+
+/// An ioctl of the console from the background: SIGTTOU for a change (see `job_control`).
+/// Returns whether the caller stops (its call runs again when continued).
+pub fn job_control_ioctl(req: u64) -> Result<bool, Errno> {
+    if !changes_the_terminal(req) {
+        return Ok(false);
+    }
+    job_control(crate::percpu::current(), abi::signal::SIGTTOU)
 }
 
 /// Sends `sig` to every process of group `pgrp`, as the kernel (SI_KERNEL).
@@ -309,7 +335,7 @@ pub fn read(f: &mut TrapFrame, buf: u64, count: u64, nonblock: bool) -> SysResul
     if count == 0 {
         return Ok(0);
     }
-    if background_read(me)? {
+    if job_control(me, abi::signal::SIGTTIN)? {
         // Stopped by SIGTTIN on the way out; the read runs again when continued.
         f.rip -= 2;
         return Ok(f.rax);

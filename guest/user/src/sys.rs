@@ -180,6 +180,7 @@ pub const SIGPIPE: i32 = abi::signal::SIGPIPE as i32;
 pub const SIGTERM: i32 = abi::signal::SIGTERM as i32;
 pub const SIGINT: i32 = abi::signal::SIGINT as i32;
 pub const SIGQUIT: i32 = abi::signal::SIGQUIT as i32;
+pub const SIGTTOU: i32 = abi::signal::SIGTTOU as i32;
 pub const SIGCHLD: i32 = abi::signal::SIGCHLD as i32;
 
 /// The name of a signal number, e.g. "SIGSEGV".

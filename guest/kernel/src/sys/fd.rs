@@ -328,7 +328,14 @@ pub fn sys_ioctl(f: &mut TrapFrame) -> SysResult {
             t.get_mut(fd).ok_or(Errno::EBADF)?.cloexec = req == FIOCLEX;
             Ok(0)
         }
-        _ if matches!(file.kind, FileKind::Console) => crate::tty::ioctl(req, f.rdx),
+        _ if matches!(file.kind, FileKind::Console) => {
+            if crate::tty::job_control_ioctl(req)? {
+                // Stopped by SIGTTOU on the way out; the call runs again when continued.
+                f.rip -= 2;
+                return Ok(f.rax);
+            }
+            crate::tty::ioctl(req, f.rdx)
+        }
         FIONREAD => {
             let n = match &file.kind {
                 FileKind::Console => 0, // answered by the terminal, above

@@ -195,6 +195,10 @@ fn run_program(args: Args) -> i32 {
             // keys' signals (Ctrl-C) go to it and what it runs, not to init.
             if lde_user::setpgid(pid, pid).is_ok() {
                 let pgid = pid;
+                // From the background (the last program's group had the terminal), a
+                // tcsetpgrp is stopped by SIGTTOU unless ignored, as shells ignore it; only
+                // for this call, so the programs we start get it at its default.
+                let ttou = lde_user::signal(lde_user::SIGTTOU, lde_user::Disposition::Ignore);
                 // SAFETY: TIOCSPGRP reads one int from a local that outlives the call.
                 let _ = unsafe {
                     lde_user::syscall::syscall3(
@@ -204,6 +208,9 @@ fn run_program(args: Args) -> i32 {
                         &pgid as *const i32 as usize,
                     )
                 };
+                if ttou.is_ok() {
+                    let _ = lde_user::signal(lde_user::SIGTTOU, lde_user::Disposition::Default);
+                }
             }
             pid
         }

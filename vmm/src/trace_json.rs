@@ -36,6 +36,9 @@ pub struct TraceSink {
     inner: Mutex<Sink>,
     /// The host's zero for the guest clock's pairs.
     base: Instant,
+    /// Whether the VM exits are wanted (a trace or a timeline; `--stats` alone reads only the
+    /// kernel's records and has its own exit table).
+    pub with_exits: bool,
 }
 
 #[derive(Default)]
@@ -65,11 +68,12 @@ pub struct VmmSpan {
 }
 
 impl TraceSink {
-    pub fn new(memory: GuestMemoryMmap) -> TraceSink {
+    pub fn new(memory: GuestMemoryMmap, with_exits: bool) -> TraceSink {
         TraceSink {
             memory,
             inner: Mutex::new(Sink::default()),
             base: Instant::now(),
+            with_exits,
         }
     }
 

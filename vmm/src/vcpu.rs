@@ -102,7 +102,8 @@ fn exit_loop(
             return Ok(VcpuStop::Killed);
         }
     }
-    let trace = io.trace.as_deref();
+    // The exits are logged only for a trace or a timeline.
+    let trace = io.trace.as_deref().filter(|t| t.with_exits);
     loop {
         let entered = stats.map(|s| lock(s).entering());
         if let Some(t) = trace {

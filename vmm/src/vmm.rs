@@ -154,7 +154,13 @@ pub fn run(config: VmConfig) -> Result<u8> {
     let trace = (config.trace.is_some()
         || config.timeline.is_some()
         || config.stats.is_some_and(|s| s.counts_the_guest()))
-    .then(|| Arc::new(crate::trace_json::TraceSink::new(vm.memory.clone())));
+    .then(|| {
+        let with_exits = config.trace.is_some() || config.timeline.is_some();
+        Arc::new(crate::trace_json::TraceSink::new(
+            vm.memory.clone(),
+            with_exits,
+        ))
+    });
     io.trace = trace.clone();
 
     let vcpu_end =

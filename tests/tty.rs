@@ -205,6 +205,7 @@ fn a_background_read_is_stopped_by_sigttin_and_a_mode_change_by_sigttou() {
         p.expect("ignored SIGTTIN: read -1 I/O error", 10);
         p.expect("background tcsetattr stopped by 22", 10);
         p.expect("background tcsetattr 0", 10);
+        p.expect("background write with TOSTOP stopped by 22", 10);
         p.expect("bg done", 10);
     });
     for s in st {

@@ -11,7 +11,7 @@
  *   ttyprobe bg      a background group that reads the terminal is stopped by SIGTTIN, reads
  *                    once it is made the foreground and continued; with SIGTTIN ignored
  *                    the read fails with EIO; a background tcsetattr is stopped by SIGTTOU,
- *                    and goes ahead with SIGTTOU ignored */
+ *                    and goes ahead with SIGTTOU ignored; with TOSTOP, so is a write */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -221,6 +221,26 @@ static int bg_middle(void)
 			waitpid(child, &st, 0);
 		}
 	}
+	/* With TOSTOP, a background write is stopped by SIGTTOU too (without, it is written:
+	 * the lines above came from the background). */
+	struct termios t;
+	tcgetattr(0, &t);
+	t.c_lflag |= TOSTOP;
+	tcsetattr(0, TCSANOW, &t);
+	child = fork();
+	if (child == 0) {
+		setpgid(0, 0);
+		signal(SIGTTOU, SIG_DFL);
+		say("background write with TOSTOP\n");
+		_exit(0);
+	}
+	setpgid(child, child);
+	waitpid(child, &st, WUNTRACED);
+	t.c_lflag &= ~TOSTOP;
+	tcsetattr(0, TCSANOW, &t);
+	printf("background write with TOSTOP %s %d\n", WIFSTOPPED(st) ? "stopped by" : "ended", WIFSTOPPED(st) ? WSTOPSIG(st) : st);
+	kill(child, SIGKILL);
+	waitpid(child, &st, 0);
 	return 0;
 }
 

@@ -16,8 +16,8 @@
 //! Job control, as on Linux: a read from a background group of the terminal's session stops
 //! that group with SIGTTIN, a tcsetattr or TIOCSPGRP with SIGTTOU, and the call runs again once
 //! the group is continued (with the signal ignored or blocked, the read fails with EIO and the
-//! change goes ahead; an orphaned group gets EIO). Writes from the background are allowed:
-//! TOSTOP is not implemented.
+//! change goes ahead; an orphaned group gets EIO). With TOSTOP set, a write from the
+//! background is stopped by SIGTTOU too (without it, or with SIGTTOU ignored, it is written).
 //! When a session's leader exits, the console stays its terminal (no SIGHUP to the foreground
 //! group, as Linux sends); another session leader's TIOCSCTTY takes it once none of the old
 //! session's processes is left.
@@ -192,6 +192,14 @@ fn changes_the_terminal(req: u64) -> bool {
         req,
         ioctl::TCSETS | ioctl::TCSETSW | ioctl::TCSETSF | ioctl::TIOCSPGRP
     )
+}
+
+/// A write of the console: from the background with TOSTOP set, SIGTTOU (see `job_control`).
+pub fn job_control_write() -> Result<bool, Errno> {
+    if TTY.lock().ld.termios().lflag & abi::termios::TOSTOP == 0 {
+        return Ok(false);
+    }
+    job_control(crate::percpu::current(), abi::signal::SIGTTOU)
 }
 
 /// An ioctl of the console from the background: SIGTTOU for a change (see `job_control`).

@@ -59,7 +59,21 @@ pub fn sys_read(f: &mut TrapFrame) -> SysResult {
 /// write(fd, buf, count).
 pub fn sys_write(f: &mut TrapFrame) -> SysResult {
     let file = file(f.rdi)?;
+    if stopped_by_tostop(f, &file)? {
+        return Ok(f.rax);
+    }
     write_file(f, &file, f.rsi, f.rdx)
+}
+
+/// A write of the console from the background with TOSTOP set stops the writer's group with
+/// SIGTTOU (tty.rs job_control); then the call is backed up to run again once continued
+/// (true). Checked before any byte is written.
+fn stopped_by_tostop(f: &mut TrapFrame, file: &OpenFile) -> Result<bool, Errno> {
+    if matches!(file.kind, FileKind::Console) && crate::tty::job_control_write()? {
+        f.rip -= 2;
+        return Ok(true);
+    }
+    Ok(false)
 }
 
 /// The iovec array of readv/writev: (base, len) pairs, at most IOV_MAX of them.
@@ -131,6 +145,9 @@ fn has_input(file: &OpenFile) -> bool {
 /// writev(fd, iov, iovcnt): like write, of each buffer in turn.
 pub fn sys_writev(f: &mut TrapFrame) -> SysResult {
     let file = file(f.rdi)?;
+    if stopped_by_tostop(f, &file)? {
+        return Ok(f.rax);
+    }
     let mut total = 0;
     for v in iovecs(f.rsi, f.rdx)? {
         let (base, len) = v?;

@@ -212,16 +212,23 @@ pub fn hang_up_if_orphaned(t: &mut Tasks, pgid: u32, sid: u32) {
     if !group_is_orphaned_in(t, pgid, sid) {
         return;
     }
-    let member = |m: &Process| m.pgid.load(Relaxed) == pgid && m.state() != State::Zombie;
-    if !t.live().any(|m| member(m) && m.state() == State::Stopped) {
+    if !t
+        .live()
+        .any(|m| m.pgid.load(Relaxed) == pgid && m.state() == State::Stopped)
+    {
         return;
     }
-    for sig in [abi::signal::SIGHUP, SIGCONT] {
-        for slot in 0..t.slot_count() {
-            let m = t.get(slot);
-            if m.state() != State::Unused && member(m) {
-                post(t, m, sig, SigInfo::kernel(sig));
-            }
+    post_pgrp(t, pgid, abi::signal::SIGHUP);
+    post_pgrp(t, pgid, SIGCONT);
+}
+
+/// Sends `sig` to every live process of group `pgid`, as the kernel (SI_KERNEL): the
+/// terminal's signal keys and job control, and the hang-up of an orphaned group.
+pub fn post_pgrp(t: &mut Tasks, pgid: u32, sig: u32) {
+    for slot in 0..t.slot_count() {
+        let p = t.get(slot);
+        if p.pgid.load(Relaxed) == pgid && !matches!(p.state(), State::Unused | State::Zombie) {
+            post(t, p, sig, SigInfo::kernel(sig));
         }
     }
 }
@@ -283,24 +290,16 @@ pub fn post(t: &mut Tasks, p: &'static Process, sig: u32, info: SigInfo) {
 fn continue_group(t: &mut Tasks, p: &'static Process) {
     let tgid = p.tgid();
     let mut continued = false;
-    let mut each = |q: &'static Process, t: &mut Tasks| {
+    for slot in 0..t.slot_count() {
+        let q = t.get(slot);
+        if q.tgid() != tgid || matches!(q.state(), State::Zombie | State::Unused | State::Embryo) {
+            continue;
+        }
         q.sig_pending.fetch_and(!STOP_SIGNALS, Relaxed);
         q.group_stop.store(false, Relaxed);
         if q.state() == State::Stopped {
             scheduler::make_ready(t, q);
             continued = true;
-        }
-    };
-    if p.threads.load(Relaxed) <= 1 && p.tgid() == p.pid() {
-        each(p, t);
-    } else {
-        for slot in 0..t.slot_count() {
-            let q = t.get(slot);
-            if q.tgid() == tgid
-                && !matches!(q.state(), State::Zombie | State::Unused | State::Embryo)
-            {
-                each(q, t);
-            }
         }
     }
     if continued {

@@ -24,7 +24,6 @@
 
 use crate::console::CONSOLE;
 use crate::process::{State, TASKS};
-use crate::signal::SigInfo;
 use crate::sync::IrqLock;
 use crate::sys::SysResult;
 use crate::trap_frame::TrapFrame;
@@ -213,13 +212,7 @@ pub fn job_control_ioctl(req: u64) -> Result<bool, Errno> {
 
 /// Sends `sig` to every process of group `pgrp`, as the kernel (SI_KERNEL).
 fn signal_group(pgrp: u32, sig: u32) {
-    let mut t = TASKS.lock();
-    for slot in 0..t.slot_count() {
-        let p = t.get(slot);
-        if p.pgid.load(Relaxed) == pgrp && !matches!(p.state(), State::Unused | State::Zombie) {
-            crate::signal::post(&mut t, p, sig, SigInfo::kernel(sig));
-        }
-    }
+    crate::signal::post_pgrp(&mut TASKS.lock(), pgrp, sig);
 }
 
 /// Runs what the UART has through the discipline, 16 bytes (its FIFO's depth) at a time;

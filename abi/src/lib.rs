@@ -8,7 +8,8 @@
 //! - [`start`]: the archive's START manifest;
 //! - [`bench`]: `vmm bench`'s workload, summary and BENCH line;
 //! - [`trace`]: the kernel's event records for `vmm --trace`;
-//! - [`termios`]: the terminal's `struct termios`, `struct winsize` and ioctl numbers.
+//! - [`termios`]: the terminal's `struct termios`, `struct winsize` and ioctl numbers;
+//! - [`virtio`]: the virtio console's place, registers and ring layout.
 //!
 //! `no_std`, no allocation; the `std` feature adds what only the host needs.
 #![no_std]
@@ -27,5 +28,6 @@ pub mod start;
 pub mod syscall;
 pub mod termios;
 pub mod trace;
+pub mod virtio;
 
 pub use errno::Errno;

@@ -10,7 +10,10 @@
 #   scripts/qemu.sh --pack OUT --user ...    only write the archive to OUT (cpio newc + START)
 #
 # Options: --cmdline STR (kernel command line: hz=N slice=N epoch=SECONDS), --timeout SECONDS
-# (status 124 when it expires, as vmm), --kernel FILE, --memory MIB, and after `--` any extra
+# (status 124 when it expires, as vmm), --kernel FILE, --memory MIB, --virtio (program output
+# and input through a virtio console, as under vmm: microvm with acpi=off, so that QEMU names
+# the device on the command line, and the modern virtio-mmio interface; the UART and the
+# console share stdio), and after `--` any extra
 # QEMU arguments. Environment: ACCEL (default tcg: the CPU emulated in full, so `syscall` and
 # `int 0x80` take their ordinary paths; kvm for hardware virtualisation), QEMU (the binary).
 #
@@ -33,6 +36,7 @@ pack_out=
 cmdline=
 timeout=
 memory=512
+virtio=
 users=()
 extra=()
 
@@ -54,6 +58,7 @@ while [ $# -gt 0 ]; do
 	--timeout) [ $# -ge 2 ] || die 2 "--timeout needs seconds"; timeout=$2; shift 2 ;;
 	--kernel) [ $# -ge 2 ] || die 2 "--kernel needs a file"; kernel=$2; shift 2 ;;
 	--memory | -m) [ $# -ge 2 ] || die 2 "--memory needs MiB"; memory=$2; shift 2 ;;
+	--virtio) virtio=1; shift ;;
 	-h | --help) usage; exit 0 ;;
 	--) shift; extra=("$@"); break ;;
 	*) die 2 "unknown argument '$1' (see --help; programs go after --user)" ;;
@@ -158,8 +163,15 @@ elif [ -z "$initrd" ]; then
 fi
 [ -f "$initrd" ] && [ -r "$initrd" ] || die 3 "$initrd: no such file, or not readable"
 
-cmd=("$qemu" -M microvm -accel "$accel" -m "$memory" -kernel "$kernel" -initrd "$initrd"
-	-serial stdio -display none -nodefaults -no-reboot
+if [ -n "$virtio" ]; then
+	machine=(-M microvm,acpi=off -global virtio-mmio.force-legacy=false
+		-chardev stdio,id=console,mux=on -serial chardev:console
+		-device virtio-serial-device -device virtconsole,chardev=console)
+else
+	machine=(-M microvm -serial stdio)
+fi
+cmd=("$qemu" "${machine[@]}" -accel "$accel" -m "$memory" -kernel "$kernel" -initrd "$initrd"
+	-display none -nodefaults -no-reboot
 	-device isa-debug-exit,iobase=0xf4,iosize=0x04)
 [ -n "$cmdline" ] && cmd+=(-append "$cmdline")
 cmd+=("${extra[@]}")

@@ -4,9 +4,14 @@
 //! 16-byte FIFO and ask the line status register only once per 16 bytes: when it says the
 //! transmitter is empty, the next 16 bytes fit without asking again.
 //!
+//! When the command line announces a virtio console (virtio_console.rs), program output and
+//! input go through it instead: one VM exit per write rather than one per byte. Kernel
+//! messages and panics stay on the UART, which needs no set-up and cannot break.
+//!
 //! Input, by interrupt, is the terminal's: tty.rs, with the line discipline.
 
 use core::fmt;
+use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use x86_64::instructions::port::Port;
 
 const COM1: u16 = abi::machine::port::COM1;
@@ -95,15 +100,64 @@ impl fmt::Write for Serial {
 
 // Console input is the terminal's (tty.rs); these are its entry points as sys/ and the trap
 // handlers know them.
-pub use crate::tty::{enable_input, interrupt, read, readable, readable as poll_readable};
+pub use crate::tty::{enable_input, read, readable, readable as poll_readable};
 
-/// write(2) of `len` bytes at user address `buf` to the console; a bad buffer writes nothing.
+/// write(2) of `len` bytes at user address `buf` to the console. Through the UART a bad
+/// buffer writes nothing; through virtio, nothing of a chain with a bad page is sent
+/// (virtio_console.rs says what a long write does).
 pub fn write_user(buf: u64, len: u64) -> crate::sys::SysResult {
     let pml4 = crate::percpu::current().pml4();
+    if let Some(r) = crate::virtio_console::write_user(pml4, buf, len) {
+        return r;
+    }
     crate::uaccess::read_user_chunks::<256>(pml4, buf, len, |chunk| {
         CONSOLE.lock().write_bytes(chunk)
     })?;
     Ok(len)
+}
+
+/// Bytes of the kernel's own for the console's output stream (the terminal's echo,
+/// sendfile): where program output goes, so that they stay in order with it.
+pub fn write_kernel(bytes: &[u8]) {
+    if !(crate::virtio_console::active() && crate::virtio_console::write_kernel(bytes)) {
+        CONSOLE.lock().write_bytes(bytes);
+    }
+}
+
+/// Whether the UART may hold input. With the virtio console in use the host sends there
+/// only what came before our driver started, so once it reads empty we stop asking (each
+/// question is a VM exit) until the next interrupt, which may be the UART's.
+static UART_MAY_HAVE_INPUT: AtomicBool = AtomicBool::new(true);
+
+/// Input bytes waiting in the UART, then in the virtio console's buffers; how many went to
+/// `out`.
+pub fn read_input(out: &mut [u8]) -> usize {
+    let mut n = 0;
+    let virtio = crate::virtio_console::active();
+    if !virtio || UART_MAY_HAVE_INPUT.load(Relaxed) {
+        let mut c = CONSOLE.lock();
+        while n < out.len() {
+            match c.try_read_byte() {
+                Some(b) => out[n] = b,
+                None => break,
+            }
+            n += 1;
+        }
+        if n < out.len() && virtio {
+            UART_MAY_HAVE_INPUT.store(false, Relaxed);
+        }
+    }
+    if n < out.len() && virtio {
+        n += crate::virtio_console::read_input(&mut out[n..]);
+    }
+    n
+}
+
+/// The console's interrupt (the UART's or the virtio console's line: one vector).
+pub fn interrupt() {
+    UART_MAY_HAVE_INPUT.store(true, Relaxed);
+    crate::virtio_console::take_interrupt();
+    crate::tty::interrupt();
 }
 
 pub fn _print(args: fmt::Arguments) {

@@ -56,6 +56,7 @@ mod trap_table;
 mod tty;
 mod uaccess;
 mod vdso;
+mod virtio_console;
 
 use core::panic::PanicInfo;
 use kcore::cmdline::{self, Ignored};
@@ -170,6 +171,21 @@ pub extern "C" fn kmain(start_info_paddr: u64) -> ! {
         "  timer     {} Hz, slice {} tick(s), {}",
         config.hz, config.slice, timer_mode
     );
+    match virtio_console::init(info.cmdline) {
+        virtio_console::Found::None => {}
+        virtio_console::Found::Ready { base, irq, size } => {
+            print!("  console   virtio at {base:#x}, ");
+            match irq {
+                Some(irq) => print!("irq {irq}"),
+                None => print!("no interrupt (input polled)"),
+            }
+            let size = if size { ", window size" } else { "" };
+            println!("{size} (the UART keeps kernel messages)");
+        }
+        virtio_console::Found::Unusable(why) => {
+            println!("  console   the UART: the virtio console is unusable: {why}")
+        }
+    }
     if !random::init() {
         println!("  random    no entropy from the host: seeded from the TSC (not secret)");
     }

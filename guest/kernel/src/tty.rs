@@ -87,7 +87,7 @@ struct EchoOut {
 impl EchoOut {
     fn flush(&mut self) {
         if self.len > 0 {
-            CONSOLE.lock().write_bytes(&self.buf[..self.len]);
+            crate::console::write_kernel(&self.buf[..self.len]);
             self.len = 0;
         }
     }
@@ -135,12 +135,12 @@ pub fn enable_input() {
         abi::machine::port::COM1_IRQ,
         crate::trap_frame::CONSOLE_VECTOR,
     );
-    let ours = host_winsize();
+    let ours = crate::virtio_console::window_size(false).or_else(host_winsize);
     let status = host_status();
     {
         let mut t = TTY.lock();
         t.queue = queue;
-        t.irq = irq;
+        t.irq = irq && !crate::virtio_console::polled();
         if let (Some(ws), Some(status)) = (ours, status) {
             t.winsize = ws;
             if status & console_status::HOST_TERMINAL == 0 {
@@ -215,14 +215,15 @@ fn signal_group(pgrp: u32, sig: u32) {
     crate::signal::post_pgrp(&mut TASKS.lock(), pgrp, sig);
 }
 
-/// Runs what the UART has through the discipline, 16 bytes (its FIFO's depth) at a time;
+/// Runs the console's input (console::read_input) through the discipline, 16 bytes (the
+/// UART FIFO's depth) at a time;
 /// returns whether there was anything. The signals it asks for are added to `signals`.
 fn drain(t: &mut Tty, echo: &mut EchoOut, signals: &mut u64) -> bool {
     let mut got = false;
     loop {
         let mut bytes = [0u8; 16];
         let mut n = 0;
-        // Never take in more than fits: what does not stays in the UART.
+        // Never take in more than fits: what does not stays in the UART or the virtio buffer.
         let max =
             t.ld.intake_room()
                 .map_or(bytes.len(), |r| r.min(bytes.len()));
@@ -230,16 +231,7 @@ fn drain(t: &mut Tty, echo: &mut EchoOut, signals: &mut u64) -> bool {
             t.stalled = true;
             return got;
         }
-        {
-            let mut c = CONSOLE.lock();
-            while n < max {
-                match c.try_read_byte() {
-                    Some(b) => bytes[n] = b,
-                    None => break,
-                }
-                n += 1;
-            }
-        }
+        n += crate::console::read_input(&mut bytes[..max]);
         for &b in &bytes[..n] {
             if let Some(sig) = t.ld.receive(b, echo) {
                 *signals |= 1 << sig;
@@ -272,7 +264,15 @@ fn poll_input() {
             t.ld.end_of_input();
             got = true;
         }
-        if status & console_status::WINSIZE_CHANGED != 0 {
+        if crate::virtio_console::active() {
+            // The device's configuration space has the size: its change interrupt said so.
+            if let Some(ws) = crate::virtio_console::window_size(true) {
+                if ws != t.winsize {
+                    t.winsize = ws;
+                    signals |= 1 << abi::signal::SIGWINCH;
+                }
+            }
+        } else if status & console_status::WINSIZE_CHANGED != 0 {
             let ws = host_winsize().unwrap_or_default();
             if ws != t.winsize {
                 t.winsize = ws;

@@ -63,6 +63,21 @@ fn phys_in(mm: &AddressSpace, addr: u64, write: bool) -> Result<u64, Fault> {
     }
 }
 
+/// The physical address of user address `addr` of the address space we run in (`pml4`),
+/// readable from user mode, made present first if a region of ours allows it: a device then
+/// reads the user's bytes where they are (the virtio console's write). The address must stay
+/// mapped while the device reads it: one CPU, interrupts off until the device is done.
+pub fn user_phys_for_read(pml4: u64, addr: u64) -> Result<u64, Fault> {
+    if addr >= USER_END {
+        return Err(Fault);
+    }
+    if let Some(pa) = translate_user(pml4, addr, false) {
+        return Ok(pa);
+    }
+    fault_in(pml4, addr & !(PAGE_SIZE - 1), false)?;
+    translate_user(pml4, addr, false).ok_or(Fault)
+}
+
 /// Copies `src` to user address `dst` of the address space `mm`, which need not be the one we
 /// run in (a pipe writer handing its bytes straight to a blocked reader): page by page,
 /// through the direct map.

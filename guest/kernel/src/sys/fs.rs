@@ -599,7 +599,7 @@ pub fn sys_sendfile(f: &mut TrapFrame) -> SysResult {
 fn write_kernel(out: &OpenFile, data: &[u8]) -> Result<usize, Errno> {
     match &out.kind {
         FileKind::Console => {
-            crate::console::CONSOLE.lock().write_bytes(data);
+            crate::console::write_kernel(data);
             Ok(data.len())
         }
         FileKind::Null | FileKind::Zero => Ok(data.len()),

@@ -1,0 +1,564 @@
+//! The virtio console (virtio 1.2, sections 4.2 and 5.3), our fast console: a `write` hands
+//! the user's own pages to the device as one descriptor chain and rings one doorbell, a
+//! single VM exit for the whole buffer where the UART takes one per byte on kvm_pvm.
+//!
+//! Found as Linux finds it: a `virtio_mmio.device=SIZE@BASE:IRQ` word on the command line
+//! (our VMM writes it; QEMU's microvm does with `acpi=off`). Only the modern (version 2)
+//! interface; without a device, or with one we cannot use, the console stays on the UART
+//! (console.rs), which also keeps every kernel message and the panic path.
+//!
+//! Two split virtqueues, each in one page of its own (descriptors, then the available ring,
+//! the used ring at 2 KiB):
+//! - transmit (queue 1): each chain starts at descriptor 0, because a write waits for the
+//!   device to use its chain before returning (the pages are the caller's: nothing may touch
+//!   them after the call). Our VMM serves the doorbell synchronously, so the used index has
+//!   moved when the `mov` to QUEUE_NOTIFY retires; QEMU serves it on another thread and we
+//!   spin. The queue asks for no interrupts.
+//! - receive (queue 0): sixteen 256-byte buffers in one page, posted at start and re-posted
+//!   once the terminal has taken every byte of one (bytes it cannot take yet stay in the
+//!   buffer: the host then runs out of buffers and waits, so nothing is lost).
+//!
+//! Its interrupt (input, or a new window size in the configuration space) shares the UART's
+//! vector: trap.rs `trap_console` -> console::interrupt -> `take_interrupt` here -> tty.rs.
+
+use core::ptr::{read_volatile, write_volatile};
+use core::sync::atomic::{compiler_fence, AtomicBool, AtomicU64, Ordering};
+
+use abi::termios::WinSize;
+use abi::virtio::{console, feature, mmio, ring, status};
+
+use crate::memory::frame::FRAMES;
+use crate::memory::paging::{map_mmio, LAPIC_MMIO};
+use crate::memory::{phys_to_virt, PAGE_SIZE};
+use crate::sync::IrqLock;
+
+/// Where the registers are mapped: after the local APIC's and the IOAPIC's pages.
+const REGS_VA: u64 = LAPIC_MMIO + 0x2000;
+/// The most descriptors a queue gets: with 64, both rings fit their page (1 KiB of
+/// descriptors, 134 bytes of available ring, the used ring's 518 at 2 KiB).
+const MAX_QUEUE: u32 = 64;
+const AVAIL_OFFSET: u64 = MAX_QUEUE as u64 * ring::DESC_SIZE as u64;
+const USED_OFFSET: u64 = 2048;
+const RX_BUFFERS: u16 = 16;
+const RX_BUFFER_LEN: u32 = (PAGE_SIZE / RX_BUFFERS as u64) as u32;
+/// Spins on a doorbell before looking whether the device gave up (DEVICE_NEEDS_RESET).
+const SPINS_PER_STATUS_READ: u32 = 4096;
+
+/// A split virtqueue in one page of RAM (physical `page`, reached through the direct map).
+struct Queue {
+    page: u64,
+    size: u16,
+    /// Our copy of the available index: the next slot we fill.
+    avail_idx: u16,
+    /// The used index up to which we have taken the device's results.
+    last_used: u16,
+}
+
+impl Queue {
+    fn base(&self) -> u64 {
+        phys_to_virt(self.page)
+    }
+
+    fn set_desc(&self, i: u16, addr: u64, len: u32, flags: u16, next: u16) {
+        let d = self.base() + i as u64 * ring::DESC_SIZE as u64;
+        // SAFETY: descriptor `i` < size <= MAX_QUEUE lies in this queue's page, which is ours
+        // (allocated in `Queue::new`, never freed while the device may use it).
+        unsafe {
+            write_volatile(d as *mut u64, addr);
+            write_volatile((d + 8) as *mut u32, len);
+            write_volatile((d + 12) as *mut u16, flags);
+            write_volatile((d + 14) as *mut u16, next);
+        }
+    }
+
+    /// Offers the chain that starts at descriptor `head` to the device.
+    fn publish(&mut self, head: u16) {
+        let avail = self.base() + AVAIL_OFFSET;
+        let slot = avail + 4 + 2 * (self.avail_idx % self.size) as u64;
+        self.avail_idx = self.avail_idx.wrapping_add(1);
+        // SAFETY: the available ring (flags, idx, ring[size]) lies in this queue's page. The
+        // ring entry is written before the index that makes it visible; x86 keeps stores in
+        // order, so only the compiler must be kept from swapping them.
+        unsafe {
+            write_volatile(slot as *mut u16, head);
+            compiler_fence(Ordering::Release);
+            write_volatile((avail + 2) as *mut u16, self.avail_idx);
+        }
+        compiler_fence(Ordering::SeqCst);
+    }
+
+    fn set_avail_flags(&self, flags: u16) {
+        // SAFETY: the available ring's flags word, in this queue's page.
+        unsafe { write_volatile((self.base() + AVAIL_OFFSET) as *mut u16, flags) };
+    }
+
+    fn used_idx(&self) -> u16 {
+        // SAFETY: the used ring's index, in this queue's page; the device writes it.
+        unsafe { read_volatile((self.base() + USED_OFFSET + 2) as *const u16) }
+    }
+
+    /// The used element at `i` (mod size): descriptor id and bytes written.
+    fn used_elem(&self, i: u16) -> (u32, u32) {
+        let e = self.base() + USED_OFFSET + 4 + 8 * (i % self.size) as u64;
+        // SAFETY: element i mod size of the used ring, in this queue's page.
+        unsafe {
+            (
+                read_volatile(e as *const u32),
+                read_volatile((e + 4) as *const u32),
+            )
+        }
+    }
+}
+
+/// An input buffer the terminal is taking bytes from.
+struct Current {
+    id: u16,
+    len: u32,
+    taken: u32,
+}
+
+pub struct Driver {
+    tx: Queue,
+    rx: Queue,
+    rx_buffers: u64,
+    current: Option<Current>,
+    /// Buffers handed back since the last receive doorbell.
+    reposted: bool,
+    /// One page for bytes that come from the kernel (echo, sendfile), not from a user buffer.
+    bounce: u64,
+    /// VIRTIO_CONSOLE_F_SIZE was agreed: the window size is in the configuration space.
+    has_size: bool,
+    /// A configuration change was signalled and not yet looked at.
+    config_changed: bool,
+    /// Its interrupt line is routed (else input must be polled).
+    irq: bool,
+}
+
+static DRIVER: IrqLock<Option<Driver>> = IrqLock::new("virtio console", None);
+/// Whether console output goes here, read without the lock on every console write.
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+
+/// The registers' virtual address: REGS_VA plus the window's offset in its page (QEMU's
+/// transports are 512 bytes apart), set once by `init` before any access.
+static REGS: AtomicU64 = AtomicU64::new(REGS_VA);
+/// The registers and configuration space we use end before this offset.
+const WINDOW_USED: u64 = 0x200;
+
+fn reg(off: u64) -> u64 {
+    REGS.load(Ordering::Relaxed) + off
+}
+
+fn read32(off: u64) -> u32 {
+    // SAFETY: a register of the device, mapped uncached at REGS_VA by `init` before any
+    // access (the window's used part lies in that page); reads of these registers have no
+    // effect beyond the device's own.
+    unsafe { read_volatile(reg(off) as *const u32) }
+}
+
+fn write32(off: u64, v: u32) {
+    // SAFETY: as in `read32`; the writes are the driver's protocol with the device.
+    unsafe { write_volatile(reg(off) as *mut u32, v) }
+}
+
+fn read16(off: u64) -> u16 {
+    // SAFETY: as in `read32` (the configuration space allows 16-bit reads).
+    unsafe { read_volatile(reg(off) as *const u16) }
+}
+
+/// What the boot banner says about the console.
+pub enum Found {
+    /// Nothing announced on the command line.
+    None,
+    /// In use: its base, its interrupt line (`None`: it could not be routed, no IOAPIC, and
+    /// input is polled), whether it reports the window size.
+    Ready {
+        base: u64,
+        irq: Option<u32>,
+        size: bool,
+    },
+    /// Announced but not usable, and why.
+    Unusable(&'static str),
+}
+
+/// Finds, resets and starts the device the command line announces, if any.
+pub fn init(cmdline: &str) -> Found {
+    let Some(dev) = abi::virtio::parse_device(cmdline) else {
+        return Found::None;
+    };
+    let off = dev.base & (PAGE_SIZE - 1);
+    if off + WINDOW_USED > PAGE_SIZE || dev.size < WINDOW_USED {
+        return Found::Unusable("its registers do not fit one page");
+    }
+    if map_mmio(REGS_VA, dev.base & !(PAGE_SIZE - 1)).is_err() {
+        return Found::Unusable("out of memory mapping it");
+    }
+    REGS.store(REGS_VA + off, Ordering::Relaxed);
+    match start() {
+        Ok(driver) => {
+            let size = driver.has_size;
+            let irq_ok = u8::try_from(dev.irq)
+                .is_ok_and(|irq| crate::ioapic::route(irq, crate::trap_frame::CONSOLE_VECTOR));
+            let mut driver = driver;
+            driver.irq = irq_ok;
+            *DRIVER.lock() = Some(driver);
+            ACTIVE.store(true, Ordering::Release);
+            Found::Ready {
+                base: dev.base,
+                irq: irq_ok.then_some(dev.irq),
+                size,
+            }
+        }
+        Err(why) => {
+            if read32(mmio::MAGIC_VALUE) == mmio::MAGIC {
+                write32(off + mmio::STATUS, status::FAILED);
+            }
+            Found::Unusable(why)
+        }
+    }
+}
+
+/// The initialisation of specification 3.1.1.
+fn start() -> Result<Driver, &'static str> {
+    if read32(mmio::MAGIC_VALUE) != mmio::MAGIC {
+        return Err("no virtio-mmio device there");
+    }
+    match read32(mmio::VERSION) {
+        mmio::VERSION_MODERN => {}
+        1 => return Err("legacy virtio-mmio (QEMU: -global virtio-mmio.force-legacy=false)"),
+        _ => return Err("unknown virtio-mmio version"),
+    }
+    if read32(mmio::DEVICE_ID) != console::DEVICE_ID {
+        return Err("not a console");
+    }
+    write32(mmio::STATUS, 0);
+    if read32(mmio::STATUS) != 0 {
+        return Err("the device does not reset");
+    }
+    write32(mmio::STATUS, status::ACKNOWLEDGE | status::DRIVER);
+    write32(mmio::DEVICE_FEATURES_SEL, 1);
+    let high = read32(mmio::DEVICE_FEATURES);
+    write32(mmio::DEVICE_FEATURES_SEL, 0);
+    let low = read32(mmio::DEVICE_FEATURES);
+    if high & (1 << (feature::VERSION_1 - 32)) == 0 {
+        return Err("no VIRTIO_F_VERSION_1");
+    }
+    let has_size = low & (1 << feature::CONSOLE_SIZE) != 0;
+    write32(mmio::DRIVER_FEATURES_SEL, 0);
+    write32(
+        mmio::DRIVER_FEATURES,
+        (has_size as u32) << feature::CONSOLE_SIZE,
+    );
+    write32(mmio::DRIVER_FEATURES_SEL, 1);
+    write32(mmio::DRIVER_FEATURES, 1 << (feature::VERSION_1 - 32));
+    let agreed = status::ACKNOWLEDGE | status::DRIVER | status::FEATURES_OK;
+    write32(mmio::STATUS, agreed);
+    if read32(mmio::STATUS) & status::FEATURES_OK == 0 {
+        return Err("the device refused our features");
+    }
+    let rx = new_queue(console::RECEIVE_QUEUE)?;
+    let tx = match new_queue(console::TRANSMIT_QUEUE) {
+        Ok(q) => q,
+        Err(e) => {
+            FRAMES.lock().free(rx.page);
+            return Err(e);
+        }
+    };
+    let pages = {
+        let mut f = FRAMES.lock();
+        match (f.alloc_zeroed(), f.alloc_zeroed()) {
+            (Some(a), Some(b)) => Some((a, b)),
+            (a, b) => {
+                for p in [a, b].into_iter().flatten().chain([rx.page, tx.page]) {
+                    f.free(p);
+                }
+                None
+            }
+        }
+    };
+    let (rx_buffers, bounce) = pages.ok_or("out of memory for its buffers")?;
+    let mut d = Driver {
+        tx,
+        rx,
+        rx_buffers,
+        current: None,
+        reposted: false,
+        bounce,
+        has_size,
+        config_changed: false,
+        irq: false,
+    };
+    d.tx.set_avail_flags(ring::AVAIL_F_NO_INTERRUPT);
+    for id in 0..RX_BUFFERS.min(d.rx.size) {
+        d.post_rx(id);
+    }
+    write32(mmio::STATUS, agreed | status::DRIVER_OK);
+    write32(mmio::QUEUE_NOTIFY, console::RECEIVE_QUEUE);
+    Ok(d)
+}
+
+/// Sets up queue `index` in a page of its own.
+fn new_queue(index: u32) -> Result<Queue, &'static str> {
+    write32(mmio::QUEUE_SEL, index);
+    if read32(mmio::QUEUE_READY) != 0 {
+        return Err("a queue is already in use");
+    }
+    let max = read32(mmio::QUEUE_NUM_MAX);
+    if max < 2 {
+        return Err("a queue is missing");
+    }
+    // A power of two, as split queues need, no larger than the page holds.
+    let size = 1u32 << (31 - max.min(MAX_QUEUE).leading_zeros());
+    let page = FRAMES
+        .lock()
+        .alloc_zeroed()
+        .ok_or("out of memory for its queues")?;
+    write32(mmio::QUEUE_NUM, size);
+    let split = |a: u64| (a as u32, (a >> 32) as u32);
+    for (reg, addr) in [
+        (mmio::QUEUE_DESC_LOW, page),
+        (mmio::QUEUE_DRIVER_LOW, page + AVAIL_OFFSET),
+        (mmio::QUEUE_DEVICE_LOW, page + USED_OFFSET),
+    ] {
+        let (lo, hi) = split(addr);
+        write32(reg, lo);
+        write32(reg + 4, hi);
+    }
+    write32(mmio::QUEUE_READY, 1);
+    Ok(Queue {
+        page,
+        size: size as u16,
+        avail_idx: 0,
+        last_used: 0,
+    })
+}
+
+impl Driver {
+    fn post_rx(&mut self, id: u16) {
+        let addr = self.rx_buffers + id as u64 * RX_BUFFER_LEN as u64;
+        self.rx
+            .set_desc(id, addr, RX_BUFFER_LEN, ring::DESC_F_WRITE, 0);
+        self.rx.publish(id);
+        self.reposted = true;
+    }
+
+    /// Sends the chain of `pieces` (physical address, length) and waits until the device has
+    /// used it. False if the device gave up (it set DEVICE_NEEDS_RESET): nothing more is sent.
+    fn send(&mut self, pieces: &[(u64, u32)]) -> bool {
+        let n = pieces.len() as u16;
+        for (i, &(addr, len)) in pieces.iter().enumerate() {
+            let i = i as u16;
+            let flags = if i + 1 < n { ring::DESC_F_NEXT } else { 0 };
+            self.tx.set_desc(i, addr, len, flags, i + 1);
+        }
+        self.tx.publish(0);
+        write32(mmio::QUEUE_NOTIFY, console::TRANSMIT_QUEUE);
+        let mut spins = 0u32;
+        while self.tx.used_idx() != self.tx.avail_idx {
+            core::hint::spin_loop();
+            spins += 1;
+            if spins.is_multiple_of(SPINS_PER_STATUS_READ)
+                && read32(mmio::STATUS) & status::DEVICE_NEEDS_RESET != 0
+            {
+                return false;
+            }
+        }
+        self.tx.last_used = self.tx.avail_idx;
+        true
+    }
+
+    /// Input bytes into `out`; how many.
+    fn read(&mut self, out: &mut [u8]) -> usize {
+        let mut n = 0;
+        while n < out.len() {
+            let cur = match &mut self.current {
+                Some(c) => c,
+                None => {
+                    if self.rx.used_idx() == self.rx.last_used {
+                        break;
+                    }
+                    let (id, len) = self.rx.used_elem(self.rx.last_used);
+                    self.rx.last_used = self.rx.last_used.wrapping_add(1);
+                    // A device that names a buffer we did not post, or fills past its end,
+                    // is believed for nothing: the buffer is re-posted, the bytes dropped.
+                    if id >= RX_BUFFERS as u32 {
+                        continue;
+                    }
+                    self.current.insert(Current {
+                        id: id as u16,
+                        len: len.min(RX_BUFFER_LEN),
+                        taken: 0,
+                    })
+                }
+            };
+            let k = ((cur.len - cur.taken) as usize).min(out.len() - n);
+            let src = phys_to_virt(self.rx_buffers + cur.id as u64 * RX_BUFFER_LEN as u64)
+                + cur.taken as u64;
+            // SAFETY: `k` bytes inside receive buffer `cur.id` (len was clamped to the
+            // buffer), which the device has handed back to us; `out` has room for them.
+            unsafe { core::ptr::copy_nonoverlapping(src as *const u8, out[n..].as_mut_ptr(), k) };
+            cur.taken += k as u32;
+            n += k;
+            if cur.taken == cur.len {
+                let id = cur.id;
+                self.current = None;
+                self.post_rx(id);
+            }
+        }
+        if core::mem::take(&mut self.reposted) {
+            write32(mmio::QUEUE_NOTIFY, console::RECEIVE_QUEUE);
+        }
+        n
+    }
+}
+
+/// Whether console output goes through the device.
+#[inline]
+pub fn active() -> bool {
+    ACTIVE.load(Ordering::Relaxed)
+}
+
+/// Whether input from the device must be polled: it is in use but its line is not routed.
+pub fn polled() -> bool {
+    DRIVER.lock().as_ref().is_some_and(|d| !d.irq)
+}
+
+/// The device stopped working: back to the UART, said once.
+#[cold]
+fn give_up(d: &mut Option<Driver>) {
+    *d = None;
+    ACTIVE.store(false, Ordering::Relaxed);
+    crate::println!(
+        "kernel: the virtio console stopped working (the device needs a reset); back to the UART"
+    );
+}
+
+/// write(2) of `len` bytes at user address `buf` of `pml4`, or `None` when the device is not
+/// in use (the caller writes through the UART). The user's pages go to the device as they
+/// are, physically contiguous pieces merged, up to a queue's worth of pieces per doorbell. A
+/// bad address ends the write: the bytes before it were written (and are counted), as on
+/// Linux; none at all is EFAULT.
+pub fn write_user(pml4: u64, buf: u64, len: u64) -> Option<crate::sys::SysResult> {
+    if !active() {
+        return None;
+    }
+    if kcore::user_range::pages(buf, len).is_err() {
+        return Some(Err(abi::Errno::EFAULT));
+    }
+    let mut guard = DRIVER.lock();
+    let d = guard.as_mut()?;
+    const MAX: usize = MAX_QUEUE as usize;
+    let max = (d.tx.size as usize).min(MAX);
+    let mut pieces = [(0u64, 0u32); MAX];
+    let (mut n, mut queued, mut sent) = (0usize, 0u64, 0u64);
+    let mut at = buf;
+    let end = buf.saturating_add(len);
+    let mut failed = false;
+    while at < end {
+        let k = (PAGE_SIZE - (at & (PAGE_SIZE - 1))).min(end - at);
+        let Ok(pa) = crate::uaccess::user_phys_for_read(pml4, at) else {
+            failed = true;
+            break;
+        };
+        match n.checked_sub(1).map(|i| &mut pieces[i]) {
+            Some(last) if last.0 + last.1 as u64 == pa => last.1 += k as u32,
+            _ => {
+                if n == max {
+                    if !d.send(&pieces[..n]) {
+                        give_up(&mut guard);
+                        return Some(Ok(sent));
+                    }
+                    sent += queued;
+                    (n, queued) = (0, 0);
+                }
+                pieces[n] = (pa, k as u32);
+                n += 1;
+            }
+        }
+        queued += k;
+        at += k;
+    }
+    if n > 0 {
+        if !d.send(&pieces[..n]) {
+            give_up(&mut guard);
+            return Some(Ok(sent));
+        }
+        sent += queued;
+    }
+    Some(if failed && sent == 0 && len > 0 {
+        Err(abi::Errno::EFAULT)
+    } else {
+        Ok(sent)
+    })
+}
+
+/// Writes kernel bytes (the terminal's echo, sendfile's data) through the bounce page; false
+/// when the device is not in use.
+pub fn write_kernel(mut bytes: &[u8]) -> bool {
+    let mut guard = DRIVER.lock();
+    let Some(d) = guard.as_mut() else {
+        return false;
+    };
+    while !bytes.is_empty() {
+        let k = bytes.len().min(PAGE_SIZE as usize);
+        // SAFETY: the bounce page is ours (allocated in `start`) and the device reads it only
+        // between `send`'s doorbell and its return.
+        unsafe {
+            core::ptr::copy_nonoverlapping(bytes.as_ptr(), phys_to_virt(d.bounce) as *mut u8, k)
+        };
+        if !d.send(&[(d.bounce, k as u32)]) {
+            give_up(&mut guard);
+            return false;
+        }
+        bytes = &bytes[k..];
+    }
+    true
+}
+
+/// Takes up to `out.len()` input bytes; 0 when none (or no device).
+pub fn read_input(out: &mut [u8]) -> usize {
+    DRIVER.lock().as_mut().map_or(0, |d| d.read(out))
+}
+
+/// The device's interrupt: acknowledges it and notes a configuration change. True if the
+/// interrupt was this device's.
+pub fn take_interrupt() -> bool {
+    let mut guard = DRIVER.lock();
+    let Some(d) = guard.as_mut() else {
+        return false;
+    };
+    let why = read32(mmio::INTERRUPT_STATUS);
+    if why != 0 {
+        write32(mmio::INTERRUPT_ACK, why);
+    }
+    if why & mmio::INT_CONFIG_CHANGE != 0 {
+        if read32(mmio::STATUS) & status::DEVICE_NEEDS_RESET != 0 {
+            give_up(&mut guard);
+            return true;
+        }
+        d.config_changed = true;
+    }
+    why != 0
+}
+
+/// The window size from the configuration space, when the device reports one and (for
+/// `only_if_changed`) a change was signalled since the last call.
+pub fn window_size(only_if_changed: bool) -> Option<WinSize> {
+    let mut guard = DRIVER.lock();
+    let d = guard.as_mut()?;
+    if !d.has_size || (only_if_changed && !core::mem::take(&mut d.config_changed)) {
+        return None;
+    }
+    // Read until the generation holds still: the two fields then belong together.
+    loop {
+        let gen = read32(mmio::CONFIG_GENERATION);
+        let cols = read16(mmio::CONFIG + console::CONFIG_COLS);
+        let rows = read16(mmio::CONFIG + console::CONFIG_ROWS);
+        if read32(mmio::CONFIG_GENERATION) == gen {
+            return Some(WinSize {
+                rows,
+                cols,
+                ..WinSize::default()
+            });
+        }
+    }
+}

@@ -26,6 +26,44 @@ pub fn work(seed: u64, rounds: u64) -> u64 {
 /// The seed every side passes to `work`.
 pub const WORK_SEED: u64 = 0x9e37_79b9_7f4a_7c15;
 
+/// The console-throughput stream (the `blast` program writes it, the tests and `vmm bench`
+/// check it): 64-byte text lines, each its number in 8 hex digits, a space, 54 letters that
+/// shift with the line, and a newline. A lost, doubled or reordered piece shows in the
+/// numbers; the letters catch bytes changed inside a line.
+pub const STREAM_LINE: u64 = 64;
+
+/// Byte `i` of the stream.
+pub fn stream_byte(i: u64) -> u8 {
+    let (line, col) = (i / STREAM_LINE, i % STREAM_LINE);
+    match col {
+        0..=7 => b"0123456789abcdef"[((line >> (4 * (7 - col))) & 0xf) as usize],
+        8 => b' ',
+        63 => b'\n',
+        _ => b'a' + ((line + col) % 26) as u8,
+    }
+}
+
+/// Fills `buf` with the stream's bytes from offset `at`.
+pub fn stream_fill(at: u64, buf: &mut [u8]) {
+    for (k, b) in buf.iter_mut().enumerate() {
+        *b = stream_byte(at + k as u64);
+    }
+}
+
+/// The first offset in `0..len` where `got` differs from the stream (or where it ends early /
+/// runs past `len`), if any.
+pub fn stream_mismatch(got: &[u8], len: u64) -> Option<u64> {
+    let first_bad = got
+        .iter()
+        .enumerate()
+        .position(|(k, &b)| b != stream_byte(k as u64));
+    match first_bad {
+        Some(k) => Some(k as u64),
+        None if got.len() as u64 != len => Some((got.len() as u64).min(len)),
+        None => None,
+    }
+}
+
 /// `rdtsc` (not serialising: the scan wants every cycle it can see).
 #[inline(always)]
 fn tsc() -> u64 {
@@ -265,6 +303,20 @@ mod tests {
     use std::format;
     use std::string::ToString;
     use std::vec::Vec;
+
+    #[test]
+    fn the_stream_is_numbered_lines() {
+        let mut b = [0u8; 128];
+        stream_fill(0, &mut b);
+        assert_eq!(&b[..9], b"00000000 ");
+        assert_eq!(b[63], b'\n');
+        assert_eq!(&b[64..73], b"00000001 ");
+        assert_eq!(stream_mismatch(&b, 128), None);
+        assert_eq!(stream_mismatch(&b[..100], 128), Some(100));
+        assert_eq!(stream_mismatch(&b, 100), Some(100));
+        b[70] = b'x';
+        assert_eq!(stream_mismatch(&b, 128), Some(70));
+    }
 
     #[test]
     fn a_line_round_trips() {

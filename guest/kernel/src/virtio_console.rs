@@ -437,6 +437,7 @@ fn give_up(d: &mut Option<Driver>) {
 /// are, physically contiguous pieces merged, up to a queue's worth of pieces per doorbell. A
 /// bad address ends the write: the bytes before it were written (and are counted), as on
 /// Linux; none at all is EFAULT.
+#[inline(never)]
 pub fn write_user(pml4: u64, buf: u64, len: u64) -> Option<crate::sys::SysResult> {
     if !active() {
         return None;

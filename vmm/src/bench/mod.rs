@@ -14,6 +14,7 @@
 
 pub mod bare;
 pub mod boot;
+pub mod console;
 pub mod counts;
 pub mod host;
 pub mod lines;
@@ -198,6 +199,16 @@ pub fn measure(opts: &BenchOptions, guests: &Guests) -> Result<Results> {
                 Ok(kernel) => host.extend(boot::measure(&kernel, &tmp.0, tsc_hz, &mut problems)),
                 Err(e) => problems.push(format!("boot rows: {e}")),
             }
+        }
+        match extract(guests.programs, "blast") {
+            Some(bytes) => match tmp.write_executable("blast", &bytes) {
+                Ok(blast) => {
+                    let runs = if opts.quick { 1 } else { 3 };
+                    host.extend(console::measure(&blast, tsc_hz, runs, &mut problems));
+                }
+                Err(e) => problems.push(format!("console rows: {e}")),
+            },
+            None => problems.push("the embedded archive has no `blast` program".into()),
         }
         host_work.extend(host::run_work(&plan));
         if let Some(w) = lines::Stat::from_samples(&mut host_work) {

@@ -127,6 +127,27 @@ pub fn rows(r: &Results) -> Vec<Row> {
             host: h("boot_busybox_qemu"),
         },
         Row {
+            key: "console_4m_4k",
+            label: "console: 4 MiB in 4 KiB writes, over an empty run",
+            ours: h("console_4m_4k"),
+            floor: None,
+            host: h("console_4m_4k_host"),
+        },
+        Row {
+            key: "console_4m_64k",
+            label: "console: 4 MiB in 64 KiB writes, over an empty run",
+            ours: h("console_4m_64k"),
+            floor: None,
+            host: h("console_4m_64k_host"),
+        },
+        Row {
+            key: "console_lines",
+            label: "console: one 80-byte write (of 10,000)",
+            ours: h("console_lines"),
+            floor: None,
+            host: h("console_lines_host"),
+        },
+        Row {
             key: "timer_tick",
             label: "timer interrupt, cycles lost per tick",
             ours: o("timer_tick"),
@@ -474,7 +495,60 @@ pub fn targets(r: &Results) -> Vec<Target> {
                     .join(", ")
             ),
         },
+        Target {
+            key: "console_4m_4k",
+            goal: "console: 4 MiB in 4 KiB writes costs <= 0.3 s over an empty run",
+            value: r.host.get("console_4m_4k").map(|s| s.median / r.tsc_hz),
+            limit: 0.3,
+            at_most: true,
+            unit: "s",
+            note: console_note(r, "console_4m_4k"),
+        },
+        Target {
+            key: "console_4m_64k",
+            goal: "console: 4 MiB in 64 KiB writes costs <= 0.05 s over an empty run",
+            value: r.host.get("console_4m_64k").map(|s| s.median / r.tsc_hz),
+            limit: 0.05,
+            at_most: true,
+            unit: "s",
+            note: console_note(r, "console_4m_64k"),
+        },
+        Target {
+            key: "console_lines",
+            goal: "console: an 80-byte write costs <= a null system call plus one VM exit",
+            value: r
+                .host
+                .get("console_lines")
+                .zip(line_budget(r))
+                .map(|(l, b)| l.median / b),
+            limit: 1.0,
+            at_most: true,
+            unit: "x",
+            note: format!(
+                "per write over the budget (null syscall {} + port exit {} cycles, medians)",
+                o("syscall_getpid").map_or("?".into(), |s| format!("{:.0}", s.median)),
+                o("port_exit").map_or("?".into(), |s| format!("{:.0}", s.median)),
+            ),
+        },
     ]
+}
+
+/// The budget of one line write: a null system call and a port exit, ours, in cycles.
+fn line_budget(r: &Results) -> Option<f64> {
+    let o = |k: &str| r.ours.stat(k).map(|s| s.median);
+    Some(o("syscall_getpid")? + o("port_exit")?)
+}
+
+fn console_note(r: &Results, key: &str) -> String {
+    let host = r
+        .host
+        .get(&*format!("{key}_host"))
+        .map(|s| s.median / r.tsc_hz);
+    format!(
+        "wall time of `vmm --user \"blast 4194304 BLOCK\"` minus `blast 0`, stdout a pipe, \
+         every byte checked; the same binary on the host into a pipe: {}",
+        host.map_or("?".into(), |s| format!("{:.4} s", s))
+    )
 }
 
 fn ns(r: &Results, cycles: f64) -> f64 {

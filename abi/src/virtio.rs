@@ -165,7 +165,10 @@ mod tests {
         // QEMU microvm's own spelling: decimal size, a hex base.
         let d = parse_device("virtio_mmio.device=512@0xfeb00e00:19").unwrap();
         assert_eq!((d.base, d.size, d.irq), (0xfeb0_0e00, 512, 19));
-        assert_eq!(parse_device("virtio_mmio.device=1M@4096:3:7").unwrap().size, 1 << 20);
+        assert_eq!(
+            parse_device("virtio_mmio.device=1M@4096:3:7").unwrap().size,
+            1 << 20
+        );
     }
 
     #[test]

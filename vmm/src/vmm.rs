@@ -219,6 +219,13 @@ pub fn run(config: VmConfig) -> Result<u8> {
                 io.unhandled_pio.load(std::sync::atomic::Ordering::Relaxed),
                 io.unhandled_mmio.load(std::sync::atomic::Ordering::Relaxed)
             );
+            if let Some(v) = &io.virtio {
+                let v = v.lock().unwrap_or_else(|e| e.into_inner());
+                debug!(
+                    "virtio-console: queues broken by the guest {} time(s)",
+                    v.transport().broken
+                );
+            }
             result
         })
         .map_err(|e| Error::Internal(format!("cannot start the vCPU thread: {e}")))?;

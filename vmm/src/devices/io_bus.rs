@@ -164,3 +164,38 @@ impl IoBus {
         WriteEffect::None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::devices::{serial, virtio_console};
+
+    /// The virtio console's window, and only it, reaches the device (needs /dev/kvm for the
+    /// irqfds; skipped without it).
+    #[test]
+    fn the_virtio_window_is_routed_and_its_neighbours_are_not() {
+        let Ok(vm) = crate::vm::Vm::new(16) else {
+            eprintln!("no usable /dev/kvm: skipped");
+            return;
+        };
+        let com1 = serial::create_com1(&vm.fd).unwrap();
+        let console = Arc::new(ConsoleStatus::new(false, 0));
+        let v = virtio_console::create(&vm.fd, vm.memory.clone(), com1.serial.clone(), 0).unwrap();
+        let mut io = IoBus::new(com1.serial, console);
+        io.virtio = Some(v.device);
+        let base = abi::virtio::CONSOLE_MMIO_BASE;
+        let read = |addr: u64| {
+            let mut d = [0u8; 4];
+            io.mmio_read(addr, &mut d);
+            u32::from_le_bytes(d)
+        };
+        assert_eq!(read(base), abi::virtio::mmio::MAGIC);
+        assert_eq!(read(base + abi::virtio::mmio::DEVICE_ID), 3);
+        assert_eq!(read(base + abi::virtio::CONSOLE_MMIO_SIZE), u32::MAX);
+        assert_eq!(read(base - 4), u32::MAX);
+        assert_eq!(io.unhandled_mmio.load(Ordering::Relaxed), 2);
+        let w = io.mmio_write(base + abi::virtio::mmio::STATUS, &1u32.to_le_bytes());
+        assert_eq!(w, WriteEffect::None);
+        assert_eq!(read(base + abi::virtio::mmio::STATUS), 1);
+    }
+}

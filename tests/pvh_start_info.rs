@@ -64,7 +64,10 @@ fn magic_cmdline_and_memory_map() {
         status(&[cmd.as_os_str(), "--cmdline".as_ref(), "Zed".as_ref()]),
         b'Z' as i32
     );
-    assert_eq!(status(&[cmd.as_os_str()]), 0, "empty command line: NUL");
+    let bare = [cmd.as_os_str(), "--no-virtio-console".as_ref()];
+    assert_eq!(status(&bare), 0, "empty command line: NUL");
+    // The virtio console's `virtio_mmio.device=` word, after the user's words or alone.
+    assert_eq!(status(&[cmd.as_os_str()]), b'v' as i32);
     let map = guest(&dir, "map", &exit_with_field(MEMMAP_ENTRIES));
     assert_eq!(
         status(&[map.as_os_str()]),

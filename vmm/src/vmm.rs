@@ -2,8 +2,8 @@
 //!
 //!   vm.rs (KVM, irqchip, PIT, RAM) -> boot/loader.rs (kernel ELF) -> boot/pvh.rs (start_info,
 //!   e820, cmdline, module) -> cpuid.rs, lapic.rs, boot/regs.rs (vCPU state) ->
-//!   devices/ (COM1, exit port) -> vcpu.rs (KVM_RUN loop, own thread) -> event_loop.rs (main
-//!   thread: vCPU end, timeout, stdin to COM1).
+//!   devices/ (COM1, exit port, the virtio console) -> vcpu.rs (KVM_RUN loop, own thread) ->
+//!   event_loop.rs (main thread: vCPU end, timeout, stdin to COM1 or the virtio console).
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -19,7 +19,7 @@ use crate::boot::loader::{self, KernelImage, LoadedKernel};
 use crate::boot::pvh::{self, Cmdline};
 use crate::boot::regs;
 use crate::devices::console_status::ConsoleStatus;
-use crate::devices::{console_input::ConsoleInput, io_bus::IoBus, serial};
+use crate::devices::{console_input::ConsoleInput, io_bus::IoBus, serial, virtio_console};
 use crate::error::{ioctl, Error, Result};
 use crate::event_loop::{self, LoopEnd};
 use crate::exit_stats::ExitStats;
@@ -53,6 +53,9 @@ pub struct VmConfig {
     pub timeline: Option<PathBuf>,
     /// The part of the run the timeline draws (`--timeline-window`).
     pub timeline_window: crate::timeline::Window,
+    /// Give the guest the virtio console (its `virtio_mmio.device=` word is then on `cmdline`;
+    /// `--no-virtio-console` turns both off).
+    pub virtio_console: bool,
 }
 
 /// How `--stats` prints.
@@ -141,7 +144,17 @@ pub fn run(config: VmConfig) -> Result<u8> {
     let com1 = serial::create_com1(&vm.fd)?;
     let internal = |what: &str, e: std::io::Error| Error::Internal(format!("{what}: {e}"));
     let quit = EventFd::new(libc::EFD_NONBLOCK).map_err(|e| internal("eventfd", e))?;
-    let console_input = ConsoleInput::new(
+    let virtio = if config.virtio_console {
+        Some(virtio_console::create(
+            &vm.fd,
+            vm.memory.clone(),
+            com1.serial.clone(),
+            console.winsize(),
+        )?)
+    } else {
+        None
+    };
+    let mut console_input = ConsoleInput::new(
         com1.serial.clone(),
         com1.fifo_drained,
         console.clone(),
@@ -150,6 +163,10 @@ pub fn run(config: VmConfig) -> Result<u8> {
     )
     .map_err(|e| internal("console input", e))?;
     let mut io = IoBus::new(com1.serial, console);
+    if let Some(v) = virtio {
+        console_input = console_input.with_virtio(v.device.clone(), v.rx_kick);
+        io.virtio = Some(v.device);
+    }
     // `--stats` counts the guest's work from the same records.
     let trace = (config.trace.is_some()
         || config.timeline.is_some()
@@ -202,6 +219,13 @@ pub fn run(config: VmConfig) -> Result<u8> {
                 io.unhandled_pio.load(std::sync::atomic::Ordering::Relaxed),
                 io.unhandled_mmio.load(std::sync::atomic::Ordering::Relaxed)
             );
+            if let Some(v) = &io.virtio {
+                let v = v.lock().unwrap_or_else(|e| e.into_inner());
+                debug!(
+                    "virtio-console: queues broken by the guest {} time(s)",
+                    v.transport().broken
+                );
+            }
             result
         })
         .map_err(|e| Error::Internal(format!("cannot start the vCPU thread: {e}")))?;

@@ -54,7 +54,8 @@ pub fn measure(
     };
     let ours = || {
         let mut c = Command::new(&vmm);
-        c.args(["-qq", "--timeout", "60", "--user"])
+        // The same machine as the trap rows (mod.rs's run_child): no virtio console.
+        c.args(["-qq", "--timeout", "60", "--no-virtio-console", "--user"])
             .arg(format!("{BUSYBOX} true"));
         c
     };

@@ -1,15 +1,19 @@
-//! Console input: stdin to COM1's receive FIFO, on the event-manager thread. Bytes read from
-//! stdin wait in `pending` until the 64-byte FIFO has room; the serial device's `FifoDrained`
-//! EventFd says when the guest has emptied it. stdin is only watched while `pending` is short,
+//! Console input: stdin to COM1's receive FIFO, on the event-manager thread; or to the virtio
+//! console's receive queue once its driver is live (DRIVER_OK with queue 0 ready: from then on
+//! COM1 gets no more, until the driver resets the device). Bytes read from stdin wait in
+//! `pending` until the 64-byte FIFO has room, or until the driver posts receive buffers; the
+//! serial device's `FifoDrained` EventFd and the virtio console's `rx_kick` say when. stdin is only watched while `pending` is short,
 //! and dropped at EOF, so a full FIFO or a closed pipe never makes the loop spin. A stdin
 //! that epoll cannot watch (a regular file, /dev/null) never blocks: it is read directly,
 //! a buffer's worth each time the FIFO drains. Once stdin has ended and all of it is in the
-//! FIFO, the console-status port says so (console_status.rs): the guest's reads then end.
+//! FIFO (or in the guest's virtio buffers), the console-status port says so
+//! (console_status.rs): the guest's reads then end.
 //!
 //! When stdin is a terminal in raw mode (terminal.rs), Ctrl-A is the escape key, as in QEMU:
 //! Ctrl-A x ends the VMM (the guest may never exit by itself), Ctrl-A Ctrl-A sends one Ctrl-A,
 //! Ctrl-A h lists the keys; Ctrl-A before any other key sends both. SIGWINCH brings the new
-//! window size to the status port and raises COM1's interrupt, so the guest hears of it.
+//! window size to the status port and raises COM1's interrupt, so the guest hears of it, and
+//! to the virtio console's configuration space (a config-change interrupt).
 
 use std::collections::VecDeque;
 use std::io::Write;
@@ -22,6 +26,7 @@ use vmm_sys_util::eventfd::EventFd;
 
 use super::console_status::ConsoleStatus;
 use super::serial::SerialDevice;
+use super::virtio_console::{InputRoute, VirtioConsole};
 use crate::terminal;
 
 /// Stop reading stdin while this many bytes wait for the guest.
@@ -46,6 +51,8 @@ pub struct ConsoleInput {
     stdin_eof: bool,
     /// Ctrl-A was typed; the next key is a command.
     escape: bool,
+    /// The virtio console, and what it writes when input may flow to it anew.
+    virtio: Option<(Arc<Mutex<VirtioConsole>>, EventFd)>,
 }
 
 impl ConsoleInput {
@@ -70,7 +77,14 @@ impl ConsoleInput {
             stdin_direct: false,
             stdin_eof: false,
             escape: false,
+            virtio: None,
         })
+    }
+
+    /// Input also goes to `device` once its driver is live; `rx_kick` is its `rx_kick`.
+    pub fn with_virtio(mut self, device: Arc<Mutex<VirtioConsole>>, rx_kick: EventFd) -> Self {
+        self.virtio = Some((device, rx_kick));
+        self
     }
 
     fn stdin_fd() -> RawFd {
@@ -136,10 +150,24 @@ impl ConsoleInput {
         }
     }
 
-    /// Moves as much of `pending` into the FIFO as fits (it raises IRQ 4 itself).
+    /// Moves as much of `pending` into the FIFO as fits (it raises IRQ 4 itself), or into the
+    /// virtio console's posted buffers.
     fn feed_guest(&mut self) {
         if self.pending.is_empty() {
             return;
+        }
+        // Decided, and the FIFO fed, under the virtio console's lock: the driver's DRIVER_OK,
+        // which takes input away from COM1, then falls wholly before or after a feed, so every
+        // byte COM1 got comes before every byte the virtio queue gets.
+        let mut virtio = self
+            .virtio
+            .as_ref()
+            .map(|(v, _)| v.lock().unwrap_or_else(|e| e.into_inner()));
+        if let Some(device) = virtio.as_deref_mut() {
+            if device.input_route() == InputRoute::Virtio {
+                device.receive(&mut self.pending);
+                return;
+            }
         }
         let mut serial = self.serial.lock().unwrap_or_else(|e| e.into_inner());
         let room = serial.fifo_capacity().min(self.pending.len());
@@ -185,6 +213,12 @@ impl ConsoleInput {
     fn update_status(&mut self) {
         if self.stdin_eof && self.pending.is_empty() && self.status.set_input_ended() {
             let _ = self.irq.write(1);
+            if let Some((device, _)) = &self.virtio {
+                device
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .input_ended();
+            }
         }
     }
 
@@ -192,14 +226,25 @@ impl ConsoleInput {
         let _ = self.winch.read();
         if self.status.set_winsize(terminal::window_size()) {
             let _ = self.irq.write(1);
+            if let Some((device, _)) = &self.virtio {
+                device
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .set_winsize(self.status.winsize());
+            }
         }
     }
 }
 
 impl MutEventSubscriber for ConsoleInput {
     fn process(&mut self, events: Events, ops: &mut EventOps) {
+        let rx_kick = self.virtio.as_ref().map(|(_, kick)| kick.as_raw_fd());
         if events.fd() == self.fifo_drained.as_raw_fd() {
             let _ = self.fifo_drained.read();
+        } else if Some(events.fd()) == rx_kick {
+            if let Some((_, kick)) = &self.virtio {
+                let _ = kick.read();
+            }
         } else if events.fd() == self.winch.as_raw_fd() {
             self.window_changed();
         } else if events.fd() == Self::stdin_fd() {
@@ -225,6 +270,11 @@ impl MutEventSubscriber for ConsoleInput {
         }
         if let Err(e) = ops.add(Events::new(&self.winch, EventSet::IN)) {
             warn!("window size changes not followed: {e:?}");
+        }
+        if let Some((_, kick)) = &self.virtio {
+            if let Err(e) = ops.add(Events::new(kick, EventSet::IN)) {
+                warn!("virtio console input not followed: {e:?}");
+            }
         }
         self.update_stdin_interest(ops);
         self.feed_guest();

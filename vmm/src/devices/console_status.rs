@@ -54,6 +54,11 @@ impl ConsoleStatus {
         v
     }
 
+    /// The window size as the guest would read it, without clearing "changed".
+    pub fn winsize(&self) -> u32 {
+        self.winsize.load(Ordering::SeqCst)
+    }
+
     /// The window-size port's value; reading it clears "changed".
     pub fn read_winsize(&self) -> u32 {
         self.winsize_changed.store(false, Ordering::SeqCst);

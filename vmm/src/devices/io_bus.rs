@@ -1,6 +1,6 @@
-//! Port I/O and MMIO dispatch: which device a VM exit's address belongs to. Accesses to no
-//! device are counted and logged at debug level; reads of them return all-ones, as an empty
-//! ISA bus does, and the guest goes on.
+//! Port I/O and MMIO dispatch: which device a VM exit's address belongs to (the one MMIO
+//! device is the virtio console's window). Accesses to no device are counted and logged at
+//! debug level; reads of them return all-ones, as an empty ISA bus does, and the guest goes on.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,6 +12,7 @@ use super::console_status::ConsoleStatus;
 use super::entropy_port::{self, ENTROPY_PORT};
 use super::exit_port::{self, EXIT_PORT};
 use super::serial::{SerialDevice, COM1_BASE, COM1_LEN};
+use super::virtio_console::VirtioConsole;
 use crate::trace_json::TraceSink;
 
 /// What a guest write asked the VMM to do beyond the device's own effect.
@@ -30,6 +31,8 @@ pub struct IoBus {
     pub unhandled_mmio: AtomicU64,
     /// `--trace`: where the kernel's event records go.
     pub trace: Option<Arc<TraceSink>>,
+    /// The virtio console (absent with `--no-virtio-console`).
+    pub virtio: Option<Arc<Mutex<VirtioConsole>>>,
     /// Set after the first failed console write (say, stdout closed): warn once, not per byte.
     console_broken: AtomicBool,
 }
@@ -40,6 +43,7 @@ impl IoBus {
             serial,
             console,
             trace: None,
+            virtio: None,
             unhandled_pio: AtomicU64::new(0),
             unhandled_mmio: AtomicU64::new(0),
             console_broken: AtomicBool::new(false),
@@ -132,15 +136,66 @@ impl IoBus {
         WriteEffect::None
     }
 
+    /// The virtio console and the offset in its window, if `addr` is in it.
+    fn virtio_at(&self, addr: u64) -> Option<(&Mutex<VirtioConsole>, u64)> {
+        let offset = addr.checked_sub(abi::virtio::CONSOLE_MMIO_BASE)?;
+        let device = self.virtio.as_deref()?;
+        (offset < abi::virtio::CONSOLE_MMIO_SIZE).then_some((device, offset))
+    }
+
     pub fn mmio_read(&self, addr: u64, data: &mut [u8]) {
+        if let Some((device, offset)) = self.virtio_at(addr) {
+            let device = device.lock().unwrap_or_else(|e| e.into_inner());
+            return device.mmio_read(offset, data);
+        }
         self.unhandled_mmio.fetch_add(1, Ordering::Relaxed);
         debug!("unhandled MMIO read {addr:#x} ({} bytes)", data.len());
         data.fill(0xff);
     }
 
     pub fn mmio_write(&self, addr: u64, data: &[u8]) -> WriteEffect {
+        if let Some((device, offset)) = self.virtio_at(addr) {
+            let mut device = device.lock().unwrap_or_else(|e| e.into_inner());
+            device.mmio_write(offset, data);
+            return WriteEffect::None;
+        }
         self.unhandled_mmio.fetch_add(1, Ordering::Relaxed);
         debug!("unhandled MMIO write {addr:#x} <- {data:02x?}");
         WriteEffect::None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::devices::{serial, virtio_console};
+
+    /// The virtio console's window, and only it, reaches the device (needs /dev/kvm for the
+    /// irqfds; skipped without it).
+    #[test]
+    fn the_virtio_window_is_routed_and_its_neighbours_are_not() {
+        let Ok(vm) = crate::vm::Vm::new(16) else {
+            eprintln!("no usable /dev/kvm: skipped");
+            return;
+        };
+        let com1 = serial::create_com1(&vm.fd).unwrap();
+        let console = Arc::new(ConsoleStatus::new(false, 0));
+        let v = virtio_console::create(&vm.fd, vm.memory.clone(), com1.serial.clone(), 0).unwrap();
+        let mut io = IoBus::new(com1.serial, console);
+        io.virtio = Some(v.device);
+        let base = abi::virtio::CONSOLE_MMIO_BASE;
+        let read = |addr: u64| {
+            let mut d = [0u8; 4];
+            io.mmio_read(addr, &mut d);
+            u32::from_le_bytes(d)
+        };
+        assert_eq!(read(base), abi::virtio::mmio::MAGIC);
+        assert_eq!(read(base + abi::virtio::mmio::DEVICE_ID), 3);
+        assert_eq!(read(base + abi::virtio::CONSOLE_MMIO_SIZE), u32::MAX);
+        assert_eq!(read(base - 4), u32::MAX);
+        assert_eq!(io.unhandled_mmio.load(Ordering::Relaxed), 2);
+        let w = io.mmio_write(base + abi::virtio::mmio::STATUS, &1u32.to_le_bytes());
+        assert_eq!(w, WriteEffect::None);
+        assert_eq!(read(base + abi::virtio::mmio::STATUS), 1);
     }
 }

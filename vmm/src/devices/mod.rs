@@ -7,3 +7,5 @@ pub mod entropy_port;
 pub mod exit_port;
 pub mod io_bus;
 pub mod serial;
+pub mod virtio_console;
+pub mod virtio_mmio;

@@ -39,6 +39,8 @@ const REGS_VA: u64 = LAPIC_MMIO + 0x2000;
 const MAX_QUEUE: u32 = 64;
 const AVAIL_OFFSET: u64 = MAX_QUEUE as u64 * ring::DESC_SIZE as u64;
 const USED_OFFSET: u64 = 2048;
+/// Physically contiguous user pages share a descriptor up to this length.
+const MAX_DESC_LEN: u32 = 1 << 30;
 const RX_BUFFERS: u16 = 16;
 const RX_BUFFER_LEN: u32 = (PAGE_SIZE / RX_BUFFERS as u64) as u32;
 /// Spins on a doorbell before looking whether the device gave up (DEVICE_NEEDS_RESET).
@@ -69,6 +71,18 @@ impl Queue {
             write_volatile((d + 12) as *mut u16, flags);
             write_volatile((d + 14) as *mut u16, next);
         }
+    }
+
+    fn set_len(&self, i: u16, len: u32) {
+        let d = self.base() + i as u64 * ring::DESC_SIZE as u64;
+        // SAFETY: as in `set_desc`: descriptor `i` of this queue's own page.
+        unsafe { write_volatile((d + 8) as *mut u32, len) };
+    }
+
+    fn set_flags(&self, i: u16, flags: u16) {
+        let d = self.base() + i as u64 * ring::DESC_SIZE as u64;
+        // SAFETY: as in `set_desc`: descriptor `i` of this queue's own page.
+        unsafe { write_volatile((d + 12) as *mut u16, flags) };
     }
 
     /// Offers the chain that starts at descriptor `head` to the device.
@@ -266,7 +280,9 @@ fn start() -> Result<Driver, &'static str> {
     // Each allocation through a temporary guard, as everywhere else: LLVM then still sees
     // one allocator and passes it no argument (a bound guard costs every page fault an
     // instruction).
-    let pages = match (FRAMES.lock().alloc_zeroed(), FRAMES.lock().alloc_zeroed()) {
+    let a = FRAMES.lock().alloc_zeroed();
+    let b = FRAMES.lock().alloc_zeroed();
+    let pages = match (a, b) {
         (Some(a), Some(b)) => Some((a, b)),
         (a, b) => {
             for p in [a, b].into_iter().flatten().chain([rx.page, tx.page]) {
@@ -341,15 +357,11 @@ impl Driver {
         self.reposted = true;
     }
 
-    /// Sends the chain of `pieces` (physical address, length) and waits until the device has
-    /// used it. False if the device gave up (it set DEVICE_NEEDS_RESET): nothing more is sent.
-    fn send(&mut self, pieces: &[(u64, u32)]) -> bool {
-        let n = pieces.len() as u16;
-        for (i, &(addr, len)) in pieces.iter().enumerate() {
-            let i = i as u16;
-            let flags = if i + 1 < n { ring::DESC_F_NEXT } else { 0 };
-            self.tx.set_desc(i, addr, len, flags, i + 1);
-        }
+    /// Sends the chain in transmit descriptors 0..n (linked by the caller) and waits until
+    /// the device has used it. False if the device gave up (it set DEVICE_NEEDS_RESET):
+    /// nothing more is sent.
+    fn send(&mut self, n: u16) -> bool {
+        debug_assert!(n > 0 && n <= self.tx.size);
         self.tx.publish(0);
         write32(mmio::QUEUE_NOTIFY, console::TRANSMIT_QUEUE);
         let mut spins = 0u32;
@@ -434,9 +446,10 @@ fn give_up(d: &mut Option<Driver>) {
 
 /// write(2) of `len` bytes at user address `buf` of `pml4`, or `None` when the device is not
 /// in use (the caller writes through the UART). The user's pages go to the device as they
-/// are, physically contiguous pieces merged, up to a queue's worth of pieces per doorbell. A
-/// bad address ends the write: the bytes before it were written (and are counted), as on
-/// Linux; none at all is EFAULT.
+/// are, physically contiguous pieces merged, up to a queue's worth of pieces (64, at least
+/// 256 KiB) per doorbell. A bad address ends the write: the chains sent before it count, as
+/// on Linux, the one it is in is not sent; none at all is EFAULT (so a write of up to 256 KiB
+/// is all or nothing, as through the UART).
 #[inline(never)]
 pub fn write_user(pml4: u64, buf: u64, len: u64) -> Option<crate::sys::SysResult> {
     if !active() {
@@ -447,49 +460,51 @@ pub fn write_user(pml4: u64, buf: u64, len: u64) -> Option<crate::sys::SysResult
     }
     let mut guard = DRIVER.lock();
     let d = guard.as_mut()?;
-    const MAX: usize = MAX_QUEUE as usize;
-    let max = (d.tx.size as usize).min(MAX);
-    let mut pieces = [(0u64, 0u32); MAX];
-    let (mut n, mut queued, mut sent) = (0usize, 0u64, 0u64);
-    let mut at = buf;
-    let end = buf.saturating_add(len);
-    let mut failed = false;
+    // The chain is built in the descriptor table itself as the pages are found (no list on
+    // the stack to fill and copy): descriptor n - 1 is its last, ending at `last_end`.
+    let (mut n, mut last_end, mut last_len) = (0u16, u64::MAX, 0u32);
+    let (mut queued, mut sent) = (0u64, 0u64);
+    let (mut at, end) = (buf, buf + len);
     while at < end {
         let k = (PAGE_SIZE - (at & (PAGE_SIZE - 1))).min(end - at);
         let Ok(pa) = crate::uaccess::user_phys_for_read(pml4, at) else {
-            failed = true;
-            break;
+            // The chain being built is dropped: a write that fits one chain is all or nothing.
+            return Some(if sent == 0 {
+                Err(abi::Errno::EFAULT)
+            } else {
+                Ok(sent)
+            });
         };
-        match n.checked_sub(1).map(|i| &mut pieces[i]) {
-            Some(last) if last.0 + last.1 as u64 == pa => last.1 += k as u32,
-            _ => {
-                if n == max {
-                    if !d.send(&pieces[..n]) {
-                        give_up(&mut guard);
-                        return Some(Ok(sent));
-                    }
-                    sent += queued;
-                    (n, queued) = (0, 0);
+        if n > 0 && pa == last_end && last_len < MAX_DESC_LEN {
+            last_len += k as u32;
+            d.tx.set_len(n - 1, last_len);
+        } else {
+            if n == d.tx.size {
+                if !d.send(n) {
+                    give_up(&mut guard);
+                    return Some(Ok(sent));
                 }
-                pieces[n] = (pa, k as u32);
-                n += 1;
+                (sent, queued, n) = (sent + queued, 0, 0);
             }
+            if n > 0 {
+                d.tx.set_flags(n - 1, ring::DESC_F_NEXT);
+            }
+            d.tx.set_desc(n, pa, k as u32, 0, n + 1);
+            n += 1;
+            last_len = k as u32;
         }
+        last_end = pa + k;
         queued += k;
         at += k;
     }
     if n > 0 {
-        if !d.send(&pieces[..n]) {
+        if !d.send(n) {
             give_up(&mut guard);
             return Some(Ok(sent));
         }
         sent += queued;
     }
-    Some(if failed && sent == 0 && len > 0 {
-        Err(abi::Errno::EFAULT)
-    } else {
-        Ok(sent)
-    })
+    Some(Ok(sent))
 }
 
 /// Writes kernel bytes (the terminal's echo, sendfile's data) through the bounce page; false
@@ -506,7 +521,8 @@ pub fn write_kernel(mut bytes: &[u8]) -> bool {
         unsafe {
             core::ptr::copy_nonoverlapping(bytes.as_ptr(), phys_to_virt(d.bounce) as *mut u8, k)
         };
-        if !d.send(&[(d.bounce, k as u32)]) {
+        d.tx.set_desc(0, d.bounce, k as u32, 0, 0);
+        if !d.send(1) {
             give_up(&mut guard);
             return false;
         }

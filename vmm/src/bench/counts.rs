@@ -18,6 +18,8 @@ const LABELS: &[(&str, &str)] = &[
     ),
     ("timer_tick", "timer tick that does not switch"),
     ("page_fault", "page fault, demand-zero page"),
+    ("console_write_80", "write(2) of 80 bytes to the console"),
+    ("console_write_4k", "write(2) of 4 KiB to the console"),
     ("fork_exit_wait", "fork + exit + wait (a span)"),
     (
         "fork_exec_wait",

@@ -31,7 +31,8 @@ pub struct PerCpu {
     /// freed). `running` says which.
     current: CpuCell<*const Process>,
     pub running: CpuCell<bool>,
-    /// What the trap exit must do besides returning (`WORK_*`): the trap handler's return value.
+    /// What the trap exit must do besides returning (`WORK_*`): the one thing every exit tests
+    /// (the system call's in trap_entry.rs, the other handlers' return value).
     pub work: CpuCell<u8>,
     /// The number of a system call that needs the whole register set (fork, execve,
     /// rt_sigreturn...), left for the slow exit (`WORK_SLOW`) to run.
@@ -62,8 +63,11 @@ pub struct PerCpu {
 /// `work`: the scheduler prepared a switch (context_switch.rs).
 pub const WORK_SWITCH: u8 = 1;
 /// `work`: leave through the slow exit (trap_slow.rs): a deferred system call, or signals.
-#[allow(dead_code)] // set by the slow exit, which comes with signals
 pub const WORK_SLOW: u8 = 2;
+
+/// Offsets in `PerCpu` of what the entry stubs (trap_entry.rs) read and write.
+pub const CURRENT: usize = core::mem::offset_of!(PerCpu, current);
+pub const WORK: usize = core::mem::offset_of!(PerCpu, work);
 
 /// Offsets of `Switch`'s fields in `PerCpu`, for context_switch.rs.
 pub const SWITCH_PREV_FPU: usize = 0;

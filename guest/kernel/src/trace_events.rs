@@ -2,9 +2,9 @@
 //! interrupts, page faults, idle periods, context switches, signals, faults, and tasks'
 //! start, exec and exit, as records (abi::trace) in a buffer the VMM reads from guest memory:
 //! one VM exit per `CAPACITY` events, none per event. Off, the system calls pay nothing (they go
-//! through `traced` only when it is on: syscall.rs rewrites its table), the timer
-//! interrupt one predictable branch (trap.rs), and the rest test the flag where they are slow
-//! already (the switch path's `trace=sched` test covers it). On, a record is one `rdtsc` and
+//! through `traced` only when it is on: syscall.rs rewrites its table), the timer tick nothing
+//! either (its fast path's gate word has a bit for it: trap_entry.rs), and the rest test the
+//! flag where they are slow already (the switch path's `trace=sched` test covers it). On, a record is one `rdtsc` and
 //! six stores: the VMM turns the TSC into nanoseconds.
 
 use core::cell::UnsafeCell;
@@ -78,6 +78,10 @@ pub fn enable(sched_lines: bool) {
     unsafe { Port::<u32>::new(abi::machine::port::TRACE_BUFFER).write(phys as u32) };
     ON.set(true);
     SCHED_LINES.set(sched_lines);
+    // The timer tick's leaf (trap_entry.rs) records nothing: every tick goes the full way.
+    let cpu = crate::percpu::this();
+    cpu.tick_slow
+        .set(cpu.tick_slow.get() | crate::percpu::TICK_SLOW_TRACE);
 }
 
 const _: () = assert!(trace::NS_SHIFT == crate::vdso::SHIFT);

@@ -1,10 +1,10 @@
 //! Trap entry and exit: the only way into the kernel after boot, and the only way back out to
 //! ring 3 (OSTEP's "trap" and "return-from-trap").
 //!
-//! # The short path (system calls)
+//! # The short paths (system calls and the timer tick)
 //!
-//! On kvm_pvm every ring-0 instruction costs ~1,450 cycles, so the path every program takes most
-//! is written out by hand here, and this file is the one place that builds its frames:
+//! On kvm_pvm every ring-0 instruction costs ~1,450 cycles, so the two paths every program takes
+//! are written out by hand here, and this file is the one place that builds their frames:
 //!
 //! - **System call.** Four ways in, one frame, one dispatcher, one exit. `syscall` on kvm_pvm
 //!   is a #PF with RIP = LSTAR (`trap_stub_14`: RIP := RCX, RFLAGS := R11 made safe); `int 0x80`
@@ -18,6 +18,14 @@
 //!   (`WORK_SWITCH`), or the slow exit (`WORK_SLOW`: a signal to take, a call that needs every
 //!   register such as fork, execve, rt_sigreturn or exit). It is tested once; zero means pop
 //!   nine registers and `iretq`.
+//! - **Timer tick that does not switch** (`trap_stub_32`): a leaf on RAX, RCX and RDX. When the
+//!   tick came from ring 3, nobody sleeps, nothing is pending and nothing asks for the slow tick
+//!   (`PerCpu::tick_gate`, one 64-bit test: the sleepers' count, `work`, and the `TICK_SLOW_*`
+//!   reasons: tracing on, periodic mode, xAPIC), and it is the scheduler's deadline, it charges
+//!   the tick to the slice, re-arms the TSC deadline one period on, sends the x2APIC EOI and
+//!   returns. Preemption due, tickless again, a stale interrupt, an idle CPU: before touching
+//!   anything it falls back to the full stub and `scheduler::timer_interrupt`, which decides the
+//!   same way in Rust.
 //!
 //! Every other trap builds the same `TrapFrame` (trap_frame.rs) on the running task's kernel
 //! stack: the CPU pushes SS, RSP, RFLAGS, CS, RIP (and an error code for some exceptions); the
@@ -55,6 +63,9 @@ extern "C" {
 /// ports and `cli`. IF and the always-one bit 1 are set.
 const PVM_RFLAGS_KEEP: u64 = 0x1 | 0x4 | 0x10 | 0x40 | 0x80 | 0x400 | 0x800 | 0x20_0000;
 const PVM_RFLAGS_SET: u64 = 0x202;
+
+/// The tick's leaf tests `tick_gate` as one aligned 64-bit word.
+const _: () = assert!(crate::percpu::TICK_GATE.is_multiple_of(8));
 
 core::arch::global_asm!(
     r#"
@@ -239,7 +250,7 @@ trap_exit_\n:
     TRAP 29, trap_exception, 1
     TRAP 30, trap_exception, 1
     TRAP 31, trap_exception, 0
-    TRAP 32, trap_timer, 0, 0
+    TRAP 32, trap_timer, 0, 0, trap_full
     TRAP 36, trap_console, 0, 0
     TRAP 255, trap_spurious, 0, 0
 
@@ -392,6 +403,70 @@ syscall_entry:
     jmp syscall_dispatch
     .cfi_endproc
 
+    /* The timer. The tick's common case as a leaf (see the top of trap_entry.rs); it falls back
+       to the full stub (trap.rs, scheduler.rs) before it has changed anything. */
+    .balign 16
+trap_stub_32:
+    CPU_FRAME_CFI 0
+    testb $3, 8(%rsp)
+    jz trap_full_32
+    cmpq $0, CPU0+{tick_gate}(%rip)
+    jne trap_full_32
+    push %rax
+    .cfi_adjust_cfa_offset 8
+    push %rcx
+    .cfi_adjust_cfa_offset 8
+    push %rdx
+    .cfi_adjust_cfa_offset 8
+    mov {timer}+{next_tick}(%rip), %rdx
+    mov {timer}+{armed}(%rip), %rax
+    test %rdx, %rdx
+    jz 7f                       /* no tick due */
+    cmp %rdx, %rax
+    jb 7f                       /* the deadline that fired was not the tick's */
+    mov CPU0+{ticks_used}(%rip), %ecx
+    inc %ecx
+    mov {timer}+{forced}(%rip), %rdx
+    cmpl $0, CPU0+{nready}(%rip)
+    jne 6f
+    test %rdx, %rdx
+    jz 7f                       /* nobody else ready and no forced tick: tickless again */
+5:  mov %ecx, CPU0+{ticks_used}(%rip)
+    add %rdx, %rax              /* the next tick: one period after the one that fired */
+    mov %rax, {timer}+{next_tick}(%rip)
+    mov %rax, {timer}+{armed}(%rip)
+    incq {timer}+{interrupts}(%rip)
+    mov %rax, %rdx
+    shr $32, %rdx
+    mov ${tsc_deadline_msr}, %ecx
+    wrmsr
+    mov ${x2apic_eoi_msr}, %ecx
+    xor %eax, %eax
+    xor %edx, %edx
+    wrmsr
+    pop %rdx
+    .cfi_adjust_cfa_offset -8
+    pop %rcx
+    .cfi_adjust_cfa_offset -8
+    pop %rax
+    .cfi_adjust_cfa_offset -8
+    iretq
+    .cfi_adjust_cfa_offset 24
+6:  cmp CPU0+{slice_ticks}(%rip), %ecx
+    jae 7f                      /* the slice is used up and another task waits: preempt */
+    test %rdx, %rdx
+    jnz 5b
+    mov {timer}+{tick_cycles}(%rip), %rdx
+    jmp 5b
+7:  pop %rdx
+    .cfi_adjust_cfa_offset -8
+    pop %rcx
+    .cfi_adjust_cfa_offset -8
+    pop %rax
+    .cfi_adjust_cfa_offset -8
+    jmp trap_full_32
+    .cfi_endproc
+
     /* The trap exit when the handler asked for more than a return (AL = percpu::WORK_*):
        a switch only (1): context_switch. Otherwise the slow exit: the six callee-saved
        registers still hold the task's values (the handler preserved them), so the frame is
@@ -455,8 +530,20 @@ trap_stubs:
     ac = const 1u64 << 18,
     current = const crate::percpu::CURRENT,
     work = const crate::percpu::WORK,
+    tick_gate = const crate::percpu::TICK_GATE,
+    ticks_used = const crate::percpu::TICKS_USED,
+    slice_ticks = const crate::percpu::SLICE_TICKS,
+    nready = const crate::percpu::NREADY,
     syscalls = const crate::process::STATS_SYSCALLS,
     table_len = const crate::syscall_table::TABLE_LEN,
     table = sym crate::syscall::TABLE,
+    timer = sym crate::timer::TIMER,
+    next_tick = const crate::timer::NEXT_TICK,
+    armed = const crate::timer::ARMED,
+    forced = const crate::timer::FORCED_TICK_CYCLES,
+    tick_cycles = const crate::timer::TICK_CYCLES,
+    interrupts = const crate::timer::INTERRUPTS,
+    tsc_deadline_msr = const crate::lapic::TSC_DEADLINE_MSR,
+    x2apic_eoi_msr = const crate::lapic::X2APIC_EOI_MSR,
     options(att_syntax)
 );

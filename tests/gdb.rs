@@ -224,11 +224,13 @@ fn value_after(gdb: &str, marker: &str) -> Option<i64> {
 fn syscall_dispatcher_backtrace_step_finish_and_exit() {
     let user = counter().display().to_string();
     let script = format!(
-        r#"{symbols}break kernel::syscall::dispatch
+        r#"{symbols}break syscall_dispatch
 continue
 bt
 echo NUMBER\n
+set language rust
 p (*($rdi as *const kernel::trap_frame::TrapFrame)).rax
+set language auto
 python
 f = gdb.newest_frame()
 while f is not None and int(f.pc()) >= 0xffff800000000000:
@@ -248,11 +250,13 @@ continue
         symbols = symbols()
     );
     let s = debug("dispatch", Listen::Unix, &["--user", &user], &script, None);
-    // One location: every way in (int 0x80, syscall, kvm_pvm's #PF and #UD) jumps to it.
-    s.gdb_says("Breakpoint 1, kernel::syscall::dispatch (f=");
-    // The backtrace goes from the dispatcher through the entry stub (CFI) into the program
-    // that made the call. (The trap handler jumped to the dispatcher: no frame of its own.)
-    s.gdb_says(" in trap_body_");
+    // One location: every way in (int 0x80, syscall, kvm_pvm's #PF and #UD) jumps to it (the
+    // entry stubs' dispatcher, in assembly: trap_entry.rs; RDI is the frame there).
+    s.gdb_says("Breakpoint 1, ");
+    s.gdb_says(" in syscall_dispatch ()");
+    // The backtrace goes from the dispatcher (its CFI: it runs on the trap frame) into the
+    // program that made the call.
+    s.gdb_says("#1  0x0000");
     let number = value_after(&s.gdb, "NUMBER")
         .unwrap_or_else(|| panic!("p frame.rax printed no number\n{}", s.gdb));
     // The user frame's rax, unwound from the trap frame, is the system-call number too.
@@ -341,7 +345,7 @@ continue
         _ => panic!("the watchpoint did not fire:\n{}", s.gdb),
     };
     assert_eq!(new, old + 1, "{}", s.gdb);
-    s.gdb_says("kernel::syscall::dispatch");
+    s.gdb_says("syscall_dispatch");
     s.gdb_says("exited normally");
     assert_eq!(s.vmm_status, Some(0), "{}", s.vmm_stderr);
 }

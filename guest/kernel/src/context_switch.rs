@@ -78,7 +78,7 @@ context_switch_to_first:
     mov 40(%rsp), %rbx
     add $48, %rsp
     .cfi_adjust_cfa_offset -48
-    jmp trap_exit_128
+    jmp trap_exit
     .cfi_adjust_cfa_offset 48
 2:  movb $0, CPU0+{resume_slow}(%rip)
     mov ${resumed}, %esi

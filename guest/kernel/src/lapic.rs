@@ -9,7 +9,10 @@ use crate::trap_frame::{SPURIOUS_VECTOR, TIMER_VECTOR};
 use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 const APIC_BASE_MSR: u32 = 0x1b;
-const TSC_DEADLINE_MSR: u32 = 0x6e0;
+/// IA32_TSC_DEADLINE (also written by the timer tick's leaf, trap_entry.rs).
+pub const TSC_DEADLINE_MSR: u32 = 0x6e0;
+/// The EOI register in x2APIC mode: MSR 0x800 + REG_EOI / 16 (the tick's leaf writes it).
+pub const X2APIC_EOI_MSR: u32 = 0x800 + (REG_EOI >> 4);
 const REG_TPR: u32 = 0x80;
 const REG_EOI: u32 = 0xb0;
 const REG_SVR: u32 = 0xf0;
@@ -74,6 +77,11 @@ pub fn init(x2apic: bool) -> Result<(), crate::memory::paging::OutOfMemory> {
 }
 
 #[inline(always)]
+/// Whether the LAPIC is in x2APIC mode (after `init`).
+pub fn x2apic() -> bool {
+    X2APIC.load(Relaxed)
+}
+
 pub fn eoi() {
     write(REG_EOI, 0);
 }

@@ -30,9 +30,17 @@ pub struct PerCpu {
     /// The running task, or the last one while the CPU idles (never dangling: slots are never
     /// freed). `running` says which.
     current: CpuCell<*const Process>,
-    pub running: CpuCell<bool>,
-    /// What the trap exit must do besides returning (`WORK_*`): the trap handler's return value.
+    /// The sleepers' and alarms' count, published by the scheduler (which changes them under
+    /// the `TASKS` lock) for the timer tick's fast path, which reads them without it. First of
+    /// the four fields of `tick_gate`, the word the tick's leaf (trap_entry.rs) tests at once.
+    pub nsleepers: CpuCell<u32>,
+    /// What the trap exit must do besides returning (`WORK_*`): the one thing every exit tests
+    /// (the system call's in trap_entry.rs, the other handlers' return value).
     pub work: CpuCell<u8>,
+    /// Why the timer tick cannot take its fast path now (`TICK_SLOW_*`), set at boot.
+    pub tick_slow: CpuCell<u8>,
+    tick_gate_pad: CpuCell<u16>,
+    pub running: CpuCell<bool>,
     /// The number of a system call that needs the whole register set (fork, execve,
     /// rt_sigreturn...), left for the slow exit (`WORK_SLOW`) to run.
     pub deferred_syscall: CpuCell<u64>,
@@ -43,10 +51,8 @@ pub struct PerCpu {
     /// Scheduler ticks the running task has used of its slice, and the slice's length.
     pub ticks_used: CpuCell<u32>,
     pub slice_ticks: CpuCell<u32>,
-    /// The ready queue's and the sleepers' lengths, published by the scheduler (which changes
-    /// them under the `TASKS` lock) for the timer tick's fast path, which reads them without it.
+    /// The ready queue's length, published like `nsleepers`.
     pub nready: CpuCell<u32>,
-    pub nsleepers: CpuCell<u32>,
     /// TSC when the running task was switched in.
     pub switched_in_at: CpuCell<u64>,
     /// The FS base loaded in the CPU (so a switch loads it only when it changes).
@@ -62,8 +68,31 @@ pub struct PerCpu {
 /// `work`: the scheduler prepared a switch (context_switch.rs).
 pub const WORK_SWITCH: u8 = 1;
 /// `work`: leave through the slow exit (trap_slow.rs): a deferred system call, or signals.
-#[allow(dead_code)] // set by the slow exit, which comes with signals
 pub const WORK_SLOW: u8 = 2;
+
+/// `tick_slow`: `trace=events` records every tick (trace_events.rs).
+pub const TICK_SLOW_TRACE: u8 = 1;
+/// `tick_slow`: the LAPIC timer is periodic (no TSC deadline to re-arm).
+pub const TICK_SLOW_PERIODIC: u8 = 2;
+/// `tick_slow`: the LAPIC is in xAPIC mode (the EOI is a store, not the x2APIC MSR).
+pub const TICK_SLOW_XAPIC: u8 = 4;
+
+/// Offsets in `PerCpu` of what the entry stubs (trap_entry.rs) read and write.
+pub const CURRENT: usize = core::mem::offset_of!(PerCpu, current);
+pub const WORK: usize = core::mem::offset_of!(PerCpu, work);
+/// `nsleepers`, `work`, `tick_slow` and a zero pad: one aligned u64, zero when the timer
+/// tick may take its fast path.
+pub const TICK_GATE: usize = core::mem::offset_of!(PerCpu, nsleepers);
+pub const TICKS_USED: usize = core::mem::offset_of!(PerCpu, ticks_used);
+pub const SLICE_TICKS: usize = core::mem::offset_of!(PerCpu, slice_ticks);
+pub const NREADY: usize = core::mem::offset_of!(PerCpu, nready);
+const _: () = {
+    use core::mem::offset_of;
+    assert!(offset_of!(PerCpu, work) == TICK_GATE + 4);
+    assert!(offset_of!(PerCpu, tick_slow) == TICK_GATE + 5);
+    assert!(offset_of!(PerCpu, tick_gate_pad) == TICK_GATE + 6);
+    assert!(offset_of!(PerCpu, running) == TICK_GATE + 8);
+};
 
 /// Offsets of `Switch`'s fields in `PerCpu`, for context_switch.rs.
 pub const SWITCH_PREV_FPU: usize = 0;
@@ -98,15 +127,17 @@ pub static CPU0: PerCpu = PerCpu {
         next_kstack_top: CpuCell::new(0),
     },
     current: CpuCell::new(&BOOT_TASK as *const Process),
-    running: CpuCell::new(false),
+    nsleepers: CpuCell::new(0),
     work: CpuCell::new(0),
+    tick_slow: CpuCell::new(0),
+    tick_gate_pad: CpuCell::new(0),
+    running: CpuCell::new(false),
     deferred_syscall: CpuCell::new(u64::MAX),
     resume_slow: CpuCell::new(false),
     resume_restart: CpuCell::new(0),
     ticks_used: CpuCell::new(0),
     slice_ticks: CpuCell::new(1),
     nready: CpuCell::new(0),
-    nsleepers: CpuCell::new(0),
     switched_in_at: CpuCell::new(0),
     fs_loaded: CpuCell::new(0),
     switches: CpuCell::new(0),

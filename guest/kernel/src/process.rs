@@ -108,6 +108,10 @@ pub struct Stats {
     pub yielded: AtomicU64,
 }
 
+/// Where `stats.syscalls` is in a `Process`: the system-call dispatcher (trap_entry.rs) counts
+/// each call there.
+pub const STATS_SYSCALLS: usize = core::mem::offset_of!(Process, stats.syscalls);
+
 /// A copy of `Stats` at one moment.
 #[derive(Clone, Copy, Default, Debug)]
 pub struct StatsSnapshot {

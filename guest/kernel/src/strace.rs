@@ -5,13 +5,10 @@
 //! runs (fork, execve, rt_sigreturn) print their result from there.
 
 use crate::percpu::current;
-use crate::syscall_table::{Handler, SYSCALL_TABLE, TABLE_LEN};
+use crate::syscall_table::SYSCALL_TABLE;
 use crate::trap_frame::TrapFrame;
 use abi::syscall::{name, nr};
 use abi::Errno;
-
-/// Every entry the same: print, run the real entry, print the result.
-pub static TRACED_TABLE: [Handler; TABLE_LEN] = [traced; TABLE_LEN];
 
 /// How many arguments to show (Linux's signatures; 3 unless listed).
 fn args_of(n: usize) -> usize {
@@ -58,7 +55,9 @@ fn args_of(n: usize) -> usize {
     }
 }
 
-fn traced(f: &mut TrapFrame) -> u8 {
+/// Every system call while strace is on (syscall.rs puts this in every entry of its table):
+/// print, run the real entry, print the result.
+pub extern "C" fn traced(f: &mut TrapFrame) {
     let n = f.rax as usize;
     let p = current();
     let a = [f.rdi, f.rsi, f.rdx, f.r10, f.r8, f.r9];
@@ -72,7 +71,7 @@ fn traced(f: &mut TrapFrame) -> u8 {
         .get(n)
         .copied()
         .unwrap_or(crate::syscall_table::sys_nosys);
-    let work = handler(f);
+    handler(f);
     if n == nr::EXIT || n == nr::EXIT_GROUP {
         crate::println!(") = ?");
     } else if crate::percpu::this().deferred_syscall.get() as usize == n {
@@ -82,7 +81,6 @@ fn traced(f: &mut TrapFrame) -> u8 {
     } else {
         crate::println!(") = {}", Result(f.rax));
     }
-    work
 }
 
 /// The end of a call the slow exit ran.

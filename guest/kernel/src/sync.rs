@@ -109,6 +109,9 @@ impl<T> Drop for IrqGuard<'_, T> {
 /// A value that only its own CPU reads and writes, with interrupts masked (every kernel path but
 /// the idle loop's `hlt`, which touches none). Like `Cell`, it hands out copies, never
 /// references, so no borrow can be held across another access.
+/// `repr(transparent)`: laid out as a `T`, so the entry stubs (trap_entry.rs) can read one, or
+/// an array of them, by address.
+#[repr(transparent)]
 pub struct CpuCell<T: Copy>(UnsafeCell<T>);
 
 // SAFETY: the value is only used by the CPU it belongs to (per-CPU data, reached through

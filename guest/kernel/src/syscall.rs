@@ -1,15 +1,16 @@
-//! System calls: how they get in (both ways), and the dispatcher.
+//! System calls: how they get in (every way), and the table they are dispatched through.
 //!
-//! Two instructions lead here from ring 3, and both end up in `dispatch` with the same trap frame:
+//! Two instructions lead here from ring 3, and both end up in the same dispatcher with the same
+//! trap frame (`syscall_dispatch`, in trap_entry.rs, where the path is described):
 //! - `int 0x80`, the classic trap-table path: IDT gate 0x80, DPL 3 (trap_table.rs);
 //! - `syscall`, the path Linux programs use: the CPU jumps to LSTAR (`syscall_entry` in
 //!   trap_entry.rs) in ring 0 with IF, TF, DF and AC cleared by SFMASK.
 //!
-//! On kvm_pvm neither enters ring 0 the ordinary way (docs/kvm-pvm.md):
-//! `syscall` arrives as a page fault at LSTAR and `int 0x80` as an invalid-opcode fault at the
-//! instruction. trap.rs recognises both and calls `dispatch` just the same; user programs never
-//! know. We always return with `iretq` (the stubs' common exit): `sysretq` would be faster on hardware, but
-//! one return path for every trap keeps the exit code simple and works on kvm_pvm too.
+//! On kvm_pvm neither enters ring 0 the ordinary way (docs/kvm-pvm.md): `syscall` arrives as a
+//! page fault at LSTAR and `int 0x80` as an invalid-opcode fault at the instruction. The #PF and
+//! #UD stubs recognise both and join the same dispatcher; user programs never know. We always
+//! return with `iretq` (the stubs' common exit): `sysretq` would be faster on hardware, but one
+//! return path for every trap keeps the exit code simple and works on kvm_pvm too.
 
 use core::sync::atomic::Ordering::Relaxed;
 
@@ -50,61 +51,79 @@ pub fn init() {
 
 /// Runs system call `rax` with the Linux x86-64 convention: arguments in rdi, rsi, rdx, r10, r8,
 /// r9; the result (or -errno) back in rax. Unknown numbers get -ENOSYS. Returns what the trap
-/// exit must do (`scheduler::take_work`). Not inlined: each way in jumps here, so it is one
-/// place (one breakpoint in gdb, one of the four debug registers on kvm_pvm) for every call.
-#[inline(never)]
+/// exit must do (`scheduler::take_work`). The entry stubs do the same in assembly
+/// (`syscall_dispatch`, trap_entry.rs); this is for the system calls the #UD handler finds
+/// only on its slow way (trap.rs).
 pub fn dispatch(f: &mut TrapFrame) -> u8 {
     current().stats.syscalls.fetch_add(1, Relaxed);
-    match TABLE.get().get(f.rax as usize) {
-        Some(handler) => handler(f),
-        None => beyond_the_table(f),
+    match TABLE.get(f.rax as usize) {
+        Some(handler) => handler.get()(f),
+        None => syscall_beyond_the_table(f),
     }
+    crate::scheduler::take_work()
 }
 
 /// A number past the table: ENOSYS, recorded like any call when `trace=events` is on.
+#[no_mangle]
 #[cold]
-#[inline(never)]
-fn beyond_the_table(f: &mut TrapFrame) -> u8 {
-    if core::ptr::eq(TABLE.get(), &crate::trace_events::EVENT_TABLE) {
+extern "C" fn syscall_beyond_the_table(f: &mut TrapFrame) {
+    if MODE.get() == Mode::Events {
         return crate::trace_events::traced(f);
     }
     crate::syscall_table::sys_nosys(f)
 }
 
-/// The table `dispatch` uses: the system calls, or (`strace=1`) the same calls each wrapped in
-/// a console line. Choosing the table costs nothing on the path when tracing is off.
-static TABLE: CpuCell<&'static [Handler; TABLE_LEN]> = CpuCell::new(&SYSCALL_TABLE);
+/// The table the dispatcher calls through, indexed by number: the system calls
+/// (`SYSCALL_TABLE`), or with `strace=1` or `trace=events` every entry that trace's wrapper,
+/// which calls the real one. Rewritten at boot only, before the first task runs, so choosing
+/// costs the path nothing (the stubs index it by its address).
+pub static TABLE: [CpuCell<Handler>; TABLE_LEN] = {
+    let mut t = [const { CpuCell::new(crate::syscall_table::sys_nosys as Handler) }; TABLE_LEN];
+    let mut i = 0;
+    while i < TABLE_LEN {
+        t[i] = CpuCell::new(SYSCALL_TABLE[i]);
+        i += 1;
+    }
+    t
+};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Plain,
+    Strace,
+    Events,
+}
+
+static MODE: CpuCell<Mode> = CpuCell::new(Mode::Plain);
+
+fn wrap_every_call(mode: Mode, wrapper: Handler) {
+    MODE.set(mode);
+    for entry in TABLE.iter() {
+        entry.set(wrapper);
+    }
+}
 
 /// Whether `strace=1` or `trace=events` is on.
 pub fn tracing() -> bool {
-    !core::ptr::eq(TABLE.get(), &SYSCALL_TABLE)
+    MODE.get() != Mode::Plain
 }
 
 /// The end of a call the slow exit ran, for whichever trace is on.
 pub fn deferred_result(n: u64, rax: u64) {
-    if core::ptr::eq(TABLE.get(), &crate::trace_events::EVENT_TABLE) {
+    if MODE.get() == Mode::Events {
         crate::trace_events::deferred_result(n, rax);
     } else {
         crate::strace::deferred_result(n, rax);
     }
 }
 
-/// `trace=events`: every call through the recording table from now on (`strace=1` wins if
-/// both are given: one table at a time).
+/// `trace=events`: every call through the recording wrapper from now on (`strace=1` wins if
+/// both are given: one wrapper at a time).
 pub fn enable_trace_events() {
-    TABLE.set(&crate::trace_events::EVENT_TABLE);
+    wrap_every_call(Mode::Events, crate::trace_events::traced);
 }
 
-/// `strace=1`: every call through the tracing table from now on.
+/// `strace=1`: every call through the tracing wrapper from now on.
 pub fn enable_strace() {
-    TABLE.set(&crate::strace::TRACED_TABLE);
-}
-
-/// Sets up a frame that arrived through a `syscall` the hypervisor turned into a page fault at
-/// LSTAR (kvm_pvm): the CPU already put the return address in RCX and the flags in R11, exactly
-/// as a native `syscall` would; the frame's RIP/RFLAGS are only those of the fault.
-#[inline]
-pub fn from_pvm_page_fault(f: &mut TrapFrame) {
-    f.rip = f.rcx;
-    f.rflags = (f.r11 & !(RFLAGS_TF | RFLAGS_AC)) | RFLAGS_IF | 0x2;
+    wrap_every_call(Mode::Strace, crate::strace::traced);
 }

@@ -8,11 +8,11 @@ use crate::trap_frame::TrapFrame;
 use abi::syscall::nr;
 use abi::Errno;
 
-/// What the dispatcher calls: runs the call, leaves its result (or -errno) in the frame's rax,
-/// the raw Linux convention, and returns what the trap exit must do (`scheduler::take_work`).
-/// Doing all of that here lets the trap handler end with a jump into the table: a few
-/// instructions less on every system call.
-pub type Handler = fn(&mut TrapFrame) -> u8;
+/// What the dispatcher calls: runs the call and leaves its result (or -errno) in the frame's
+/// rax, the raw Linux convention. Storing it here lets the dispatcher (trap_entry.rs) be a call
+/// through the table and nothing more; what the exit must do next is in `PerCpu::work`.
+/// `extern "C"`: the stubs call it from assembly, with the frame in RDI.
+pub type Handler = extern "C" fn(&mut TrapFrame);
 pub const TABLE_LEN: usize = nr::BENCH + 1;
 
 /// Builds the table: each `number => handler` entry becomes a `Handler` that converts the
@@ -22,9 +22,8 @@ macro_rules! syscall_table {
         let mut t: [Handler; TABLE_LEN] = [sys_nosys; TABLE_LEN];
         $(
             t[$nr] = {
-                fn entry(f: &mut TrapFrame) -> u8 {
+                extern "C" fn entry(f: &mut TrapFrame) {
                     f.rax = raw($handler(f)) as u64;
-                    crate::scheduler::take_work()
                 }
                 entry
             };
@@ -182,7 +181,6 @@ pub static SYSCALL_TABLE: [Handler; TABLE_LEN] = syscall_table! {
     nr::BENCH => bench::sys_bench,
 };
 
-pub fn sys_nosys(f: &mut TrapFrame) -> u8 {
+pub extern "C" fn sys_nosys(f: &mut TrapFrame) {
     f.rax = Errno::ENOSYS.ret() as u64;
-    crate::scheduler::take_work()
 }

@@ -11,6 +11,9 @@ use crate::cpu::Features;
 use crate::lapic;
 use crate::time::Clock;
 
+/// `repr(C)`, and the fields the timer tick's leaf (trap_entry.rs) reads and writes have their
+/// offsets below.
+#[repr(C)]
 pub struct Timer {
     tsc_deadline: CpuCell<bool>,
     pub hz: CpuCell<u64>,
@@ -26,6 +29,12 @@ pub struct Timer {
     /// `bench` can make the timer tick even with one task, to measure what a tick costs.
     forced_tick_cycles: CpuCell<u64>,
 }
+
+pub const ARMED: usize = core::mem::offset_of!(Timer, armed);
+pub const NEXT_TICK: usize = core::mem::offset_of!(Timer, next_tick);
+pub const INTERRUPTS: usize = core::mem::offset_of!(Timer, interrupts);
+pub const TICK_CYCLES: usize = core::mem::offset_of!(Timer, tick_cycles);
+pub const FORCED_TICK_CYCLES: usize = core::mem::offset_of!(Timer, forced_tick_cycles);
 
 /// The timer's state: this CPU's (a second CPU gets its own), single values the tick path
 /// reads and writes without a lock, interrupts off.
@@ -46,6 +55,16 @@ pub fn init(features: &Features, clock: &Clock, hz: u64) -> &'static str {
     let t = &TIMER;
     t.hz.set(hz);
     t.tick_cycles.set(clock.tsc_hz / hz);
+    // The tick's leaf (trap_entry.rs) knows only the TSC deadline and the x2APIC's EOI.
+    let cpu = crate::percpu::this();
+    if !lapic::x2apic() {
+        cpu.tick_slow
+            .set(cpu.tick_slow.get() | crate::percpu::TICK_SLOW_XAPIC);
+    }
+    if !features.tsc_deadline {
+        cpu.tick_slow
+            .set(cpu.tick_slow.get() | crate::percpu::TICK_SLOW_PERIODIC);
+    }
     if features.tsc_deadline {
         t.tsc_deadline.set(true);
         lapic::timer_tsc_deadline_mode();

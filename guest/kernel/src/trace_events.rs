@@ -2,9 +2,9 @@
 //! interrupts, page faults, idle periods, context switches, signals, faults, and tasks'
 //! start, exec and exit, as records (abi::trace) in a buffer the VMM reads from guest memory:
 //! one VM exit per `CAPACITY` events, none per event. Off, the system calls pay nothing (they go
-//! through this file's table only when it is on: syscall.rs chooses the table), the timer
-//! interrupt one predictable branch (trap.rs), and the rest test the flag where they are slow
-//! already (the switch path's `trace=sched` test covers it). On, a record is one `rdtsc` and
+//! through `traced` only when it is on: syscall.rs rewrites its table), the timer tick nothing
+//! either (its fast path's gate word has a bit for it: trap_entry.rs), and the rest test the
+//! flag where they are slow already (the switch path's `trace=sched` test covers it). On, a record is one `rdtsc` and
 //! six stores: the VMM turns the TSC into nanoseconds.
 
 use core::cell::UnsafeCell;
@@ -12,14 +12,11 @@ use core::cell::UnsafeCell;
 use crate::cpu::rdtsc;
 use crate::percpu::current;
 use crate::sync::CpuCell;
-use crate::syscall_table::{Handler, SYSCALL_TABLE, TABLE_LEN};
+use crate::syscall_table::SYSCALL_TABLE;
 use crate::trap_frame::TrapFrame;
 use abi::syscall::nr;
 use abi::trace::{self, Header, Record, CAPACITY, RECORD_BYTES};
 use x86_64::instructions::port::Port;
-
-/// Every entry the same: a record, the real entry, a record.
-pub static EVENT_TABLE: [Handler; TABLE_LEN] = [traced; TABLE_LEN];
 
 static ON: CpuCell<bool> = CpuCell::new(false);
 /// `trace=sched` too: the switch lines on the console as well as the records.
@@ -81,6 +78,10 @@ pub fn enable(sched_lines: bool) {
     unsafe { Port::<u32>::new(abi::machine::port::TRACE_BUFFER).write(phys as u32) };
     ON.set(true);
     SCHED_LINES.set(sched_lines);
+    // The timer tick's leaf (trap_entry.rs) records nothing: every tick goes the full way.
+    let cpu = crate::percpu::this();
+    cpu.tick_slow
+        .set(cpu.tick_slow.get() | crate::percpu::TICK_SLOW_TRACE);
 }
 
 const _: () = assert!(trace::NS_SHIFT == crate::vdso::SHIFT);
@@ -205,8 +206,9 @@ pub fn exit(wait_status: u32) {
     emit(trace::EXIT, current().pid(), [wait_status as u64]);
 }
 
-/// Every system call while tracing: a record, the real entry, a record.
-pub fn traced(f: &mut TrapFrame) -> u8 {
+/// Every system call while tracing (syscall.rs puts this in every entry of its table): a
+/// record, the real entry, a record.
+pub extern "C" fn traced(f: &mut TrapFrame) {
     let n = f.rax;
     let pid = current().pid();
     emit(trace::SYSCALL_ENTER, pid, [n, f.rdi, f.rsi, f.rdx]);
@@ -215,19 +217,18 @@ pub fn traced(f: &mut TrapFrame) -> u8 {
         .get(n as usize)
         .copied()
         .unwrap_or(crate::syscall_table::sys_nosys);
-    let work = handler(f);
+    handler(f);
     let how = if n as usize == nr::EXIT || n as usize == nr::EXIT_GROUP {
         trace::NO_RETURN
     } else if crate::percpu::this().deferred_syscall.get() == n {
         // The slow exit runs it and reports its end (`deferred_result`).
-        return work;
+        return;
     } else if f.rip != rip {
         trace::BLOCKED
     } else {
         trace::RETURNED
     };
     emit(trace::SYSCALL_EXIT, pid, [n, f.rax, how]);
-    work
 }
 
 /// The end of a call the slow exit ran (fork, execve, rt_sigreturn...).

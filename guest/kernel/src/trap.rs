@@ -4,7 +4,6 @@
 
 use crate::exit;
 use crate::memory::address_space::Fault as MmFault;
-use crate::memory::paging::USER_END;
 use crate::percpu::current;
 use crate::scheduler;
 use crate::signal::{SigInfo, SEGV_ACCERR, SEGV_MAPERR, SI_KERNEL};
@@ -24,14 +23,11 @@ use x86_64::registers::control::Cr2;
 
 // The handlers the entry stubs call (trap_entry.rs), one per kind of trap. Each returns what the
 // trap exit must do besides returning (`scheduler::take_work`): nothing, or leave through the
-// context switch because the scheduler picked another task.
+// context switch because the scheduler picked another task. The system calls (`int 0x80`,
+// `syscall`, and on kvm_pvm their #UD and #PF) and the timer tick's common case never get here:
+// the stubs run them (trap_entry.rs).
 
-/// `int 0x80` and `syscall`.
-#[no_mangle]
-extern "C" fn trap_syscall(f: &mut TrapFrame) -> u8 {
-    syscall::dispatch(f)
-}
-
+/// The timer, when its stub's fast path does not apply (see trap_entry.rs).
 #[no_mangle]
 extern "C" fn trap_timer(f: &mut TrapFrame) -> u8 {
     if crate::trace_events::on() {
@@ -40,24 +36,10 @@ extern "C" fn trap_timer(f: &mut TrapFrame) -> u8 {
     scheduler::timer_interrupt(f.user_mode())
 }
 
+/// A page fault (the stub took kvm_pvm's `syscall`, a fault at LSTAR with a user RCX, already;
+/// one with any other RCX is a jump into the kernel, and faults here like any other).
 #[no_mangle]
 extern "C" fn trap_page_fault(f: &mut TrapFrame) -> u8 {
-    // kvm_pvm: a `syscall` from ring 3 faults at LSTAR instead of entering ring 0 there. A user
-    // RIP can equal LSTAR only by that fault: the fetch of the instruction at LSTAR failed, so
-    // CR2 is LSTAR too and need not be read. Checked first and kept short: this is the system-
-    // call path. (A program that jumps to LSTAR itself gets the system call it asked for, if
-    // RCX holds a user address to return to; with any other RCX it is a jump into the kernel,
-    // a plain fault: the return must never `iretq` to a RIP the CPU would refuse in ring 0.)
-    if f.rip == syscall::lstar() && f.user_mode() & (f.rcx < USER_END) {
-        syscall::from_pvm_page_fault(f);
-        return syscall::dispatch(f);
-    }
-    other_page_fault(f)
-}
-
-#[cold]
-#[inline(never)]
-fn other_page_fault(f: &mut TrapFrame) -> u8 {
     if !f.user_mode() {
         kernel_fault(f);
     }
@@ -65,22 +47,12 @@ fn other_page_fault(f: &mut TrapFrame) -> u8 {
     scheduler::take_work()
 }
 
+/// An invalid opcode (the stub took kvm_pvm's `int 0x80` already).
 #[no_mangle]
 extern "C" fn trap_invalid_opcode(f: &mut TrapFrame) -> u8 {
     if !f.user_mode() {
         kernel_fault(f);
     }
-    // kvm_pvm: `int 0x80` (the common case, kept short; see user_invalid_opcode).
-    if uaccess::read_faulting_insn(f.rip) == Some([0xcd, SYSCALL_VECTOR as u8]) {
-        f.rip += 2;
-        return syscall::dispatch(f);
-    }
-    other_invalid_opcode(f)
-}
-
-#[cold]
-#[inline(never)]
-fn other_invalid_opcode(f: &mut TrapFrame) -> u8 {
     user_invalid_opcode(f)
 }
 

@@ -1,28 +1,46 @@
 //! Trap entry and exit: the only way into the kernel after boot, and the only way back out to
 //! ring 3 (OSTEP's "trap" and "return-from-trap").
 //!
-//! Every entry builds the same `TrapFrame` (trap_frame.rs) on the running task's kernel stack:
-//! the CPU pushes SS, RSP, RFLAGS, CS, RIP (and an error code for some exceptions); the stub
-//! pushes a zero error code where the CPU did not, the vector number, and the nine registers a
-//! Rust function may clobber (rax, rcx, rdx, rsi, rdi, r8-r11). The stubs of the rare vectors
-//! (most exceptions) then save the other six too (rbx, rbp, r12-r15), so a panic can print them.
-//! The four on hot paths (#UD and #PF, which carry system calls on kvm_pvm; the timer; `int
-//! 0x80` and `syscall`) only leave room for those six: the Rust handler preserves them by the C
-//! ABI, so when it returns they hold the task's values again. Only a context switch needs them in
-//! the frame, and `context_switch` saves them there itself. That keeps the common path (a system
-//! call that does not switch) twelve instructions shorter, which matters when each costs ~1,450
-//! cycles (kvm_pvm).
+//! # The short paths (system calls and the timer tick)
 //!
-//! Each vector has its own stub and calls its own handler in trap.rs; the handler returns what
-//! the exit must do besides returning: leave through `context_switch` because the scheduler
-//! chose another task, or through the slow exit (`trap_work` below, then trap_slow.rs), which
-//! first makes the frame whole for the calls that need every register (fork, execve,
-//! rt_sigreturn) and for signal delivery. The common paths never go there.
+//! On kvm_pvm every ring-0 instruction costs ~1,450 cycles, so the two paths every program takes
+//! are written out by hand here, and this file is the one place that builds their frames:
 //!
-//! `syscall_entry` is where the `syscall` instruction lands on a CPU that delivers it natively
-//! (LSTAR). It builds the same frame by hand and joins the `int 0x80` stub, so both share one
-//! dispatcher and one return path. (kvm_pvm never runs it in ring 0: there a `syscall` arrives
-//! as a page fault at this address, see trap.rs.)
+//! - **System call.** Four ways in, one frame, one dispatcher, one exit. `syscall` on kvm_pvm
+//!   is a #PF with RIP = LSTAR (`trap_stub_14`: RIP := RCX, RFLAGS := R11 made safe); `int 0x80`
+//!   on kvm_pvm is a #UD at bytes `CD 80` (`trap_stub_6`: RIP += 2); on a CPU that delivers them
+//!   (hardware KVM, QEMU TCG) `syscall_entry` (LSTAR) and `trap_stub_128` (the DPL-3 gate). Each
+//!   pushes the nine registers a Rust function may clobber and leaves room for the other six,
+//!   then `syscall_dispatch` counts the call and calls the table entry for RAX directly
+//!   (`syscall::TABLE`: the table itself is what `strace=1` or `trace=events` replaces, so
+//!   tracing costs the path nothing). The entry stores the result in the frame's RAX. On the
+//!   way out one per-CPU byte, `PerCpu::work`, says whether anything is pending: a switch
+//!   (`WORK_SWITCH`), or the slow exit (`WORK_SLOW`: a signal to take, a call that needs every
+//!   register such as fork, execve, rt_sigreturn or exit). It is tested once; zero means pop
+//!   nine registers and `iretq`.
+//! - **Timer tick that does not switch** (`trap_stub_32`): a leaf on RAX, RCX and RDX. When the
+//!   tick came from ring 3, nobody sleeps, nothing is pending and nothing asks for the slow tick
+//!   (`PerCpu::tick_gate`, one 64-bit test: the sleepers' count, `work`, and the `TICK_SLOW_*`
+//!   reasons: tracing on, periodic mode, xAPIC), and it is the scheduler's deadline, it charges
+//!   the tick to the slice, re-arms the TSC deadline one period on, sends the x2APIC EOI and
+//!   returns. Preemption due, tickless again, a stale interrupt, an idle CPU: before touching
+//!   anything it falls back to the full stub and `scheduler::timer_interrupt`, which decides the
+//!   same way in Rust.
+//!
+//! Every other trap builds the same `TrapFrame` (trap_frame.rs) on the running task's kernel
+//! stack: the CPU pushes SS, RSP, RFLAGS, CS, RIP (and an error code for some exceptions); the
+//! stub pushes a zero error code where the CPU did not, the vector number, and the nine scratch
+//! registers. The stubs of the rare vectors (most exceptions) then save the other six too (rbx,
+//! rbp, r12-r15), so a panic can print them. The hot ones (#UD and #PF, the timer, the system
+//! call) only leave room for those six: the Rust handler preserves them by the C ABI, so when it
+//! returns they hold the task's values again. Only a context switch and the slow exit need them
+//! in the frame, and they save them there themselves (`trap_work` below).
+//!
+//! The other stubs call their handler in trap.rs, which returns what the exit must do besides
+//! returning (the same `work` bits, read and cleared): leave through `context_switch` because
+//! the scheduler chose another task, or through the slow exit (`trap_work` below, then
+//! trap_slow.rs), which first makes the frame whole for the calls that need every register and
+//! for signal delivery. The common paths never go there.
 
 use crate::trap_frame::SYSCALL_VECTOR;
 
@@ -38,13 +56,24 @@ extern "C" {
     pub fn syscall_entry();
 }
 
+/// The RFLAGS bits a `syscall` that arrived as a #PF at LSTAR (kvm_pvm) returns with: R11's
+/// arithmetic flags, DF and ID, nothing else. RCX and R11 are the program's to set (it may jump
+/// to LSTAR itself), so TF and AC are dropped as SFMASK drops them, and so are IOPL, NT, RF, VM,
+/// VIF and VIP: an `iretq` from ring 0 would load them, and IOPL 3 would give ring 3 the I/O
+/// ports and `cli`. IF and the always-one bit 1 are set.
+const PVM_RFLAGS_KEEP: u64 = 0x1 | 0x4 | 0x10 | 0x40 | 0x80 | 0x400 | 0x800 | 0x20_0000;
+const PVM_RFLAGS_SET: u64 = 0x202;
+
+/// The tick's leaf tests `tick_gate` as one aligned 64-bit word.
+const _: () = assert!(crate::percpu::TICK_GATE.is_multiple_of(8));
+
 core::arch::global_asm!(
     r#"
     /* One stub per vector: push what the CPU did not (error code, vector), the scratch registers,
        reserve the callee-saved slots, call the handler, then return from the trap, or switch. */
-    .macro TRAP n, handler, has_error, save_all=1
+    .macro TRAP n, handler, has_error, save_all=1, name=trap_stub
     .balign 16
-trap_stub_\n:
+\name\()_\n:
     /* CFI, for debuggers: a signal frame whose CFA is the end of the frame the CPU pushed, so
        that the interrupted code's registers are found at fixed offsets below it (TrapFrame). */
     .cfi_startproc simple
@@ -70,33 +99,7 @@ trap_stub_\n:
     pushq $\n
     .cfi_adjust_cfa_offset 8
 trap_body_\n:
-    push %rax
-    .cfi_adjust_cfa_offset 8
-    .cfi_offset %rax, -64
-    push %rcx
-    .cfi_adjust_cfa_offset 8
-    .cfi_offset %rcx, -72
-    push %rdx
-    .cfi_adjust_cfa_offset 8
-    .cfi_offset %rdx, -80
-    push %rsi
-    .cfi_adjust_cfa_offset 8
-    .cfi_offset %rsi, -88
-    push %rdi
-    .cfi_adjust_cfa_offset 8
-    .cfi_offset %rdi, -96
-    push %r8
-    .cfi_adjust_cfa_offset 8
-    .cfi_offset %r8, -104
-    push %r9
-    .cfi_adjust_cfa_offset 8
-    .cfi_offset %r9, -112
-    push %r10
-    .cfi_adjust_cfa_offset 8
-    .cfi_offset %r10, -120
-    push %r11
-    .cfi_adjust_cfa_offset 8
-    .cfi_offset %r11, -128
+    PUSH_SCRATCH
     .if \save_all
     push %rbx
     .cfi_adjust_cfa_offset 8
@@ -126,8 +129,46 @@ trap_body_\n:
     jnz trap_work
     add $48, %rsp
     .cfi_adjust_cfa_offset -48
-    .global trap_exit_\n
 trap_exit_\n:
+    POP_SCRATCH_IRET
+    .cfi_endproc
+    .endm
+
+    /* The nine scratch registers, below the vector (CFA - 64 down to CFA - 128). */
+    .macro PUSH_SCRATCH from=rax
+    .ifc \from,rax
+    push %rax
+    .cfi_adjust_cfa_offset 8
+    .cfi_offset %rax, -64
+    push %rcx
+    .cfi_adjust_cfa_offset 8
+    .cfi_offset %rcx, -72
+    .endif
+    push %rdx
+    .cfi_adjust_cfa_offset 8
+    .cfi_offset %rdx, -80
+    push %rsi
+    .cfi_adjust_cfa_offset 8
+    .cfi_offset %rsi, -88
+    push %rdi
+    .cfi_adjust_cfa_offset 8
+    .cfi_offset %rdi, -96
+    push %r8
+    .cfi_adjust_cfa_offset 8
+    .cfi_offset %r8, -104
+    push %r9
+    .cfi_adjust_cfa_offset 8
+    .cfi_offset %r9, -112
+    push %r10
+    .cfi_adjust_cfa_offset 8
+    .cfi_offset %r10, -120
+    push %r11
+    .cfi_adjust_cfa_offset 8
+    .cfi_offset %r11, -128
+    .endm
+
+    /* RSP at the frame's r11: restore the nine, drop vector and error code, return. */
+    .macro POP_SCRATCH_IRET
     pop %r11
     .cfi_adjust_cfa_offset -8
     .cfi_same_value %r11
@@ -158,7 +199,22 @@ trap_exit_\n:
     add $16, %rsp
     .cfi_adjust_cfa_offset -16
     iretq
-    .cfi_endproc
+    .endm
+
+    /* CFI at a stub's first instruction: the CPU's frame, with (1) or without (0) an error code. */
+    .macro CPU_FRAME_CFI has_error
+    .cfi_startproc simple
+    .cfi_signal_frame
+    .if \has_error == 0
+    .cfi_def_cfa %rsp, 40
+    .else
+    .cfi_def_cfa %rsp, 48
+    .endif
+    .cfi_offset 52, -8
+    .cfi_offset %rsp, -16
+    .cfi_offset 49, -24
+    .cfi_offset 51, -32
+    .cfi_offset 16, -40
     .endm
 
     .section .text
@@ -168,7 +224,7 @@ trap_exit_\n:
     TRAP 3, trap_exception, 0
     TRAP 4, trap_exception, 0
     TRAP 5, trap_exception, 0
-    TRAP 6, trap_invalid_opcode, 0, 0
+    TRAP 6, trap_invalid_opcode, 0, 0, trap_full
     TRAP 7, trap_exception, 0
     TRAP 8, trap_exception, 1
     TRAP 9, trap_exception, 0
@@ -176,7 +232,7 @@ trap_exit_\n:
     TRAP 11, trap_exception, 1
     TRAP 12, trap_exception, 1
     TRAP 13, trap_exception, 1
-    TRAP 14, trap_page_fault, 1, 0
+    TRAP 14, trap_page_fault, 1, 0, trap_full
     TRAP 15, trap_exception, 0
     TRAP 16, trap_exception, 0
     TRAP 17, trap_exception, 1
@@ -194,10 +250,222 @@ trap_exit_\n:
     TRAP 29, trap_exception, 1
     TRAP 30, trap_exception, 1
     TRAP 31, trap_exception, 0
-    TRAP 32, trap_timer, 0, 0
+    TRAP 32, trap_timer, 0, 0, trap_full
     TRAP 36, trap_console, 0, 0
-    TRAP 128, trap_syscall, 0, 0
     TRAP 255, trap_spurious, 0, 0
+
+    /* #PF. kvm_pvm's `syscall`: a fault from ring 3 with RIP = LSTAR, RCX = the return address,
+       R11 = the flags. RIP = LSTAR means ring 3: in ring 0 the first instruction there (a store
+       to .bss, on the task's own stack never) cannot fault. A RCX that is no user address is a
+       jump into the kernel, not a call: a plain fault (an `iretq` to a non-canonical RIP would
+       fault in ring 0). Everything else is a page fault: the full stub, trap.rs. */
+    .balign 16
+trap_stub_14:
+    CPU_FRAME_CFI 1
+    cld
+    cmpq $syscall_entry, 8(%rsp)
+    jne trap_full_14
+    cmp %rcx, user_end(%rip)
+    jbe trap_full_14
+    mov %rcx, 8(%rsp)
+    mov %r11, 24(%rsp)
+    andq ${rflags_keep}, 24(%rsp)
+    orq ${rflags_set}, 24(%rsp)
+    pushq $14
+    .cfi_adjust_cfa_offset 8
+    PUSH_SCRATCH
+    sub $48, %rsp
+    .cfi_adjust_cfa_offset 48
+    mov %rsp, %rdi
+    /* falls through */
+
+    /* The system-call dispatcher, every way in: RSP = RDI = the frame (callee-saved slots
+       reserved), RAX = the number. The table's entry stores the result in the frame. */
+    .global syscall_dispatch
+syscall_dispatch:
+    mov CPU0+{current}(%rip), %rcx
+    lock incq {syscalls}(%rcx)
+    cmp ${table_len}, %rax
+    jae 2f
+    call *{table}(,%rax,8)
+1:  cmpb $0, CPU0+{work}(%rip)
+    jne 3f
+    .cfi_remember_state
+    add $48, %rsp
+    .cfi_adjust_cfa_offset -48
+    .global trap_exit
+trap_exit:                      /* RSP at a frame's r11 */
+    POP_SCRATCH_IRET
+    .cfi_restore_state
+2:  call syscall_beyond_the_table
+    jmp 1b
+3:  movzbl CPU0+{work}(%rip), %eax
+    movb $0, CPU0+{work}(%rip)
+    jmp trap_work
+    .cfi_endproc
+
+    /* #UD. kvm_pvm's `int 0x80`: a fault from ring 3 at the bytes CD 80. The CPU decoded the
+       instruction to fault on it, so its first byte is readable, and if that is CD (a two-byte
+       `int N`) so is the second. RFLAGS.AC is set around the reads for SMAP (`stac` kills a
+       kvm_pvm guest; this keeps TF for a debugger). Anything else: the full stub, trap.rs. */
+    .balign 16
+trap_stub_6:
+    CPU_FRAME_CFI 0
+    cld
+    testb $3, 8(%rsp)
+    jz trap_full_6
+    pushq $0
+    .cfi_adjust_cfa_offset 8
+    pushq $6
+    .cfi_adjust_cfa_offset 8
+    push %rax
+    .cfi_adjust_cfa_offset 8
+    .cfi_offset %rax, -64
+    push %rcx
+    .cfi_adjust_cfa_offset 8
+    .cfi_offset %rcx, -72
+    mov 32(%rsp), %rcx
+    pushfq
+    orq ${ac}, (%rsp)
+    popfq
+    cmpb $0xcd, (%rcx)
+    jne 4f
+    cmpb ${syscall_vector}, 1(%rcx)
+    jne 4f
+    pushfq
+    andq $~{ac}, (%rsp)
+    popfq
+    addq $2, 32(%rsp)
+    PUSH_SCRATCH rdx
+    sub $48, %rsp
+    .cfi_adjust_cfa_offset 48
+    mov %rsp, %rdi
+    jmp syscall_dispatch
+    .cfi_adjust_cfa_offset -104
+4:  pushfq
+    andq $~{ac}, (%rsp)
+    popfq
+    pop %rcx
+    pop %rax
+    jmp trap_body_6
+    .cfi_endproc
+
+    /* The `int 0x80` gate (DPL 3), where the CPU delivers it (not kvm_pvm). */
+    .balign 16
+trap_stub_128:
+    CPU_FRAME_CFI 0
+    cld
+    pushq $0
+    .cfi_adjust_cfa_offset 8
+    pushq ${syscall_vector}
+    .cfi_adjust_cfa_offset 8
+    PUSH_SCRATCH
+    sub $48, %rsp
+    .cfi_adjust_cfa_offset 48
+    mov %rsp, %rdi
+    jmp syscall_dispatch
+    .cfi_endproc
+
+    /* `syscall` where the CPU delivers it (LSTAR): RCX = user RIP, R11 = user RFLAGS, RSP still
+       the user's, IF, TF, DF and AC cleared by SFMASK. One CPU, so a static scratch slot can
+       hold the user RSP until it is in the frame. The first instruction must not fault (see
+       trap_stub_14). */
+    .balign 16
+    .global syscall_entry
+syscall_entry:
+    /* CFI: the caller's RIP is in RCX until the frame holds it (then as in the stubs). */
+    .cfi_startproc simple
+    .cfi_signal_frame
+    .cfi_def_cfa %rsp, 0
+    .cfi_register 16, %rcx
+    mov %rsp, syscall_user_rsp(%rip)
+    mov TSS+4(%rip), %rsp
+    pushq ${user_data}
+    .cfi_def_cfa %rsp, 8
+    pushq syscall_user_rsp(%rip)
+    .cfi_adjust_cfa_offset 8
+    .cfi_offset %rsp, -16
+    push %r11
+    .cfi_adjust_cfa_offset 8
+    pushq ${user_code}
+    .cfi_adjust_cfa_offset 8
+    push %rcx
+    .cfi_adjust_cfa_offset 8
+    .cfi_offset 16, -40
+    pushq $0
+    .cfi_adjust_cfa_offset 8
+    pushq ${syscall_vector}
+    .cfi_adjust_cfa_offset 8
+    PUSH_SCRATCH
+    sub $48, %rsp
+    .cfi_adjust_cfa_offset 48
+    mov %rsp, %rdi
+    jmp syscall_dispatch
+    .cfi_endproc
+
+    /* The timer. The tick's common case as a leaf (see the top of trap_entry.rs); it falls back
+       to the full stub (trap.rs, scheduler.rs) before it has changed anything. */
+    .balign 16
+trap_stub_32:
+    CPU_FRAME_CFI 0
+    testb $3, 8(%rsp)
+    jz trap_full_32
+    cmpq $0, CPU0+{tick_gate}(%rip)
+    jne trap_full_32
+    push %rax
+    .cfi_adjust_cfa_offset 8
+    push %rcx
+    .cfi_adjust_cfa_offset 8
+    push %rdx
+    .cfi_adjust_cfa_offset 8
+    mov {timer}+{next_tick}(%rip), %rdx
+    mov {timer}+{armed}(%rip), %rax
+    test %rdx, %rdx
+    jz 7f                       /* no tick due */
+    cmp %rdx, %rax
+    jb 7f                       /* the deadline that fired was not the tick's */
+    mov CPU0+{ticks_used}(%rip), %ecx
+    inc %ecx
+    mov {timer}+{forced}(%rip), %rdx
+    cmpl $0, CPU0+{nready}(%rip)
+    jne 6f
+    test %rdx, %rdx
+    jz 7f                       /* nobody else ready and no forced tick: tickless again */
+5:  mov %ecx, CPU0+{ticks_used}(%rip)
+    add %rdx, %rax              /* the next tick: one period after the one that fired */
+    mov %rax, {timer}+{next_tick}(%rip)
+    mov %rax, {timer}+{armed}(%rip)
+    incq {timer}+{interrupts}(%rip)
+    mov %rax, %rdx
+    shr $32, %rdx
+    mov ${tsc_deadline_msr}, %ecx
+    wrmsr
+    mov ${x2apic_eoi_msr}, %ecx
+    xor %eax, %eax
+    xor %edx, %edx
+    wrmsr
+    pop %rdx
+    .cfi_adjust_cfa_offset -8
+    pop %rcx
+    .cfi_adjust_cfa_offset -8
+    pop %rax
+    .cfi_adjust_cfa_offset -8
+    iretq
+    .cfi_adjust_cfa_offset 24
+6:  cmp CPU0+{slice_ticks}(%rip), %ecx
+    jae 7f                      /* the slice is used up and another task waits: preempt */
+    test %rdx, %rdx
+    jnz 5b
+    mov {timer}+{tick_cycles}(%rip), %rdx
+    jmp 5b
+7:  pop %rdx
+    .cfi_adjust_cfa_offset -8
+    pop %rcx
+    .cfi_adjust_cfa_offset -8
+    pop %rax
+    .cfi_adjust_cfa_offset -8
+    jmp trap_full_32
+    .cfi_endproc
 
     /* The trap exit when the handler asked for more than a return (AL = percpu::WORK_*):
        a switch only (1): context_switch. Otherwise the slow exit: the six callee-saved
@@ -235,38 +503,7 @@ trap_slow_entry:                /* RSP = a complete frame, ESI = the work (with 
     mov 40(%rsp), %rbx
     add $48, %rsp
     .cfi_adjust_cfa_offset -48
-    jmp trap_exit_128
-    .cfi_endproc
-
-    /* `syscall`: RCX = user RIP, R11 = user RFLAGS, RSP still the user's, IF cleared by SFMASK.
-       One CPU, so a static scratch slot can hold the user RSP until it is in the frame. */
-    .balign 16
-    .global syscall_entry
-syscall_entry:
-    /* CFI: the caller's RIP is in RCX until the frame holds it (then as in the stubs). */
-    .cfi_startproc simple
-    .cfi_signal_frame
-    .cfi_def_cfa %rsp, 0
-    .cfi_register 16, %rcx
-    mov %rsp, syscall_user_rsp(%rip)
-    mov TSS+4(%rip), %rsp
-    pushq ${user_data}
-    .cfi_def_cfa %rsp, 8
-    pushq syscall_user_rsp(%rip)
-    .cfi_adjust_cfa_offset 8
-    .cfi_offset %rsp, -16
-    push %r11
-    .cfi_adjust_cfa_offset 8
-    pushq ${user_code}
-    .cfi_adjust_cfa_offset 8
-    push %rcx
-    .cfi_adjust_cfa_offset 8
-    .cfi_offset 16, -40
-    pushq $0
-    .cfi_adjust_cfa_offset 8
-    pushq ${syscall_vector}
-    .cfi_adjust_cfa_offset 8
-    jmp trap_body_128
+    jmp trap_exit
     .cfi_endproc
 
     .section .bss
@@ -276,6 +513,8 @@ syscall_user_rsp:
 
     .section .rodata
     .balign 8
+user_end:
+    .quad {user_end}
     .global trap_stubs
 trap_stubs:
     .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,36,128,255
@@ -285,5 +524,26 @@ trap_stubs:
     user_data = const crate::gdt::USER_DATA,
     user_code = const crate::gdt::USER_CODE,
     syscall_vector = const SYSCALL_VECTOR,
+    user_end = const crate::memory::paging::USER_END,
+    rflags_keep = const PVM_RFLAGS_KEEP,
+    rflags_set = const PVM_RFLAGS_SET,
+    ac = const 1u64 << 18,
+    current = const crate::percpu::CURRENT,
+    work = const crate::percpu::WORK,
+    tick_gate = const crate::percpu::TICK_GATE,
+    ticks_used = const crate::percpu::TICKS_USED,
+    slice_ticks = const crate::percpu::SLICE_TICKS,
+    nready = const crate::percpu::NREADY,
+    syscalls = const crate::process::STATS_SYSCALLS,
+    table_len = const crate::syscall_table::TABLE_LEN,
+    table = sym crate::syscall::TABLE,
+    timer = sym crate::timer::TIMER,
+    next_tick = const crate::timer::NEXT_TICK,
+    armed = const crate::timer::ARMED,
+    forced = const crate::timer::FORCED_TICK_CYCLES,
+    tick_cycles = const crate::timer::TICK_CYCLES,
+    interrupts = const crate::timer::INTERRUPTS,
+    tsc_deadline_msr = const crate::lapic::TSC_DEADLINE_MSR,
+    x2apic_eoi_msr = const crate::lapic::X2APIC_EOI_MSR,
     options(att_syntax)
 );

@@ -150,6 +150,97 @@ pub fn translate_user(mem: &impl PhysMem, root: u64, va: u64, write: bool) -> Op
     )
 }
 
+/// The user pages of `[va, va + len)` that `translate_user` would accept (`write`: for a
+/// write), in order, as (physical address, bytes) pieces, one a page. The upper levels are
+/// walked once per page table (2 MiB of address space), then one entry is read a page: a
+/// long buffer costs a load and a test a page, not a walk. The iterator ends at the end of
+/// the range or at the first page not accessible ([`UserPages::at`] says which); once that
+/// page is made accessible, [`UserPages::rewalk`] goes on from it.
+pub struct UserPages<'m, M: PhysMem> {
+    mem: &'m M,
+    root: u64,
+    at: u64,
+    end: u64,
+    need: u64,
+    /// The page table that maps addresses below `table_end`, when `at` is below it.
+    table: u64,
+    table_end: u64,
+}
+
+/// `UserPages` over `[va, va + len)`; `None` when the range wraps or leaves user space.
+pub fn user_pages<M: PhysMem>(
+    mem: &M,
+    root: u64,
+    va: u64,
+    len: u64,
+    write: bool,
+) -> Option<UserPages<'_, M>> {
+    let end = va.checked_add(len).filter(|&e| e <= USER_END)?;
+    Some(UserPages {
+        mem,
+        root,
+        at: va,
+        end,
+        need: PRESENT | USER | if write { WRITABLE } else { 0 },
+        table: 0,
+        table_end: 0,
+    })
+}
+
+impl<M: PhysMem> UserPages<'_, M> {
+    /// Where the next piece would start: the range's end once it is all handed out.
+    pub fn at(&self) -> u64 {
+        self.at
+    }
+
+    /// Whether every piece has been handed out.
+    pub fn done(&self) -> bool {
+        self.at >= self.end
+    }
+
+    /// Forgets the page table in hand (the tables changed: a page was made present).
+    pub fn rewalk(&mut self) {
+        self.table_end = 0;
+    }
+}
+
+impl<M: PhysMem> Iterator for UserPages<'_, M> {
+    type Item = (u64, u64);
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<(u64, u64)> {
+        let at = self.at;
+        if at >= self.end {
+            return None;
+        }
+        if at >= self.table_end {
+            let mut t = self.root;
+            for level in (1..=PML4_LEVEL).rev() {
+                let e = self.mem.read(t, index(at, level));
+                if e & self.need != self.need {
+                    return None;
+                }
+                if e & HUGE != 0 {
+                    let size = 1u64 << (12 + 9 * level);
+                    let n = (size - (at & (size - 1))).min(self.end - at);
+                    self.at += n;
+                    return Some(((e & ADDR_MASK & !(size - 1)) | (at & (size - 1)), n));
+                }
+                t = e & ADDR_MASK;
+            }
+            self.table = t;
+            self.table_end = ((at >> 21) + 1) << 21;
+        }
+        let e = self.mem.read(self.table, index(at, 0));
+        if e & self.need != self.need {
+            return None;
+        }
+        let n = (PAGE - (at & (PAGE - 1))).min(self.end - at);
+        self.at += n;
+        Some(((e & ADDR_MASK) | (at & (PAGE - 1)), n))
+    }
+}
+
 /// Calls `f(i)` for every present entry `i` in `first..=last` of table `t`. Absent entries
 /// are skipped 64 or eight at a time (one OR of the entries, then one test), so an empty
 /// stretch of a table costs little more than one load an entry, not the five of a test each.
@@ -418,6 +509,50 @@ mod tests {
         let slot = leaf(&mem, root, 0x40_1000).unwrap();
         assert_eq!(slot.read(&mem) & !ADDR_MASK, USER | WRITABLE | PRESENT);
         assert!(leaf(&mem, root, 0x8000_0000).is_none());
+    }
+
+    #[test]
+    fn user_pages_walks_each_table_once_and_stops_where_access_ends() {
+        let mem = FakeMem::new(16);
+        let root = mem.alloc_table().unwrap();
+        // Four pages across a page-table boundary (0x1fe000..0x202000), the third read-only.
+        for (i, va) in [0x1fe000u64, 0x1ff000, 0x200000, 0x201000]
+            .iter()
+            .enumerate()
+        {
+            let flags = if i == 2 { USER } else { USER | WRITABLE };
+            map(&mem, root, *va, 0x5000_0000 + i as u64 * PAGE, flags).unwrap();
+        }
+        let pieces = |va, len, write| {
+            let mut it = user_pages(&mem, root, va, len, write).unwrap();
+            let v: std::vec::Vec<_> = it.by_ref().collect();
+            (v, it.at(), it.done())
+        };
+        let (v, stop, done) = pieces(0x1fe800, 0x2900, false);
+        assert_eq!((stop, done), (0x201100, true));
+        assert_eq!(
+            v,
+            [
+                (0x5000_0800, 0x800),
+                (0x5000_1000, 0x1000),
+                (0x5000_2000, 0x1000),
+                (0x5000_3000, 0x100)
+            ]
+        );
+        // For a write, the read-only page ends it; past the mapping, the unmapped page does.
+        assert_eq!(pieces(0x1fe000, 0x4000, true).1, 0x200000);
+        let (v, stop, done) = pieces(0x201000, 0x2000, false);
+        assert_eq!((v.len(), stop, done), (1, 0x202000, false));
+        // Once the missing page is mapped, a rewalk goes on from it.
+        let mut it = user_pages(&mem, root, 0x201000, 0x2000, false).unwrap();
+        assert_eq!(it.by_ref().count(), 1);
+        map(&mem, root, 0x202000, 0x6000_0000, USER).unwrap();
+        it.rewalk();
+        assert_eq!(it.next(), Some((0x6000_0000, 0x1000)));
+        assert!(it.done());
+        // The kernel half, and a range that wraps, are refused.
+        assert!(user_pages(&mem, root, USER_END - 0x1000, 0x2000, false).is_none());
+        assert!(user_pages(&mem, root, u64::MAX - 10, 20, false).is_none());
     }
 
     #[test]

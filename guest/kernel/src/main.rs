@@ -167,10 +167,7 @@ pub extern "C" fn kmain(start_info_paddr: u64) -> ! {
         on_off(features.smap),
         if features.x2apic { "x2APIC" } else { "xAPIC" }
     );
-    println!(
-        "  timer     {} Hz, slice {} tick(s), {}",
-        config.hz, config.slice, timer_mode
-    );
+    // Before the timer line, which tests take as the banner's last.
     match virtio_console::init(info.cmdline) {
         virtio_console::Found::None => {}
         virtio_console::Found::Ready { base, irq, size } => {
@@ -186,6 +183,10 @@ pub extern "C" fn kmain(start_info_paddr: u64) -> ! {
             println!("  console   the UART: the virtio console is unusable: {why}")
         }
     }
+    println!(
+        "  timer     {} Hz, slice {} tick(s), {}",
+        config.hz, config.slice, timer_mode
+    );
     if !random::init() {
         println!("  random    no entropy from the host: seeded from the TSC (not secret)");
     }

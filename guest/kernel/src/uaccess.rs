@@ -63,19 +63,39 @@ fn phys_in(mm: &AddressSpace, addr: u64, write: bool) -> Result<u64, Fault> {
     }
 }
 
-/// The physical address of user address `addr` of the address space we run in (`pml4`),
-/// readable from user mode, made present first if a region of ours allows it: a device then
-/// reads the user's bytes where they are (the virtio console's write). The address must stay
-/// mapped while the device reads it: one CPU, interrupts off until the device is done.
-pub fn user_phys_for_read(pml4: u64, addr: u64) -> Result<u64, Fault> {
-    if addr >= USER_END {
-        return Err(Fault);
+/// The pages of `[addr, addr + len)`, user memory of the address space we run in (`pml4`)
+/// readable from user mode, as physical pieces, for a device to read the user's bytes where
+/// they are (the virtio console's write). A page not present yet but in a region of ours is
+/// made present, as `check` does for a copy. The pages must stay mapped while the device
+/// reads them: one CPU, interrupts off until it is done.
+pub struct PagesForRead {
+    pml4: u64,
+    pages: crate::memory::paging::UserPagesIter,
+}
+
+impl PagesForRead {
+    /// `None` when the range wraps or leaves user space.
+    #[inline(always)]
+    pub fn new(pml4: u64, addr: u64, len: u64) -> Option<PagesForRead> {
+        let pages = crate::memory::paging::user_pages(pml4, addr, len, false)?;
+        Some(PagesForRead { pml4, pages })
     }
-    if let Some(pa) = translate_user(pml4, addr, false) {
-        return Ok(pa);
+
+    /// The next piece (physical address, bytes); `Ok(None)` at the end, `Err` at a page that
+    /// is not user memory.
+    #[inline(always)]
+    pub fn next(&mut self) -> Result<Option<(u64, u64)>, Fault> {
+        loop {
+            if let Some(piece) = self.pages.next() {
+                return Ok(Some(piece));
+            }
+            if self.pages.done() {
+                return Ok(None);
+            }
+            fault_in(self.pml4, self.pages.at() & !(PAGE_SIZE - 1), false)?;
+            self.pages.rewalk();
+        }
     }
-    fault_in(pml4, addr & !(PAGE_SIZE - 1), false)?;
-    translate_user(pml4, addr, false).ok_or(Fault)
 }
 
 /// Copies `src` to user address `dst` of the address space `mm`, which need not be the one we

@@ -390,9 +390,10 @@ pub fn targets(r: &Results) -> Vec<Target> {
         },
         Target {
             key: "int80_excess",
-            goal: "null syscall (`int 0x80`) <= floor + 40 ring-0 instructions",
+            // Issue 13's budget: the #UD path must read the `CD 80` bytes from user memory.
+            goal: "null syscall (`int 0x80`) <= floor + 60 ring-0 instructions (issue 13)",
             value: exact_excess(r, "int80_getpid"),
-            limit: 40.0,
+            limit: 60.0,
             at_most: true,
             unit: "instructions",
             note: excess_note(

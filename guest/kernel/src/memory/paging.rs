@@ -153,6 +153,21 @@ pub fn translate_user(pml4: u64, va: u64, write: bool) -> Option<u64> {
     pt::translate_user(&DirectMap, pml4, va, write)
 }
 
+/// The iterator `user_pages` returns.
+pub type UserPagesIter = pt::UserPages<'static, DirectMap>;
+
+/// `kcore::pagetable::user_pages` in `pml4`: each user page of a range as a physical piece,
+/// one walk per page table.
+#[inline(always)]
+pub fn user_pages(
+    pml4: u64,
+    va: u64,
+    len: u64,
+    write: bool,
+) -> Option<pt::UserPages<'static, DirectMap>> {
+    pt::user_pages(&DirectMap, pml4, va, len, write)
+}
+
 /// A new address space: an empty user half and the kernel's half.
 pub fn new_address_space() -> Result<u64, OutOfMemory> {
     let pml4 = FRAMES.lock().alloc_zeroed().ok_or(OutOfMemory)?;

@@ -12,7 +12,10 @@
  *   overflow   unbounded recursion, into the guard page below the stack: SIGSEGV, 139
  *   lstar ADDR a jump to ADDR (the kernel's `syscall` entry) with a non-canonical RCX, which a
  *              `syscall` would have made the return address: SIGSEGV, 139, never a kernel
- *              fault on the way back (the sysret/iret class of bug) */
+ *              fault on the way back (the sysret/iret class of bug)
+ *   lstarflags ADDR  the same jump with a good return address, rax = getpid and r11 asking
+ *              for IOPL 3 with interrupts off: taken as a system call (a #PF at LSTAR), it
+ *              must come back with IF set and IOPL 0; prints the flags, exits 0 if they are */
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -87,6 +90,21 @@ int main(int argc, char **argv)
 				 :
 				 : "r"(target)
 				 : "rax", "rcx", "r11", "memory");
+	} else if (!strcmp(what, "lstarflags") && argc > 2) {
+		unsigned long target = strtoul(argv[2], 0, 0), flags;
+		long r;
+		__asm__ volatile("lea 1f(%%rip), %%rcx\n\t"
+				 "mov $0x3002, %%r11\n\t" /* IOPL 3, IF clear */
+				 "mov $39, %%eax\n\t"    /* getpid */
+				 "jmp *%2\n"
+				 "1:\tmov %%rax, %1\n\t"
+				 "pushfq\n\t"
+				 "pop %0"
+				 : "=r"(flags), "=r"(r)
+				 : "r"(target)
+				 : "rax", "rcx", "r11", "memory");
+		printf("trap: lstarflags: getpid = %ld, rflags %#lx\n", r, flags);
+		return (flags & 0x3000) == 0 && (flags & 0x200) && r == getpid() ? 0 : 1;
 	} else {
 		printf("trap: unknown %s\n", what);
 		return 2;

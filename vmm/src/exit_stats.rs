@@ -13,13 +13,13 @@ use kvm_ioctls::VcpuExit;
 
 use abi::machine::port;
 
-/// One kind of exit: what happened, and the port for port I/O.
+/// One kind of exit: what happened, and the port for port I/O or the address for MMIO.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ExitKind {
     PortOut(u16),
     PortIn(u16),
-    MmioRead,
-    MmioWrite,
+    MmioRead(u64),
+    MmioWrite(u64),
     Hlt,
     Debug,
     Shutdown,
@@ -35,8 +35,8 @@ impl ExitKind {
         match exit {
             VcpuExit::IoOut(p, _) => ExitKind::PortOut(*p),
             VcpuExit::IoIn(p, _) => ExitKind::PortIn(*p),
-            VcpuExit::MmioRead(..) => ExitKind::MmioRead,
-            VcpuExit::MmioWrite(..) => ExitKind::MmioWrite,
+            VcpuExit::MmioRead(a, _) => ExitKind::MmioRead(*a),
+            VcpuExit::MmioWrite(a, _) => ExitKind::MmioWrite(*a),
             VcpuExit::Hlt => ExitKind::Hlt,
             VcpuExit::Debug(_) => ExitKind::Debug,
             VcpuExit::Shutdown => ExitKind::Shutdown,
@@ -46,13 +46,13 @@ impl ExitKind {
         }
     }
 
-    /// "port out 0x3f8 COM1", "MMIO read", ...
+    /// "port out 0x3f8 COM1", "MMIO write 0xd0000050 virtio-console notify", ...
     pub fn name(&self) -> String {
         match self {
             ExitKind::PortOut(p) => format!("port out {p:#x} {}", device_name(*p)),
             ExitKind::PortIn(p) => format!("port in {p:#x} {}", device_name(*p)),
-            ExitKind::MmioRead => "MMIO read".into(),
-            ExitKind::MmioWrite => "MMIO write".into(),
+            ExitKind::MmioRead(a) => format!("MMIO read {a:#x} {}", mmio_name(*a)),
+            ExitKind::MmioWrite(a) => format!("MMIO write {a:#x} {}", mmio_name(*a)),
             ExitKind::Hlt => "HLT".into(),
             ExitKind::Debug => "debug".into(),
             ExitKind::Shutdown => "shutdown (triple fault)".into(),
@@ -62,6 +62,27 @@ impl ExitKind {
             ExitKind::Other => "other".into(),
         }
     }
+}
+
+/// The device (and, for the virtio console, the register) behind an MMIO address.
+pub fn mmio_name(a: u64) -> String {
+    use abi::virtio::{mmio, CONSOLE_MMIO_BASE, CONSOLE_MMIO_SIZE};
+    let Some(off) = a
+        .checked_sub(CONSOLE_MMIO_BASE)
+        .filter(|&o| o < CONSOLE_MMIO_SIZE)
+    else {
+        return "none".into();
+    };
+    let reg = match off {
+        mmio::QUEUE_NOTIFY => "notify",
+        mmio::INTERRUPT_STATUS => "interrupt status",
+        mmio::INTERRUPT_ACK => "interrupt ack",
+        mmio::STATUS => "status",
+        mmio::CONFIG_GENERATION => "config generation",
+        o if o >= mmio::CONFIG => "config",
+        _ => "set-up",
+    };
+    format!("virtio-console {reg}")
 }
 
 /// The device behind a port (devices/io_bus.rs dispatches the same way).
@@ -222,6 +243,22 @@ impl ExitStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mmio_exits_are_named_by_device_and_register() {
+        assert_eq!(
+            ExitKind::MmioWrite(0xd000_0050).name(),
+            "MMIO write 0xd0000050 virtio-console notify"
+        );
+        assert_eq!(
+            ExitKind::MmioRead(0xd000_0102).name(),
+            "MMIO read 0xd0000102 virtio-console config"
+        );
+        assert_eq!(
+            ExitKind::MmioRead(0xfee0_0000).name(),
+            "MMIO read 0xfee00000 none"
+        );
+    }
 
     #[test]
     fn each_exit_is_counted_once_with_its_handling_time() {

@@ -202,6 +202,21 @@ impl<M: PhysMem> UserPages<'_, M> {
     pub fn rewalk(&mut self) {
         self.table_end = 0;
     }
+
+    /// The page table in hand and the end of the addresses it maps (0: none yet), for a
+    /// caller to remember as a TLB remembers a translation.
+    pub fn table(&self) -> (u64, u64) {
+        (self.table, self.table_end)
+    }
+
+    /// Starts from page table `table`, which the caller knows maps the 2 MiB around the
+    /// range's start with the access this iterator checks (an earlier `table()`, no table
+    /// written since): the upper levels are not walked again.
+    pub fn starting_in(mut self, table: u64) -> Self {
+        self.table = table;
+        self.table_end = ((self.at >> 21) + 1) << 21;
+        self
+    }
 }
 
 impl<M: PhysMem> Iterator for UserPages<'_, M> {
@@ -550,6 +565,13 @@ mod tests {
         it.rewalk();
         assert_eq!(it.next(), Some((0x6000_0000, 0x1000)));
         assert!(it.done());
+        // A remembered table saves the walk and gives the same pieces.
+        let (table, end) = it.table();
+        assert_eq!(end, 0x40_0000);
+        let mut again = user_pages(&mem, root, 0x201000, 0x2000, false)
+            .unwrap()
+            .starting_in(table);
+        assert_eq!(again.next(), Some((0x5000_3000, 0x1000)));
         // The kernel half, and a range that wraps, are refused.
         assert!(user_pages(&mem, root, USER_END - 0x1000, 0x2000, false).is_none());
         assert!(user_pages(&mem, root, u64::MAX - 10, 20, false).is_none());

@@ -10,7 +10,7 @@
 use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 use crate::memory::address_space::{AddressSpace, Fault as MmFault};
-use crate::memory::paging::{translate_user, USER_END};
+use crate::memory::paging::{translate_user, LeafTableCache, USER_END};
 use crate::memory::PAGE_SIZE;
 use kcore::user_range;
 
@@ -74,11 +74,21 @@ pub struct PagesForRead {
 }
 
 impl PagesForRead {
-    /// `None` when the range wraps or leaves user space.
+    /// `None` when the range wraps or leaves user space. `cache` may know the page table of
+    /// the range's start, and learns the last one walked to (`done`).
     #[inline(always)]
-    pub fn new(pml4: u64, addr: u64, len: u64) -> Option<PagesForRead> {
-        let pages = crate::memory::paging::user_pages(pml4, addr, len, false)?;
+    pub fn new(pml4: u64, addr: u64, len: u64, cache: &LeafTableCache) -> Option<PagesForRead> {
+        let mut pages = crate::memory::paging::user_pages(pml4, addr, len, false)?;
+        if let Some(table) = cache.get(pml4, addr) {
+            pages = pages.starting_in(table);
+        }
         Some(PagesForRead { pml4, pages })
+    }
+
+    /// Hands the page table in use to `cache` for the next call.
+    #[inline(always)]
+    pub fn done(&self, cache: &mut LeafTableCache) {
+        cache.put(self.pml4, &self.pages);
     }
 
     /// The next piece (physical address, bytes); `Ok(None)` at the end, `Err` at a page that

@@ -28,7 +28,7 @@ use abi::termios::WinSize;
 use abi::virtio::{console, feature, mmio, ring, status};
 
 use crate::memory::frame::FRAMES;
-use crate::memory::paging::{map_mmio, LAPIC_MMIO};
+use crate::memory::paging::{map_mmio, LeafTableCache, LAPIC_MMIO};
 use crate::memory::{phys_to_virt, PAGE_SIZE};
 use crate::sync::IrqLock;
 
@@ -148,6 +148,8 @@ pub struct Driver {
     config_changed: bool,
     /// Its interrupt line is routed (else input must be polled).
     irq: bool,
+    /// The page table of the last buffer written from (uaccess::PagesForRead).
+    leaf: LeafTableCache,
 }
 
 static DRIVER: IrqLock<Option<Driver>> = IrqLock::new("virtio console", None);
@@ -304,6 +306,7 @@ fn start() -> Result<Driver, &'static str> {
         has_size,
         config_changed: false,
         irq: false,
+        leaf: LeafTableCache::new(),
     };
     d.tx.set_avail_flags(ring::AVAIL_F_NO_INTERRUPT);
     for id in 0..RX_BUFFERS.min(d.rx.size) {
@@ -457,11 +460,11 @@ pub fn write_user(pml4: u64, buf: u64, len: u64) -> Option<crate::sys::SysResult
     if !active() {
         return None;
     }
-    let Some(mut pages) = crate::uaccess::PagesForRead::new(pml4, buf, len) else {
-        return Some(Err(abi::Errno::EFAULT));
-    };
     let mut guard = DRIVER.lock();
     let d = guard.as_mut()?;
+    let Some(mut pages) = crate::uaccess::PagesForRead::new(pml4, buf, len, &d.leaf) else {
+        return Some(Err(abi::Errno::EFAULT));
+    };
     // The chain is built in the descriptor table itself as the pages are found (no list on
     // the stack to fill and copy): descriptor n - 1 is its last, ending at `last_end`.
     let (mut n, mut last_end, mut last_len) = (0u16, u64::MAX, 0u32);
@@ -495,6 +498,7 @@ pub fn write_user(pml4: u64, buf: u64, len: u64) -> Option<crate::sys::SysResult
         last_end = pa + k;
         queued += k;
     }
+    pages.done(&mut d.leaf);
     if n > 0 && !d.send(n) {
         give_up(&mut guard);
         return Some(Ok(sent));

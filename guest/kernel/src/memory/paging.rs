@@ -153,6 +153,49 @@ pub fn translate_user(pml4: u64, va: u64, write: bool) -> Option<u64> {
     pt::translate_user(&DirectMap, pml4, va, write)
 }
 
+/// The page table that maps one 2 MiB stretch of a user address space, remembered as a TLB
+/// would: the console's writes come from the same buffer again and again, and the upper three
+/// levels of a walk are ~45 instructions. Good while no page-table entry anywhere has been
+/// written since it was filled (`TABLE_WRITES`, as for `TranslationCache`).
+pub struct LeafTableCache {
+    pml4: u64,
+    region: u64,
+    table: u64,
+    writes: u64,
+}
+
+impl LeafTableCache {
+    pub const fn new() -> LeafTableCache {
+        LeafTableCache {
+            pml4: 0,
+            region: u64::MAX,
+            table: 0,
+            writes: u64::MAX,
+        }
+    }
+
+    /// The page table mapping `va` in `pml4`, if remembered and still good.
+    #[inline(always)]
+    pub fn get(&self, pml4: u64, va: u64) -> Option<u64> {
+        (self.writes == TABLE_WRITES.load(Relaxed) && self.pml4 == pml4 && self.region == va >> 21)
+            .then_some(self.table)
+    }
+
+    /// Remembers the table `pages` last walked to, if any.
+    #[inline(always)]
+    pub fn put(&mut self, pml4: u64, pages: &UserPagesIter) {
+        let (table, end) = pages.table();
+        if end != 0 {
+            *self = LeafTableCache {
+                pml4,
+                region: (end >> 21) - 1,
+                table,
+                writes: TABLE_WRITES.load(Relaxed),
+            };
+        }
+    }
+}
+
 /// The iterator `user_pages` returns.
 pub type UserPagesIter = pt::UserPages<'static, DirectMap>;
 

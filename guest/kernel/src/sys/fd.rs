@@ -62,6 +62,11 @@ pub fn sys_write(f: &mut TrapFrame) -> SysResult {
     if stopped_by_tostop(f, &file)? {
         return Ok(f.rax);
     }
+    // The console first, outside write_file, whose frame its other arms need: most writes
+    // are the console's, and on kvm_pvm that frame is ~30 instructions of a ~300 path.
+    if matches!(file.kind, FileKind::Console) && file.writable() {
+        return console::write_user(f.rsi, f.rdx);
+    }
     write_file(f, &file, f.rsi, f.rdx)
 }
 

@@ -76,18 +76,7 @@ core::arch::global_asm!(
 \name\()_\n:
     /* CFI, for debuggers: a signal frame whose CFA is the end of the frame the CPU pushed, so
        that the interrupted code's registers are found at fixed offsets below it (TrapFrame). */
-    .cfi_startproc simple
-    .cfi_signal_frame
-    .if \has_error == 0
-    .cfi_def_cfa %rsp, 40
-    .else
-    .cfi_def_cfa %rsp, 48
-    .endif
-    .cfi_offset 52, -8
-    .cfi_offset %rsp, -16
-    .cfi_offset 49, -24
-    .cfi_offset 51, -32
-    .cfi_offset 16, -40
+    CPU_FRAME_CFI \has_error
     /* An interrupt or exception leaves RFLAGS.DF as ring 3 had it (only `syscall` clears it,
        through SFMASK), and the kernel's string copies assume it clear: a program that ran
        `std` would have them copy backwards, over kernel memory. */

@@ -439,11 +439,13 @@ pub fn polled() -> bool {
     DRIVER.lock().as_ref().is_some_and(|d| !d.irq)
 }
 
-/// The device stopped working: back to the UART, said once.
+/// The device stopped working: back to the UART, said once. The device is reset, so that a
+/// VMM that routes input by the driver's state (ours) sends it to the UART again.
 #[cold]
 fn give_up(d: &mut Option<Driver>) {
     *d = None;
     ACTIVE.store(false, Ordering::Relaxed);
+    write32(mmio::STATUS, 0);
     crate::println!(
         "kernel: the virtio console stopped working (the device needs a reset); back to the UART"
     );

@@ -443,9 +443,14 @@ pub fn polled() -> bool {
 /// VMM that routes input by the driver's state (ours) sends it to the UART again.
 #[cold]
 fn give_up(d: &mut Option<Driver>) {
-    *d = None;
     ACTIVE.store(false, Ordering::Relaxed);
     write32(mmio::STATUS, 0);
+    // Reset, the device no longer uses the rings and buffers: their pages go back.
+    if let Some(old) = d.take() {
+        for page in [old.rx.page, old.tx.page, old.rx_buffers, old.bounce] {
+            FRAMES.lock().free(page);
+        }
+    }
     crate::println!(
         "kernel: the virtio console stopped working (the device needs a reset); back to the UART"
     );

@@ -221,6 +221,52 @@ fn value_after(gdb: &str, marker: &str) -> Option<i64> {
 }
 
 #[test]
+fn a_virtio_console_that_breaks_hands_the_output_to_the_uart() {
+    // gdb makes the kernel's next available index jump by 1,000 (more than the queue holds):
+    // the VMM's device breaks (one warning), the kernel finds DEVICE_NEEDS_RESET, resets it,
+    // says so on the UART, and the write it was doing and every later one go through the
+    // UART: the whole stream arrives.
+    let blast = lde::user("blast", "8192 1024");
+    let s = debug(
+        "virtio-broken",
+        Listen::Unix,
+        &["--user", &blast],
+        "break kernel::virtio_console::write_user\n\
+         continue\n\
+         set var kernel::virtio_console::DRIVER.value.value.0.tx.avail_idx = 1000\n\
+         delete\n\
+         continue\n",
+        None,
+    );
+    assert_eq!(s.vmm_status, Some(0), "{}\n{}", s.vmm_stdout, s.vmm_stderr);
+    assert_eq!(
+        s.vmm_stderr
+            .matches("virtio-console: the guest broke queue 1")
+            .count(),
+        1,
+        "{}",
+        s.vmm_stderr
+    );
+    assert!(
+        s.vmm_stdout
+            .contains("kernel: the virtio console stopped working"),
+        "{}",
+        s.vmm_stdout
+    );
+    let begin = "blast: begin\n";
+    let at = s.vmm_stdout.find(begin).expect("blast's first line") + begin.len();
+    let end = s.vmm_stdout[at..]
+        .find("blast: end\n")
+        .expect("blast's last line");
+    assert_eq!(
+        abi::bench::stream_mismatch(&s.vmm_stdout.as_bytes()[at..at + end], 8192),
+        None,
+        "{}",
+        s.vmm_stdout
+    );
+}
+
+#[test]
 fn syscall_dispatcher_backtrace_step_finish_and_exit() {
     let user = counter().display().to_string();
     let script = format!(

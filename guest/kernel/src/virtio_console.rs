@@ -491,7 +491,7 @@ pub fn write_user(pml4: u64, buf: u64, len: u64) -> Option<crate::sys::SysResult
             if n == d.tx.size {
                 if !d.send(n) {
                     give_up(&mut guard);
-                    return Some(Ok(sent));
+                    return gave_up_after(sent);
                 }
                 (sent, queued, n) = (sent + queued, 0, 0);
             }
@@ -508,9 +508,16 @@ pub fn write_user(pml4: u64, buf: u64, len: u64) -> Option<crate::sys::SysResult
     pages.done(&mut d.leaf);
     if n > 0 && !d.send(n) {
         give_up(&mut guard);
-        return Some(Ok(sent));
+        return gave_up_after(sent);
     }
     Some(Ok(sent + queued))
+}
+
+/// What a write returns when the device broke under it: what was sent, or, if nothing was,
+/// `None`, so that the caller writes it all through the UART.
+#[cold]
+fn gave_up_after(sent: u64) -> Option<crate::sys::SysResult> {
+    (sent > 0).then_some(Ok(sent))
 }
 
 /// Writes kernel bytes (the terminal's echo, sendfile's data) through the bounce page; false

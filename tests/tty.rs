@@ -213,6 +213,19 @@ fn a_background_read_is_stopped_by_sigttin_and_a_mode_change_by_sigttou() {
     }
 }
 
+#[test]
+fn a_session_leaders_exit_hangs_up_its_foreground_group() {
+    let st = both("hup", |p, _| {
+        p.expect("member ready", 30);
+        p.expect("member hung up", 20);
+        p.expect("terminal back: yes", 10);
+        p.expect("hup done", 10);
+    });
+    for s in st {
+        assert_eq!(s.code(), Some(0), "{s:?}");
+    }
+}
+
 /// The VMM's own ways out: each leaves the terminal as it was (checked by `session`).
 #[test]
 fn the_terminal_mode_survives_timeout_crash_signals_and_the_escape_key() {

@@ -11,7 +11,10 @@
  *   ttyprobe bg      a background group that reads the terminal is stopped by SIGTTIN, reads
  *                    once it is made the foreground and continued; with SIGTTIN ignored
  *                    the read fails with EIO; a background tcsetattr is stopped by SIGTTOU,
- *                    and goes ahead with SIGTTOU ignored; with TOSTOP, so is a write */
+ *                    and goes ahead with SIGTTOU ignored; with TOSTOP, so is a write
+ *   ttyprobe hup     a child session takes the terminal (TIOCSCTTY, stealing it as root may)
+ *                    with a member in its foreground group; when its leader exits the member
+ *                    gets SIGHUP, and the probe, a session leader, takes the terminal back */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -255,6 +258,54 @@ static int bg(void)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
 }
 
+static int hup_pipe[2];
+
+static void on_hup(int sig)
+{
+	(void)sig;
+	write(hup_pipe[1], "H", 1);
+	_exit(0);
+}
+
+static int hup(void)
+{
+	int go[2];
+	char c;
+	if (pipe(hup_pipe) != 0 || pipe(go) != 0)
+		return 1;
+	pid_t leader = fork();
+	if (leader == 0) {
+		setsid();
+		if (ioctl(0, TIOCSCTTY, 1) != 0) {
+			printf("TIOCSCTTY: %s\n", strerror(errno));
+			_exit(1);
+		}
+		if (fork() == 0) {
+			signal(SIGHUP, on_hup);
+			write(hup_pipe[1], "R", 1);
+			for (;;)
+				pause();
+		}
+		read(go[0], &c, 1); /* until the probe has heard the member is ready */
+		_exit(0);
+	}
+	alarm(20); /* a kernel that never hangs up must not hang the test */
+	if (read(hup_pipe[0], &c, 1) == 1 && c == 'R')
+		say("member ready\n");
+	write(go[1], "x", 1);
+	int st;
+	waitpid(leader, &st, 0);
+	if (read(hup_pipe[0], &c, 1) == 1 && c == 'H')
+		say("member hung up\n");
+	/* The terminal is no one's now: a session leader may take it without stealing. */
+	int back = ioctl(0, TIOCSCTTY, 0) == 0 && tcsetpgrp(0, getpgrp()) == 0;
+	printf("terminal back: %s\n", back ? "yes" : strerror(errno));
+	while (waitpid(-1, &st, WNOHANG) > 0) /* the member, if it is ours (pid 1 in the guest) */
+		;
+	say("hup done\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "lines";
@@ -272,6 +323,8 @@ int main(int argc, char **argv)
 		return job();
 	if (!strcmp(mode, "bg"))
 		return bg();
-	say("usage: ttyprobe lines|sigint|spin|raw|winch|job|bg\n");
+	if (!strcmp(mode, "hup"))
+		return hup();
+	say("usage: ttyprobe lines|sigint|spin|raw|winch|job|bg|hup\n");
 	return 2;
 }

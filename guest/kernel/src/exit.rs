@@ -115,6 +115,13 @@ fn process_ended(mut t: crate::sync::IrqGuard<'_, Tasks>, leader: &'static Proce
         crate::report::print();
         crate::power::power_off(leader.shell_status() as u8);
     }
+    // A session leader's end takes the console from its session and hangs up the
+    // foreground group (tty.rs).
+    if pid == leader.sid.load(Relaxed) {
+        if let Some(pgrp) = crate::tty::session_leader_left(pid) {
+            signal::post_pgrp(&mut t, pgrp, abi::signal::SIGHUP);
+        }
+    }
     // Children go to pid 1; those already dead are its to reap now.
     let init = t.find_process(1);
     let mut orphaned_zombie = false;

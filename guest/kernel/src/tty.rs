@@ -18,9 +18,10 @@
 //! the group is continued (with the signal ignored or blocked, the read fails with EIO and the
 //! change goes ahead; an orphaned group gets EIO). With TOSTOP set, a write from the
 //! background is stopped by SIGTTOU too (without it, or with SIGTTOU ignored, it is written).
-//! When a session's leader exits, the console stays its terminal (no SIGHUP to the foreground
-//! group, as Linux sends); another session leader's TIOCSCTTY takes it once none of the old
-//! session's processes is left.
+//! When the session leader whose terminal the console is exits (or gives it up with
+//! TIOCNOTTY), the console is no one's terminal and its foreground group is hung up: SIGHUP
+//! (and SIGCONT after TIOCNOTTY, the leader living on), as Linux's disassociate_ctty does.
+//! Another session leader's TIOCSCTTY then takes it.
 
 use crate::console::CONSOLE;
 use crate::process::{State, TASKS};
@@ -412,6 +413,19 @@ fn take_input(pml4: u64, buf: u64, count: u64) -> SysResult {
 }
 
 /// Whether the caller's session is the console's (the console is its controlling terminal).
+/// The leader of session `sid` ended (exit.rs) or gave the terminal up (TIOCNOTTY): if the
+/// console is that session's terminal it becomes no one's. Returns the foreground group it
+/// had, for the caller to hang up.
+pub fn session_leader_left(sid: u32) -> Option<u32> {
+    let mut t = TTY.lock();
+    if t.session == 0 || t.session != sid {
+        return None;
+    }
+    let pgrp = core::mem::take(&mut t.pgrp);
+    t.session = 0;
+    (pgrp != 0).then_some(pgrp)
+}
+
 fn is_my_terminal(t: &Tty) -> bool {
     let sid = crate::percpu::current().sid.load(Relaxed);
     t.session != 0 && t.session == sid
@@ -537,9 +551,13 @@ pub fn ioctl(req: u64, arg: u64) -> SysResult {
             if !is_my_terminal(&t) {
                 return Err(Errno::ENOTTY);
             }
-            if me.pid() == me.sid.load(Relaxed) {
-                t.session = 0;
-                t.pgrp = 0;
+            let sid = me.sid.load(Relaxed);
+            drop(t);
+            if me.pid() == sid {
+                if let Some(pgrp) = session_leader_left(sid) {
+                    signal_group(pgrp, abi::signal::SIGHUP);
+                    signal_group(pgrp, abi::signal::SIGCONT);
+                }
             }
             Ok(0)
         }

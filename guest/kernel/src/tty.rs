@@ -547,7 +547,7 @@ pub fn ioctl(req: u64, arg: u64) -> SysResult {
             Ok(0)
         }
         ioctl::TIOCNOTTY => {
-            let mut t = TTY.lock();
+            let t = TTY.lock();
             if !is_my_terminal(&t) {
                 return Err(Errno::ENOTTY);
             }

@@ -215,3 +215,110 @@ fn a_window_of_the_run_shows_the_timer_interrupts_that_preempt() {
         "no timer interrupt wide enough to check in the window"
     );
 }
+
+#[test]
+fn an_html_timeline_is_the_picture_with_hover_details_and_a_zoom_script() {
+    require_tool(
+        "rsvg-convert",
+        "rsvg-convert is needed: apt-get install librsvg2-bin",
+    );
+    let dir = common::scratch_dir("timeline_html");
+    let (html_path, svg_path) = (dir.join("hello.html"), dir.join("inner.svg"));
+    let run = run_vmm_lde([
+        "--user".to_string(),
+        user("hello", ""),
+        "--timeline".to_string(),
+        html_path.display().to_string(),
+    ]);
+    run.assert_status(0);
+    let html = std::fs::read_to_string(&html_path).expect("the HTML page");
+    assert!(html.starts_with("<!doctype html>"), "{}", &html[..80]);
+    for needle in [
+        "id=\"plot\"",
+        // Hover details: the program's write, its lane, and the kernel's side of the call.
+        "pid 1 hello: write: ",
+        "<title>pid 1 hello: ",
+        "<title>system call write: ",
+        "addEventListener(\"wheel\"",
+    ] {
+        assert!(html.contains(needle), "no {needle:?} in the page");
+    }
+    // The picture inside is the SVG a renderer draws.
+    let (a, b) = (html.find("<svg").unwrap(), html.rfind("</svg>").unwrap());
+    std::fs::write(&svg_path, &html[a..b + "</svg>".len()]).unwrap();
+    Png::render(&svg_path, &dir.join("inner.png"));
+
+    // The page's script, run by node against a stand-in for the page: ten wheel steps in at
+    // the plot's middle zoom by 1.25^10 around that moment; a drag moves the window; a
+    // double-click shows everything again.
+    require_tool("node", "node is needed: apt-get install nodejs");
+    let check = dir.join("zoom.js");
+    std::fs::write(&check, ZOOM_CHECK).unwrap();
+    let out = std::process::Command::new("node")
+        .arg(&check)
+        .arg(&html_path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    let (t0, t1, first) = (
+        attr(&html, "data-t0-ns"),
+        attr(&html, "data-t1-ns"),
+        attr(&html, "data-first-ns"),
+    );
+    let range = |line: &str| -> (f64, f64) {
+        let v: Vec<f64> = line.split(' ').filter_map(|w| w.parse().ok()).collect();
+        (v[0], v[1])
+    };
+    let (a, b) = range(lines[0]);
+    let mid = ((t0 + t1) / 2.0 - first) / 1e6;
+    let whole = (t1 - t0) / 1e6;
+    assert!(((a + b) / 2.0 - mid).abs() < whole * 0.01, "{text}");
+    assert!(
+        ((b - a) - whole / 1.25f64.powi(10)).abs() < whole * 0.01,
+        "{text}"
+    );
+    assert!(lines[0].ends_with("(x9.3)"), "{text}");
+    let (c, d) = range(lines[1]);
+    assert!(
+        c < a && d < b && ((d - c) - (b - a)).abs() < whole * 0.01,
+        "dragged right: {text}"
+    );
+    assert_eq!(lines[2], "reset translate(0 0) scale(1 1)", "{text}");
+}
+
+/// Runs the HTML page's script with stand-ins for the SVG, the plot group and the status line.
+const ZOOM_CHECK: &str = r#"
+const html = require("fs").readFileSync(process.argv[2], "utf8");
+const script = html.slice(html.indexOf("<script>") + 8, html.indexOf("</script>"));
+const num = (name) => +html.match(new RegExp(name + '="([^"]+)"'))[1];
+const width = +html.match(/viewBox="0 0 ([0-9.]+)/)[1];
+const on = {};
+const plot = { attrs: {}, setAttribute(k, v) { this.attrs[k] = v; } };
+const view = { textContent: "help", dataset: {} };
+const svg = {
+  dataset: { plotX: num("data-plot-x"), plotWidth: num("data-plot-width"),
+             firstNs: num("data-first-ns"), t0Ns: num("data-t0-ns"), t1Ns: num("data-t1-ns") },
+  viewBox: { baseVal: { width } },
+  getBoundingClientRect: () => ({ left: 0, width }),
+  addEventListener: (ev, f) => { on[ev] = f; },
+  querySelectorAll: () => [],
+};
+global.document = { querySelector: () => svg, getElementById: (id) => (id === "plot" ? plot : view) };
+global.window = { addEventListener: (ev, f) => { on["window " + ev] = f; } };
+eval(script);
+const mid = svg.dataset.plotX + svg.dataset.plotWidth / 2;
+for (let i = 0; i < 10; i++) on.wheel({ deltaY: -1, clientX: mid, preventDefault() {} });
+console.log(view.textContent);
+on.mousedown({ clientX: mid });
+on["window mousemove"]({ clientX: mid + 100 });
+on["window mouseup"]();
+console.log(view.textContent);
+on.dblclick();
+console.log("reset " + plot.attrs.transform);
+"#;

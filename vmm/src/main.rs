@@ -124,7 +124,8 @@ struct RunArgs {
     trace: Option<PathBuf>,
 
     /// Draw the run to FILE as an SVG timeline: a lane per process, the kernel's and the
-    /// VMM's (see "Watching a run" in README.md); adds `trace=events` like --trace
+    /// VMM's (see "Watching a run" in README.md); FILE.html is a page that zooms and tells
+    /// each span on hover; adds `trace=events` like --trace
     #[arg(long, value_name = "FILE")]
     timeline: Option<PathBuf>,
 

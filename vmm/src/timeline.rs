@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 
 use abi::trace::{self, Record};
-use svg::node::element::{Line, Rectangle, Text};
+use svg::node::element::{ClipPath, Definitions, Group, Line, Rectangle, Text, Title};
 use svg::Document;
 
 use crate::trace_json::VmmSpan;
@@ -125,6 +125,16 @@ enum Kernel {
 }
 
 impl Kernel {
+    fn name(self) -> String {
+        match self {
+            Kernel::Syscall(n) => format!("system call {}", abi::syscall::name(n as usize)),
+            Kernel::Tick => "timer interrupt".into(),
+            Kernel::PageFault => "page fault".into(),
+            Kernel::Idle => "idle".into(),
+            Kernel::Exception => "exception handling".into(),
+        }
+    }
+
     fn colour(self) -> &'static str {
         match self {
             Kernel::Syscall(_) => SYSCALL,
@@ -140,7 +150,7 @@ impl Kernel {
 #[derive(Default)]
 struct KernelLane {
     open: Vec<(Kernel, u64)>,
-    spans: Vec<(u64, u64, &'static str)>,
+    spans: Vec<(u64, u64, Kernel)>,
 }
 
 impl KernelLane {
@@ -153,13 +163,13 @@ impl KernelLane {
     fn end(&mut self, what: Kernel, ns: u64) {
         if self.open.last().is_some_and(|(w, _)| *w == what) {
             let (w, since) = self.open.pop().expect("checked");
-            self.spans.push((since, ns, w.colour()));
+            self.spans.push((since, ns, w));
         }
     }
 
     fn close_all(&mut self, ns: u64) {
         while let Some((w, since)) = self.open.pop() {
-            self.spans.push((since, ns, w.colour()));
+            self.spans.push((since, ns, w));
         }
     }
 }
@@ -208,9 +218,12 @@ pub fn draw(records: &[Record], exits: &[VmmSpan], window: Window) -> Document {
         .map(|(i, pid)| (*pid, lane_y(i + 2)))
         .collect();
     let height = lane_y(lanes.len() + 2) + 90.0;
+    let width = PLOT_X + PLOT_WIDTH + 60.0;
     let mut doc = Document::new()
-        .set("width", PLOT_X + PLOT_WIDTH + 60.0)
+        .set("width", width)
         .set("height", height)
+        .set("viewBox", (0.0, 0.0, width, height))
+        .set("data-first-ns", first)
         .set("data-t0-ns", t0)
         .set("data-t1-ns", t1)
         .set("data-plot-x", PLOT_X)
@@ -240,30 +253,43 @@ pub fn draw(records: &[Record], exits: &[VmmSpan], window: Window) -> Document {
             .set("height", h)
             .set("fill", fill)
     };
-    let span = |a: u64, b: u64, y: f64, h: f64, fill: &str| {
-        visible(a, b).then(|| rect(x(a), x(b), y, h, fill))
+    // Each with what it was, for a viewer's hover (--timeline FILE.html shows them).
+    let at_ms = |ns: u64| (ns.saturating_sub(first)) as f64 / 1e6;
+    let span = |a: u64, b: u64, y: f64, h: f64, fill: &str, what: &str| {
+        visible(a, b).then(|| {
+            let title = format!(
+                "{what}: {:.1} µs from {:.4} ms",
+                b.saturating_sub(a) as f64 / 1e3,
+                at_ms(a)
+            );
+            rect(x(a), x(b), y, h, fill).add(Title::new(title))
+        })
     };
-    let mark = |at: u64, half: f64, y: f64, h: f64, fill: &str| {
-        (t0..=t1)
-            .contains(&at)
-            .then(|| rect(x(at) - half, x(at) + half, y, h, fill))
+    let mark = |at: u64, half: f64, y: f64, h: f64, fill: &str, what: &str| {
+        (t0..=t1).contains(&at).then(|| {
+            let title = format!("{what} at {:.4} ms", at_ms(at));
+            rect(x(at) - half, x(at) + half, y, h, fill).add(Title::new(title))
+        })
     };
+    let who = |pid: u32| format!("pid {pid} {}", names.get(&pid).map_or("", |n| n.as_str()));
     // Layers, drawn in this order: who runs, the calls inside, the kernel's and the VMM's
     // spans, the marks.
     let (mut users, mut calls, mut marks) = (Vec::new(), Vec::new(), Vec::new());
     let mut kernel = KernelLane::default();
     let mut running: Option<(u32, u64)> = None;
-    let mut in_call: BTreeMap<u32, u64> = BTreeMap::new();
+    let mut in_call: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
+    let call_name = |pid: u32, n: u64| format!("{}: {}", who(pid), abi::syscall::name(n as usize));
     for r in records {
         let ns = r.ns;
         match r.kind {
             trace::SYSCALL_ENTER => {
-                in_call.insert(r.pid, ns);
+                in_call.insert(r.pid, (ns, r.a[0]));
                 kernel.begin(Kernel::Syscall(r.a[0]), ns);
             }
             trace::SYSCALL_EXIT => {
-                if let (Some(start), Some(y)) = (in_call.remove(&r.pid), lanes.get(&r.pid)) {
-                    calls.extend(span(start, ns, y + 4.0, LANE_H - 8.0, SYSCALL));
+                if let (Some((start, n)), Some(y)) = (in_call.remove(&r.pid), lanes.get(&r.pid)) {
+                    let what = call_name(r.pid, n);
+                    calls.extend(span(start, ns, y + 4.0, LANE_H - 8.0, SYSCALL, &what));
                 }
                 kernel.end(Kernel::Syscall(r.a[0]), ns);
             }
@@ -281,10 +307,11 @@ pub fn draw(records: &[Record], exits: &[VmmSpan], window: Window) -> Document {
                 kernel.close_all(ns);
                 if let Some((pid, since)) = running.take() {
                     if let Some(y) = lanes.get(&pid) {
-                        users.extend(span(since, ns, *y, LANE_H, USER));
+                        users.extend(span(since, ns, *y, LANE_H, USER, &who(pid)));
                         // A call open now (it blocked, or yielded) ends here.
-                        if let Some(start) = in_call.remove(&pid) {
-                            calls.extend(span(start, ns, y + 4.0, LANE_H - 8.0, SYSCALL));
+                        if let Some((start, n)) = in_call.remove(&pid) {
+                            let what = call_name(pid, n);
+                            calls.extend(span(start, ns, y + 4.0, LANE_H - 8.0, SYSCALL, &what));
                         }
                     }
                 }
@@ -296,12 +323,21 @@ pub fn draw(records: &[Record], exits: &[VmmSpan], window: Window) -> Document {
                 };
                 // In the lane's top third, so that thousands of switches (a yield loop) do
                 // not hide what the kernel was doing between them.
-                marks.extend(mark(ns, 0.5, kernel_y, SWITCH_MARK_H, colour));
+                let what = format!(
+                    "switch to {} ({})",
+                    who(r.a[0] as u32),
+                    trace::WHY_NAMES
+                        .get(r.a[1] as usize)
+                        .copied()
+                        .unwrap_or("?")
+                );
+                marks.extend(mark(ns, 0.5, kernel_y, SWITCH_MARK_H, colour, &what));
             }
             trace::FAULT => {
                 kernel.begin(Kernel::Exception, ns);
                 if let Some(y) = lanes.get(&r.pid) {
-                    marks.extend(mark(ns, 2.0, *y - 3.0, LANE_H + 6.0, FAULT));
+                    let what = format!("fault in {}", who(r.pid));
+                    marks.extend(mark(ns, 2.0, *y - 3.0, LANE_H + 6.0, FAULT, &what));
                 }
             }
             _ => {}
@@ -309,27 +345,39 @@ pub fn draw(records: &[Record], exits: &[VmmSpan], window: Window) -> Document {
     }
     if let Some((pid, since)) = running {
         if let Some(y) = lanes.get(&pid) {
-            users.extend(span(since, last, *y, LANE_H, USER));
+            users.extend(span(since, last, *y, LANE_H, USER, &who(pid)));
         }
     }
     kernel.close_all(last);
     let kernel_spans = kernel
         .spans
         .iter()
-        .filter_map(|&(a, b, colour)| span(a, b, kernel_y, LANE_H, colour));
+        .filter_map(|&(a, b, k)| span(a, b, kernel_y, LANE_H, k.colour(), &k.name()));
     let vmm_spans = exits
         .iter()
-        .filter_map(|e| span(e.begin_ns, e.end_ns, vmm_y, LANE_H, VM_EXIT));
-    let all: Vec<Rectangle> = users
+        .filter_map(|e| span(e.begin_ns, e.end_ns, vmm_y, LANE_H, VM_EXIT, &e.name));
+    // The plot in one group, which the HTML viewer scales and moves along the time axis,
+    // clipped to the plot's own width.
+    doc = doc.add(
+        Definitions::new().add(ClipPath::new().set("id", "plot-area").add(rect(
+            PLOT_X,
+            PLOT_X + PLOT_WIDTH,
+            0.0,
+            height,
+            "white",
+        ))),
+    );
+    let mut plot = Group::new().set("id", "plot");
+    for r in users
         .into_iter()
         .chain(calls)
         .chain(kernel_spans)
         .chain(vmm_spans)
         .chain(marks)
-        .collect();
-    for r in all {
-        doc = doc.add(r);
+    {
+        plot = plot.add(r);
     }
+    doc = doc.add(Group::new().set("clip-path", "url(#plot-area)").add(plot));
     // The time axis, in ms since the first event.
     let axis_y = lane_y(lanes.len() + 2);
     doc = doc.add(
@@ -359,7 +407,7 @@ pub fn draw(records: &[Record], exits: &[VmmSpan], window: Window) -> Document {
                 .set("stroke", "black"),
         );
         let ms = format!("{:.*} ms", decimals, (ns - first) as f64 / 1e6);
-        doc = doc.add(label(tx - 15.0, axis_y + 18.0, &ms, 11));
+        doc = doc.add(label(tx - 15.0, axis_y + 18.0, &ms, 11).set("class", "tick"));
     }
     let legend = [
         (USER, "process has the CPU (user)"),
@@ -379,6 +427,61 @@ pub fn draw(records: &[Record], exits: &[VmmSpan], window: Window) -> Document {
         doc = doc.add(label(lx + 20.0, ly + 12.0, what, 12));
     }
     doc
+}
+
+/// The picture as one HTML page (`--timeline FILE.html`): the same SVG, which the page's
+/// script zooms (mouse wheel) and moves (drag) along the time axis, double-click for the
+/// whole window again; hovering a span shows what it was, its length and start (its
+/// `<title>`). The tick labels are hidden while zoomed; a line above says what is shown.
+pub fn html(doc: &Document) -> String {
+    const PAGE: &str = r#"<!doctype html>
+<html><head><meta charset="utf-8"><title>vmm timeline</title>
+<style>
+body { margin: 8px; font-family: sans-serif; }
+#view { font-size: 13px; margin: 0 0 4px 150px; }
+svg { width: 100%; height: auto; cursor: grab; user-select: none; }
+</style></head><body>
+<div id="view">wheel: zoom in time, drag: move, double-click: everything; hover a span for what it was</div>
+<!--PICTURE-->
+<script>
+(function () {
+  const svg = document.querySelector("svg"), plot = document.getElementById("plot");
+  const view = document.getElementById("view"), d = svg.dataset;
+  const x0 = +d.plotX, w = +d.plotWidth, first = +d.firstNs, t0 = +d.t0Ns, t1 = +d.t1Ns;
+  const total = svg.viewBox.baseVal.width;
+  let s = 1, o = 0, drag = null;
+  const toSvg = (clientX) => {
+    const r = svg.getBoundingClientRect();
+    return (clientX - r.left) / r.width * total;
+  };
+  const ms = (X) => ((t0 + (X - x0) / w * (t1 - t0) - first) / 1e6).toFixed(4);
+  function show() {
+    o = Math.min(0, Math.max(w * (1 - s), o));
+    const a = x0 * (1 - s) + o;
+    plot.setAttribute("transform", "translate(" + a + " 0) scale(" + s + " 1)");
+    for (const t of svg.querySelectorAll(".tick")) t.style.display = s === 1 ? "" : "none";
+    view.textContent = s === 1 ? view.dataset.help
+      : ms((x0 - a) / s) + " ms .. " + ms((x0 + w - a) / s) + " ms (x" + s.toFixed(1) + ")";
+  }
+  view.dataset.help = view.textContent;
+  svg.addEventListener("wheel", (e) => {
+    e.preventDefault();
+    const X = toSvg(e.clientX), a = x0 * (1 - s) + o, at = (X - a) / s;
+    s = Math.min(1e6, Math.max(1, s * (e.deltaY < 0 ? 1.25 : 0.8)));
+    o = X - s * at - x0 * (1 - s);
+    show();
+  }, { passive: false });
+  svg.addEventListener("mousedown", (e) => { drag = { x: toSvg(e.clientX), o: o }; });
+  window.addEventListener("mousemove", (e) => {
+    if (drag) { o = drag.o + toSvg(e.clientX) - drag.x; show(); }
+  });
+  window.addEventListener("mouseup", () => { drag = null; });
+  svg.addEventListener("dblclick", () => { s = 1; o = 0; show(); });
+})();
+</script>
+</body></html>
+"#;
+    PAGE.replacen("<!--PICTURE-->", &doc.to_string(), 1)
 }
 
 #[cfg(test)]

@@ -263,7 +263,15 @@ pub fn run(config: VmConfig) -> Result<u8> {
     if let (Some(sink), Some(path)) = (&trace, &config.timeline) {
         let picture =
             crate::timeline::draw(&sink.records(), &sink.vmm_spans(), config.timeline_window);
-        if let Err(e) = svg::save(path, &picture) {
+        let html = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("html") || e.eq_ignore_ascii_case("htm"));
+        let written = if html {
+            std::fs::write(path, crate::timeline::html(&picture))
+        } else {
+            svg::save(path, &picture)
+        };
+        if let Err(e) = written {
             eprintln!("vmm: cannot write the timeline to {}: {e}", path.display());
         }
     }

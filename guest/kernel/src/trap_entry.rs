@@ -339,11 +339,9 @@ trap_stub_6:
     jmp trap_body_6
     .cfi_endproc
 
-    /* The `int 0x80` gate (DPL 3), where the CPU delivers it (not kvm_pvm). */
-    .balign 16
-trap_stub_128:
-    CPU_FRAME_CFI 0
-    cld
+    /* The rest of a system call's frame where the CPU delivered the call (no error code:
+       a zero; the vector; the nine; room for the six) and on to the dispatcher. */
+    .macro SYSCALL_FRAME_AND_DISPATCH
     pushq $0
     .cfi_adjust_cfa_offset 8
     pushq ${syscall_vector}
@@ -353,6 +351,14 @@ trap_stub_128:
     .cfi_adjust_cfa_offset 48
     mov %rsp, %rdi
     jmp syscall_dispatch
+    .endm
+
+    /* The `int 0x80` gate (DPL 3), where the CPU delivers it (not kvm_pvm). */
+    .balign 16
+trap_stub_128:
+    CPU_FRAME_CFI 0
+    cld
+    SYSCALL_FRAME_AND_DISPATCH
     .cfi_endproc
 
     /* `syscall` where the CPU delivers it (LSTAR): RCX = user RIP, R11 = user RFLAGS, RSP still
@@ -381,15 +387,7 @@ syscall_entry:
     push %rcx
     .cfi_adjust_cfa_offset 8
     .cfi_offset 16, -40
-    pushq $0
-    .cfi_adjust_cfa_offset 8
-    pushq ${syscall_vector}
-    .cfi_adjust_cfa_offset 8
-    PUSH_SCRATCH
-    sub $48, %rsp
-    .cfi_adjust_cfa_offset 48
-    mov %rsp, %rdi
-    jmp syscall_dispatch
+    SYSCALL_FRAME_AND_DISPATCH
     .cfi_endproc
 
     /* The timer. The tick's common case as a leaf (see the top of trap_entry.rs); it falls back

@@ -120,6 +120,16 @@ fn qemu_microvm_with_and_without_virtio_serial() {
     run.assert_status(0);
     run.assert_no_line("console   virtio");
     assert_stream(&run.stdout, 65536);
+    // QEMU's default, the legacy interface: the kernel says why it will not use it, resets
+    // the device and prints through the UART.
+    let legacy = ["-global", "virtio-mmio.force-legacy=true"];
+    let blast = user("blast", "65536 4096");
+    let mut args = vec!["--virtio", "--user", &blast, "--"];
+    args.extend(legacy);
+    let run = qemu("qemu_legacy", &args);
+    run.assert_status(0);
+    run.assert_line("the virtio console is unusable: legacy virtio-mmio");
+    assert_stream(&run.stdout, 65536);
 }
 
 // --- A hostile guest: tiny 32-bit guests that drive the device's registers by hand ---------

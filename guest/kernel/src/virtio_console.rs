@@ -227,8 +227,10 @@ pub fn init(cmdline: &str) -> Found {
             }
         }
         Err(why) => {
+            // Reset (no queue stays ready on pages we gave back), then say we gave up.
             if read32(mmio::MAGIC_VALUE) == mmio::MAGIC {
-                write32(off + mmio::STATUS, status::FAILED);
+                write32(mmio::STATUS, 0);
+                write32(mmio::STATUS, status::FAILED);
             }
             Found::Unusable(why)
         }

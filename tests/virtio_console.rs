@@ -13,22 +13,11 @@ use common::lde::{repo_root, run_user, user, Run};
 use common::{make_elf, run_vmm_with_input, scratch_dir, stderr, stdout, vmm, write_file};
 use common::{ElfSpec, LOAD_PADDR};
 
-/// Checks blast's `total` bytes between its two marker lines.
+/// Checks blast's `total` bytes between its two marker lines (vmm bench checks every run the
+/// same way).
 fn assert_stream(out: &str, total: u64) {
-    let begin = "blast: begin\n";
-    let at = out.find(begin).expect("no `blast: begin` line") + begin.len();
-    let end = out[at..]
-        .rfind("blast: end\n")
-        .expect("no `blast: end` line");
-    let got = &out.as_bytes()[at..at + end];
-    if let Some(k) = abi::bench::stream_mismatch(got, total) {
-        let from = k.saturating_sub(64) as usize;
-        let to = (k as usize + 64).min(got.len());
-        panic!(
-            "the stream differs at byte {k} of {total} ({} arrived); around it:\n{}",
-            got.len(),
-            String::from_utf8_lossy(&got[from..to])
-        );
+    if let Err(e) = vmm::bench::console::check(out.as_bytes(), total) {
+        panic!("{e}");
     }
 }
 

@@ -156,12 +156,16 @@ pub fn check(out: &[u8], total: u64) -> Result<(), String> {
         .windows(END.len())
         .rposition(|w| w == END)
         .ok_or("no `blast: end` line in the output")?;
-    match abi::bench::stream_mismatch(&rest[..end], total) {
+    let got = &rest[..end];
+    match abi::bench::stream_mismatch(got, total) {
         None => Ok(()),
-        Some(k) => Err(format!(
-            "the stream differs at byte {k} of {total} ({} arrived)",
-            end
-        )),
+        Some(k) => {
+            let (from, to) = ((k as usize).saturating_sub(64), (k as usize + 64).min(end));
+            Err(format!(
+                "the stream differs at byte {k} of {total} ({end} arrived); around it:\n{}",
+                String::from_utf8_lossy(&got[from..to])
+            ))
+        }
     }
 }
 

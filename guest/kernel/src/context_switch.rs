@@ -86,7 +86,7 @@ context_switch_to_first:
     .cfi_endproc
     "#,
     resume_slow = const crate::percpu::RESUME_SLOW,
-    resumed = const crate::trap_slow::RESUMED,
+    resumed = const crate::percpu::RESUMED,
     prev_fpu = const crate::percpu::SWITCH_PREV_FPU,
     next_fpu = const crate::percpu::SWITCH_NEXT_FPU,
     next_cr3 = const crate::percpu::SWITCH_NEXT_CR3,

@@ -80,11 +80,7 @@ impl OpenFile {
         const OUT: u16 = POLLOUT | POLLWRNORM;
         match &self.kind {
             FileKind::Console => {
-                let input = if crate::console::poll_readable() {
-                    IN
-                } else {
-                    0
-                };
+                let input = if crate::tty::readable() { IN } else { 0 };
                 input | OUT
             }
             FileKind::PipeRead(p) => {

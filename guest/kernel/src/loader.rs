@@ -20,8 +20,9 @@
 use alloc::vec::Vec;
 
 use crate::karc::Karc;
-use crate::memory::address_space::{AddressSpace, STACK_MAX, USER_STACK_TOP};
+use crate::memory::address_space::AddressSpace;
 use crate::memory::frame::FRAMES;
+use crate::memory::layout::{STACK_MAX, USER_STACK_TOP};
 use crate::memory::paging::{translate_user, OutOfMemory, USER_END};
 use crate::memory::{align_down, align_up, phys_to_virt, PAGE_SIZE, PHYS_OFFSET};
 use abi::elf::{self, Elf, ProgramError, ProgramHeader, PF_W, PF_X};

@@ -43,6 +43,7 @@ mod signal;
 mod strace;
 mod sync;
 mod sys;
+mod sys_result;
 mod syscall;
 mod syscall_table;
 mod time;
@@ -55,6 +56,7 @@ mod trap_slow;
 mod trap_table;
 mod tty;
 mod uaccess;
+mod uart;
 mod vdso;
 mod virtio_console;
 
@@ -71,7 +73,7 @@ extern "C" {
 /// Entered from `boot.rs` on the boot stack, in the higher half, interrupts off.
 #[no_mangle]
 pub extern "C" fn kmain(start_info_paddr: u64) -> ! {
-    console::CONSOLE.lock().init();
+    uart::UART.lock().init();
     let info = match pvh::read(start_info_paddr) {
         Ok(info) => info,
         Err(e) => {
@@ -114,7 +116,7 @@ pub extern "C" fn kmain(start_info_paddr: u64) -> ! {
     enable_cpu_features(&features);
     gdt::init();
     trap_table::init();
-    syscall::init();
+    trap_table::init_syscall();
     if lapic::init(features.x2apic).is_err() {
         println!("kernel: out of memory mapping the local APIC");
         power_off(EXIT_BOOT_FAILURE);
@@ -191,7 +193,7 @@ pub extern "C" fn kmain(start_info_paddr: u64) -> ! {
         println!("  random    no entropy from the host: seeded from the TSC (not secret)");
     }
 
-    console::enable_input();
+    tty::enable_input();
     start_programs(&info);
     scheduler::start()
 }
@@ -337,7 +339,7 @@ fn panic(info: &PanicInfo) -> ! {
     use core::fmt::Write;
     // SAFETY: we never return from here, interrupts are off and there is one CPU: whoever held
     // the console lock (perhaps the code that panicked) never runs again.
-    let console = unsafe { console::CONSOLE.steal() };
-    let _ = writeln!(console, "kernel panic: {}", info);
+    let uart = unsafe { uart::UART.steal() };
+    let _ = writeln!(uart, "kernel panic: {}", info);
     power_off(power::EXIT_KERNEL_PANIC);
 }

@@ -69,6 +69,9 @@ pub struct PerCpu {
 pub const WORK_SWITCH: u8 = 1;
 /// `work`: leave through the slow exit (trap_slow.rs): a deferred system call, or signals.
 pub const WORK_SLOW: u8 = 2;
+/// Set in the slow exit's work word by `context_switch` for a task switched in with signals to
+/// take (trap_slow.rs).
+pub const RESUMED: u32 = 0x100;
 
 /// `tick_slow`: `trace=events` records every tick (trace_events.rs).
 pub const TICK_SLOW_TRACE: u8 = 1;

@@ -18,7 +18,7 @@ use crate::process::{Process, TASKS};
 use crate::scheduler;
 use crate::signal::{self, SigInfo, RESTART_NONE, RESTART_SYSCALL};
 use crate::sync::IrqLock;
-use crate::sys::SysResult;
+use crate::sys_result::SysResult;
 use crate::trap_frame::TrapFrame;
 use crate::uaccess::{copy_from_user, copy_to_user, copy_to_user_in};
 use abi::signal::SIGPIPE;

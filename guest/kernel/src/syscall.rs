@@ -1,10 +1,10 @@
-//! System calls: how they get in (every way), and the table they are dispatched through.
+//! System calls: the table they are dispatched through, and the traces that wrap it.
 //!
 //! Two instructions lead here from ring 3, and both end up in the same dispatcher with the same
 //! trap frame (`syscall_dispatch`, in trap_entry.rs, where the path is described):
 //! - `int 0x80`, the classic trap-table path: IDT gate 0x80, DPL 3 (trap_table.rs);
 //! - `syscall`, the path Linux programs use: the CPU jumps to LSTAR (`syscall_entry` in
-//!   trap_entry.rs) in ring 0 with IF, TF, DF and AC cleared by SFMASK.
+//!   trap_entry.rs, set by trap_table.rs) in ring 0 with IF, TF, DF and AC cleared by SFMASK.
 //!
 //! On kvm_pvm neither enters ring 0 the ordinary way (docs/kvm-pvm.md): `syscall` arrives as a
 //! page fault at LSTAR and `int 0x80` as an invalid-opcode fault at the instruction. The #PF and
@@ -14,40 +14,13 @@
 
 use core::sync::atomic::Ordering::Relaxed;
 
-use crate::gdt::KERNEL_CODE;
 use crate::percpu::current;
 use crate::sync::CpuCell;
 use crate::syscall_table::{Handler, SYSCALL_TABLE, TABLE_LEN};
-use crate::trap_entry::syscall_entry;
+use crate::trace_events;
 use crate::trap_frame::TrapFrame;
-use x86_64::registers::model_specific::{Efer, EferFlags, Msr};
-
-const STAR: u32 = 0xc000_0081;
-const LSTAR: u32 = 0xc000_0082;
-const SFMASK: u32 = 0xc000_0084;
-const RFLAGS_TF: u64 = 1 << 8;
-const RFLAGS_IF: u64 = 1 << 9;
-const RFLAGS_DF: u64 = 1 << 10;
-const RFLAGS_AC: u64 = 1 << 18;
-
-/// The address `syscall` jumps to; on kvm_pvm, the address of the page fault it turns into.
-pub fn lstar() -> u64 {
-    syscall_entry as *const () as u64
-}
-
-pub fn init() {
-    // SAFETY: enables `syscall` and points it at `syscall_entry`, which builds a trap frame on the
-    // running task's kernel stack. STAR: kernel CS = 0x08 (SS = 0x10); the sysret base 0x13 would
-    // give user SS = 0x1b and CS = 0x23, matching gdt.rs. SFMASK clears IF (no interrupt before
-    // the stack switch), TF, DF (the ABI wants it clear) and AC (no user access by accident).
-    unsafe {
-        Efer::update(|f| f.insert(EferFlags::SYSTEM_CALL_EXTENSIONS));
-        let user_base = (crate::gdt::USER_DATA as u64 - 8) & !3 | 3;
-        Msr::new(STAR).write(user_base << 48 | (KERNEL_CODE as u64) << 32);
-        Msr::new(LSTAR).write(lstar());
-        Msr::new(SFMASK).write(RFLAGS_IF | RFLAGS_TF | RFLAGS_DF | RFLAGS_AC);
-    }
-}
+use abi::syscall::nr;
+use abi::trace;
 
 /// Runs system call `rax` with the Linux x86-64 convention: arguments in rdi, rsi, rdx, r10, r8,
 /// r9; the result (or -errno) back in rax. Unknown numbers get -ENOSYS. Returns what the trap
@@ -68,7 +41,7 @@ pub fn dispatch(f: &mut TrapFrame) -> u8 {
 #[cold]
 extern "C" fn syscall_beyond_the_table(f: &mut TrapFrame) {
     if MODE.get() == Mode::Events {
-        return crate::trace_events::traced(f);
+        return traced(f);
     }
     crate::syscall_table::sys_nosys(f)
 }
@@ -120,10 +93,35 @@ pub fn deferred_result(n: u64, rax: u64) {
 /// `trace=events`: every call through the recording wrapper from now on (`strace=1` wins if
 /// both are given: one wrapper at a time).
 pub fn enable_trace_events() {
-    wrap_every_call(Mode::Events, crate::trace_events::traced);
+    wrap_every_call(Mode::Events, traced);
 }
 
 /// `strace=1`: every call through the tracing wrapper from now on.
 pub fn enable_strace() {
     wrap_every_call(Mode::Strace, crate::strace::traced);
+}
+
+/// Every system call under `trace=events` (`enable_trace_events` puts this in every entry of
+/// the table): a record, the real entry, a record (trace_events.rs).
+extern "C" fn traced(f: &mut TrapFrame) {
+    let n = f.rax;
+    let pid = current().pid();
+    trace_events::emit(trace::SYSCALL_ENTER, pid, [n, f.rdi, f.rsi, f.rdx]);
+    let rip = f.rip;
+    let handler = SYSCALL_TABLE
+        .get(n as usize)
+        .copied()
+        .unwrap_or(crate::syscall_table::sys_nosys);
+    handler(f);
+    let how = if n as usize == nr::EXIT || n as usize == nr::EXIT_GROUP {
+        trace::NO_RETURN
+    } else if crate::percpu::this().deferred_syscall.get() == n {
+        // The slow exit runs it and reports its end (`deferred_result`).
+        return;
+    } else if f.rip != rip {
+        trace::BLOCKED
+    } else {
+        trace::RETURNED
+    };
+    trace_events::emit(trace::SYSCALL_EXIT, pid, [n, f.rax, how]);
 }

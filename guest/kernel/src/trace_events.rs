@@ -2,7 +2,7 @@
 //! interrupts, page faults, idle periods, context switches, signals, faults, and tasks'
 //! start, exec and exit, as records (abi::trace) in a buffer the VMM reads from guest memory:
 //! one VM exit per `CAPACITY` events, none per event. Off, the system calls pay nothing (they go
-//! through `traced` only when it is on: syscall.rs rewrites its table), the timer tick nothing
+//! through syscall.rs's `traced` only when it is on: syscall.rs rewrites its table), the timer tick nothing
 //! either (its fast path's gate word has a bit for it: trap_entry.rs), and the rest test the
 //! flag where they are slow already (the switch path's `trace=sched` test covers it). On, a record is one `rdtsc` and
 //! six stores: the VMM turns the TSC into nanoseconds.
@@ -12,9 +12,6 @@ use core::cell::UnsafeCell;
 use crate::cpu::rdtsc;
 use crate::percpu::current;
 use crate::sync::CpuCell;
-use crate::syscall_table::SYSCALL_TABLE;
-use crate::trap_frame::TrapFrame;
-use abi::syscall::nr;
 use abi::trace::{self, Header, Record, CAPACITY, RECORD_BYTES};
 use x86_64::instructions::port::Port;
 
@@ -148,18 +145,6 @@ pub fn stamp() {
     }
 }
 
-/// The timer interrupt, recorded (trap.rs calls this instead when tracing is on). Out of line,
-/// as the rest below: the paths that call them stay as they were when tracing is off.
-#[cold]
-#[inline(never)]
-pub fn timer_interrupt(from_user: bool) -> u8 {
-    let pid = current().pid();
-    emit(trace::TICK_BEGIN, pid, [from_user as u64]);
-    let work = crate::scheduler::timer_interrupt(from_user);
-    emit(trace::TICK_END, pid, []);
-    work
-}
-
 #[cold]
 #[inline(never)]
 pub fn page_fault_begin(addr: u64, error: u64, rip: u64) {
@@ -204,31 +189,6 @@ pub fn exec(name: &[u8]) {
 #[inline(never)]
 pub fn exit(wait_status: u32) {
     emit(trace::EXIT, current().pid(), [wait_status as u64]);
-}
-
-/// Every system call while tracing (syscall.rs puts this in every entry of its table): a
-/// record, the real entry, a record.
-pub extern "C" fn traced(f: &mut TrapFrame) {
-    let n = f.rax;
-    let pid = current().pid();
-    emit(trace::SYSCALL_ENTER, pid, [n, f.rdi, f.rsi, f.rdx]);
-    let rip = f.rip;
-    let handler = SYSCALL_TABLE
-        .get(n as usize)
-        .copied()
-        .unwrap_or(crate::syscall_table::sys_nosys);
-    handler(f);
-    let how = if n as usize == nr::EXIT || n as usize == nr::EXIT_GROUP {
-        trace::NO_RETURN
-    } else if crate::percpu::this().deferred_syscall.get() == n {
-        // The slow exit runs it and reports its end (`deferred_result`).
-        return;
-    } else if f.rip != rip {
-        trace::BLOCKED
-    } else {
-        trace::RETURNED
-    };
-    emit(trace::SYSCALL_EXIT, pid, [n, f.rax, how]);
 }
 
 /// The end of a call the slow exit ran (fork, execve, rt_sigreturn...).

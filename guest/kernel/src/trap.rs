@@ -8,12 +8,14 @@ use crate::percpu::current;
 use crate::scheduler;
 use crate::signal::{SigInfo, SEGV_ACCERR, SEGV_MAPERR, SI_KERNEL};
 use crate::syscall;
+use crate::trace_events;
 use crate::trap_frame::{
     TrapFrame, BREAKPOINT, DIVIDE_ERROR, EXCEPTION_NAMES, GENERAL_PROTECTION, INVALID_OPCODE,
     PAGE_FAULT, SYSCALL_VECTOR,
 };
 use crate::uaccess::{self, copy_from_user};
 use abi::signal::{SIGFPE, SIGILL, SIGKILL, SIGSEGV, SIGTRAP};
+use abi::trace;
 
 /// si_code for the faults we report.
 const FPE_INTDIV: i32 = 1;
@@ -30,10 +32,22 @@ use x86_64::registers::control::Cr2;
 /// The timer, when its stub's fast path does not apply (see trap_entry.rs).
 #[no_mangle]
 extern "C" fn trap_timer(f: &mut TrapFrame) -> u8 {
-    if crate::trace_events::on() {
-        return crate::trace_events::timer_interrupt(f.user_mode());
+    if trace_events::on() {
+        return timer_traced(f.user_mode());
     }
     scheduler::timer_interrupt(f.user_mode())
+}
+
+/// The timer interrupt between two records. Out of line, so that `trap_timer` stays as it was
+/// when tracing is off.
+#[cold]
+#[inline(never)]
+fn timer_traced(from_user: bool) -> u8 {
+    let pid = current().pid();
+    trace_events::emit(trace::TICK_BEGIN, pid, [from_user as u64]);
+    let work = scheduler::timer_interrupt(from_user);
+    trace_events::emit(trace::TICK_END, pid, []);
+    work
 }
 
 /// A page fault (the stub took kvm_pvm's `syscall`, a fault at LSTAR with a user RCX, already;
@@ -72,10 +86,10 @@ extern "C" fn trap_exception(f: &mut TrapFrame) -> u8 {
     scheduler::take_work()
 }
 
-/// The console UART's interrupt: input arrived (or the host's input ended).
+/// The console's interrupt: input arrived (or the host's input ended).
 #[no_mangle]
 extern "C" fn trap_console(_f: &mut TrapFrame) -> u8 {
-    crate::console::interrupt();
+    crate::tty::interrupt();
     crate::lapic::eoi();
     scheduler::take_work()
 }
@@ -105,7 +119,7 @@ fn user_page_fault(f: &mut TrapFrame) {
         Some(mm) => mm.handle_fault(addr, write, exec),
         None => MmFault::Segv,
     };
-    let outcome = if crate::trace_events::on() {
+    let outcome = if trace_events::on() {
         traced_page_fault(f, addr, resolve)
     } else {
         resolve()
@@ -137,12 +151,12 @@ fn user_page_fault(f: &mut TrapFrame) {
 #[cold]
 #[inline(never)]
 fn traced_page_fault(f: &TrapFrame, addr: u64, resolve: impl FnOnce() -> MmFault) -> MmFault {
-    crate::trace_events::page_fault_begin(addr, f.error, f.rip);
+    trace_events::page_fault_begin(addr, f.error, f.rip);
     let outcome = resolve();
-    crate::trace_events::page_fault_end(match outcome {
-        MmFault::Resolved => abi::trace::FAULT_RESOLVED,
-        MmFault::Segv => abi::trace::FAULT_SEGV,
-        MmFault::OutOfMemory => abi::trace::FAULT_OOM,
+    trace_events::page_fault_end(match outcome {
+        MmFault::Resolved => trace::FAULT_RESOLVED,
+        MmFault::Segv => trace::FAULT_SEGV,
+        MmFault::OutOfMemory => trace::FAULT_OOM,
     });
     outcome
 }
@@ -189,9 +203,9 @@ fn kill(f: &TrapFrame, signal: u32, code: i32, fault_addr: Option<u64>) {
         err: f.error,
         ..SigInfo::default()
     };
-    if crate::trace_events::on() {
+    if trace_events::on() {
         let a = [f.vector, f.rip, fault_addr.unwrap_or(0), signal as u64];
-        crate::trace_events::emit(abi::trace::FAULT, current().pid(), a);
+        trace_events::emit(trace::FAULT, current().pid(), a);
     }
     if crate::signal::fault(signal, info) {
         return;

@@ -12,15 +12,13 @@
 //! Then the entry code reloads the registers from the frame (they may have changed) and returns,
 //! or leaves through the context switch if one was prepared.
 
-use crate::percpu::{self, WORK_SWITCH};
+use crate::percpu::{self, RESUMED, WORK_SWITCH};
 use crate::scheduler;
 use crate::signal;
 use crate::sys::{self, SysResult};
 use crate::trap_frame::TrapFrame;
 use abi::syscall::nr;
 
-/// Set in the work word by `context_switch` for a task switched in with signals to take.
-pub const RESUMED: u32 = 0x100;
 /// `deferred_syscall` when none is.
 pub const NO_SYSCALL: u64 = u64::MAX;
 

@@ -1,15 +1,16 @@
 //! The trap table (IDT), installed once at boot: where the CPU goes on each exception, on the
-//! timer interrupt, and on `int 0x80`. OSTEP 6.2: "the kernel does so by setting up a trap table
-//! at boot time".
+//! timer interrupt, and on `int 0x80`; and the MSRs that send `syscall` to its entry
+//! (`init_syscall`). OSTEP 6.2: "the kernel does so by setting up a trap table at boot time".
 //!
 //! Written by hand rather than with the x86_64 crate's `InterruptDescriptorTable`: that type's
 //! safe API wants `extern "x86-interrupt"` handlers, a nightly-only ABI, and our handlers are
 //! assembly stubs anyway (trap_entry.rs). A gate is 16 bytes (Intel SDM vol. 3, 6.14.1).
 
 use crate::gdt::{IST_DOUBLE_FAULT, IST_MACHINE_CHECK, IST_NMI, KERNEL_CODE};
-use crate::trap_entry::{trap_stubs, STUB_VECTORS};
+use crate::trap_entry::{syscall_entry, trap_stubs, STUB_VECTORS};
 use crate::trap_frame::SYSCALL_VECTOR;
 use core::ptr::{addr_of, addr_of_mut};
+use x86_64::registers::model_specific::{Efer, EferFlags, Msr};
 
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -78,5 +79,32 @@ pub fn init() {
             base: x86_64::VirtAddr::new(addr_of!(IDT) as u64),
         };
         x86_64::instructions::tables::lidt(&pointer);
+    }
+}
+
+const STAR: u32 = 0xc000_0081;
+const LSTAR: u32 = 0xc000_0082;
+const SFMASK: u32 = 0xc000_0084;
+const RFLAGS_TF: u64 = 1 << 8;
+const RFLAGS_IF: u64 = 1 << 9;
+const RFLAGS_DF: u64 = 1 << 10;
+const RFLAGS_AC: u64 = 1 << 18;
+
+/// The address `syscall` jumps to; on kvm_pvm, the address of the page fault it turns into.
+pub fn lstar() -> u64 {
+    syscall_entry as *const () as u64
+}
+
+pub fn init_syscall() {
+    // SAFETY: enables `syscall` and points it at `syscall_entry`, which builds a trap frame on the
+    // running task's kernel stack. STAR: kernel CS = 0x08 (SS = 0x10); the sysret base 0x13 would
+    // give user SS = 0x1b and CS = 0x23, matching gdt.rs. SFMASK clears IF (no interrupt before
+    // the stack switch), TF, DF (the ABI wants it clear) and AC (no user access by accident).
+    unsafe {
+        Efer::update(|f| f.insert(EferFlags::SYSTEM_CALL_EXTENSIONS));
+        let user_base = (crate::gdt::USER_DATA as u64 - 8) & !3 | 3;
+        Msr::new(STAR).write(user_base << 48 | (KERNEL_CODE as u64) << 32);
+        Msr::new(LSTAR).write(lstar());
+        Msr::new(SFMASK).write(RFLAGS_IF | RFLAGS_TF | RFLAGS_DF | RFLAGS_AC);
     }
 }

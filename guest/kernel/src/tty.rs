@@ -23,12 +23,12 @@
 //! (and SIGCONT after TIOCNOTTY, the leader living on), as Linux's disassociate_ctty does.
 //! Another session leader's TIOCSCTTY then takes it.
 
-use crate::console::CONSOLE;
 use crate::process::{State, TASKS};
 use crate::sync::IrqLock;
-use crate::sys::SysResult;
+use crate::sys_result::SysResult;
 use crate::trap_frame::TrapFrame;
 use crate::uaccess::{copy_from_user, copy_to_user};
+use crate::uart::UART;
 use abi::machine::{console_status, port};
 use abi::termios::{ioctl, Termios, WinSize, ECHO, TERMIOS_SIZE};
 use abi::Errno;
@@ -152,7 +152,7 @@ pub fn enable_input() {
         }
     }
     if irq {
-        CONSOLE.lock().enable_rx_interrupt();
+        UART.lock().enable_rx_interrupt();
     }
     poll_input();
 }
@@ -303,6 +303,7 @@ fn poll_input() {
 
 /// The UART's interrupt.
 pub fn interrupt() {
+    crate::console::take_interrupt();
     poll_input();
 }
 

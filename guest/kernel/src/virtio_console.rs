@@ -465,7 +465,7 @@ fn give_up(d: &mut Option<Driver>) {
 /// on Linux, the one it is in is not sent; none at all is EFAULT (so a write of up to 256 KiB
 /// is all or nothing, as through the UART).
 #[inline(never)]
-pub fn write_user(pml4: u64, buf: u64, len: u64) -> Option<crate::sys::SysResult> {
+pub fn write_user(pml4: u64, buf: u64, len: u64) -> Option<crate::sys_result::SysResult> {
     if !active() {
         return None;
     }
@@ -518,7 +518,7 @@ pub fn write_user(pml4: u64, buf: u64, len: u64) -> Option<crate::sys::SysResult
 /// What a write returns when the device broke under it: what was sent, or, if nothing was,
 /// `None`, so that the caller writes it all through the UART.
 #[cold]
-fn gave_up_after(sent: u64) -> Option<crate::sys::SysResult> {
+fn gave_up_after(sent: u64) -> Option<crate::sys_result::SysResult> {
     (sent > 0).then_some(Ok(sent))
 }
 

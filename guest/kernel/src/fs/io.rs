@@ -7,7 +7,7 @@ use core::sync::atomic::Ordering::Relaxed;
 use super::fs;
 use crate::file::{InodeFile, OpenFile, O_APPEND};
 use crate::percpu::current;
-use crate::sys::SysResult;
+use crate::sys_result::SysResult;
 use crate::uaccess::{copy_from_user, copy_to_user, Fault};
 use abi::Errno;
 use kcore::fs::{Ino, ReadError};

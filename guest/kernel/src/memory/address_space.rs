@@ -15,6 +15,7 @@ use kcore::pagetable::{self as pt, ADDR_MASK};
 use kcore::regions::{Backing, Region, RegionError, Regions, PROT_EXEC, PROT_WRITE};
 
 use super::frame::FRAMES;
+use super::layout::{MMAP_MIN, MMAP_TOP, VDSO_CHUNK, VDSO_END};
 use super::paging::{self, DirectMap, OutOfMemory, NO_EXECUTE, PRESENT, USER, WRITABLE};
 use super::{phys_to_virt, PAGE_SIZE};
 use crate::karc::Karc;
@@ -24,10 +25,6 @@ use crate::sync::IrqLock;
 /// copy on the first write".
 pub const COW: u64 = 1 << 9;
 
-/// The top of the user stack; the stack region is the `STACK_MAX` below it, and the page below
-/// that stays unmapped (the guard).
-pub const USER_STACK_TOP: u64 = 0x0000_7fff_ffff_f000;
-pub const STACK_MAX: u64 = 8 << 20;
 /// The largest heap `brk` grants.
 pub const HEAP_MAX: u64 = 1 << 30;
 
@@ -539,17 +536,6 @@ fn break_cow(page: u64, slot: pt::Slot, entry: u64) -> Fault {
     Fault::Resolved
 }
 
-/// Where mmap puts regions without a fixed address: below the stack, above the first 64 KiB
-/// (Linux's mmap_min_addr).
-pub const MMAP_MIN: u64 = 0x1_0000;
-pub const MMAP_TOP: u64 = VDSO_CHUNK;
-
-/// The 2 MiB (one last-level page table's reach) below the one the stack's guard page is in:
-/// the vDSO's, whose page table every address space shares (`crate::vdso`).
-pub const VDSO_CHUNK: u64 =
-    ((USER_STACK_TOP - STACK_MAX - PAGE_SIZE) & !(TABLE_SPAN - 1)) - TABLE_SPAN;
-pub const VDSO_END: u64 = VDSO_CHUNK + TABLE_SPAN;
-const TABLE_SPAN: u64 = 2 << 20;
 /// Where `stack_low` is kept: above the vDSO's 2 MiB, where only the stack can be (`add_region`,
 /// `MMAP_TOP`). It is kept by address, for every page made present there.
 const STACK_FLOOR: u64 = VDSO_END;

@@ -3,6 +3,7 @@
 pub mod address_space;
 pub mod frame;
 pub mod heap;
+pub mod layout;
 pub mod paging;
 
 /// Where the kernel sees all of physical memory (the direct map, PML4 slot 256).

@@ -7,6 +7,7 @@ use crate::karc::Karc;
 use crate::percpu::current;
 use crate::pipe::Pipe;
 use crate::trap_frame::TrapFrame;
+use crate::tty;
 use crate::uaccess::{copy_to_user, read_u64};
 use abi::Errno;
 
@@ -28,7 +29,7 @@ pub fn read_file(f: &mut TrapFrame, file: &OpenFile, buf: u64, count: u64) -> Sy
     }
     let nonblock = file.nonblocking();
     match &file.kind {
-        FileKind::Console => console::read(f, buf, count, nonblock),
+        FileKind::Console => tty::read(f, buf, count, nonblock),
         FileKind::PipeRead(p) => p.read(f, buf, count, nonblock),
         FileKind::PipeWrite(_) => Err(Errno::EBADF),
         FileKind::Inode(i) => crate::fs::io::read(i, buf, count),
@@ -140,7 +141,7 @@ fn unblock(f: &mut TrapFrame) -> u64 {
 
 fn has_input(file: &OpenFile) -> bool {
     match &file.kind {
-        FileKind::Console => console::readable(),
+        FileKind::Console => tty::readable(),
         FileKind::PipeRead(p) => p.available() > 0,
         FileKind::PipeWrite(_) => false,
         FileKind::Inode(_) | FileKind::Null | FileKind::Zero => true,

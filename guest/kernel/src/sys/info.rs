@@ -72,8 +72,8 @@ const RLIMIT_NOFILE: usize = 7;
 fn default_limit(resource: usize) -> (u64, u64) {
     match resource {
         RLIMIT_STACK => (
-            crate::memory::address_space::STACK_MAX,
-            crate::memory::address_space::STACK_MAX,
+            crate::memory::layout::STACK_MAX,
+            crate::memory::layout::STACK_MAX,
         ),
         RLIMIT_CORE => (0, RLIM_INFINITY),
         RLIMIT_NPROC => {

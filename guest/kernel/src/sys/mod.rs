@@ -18,18 +18,7 @@ pub mod time;
 use crate::percpu::current;
 use abi::Errno;
 
-/// What a system call returns: its value, or the error.
-pub type SysResult = Result<u64, Errno>;
-
-/// `-errno` for an error, the value otherwise. Inlined into each table entry, so a handler that
-/// cannot fail (getpid) costs no more than one that returned a raw i64.
-#[inline(always)]
-pub fn raw(r: SysResult) -> i64 {
-    match r {
-        Ok(v) => v as i64,
-        Err(e) => e.ret(),
-    }
-}
+pub use crate::sys_result::{raw, SysResult};
 
 /// The table's entry for the calls that need the whole register set (fork, execve,
 /// rt_sigreturn): it only leaves the call for the slow trap exit (trap_slow.rs), which makes

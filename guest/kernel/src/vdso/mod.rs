@@ -20,7 +20,7 @@ mod image;
 
 use core::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering::Relaxed, Ordering::Release};
 
-use crate::memory::address_space::VDSO_CHUNK as CHUNK;
+use crate::memory::layout::VDSO_CHUNK as CHUNK;
 use crate::memory::paging::{self, DirectMap, OutOfMemory, PRESENT, USER, WRITABLE};
 use crate::memory::{align_up, kernel_virt_to_phys, PAGE_SIZE};
 use kcore::pagetable::{self as pt, PhysMem};

@@ -9,6 +9,7 @@ use crate::percpu::current;
 use crate::process::{Process, State, Tasks, Wait, TASKS};
 use crate::scheduler;
 use crate::signal::{self, CLD_EXITED, CLD_KILLED};
+use crate::wakeup;
 use kcore::runqueue::NIL;
 
 /// `Process::group_exit`: the whole group is ending (exit_group, a fatal signal), with the wait
@@ -91,7 +92,7 @@ pub fn exit_thread(wait_status: u32) {
         if left == 1 && g & GROUP_EXEC != 0 {
             // The thread in execve is the only one left: it goes on.
             let execer = t.get(g & 0xffff);
-            scheduler::wake(&mut t, execer, Wait::Group);
+            wakeup::wake(&mut t, execer, Wait::Group);
         }
         return scheduler::run_next(t);
     }
@@ -219,7 +220,7 @@ pub fn release_vfork_parent(t: &mut Tasks, child: &Process) {
     let slot = child.vfork_parent.swap(NIL, Relaxed);
     if slot != NIL {
         let parent = t.get(slot);
-        scheduler::wake(t, parent, Wait::Vfork);
+        wakeup::wake(t, parent, Wait::Vfork);
     }
 }
 

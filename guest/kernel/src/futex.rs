@@ -18,6 +18,7 @@ use crate::process::{Process, Tasks, FUTEX_BUCKETS, TASKS};
 use crate::scheduler;
 use crate::trap_frame::TrapFrame;
 use crate::uaccess::{self, copy_from_user, copy_to_user};
+use crate::wakeup;
 use abi::Errno;
 use kcore::runqueue::NIL;
 
@@ -120,7 +121,7 @@ fn wake_key(t: &mut Tasks, k: Key, n: u32, bitset: u32) -> u32 {
     });
     let mut woken = 0;
     while let Some(p) = t.pop_taken(&mut taken) {
-        scheduler::wake_taken(t, p);
+        wakeup::wake_taken(t, p);
         woken += 1;
     }
     woken
@@ -168,7 +169,7 @@ pub fn requeue(
     while let Some(p) = t.pop_taken(&mut taken) {
         p.futex_space.store(k2.space, Relaxed);
         p.futex_addr.store(k2.addr, Relaxed);
-        scheduler::move_taken(&mut t, p, q2);
+        wakeup::move_taken(&mut t, p, q2);
         moved += 1;
     }
     Ok((woken + moved) as u64)

@@ -59,6 +59,7 @@ mod uaccess;
 mod uart;
 mod vdso;
 mod virtio_console;
+mod wakeup;
 
 use core::panic::PanicInfo;
 use kcore::cmdline::{self, Ignored};
@@ -245,7 +246,7 @@ fn start_programs(info: &pvh::BootInfo) {
             module.size as usize,
         )
     };
-    if sys::poll::init().is_err() {
+    if wakeup::init_poll_queue().is_err() {
         println!("kernel: out of memory for the pollers' queue");
         power_off(EXIT_BOOT_FAILURE);
     }

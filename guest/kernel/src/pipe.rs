@@ -21,6 +21,7 @@ use crate::sync::IrqLock;
 use crate::sys_result::SysResult;
 use crate::trap_frame::TrapFrame;
 use crate::uaccess::{copy_from_user, copy_to_user, copy_to_user_in};
+use crate::wakeup;
 use abi::signal::SIGPIPE;
 use abi::Errno;
 use kcore::ring::Ring;
@@ -88,15 +89,15 @@ impl Pipe {
         if writer {
             s.writers -= 1;
             if s.writers == 0 {
-                scheduler::wake_all(&mut t, s.read_q); // they see end-of-file
+                wakeup::wake_all(&mut t, s.read_q); // they see end-of-file
             }
         } else {
             s.readers -= 1;
             if s.readers == 0 {
-                scheduler::wake_all(&mut t, s.write_q); // they see EPIPE
+                wakeup::wake_all(&mut t, s.write_q); // they see EPIPE
             }
         }
-        crate::sys::poll::wake_pollers(&mut t);
+        crate::wakeup::wake_pollers(&mut t);
     }
 
     /// read(2) on the reading end.
@@ -109,8 +110,8 @@ impl Pipe {
         if !s.ring.is_empty() {
             let n = copy_out(&mut s.ring, me.pml4(), buf, count)?;
             let mut t = TASKS.lock();
-            scheduler::wake_all(&mut t, s.write_q);
-            crate::sys::poll::wake_pollers(&mut t);
+            wakeup::wake_all(&mut t, s.write_q);
+            crate::wakeup::wake_pollers(&mut t);
             return Ok(n);
         }
         if s.writers == 0 {
@@ -148,7 +149,7 @@ impl Pipe {
             // A reader already waits and nothing is buffered: straight into its memory.
             if s.ring.is_empty() {
                 let mut t = TASKS.lock();
-                if let Some(r) = scheduler::take_waiter(&mut t, s.read_q) {
+                if let Some(r) = wakeup::take_waiter(&mut t, s.read_q) {
                     // The common case, done under the one lock: a few bytes, page to page.
                     let want = r.read_len.load(Relaxed).min(left);
                     let dst = r.read_buf.load(Relaxed);
@@ -187,8 +188,8 @@ impl Pipe {
             copy_in(&mut s.ring, me.pml4(), buf + done, n)?;
             done += n;
             let mut t = TASKS.lock();
-            scheduler::wake_all(&mut t, s.read_q);
-            crate::sys::poll::wake_pollers(&mut t);
+            wakeup::wake_all(&mut t, s.read_q);
+            crate::wakeup::wake_pollers(&mut t);
         }
         Ok(done)
     }
@@ -210,8 +211,8 @@ impl Pipe {
         }
         s.ring.write(&data[..n]);
         let mut t = TASKS.lock();
-        scheduler::wake_all(&mut t, s.read_q);
-        crate::sys::poll::wake_pollers(&mut t);
+        wakeup::wake_all(&mut t, s.read_q);
+        crate::wakeup::wake_pollers(&mut t);
         Ok(n)
     }
 
@@ -246,13 +247,13 @@ fn direct_write(s: &State, me: &Process, buf: u64, count: u64) -> Option<u64> {
         return None;
     }
     let mut t = TASKS.lock();
-    let r = scheduler::first_waiter(&mut t, s.read_q)?;
+    let r = wakeup::first_waiter(&mut t, s.read_q)?;
     if count > r.read_len.load(Relaxed)
         || !copy_within_pages(me, buf, r, r.read_buf.load(Relaxed), count)
     {
         return None;
     }
-    scheduler::take_waiter(&mut t, s.read_q);
+    wakeup::take_waiter(&mut t, s.read_q);
     complete_read(&mut t, r, count);
     Some(count)
 }
@@ -376,7 +377,7 @@ fn hand_over(pml4: u64, r: &'static Process, buf: u64, left: u64) -> Result<u64,
     let mut t = TASKS.lock();
     if at == 0 && !theirs_bad {
         // Nothing handed over (our buffer was bad): it runs its read again, and waits anew.
-        scheduler::make_ready(&mut t, r);
+        wakeup::make_ready(&mut t, r);
         return ours.map(|()| 0);
     }
     complete_read(
@@ -399,5 +400,5 @@ fn complete_read(t: &mut crate::process::Tasks, r: &'static Process, result: u64
     frame.rip += 2; // its read is done: no restart
     frame.rax = result;
     r.restart.store(RESTART_NONE, Relaxed);
-    scheduler::make_ready(t, r);
+    wakeup::make_ready(t, r);
 }

@@ -23,37 +23,15 @@ use crate::percpu::{self, current};
 use crate::process::{Process, State, Tasks, Wait, TASKS};
 use crate::timer;
 use crate::trap_frame::TrapFrame;
+use crate::wakeup;
 use kcore::runqueue::{Links, NIL};
 use x86_64::registers::model_specific::FsBase;
-
-/// Publishes the queues' lengths for the tick's lock-free fast path.
-#[inline]
-fn publish(t: &Tasks) {
-    let cpu = percpu::this();
-    cpu.nready.set(t.ready.len());
-    // Alarms need the timer's slow path as sleepers do.
-    cpu.nsleepers.set(t.nsleepers + t.nalarms);
-}
-
-/// Makes a new or woken task runnable.
-pub fn make_ready(t: &mut Tasks, p: &'static Process) {
-    p.set_state(t, State::Ready);
-    let (q, mut links) = t.ready_queue();
-    q.push_back(&mut links, p.slot);
-    publish(t);
-    // The first task to wait for the CPU while another runs: the running one must now give way
-    // when its slice ends, so a tickless timer starts ticking. Without this a task woken by a
-    // running one (a pipe's reader, a forked child) waited until that one blocked or exited.
-    if t.ready.len() == 1 && percpu::this().running.get() && timer::TIMER.next_tick.get() == 0 {
-        program_timer(t, rdtsc());
-    }
-}
 
 /// The oldest ready task, out of the queue.
 fn pop_ready(t: &mut Tasks) -> Option<&'static Process> {
     let (q, mut links) = t.ready_queue();
     let slot = q.pop_front(&mut links)?;
-    publish(t);
+    wakeup::publish(t);
     Some(t.get(slot))
 }
 
@@ -135,7 +113,7 @@ fn timer_interrupt_slow(from_user: bool, tick: bool) -> u8 {
             current().stats.preempted.fetch_add(1, Relaxed);
             requeue_current(&mut t, "preempt");
         } else {
-            program_timer(&t, now);
+            wakeup::program_timer(&t, now);
         }
     }
     drop(t);
@@ -145,32 +123,7 @@ fn timer_interrupt_slow(from_user: bool, tick: bool) -> u8 {
 /// Arms the timer afresh (after its settings changed).
 pub fn reprogram_timer() {
     let t = TASKS.lock();
-    program_timer(&t, rdtsc());
-}
-
-/// Arms the timer for the next tick (if tasks compete) or the earliest sleeper.
-fn program_timer(t: &Tasks, now: u64) {
-    timer::program(now, !t.ready.is_empty(), earliest_sleeper(t));
-}
-
-fn earliest_sleeper(t: &Tasks) -> Option<u64> {
-    let links = t.sleep_links();
-    let mut at = t.sleepers;
-    let mut min: Option<u64> = None;
-    while at != NIL {
-        let d = t.get(at).sleep_until.load(Relaxed);
-        min = Some(min.map_or(d, |m| m.min(d)));
-        at = links.next(at);
-    }
-    if t.nalarms > 0 {
-        for p in t.live() {
-            let d = p.alarm_at.load(Relaxed);
-            if d != 0 {
-                min = Some(min.map_or(d, |m| m.min(d)));
-            }
-        }
-    }
-    min
+    wakeup::program_timer(&t, rdtsc());
 }
 
 /// Moves every sleeper whose deadline has passed to the ready queue, and rings due alarms. A
@@ -185,9 +138,9 @@ fn wake_sleepers(t: &mut Tasks, now: u64) {
         let next = t.sleep_links().next(at);
         let p = t.get(at);
         if p.sleep_until.load(Relaxed) <= now {
-            unlink_sleeper(t, p);
+            wakeup::unlink_sleeper(t, p);
             if p.state() == State::Blocked(Wait::Queue) {
-                leave_queue(t, p);
+                wakeup::leave_queue(t, p);
                 let on_timeout = p.timeout_rax.load(Relaxed);
                 if on_timeout != RUN_AGAIN {
                     // SAFETY: `p` is blocked (not running), and we hold TASKS: its frame is ours.
@@ -200,53 +153,11 @@ fn wake_sleepers(t: &mut Tasks, now: u64) {
                     }
                 }
             }
-            make_ready(t, p);
+            wakeup::make_ready(t, p);
         }
         at = next;
     }
-    publish(t);
-}
-
-fn add_sleeper(t: &mut Tasks, p: &Process, deadline: u64) {
-    p.sleep_until.store(deadline.max(1), Relaxed);
-    let head = t.sleepers;
-    t.sleep_links().set_next(p.slot, head);
-    t.sleepers = p.slot;
-    t.nsleepers += 1;
-    publish(t);
-}
-
-/// Takes `p` out of the sleepers' list if it is there.
-fn unlink_sleeper(t: &mut Tasks, p: &Process) {
-    if p.sleep_until.swap(0, Relaxed) == 0 {
-        return;
-    }
-    let mut prev = NIL;
-    let mut at = t.sleepers;
-    while at != NIL {
-        let next = t.sleep_links().next(at);
-        if at == p.slot {
-            if prev == NIL {
-                t.sleepers = next;
-            } else {
-                t.sleep_links().set_next(prev, next);
-            }
-            t.nsleepers -= 1;
-            publish(t);
-            return;
-        }
-        prev = at;
-        at = next;
-    }
-}
-
-/// Takes `p` out of the wait queue it is in, if any.
-fn leave_queue(t: &mut Tasks, p: &Process) {
-    let q = p.waiting_in.swap(NIL, Relaxed);
-    if q != NIL {
-        let (queue, mut links) = t.queue(q);
-        queue.remove(&mut links, p.slot);
-    }
+    wakeup::publish(t);
 }
 
 /// SIGALRM for every process whose alarm is due (it is kept at the leader, and goes to the
@@ -268,7 +179,7 @@ fn ring_alarms(t: &mut Tasks, now: u64) {
         let sig = abi::signal::SIGALRM;
         crate::signal::post_process(t, p, sig, crate::signal::SigInfo::kernel(sig));
     }
-    publish(t);
+    wakeup::publish(t);
 }
 
 /// Arms (or disarms, `at` = 0) `p`'s alarm: SIGALRM at TSC `at`, then every `every` cycles.
@@ -280,20 +191,20 @@ pub fn set_alarm(t: &mut Tasks, p: &Process, at: u64, every: u64) {
         (true, false) => t.nalarms -= 1,
         _ => {}
     }
-    publish(t);
-    program_timer(t, rdtsc());
+    wakeup::publish(t);
+    wakeup::program_timer(t, rdtsc());
 }
 
 /// Puts the running task at the back of the ready queue and switches to the front one.
 fn requeue_current(t: &mut Tasks, why: &'static str) {
     let now = rdtsc();
     if t.ready.is_empty() {
-        program_timer(t, now);
+        wakeup::program_timer(t, now);
         return; // nobody else wants the CPU: carry on
     }
     let me = current();
     account(now);
-    make_ready(t, me);
+    wakeup::make_ready(t, me);
     let next = pop_ready(t).unwrap_or(me);
     prepare_switch(t, Some(me), next, now, why)
 }
@@ -303,7 +214,7 @@ pub fn sleep_until(deadline: u64, restart: u8) {
     let mut t = TASKS.lock();
     let me = current();
     me.restart.store(restart, Relaxed);
-    add_sleeper(&mut t, me, deadline);
+    wakeup::add_sleeper(&mut t, me, deadline);
     block(t, Wait::Sleep)
 }
 
@@ -354,74 +265,9 @@ pub fn wait_in_until(
     queue.push_back(&mut links, me.slot);
     if let Some((deadline, on_timeout)) = timeout {
         me.timeout_rax.store(on_timeout, Relaxed);
-        add_sleeper(&mut t, me, deadline);
+        wakeup::add_sleeper(&mut t, me, deadline);
     }
     block(t, Wait::Queue)
-}
-
-/// Wakes every task waiting in queue `q`.
-pub fn wake_all(t: &mut Tasks, q: u32) {
-    while wake_one(t, q).is_some() {}
-}
-
-/// Wakes the task that has waited longest in queue `q`, if any, and returns it.
-pub fn wake_one(t: &mut Tasks, q: u32) -> Option<&'static Process> {
-    let p = take_waiter(t, q)?;
-    make_ready(t, p);
-    Some(p)
-}
-
-/// The task that has waited longest in queue `q`, left there.
-pub fn first_waiter(t: &mut Tasks, q: u32) -> Option<&'static Process> {
-    let slot = t.queue(q).0.front()?;
-    Some(t.get(slot))
-}
-
-/// Takes the task that has waited longest in queue `q` out of it, still blocked: the caller
-/// completes its call and makes it ready.
-pub fn take_waiter(t: &mut Tasks, q: u32) -> Option<&'static Process> {
-    let (queue, mut links) = t.queue(q);
-    let slot = queue.pop_front(&mut links)?;
-    let p = t.get(slot);
-    p.waiting_in.store(NIL, Relaxed);
-    unlink_sleeper(t, p);
-    Some(p)
-}
-
-/// Wakes `p`, which the caller took out of its wait queue (a futex wake, futex.rs): off the
-/// sleepers' list too, and ready.
-pub fn wake_taken(t: &mut Tasks, p: &'static Process) {
-    p.waiting_in.store(NIL, Relaxed);
-    unlink_sleeper(t, p);
-    make_ready(t, p);
-}
-
-/// Moves `p`, which the caller took out of its wait queue, to the end of queue `q`, still
-/// blocked (a futex requeue).
-pub fn move_taken(t: &mut Tasks, p: &'static Process, q: u32) {
-    p.waiting_in.store(q, Relaxed);
-    let (queue, mut links) = t.queue(q);
-    queue.push_back(&mut links, p.slot);
-}
-
-/// Wakes `p` if it is blocked for `why`.
-pub fn wake(t: &mut Tasks, p: &'static Process, why: Wait) {
-    if p.state() == State::Blocked(why) {
-        make_ready(t, p);
-    }
-}
-
-/// Ends whatever `p` waits for (a signal came, signal.rs): out of its wait queue or the
-/// sleepers' list, and ready. Its blocked call then restarts or fails, as `restart` says.
-pub fn interrupt(t: &mut Tasks, p: &'static Process) {
-    match p.state() {
-        State::Blocked(_) | State::Stopped => {}
-        _ => return,
-    }
-    leave_queue(t, p);
-    unlink_sleeper(t, p);
-    p.poll_rip.store(0, Relaxed); // an interrupted poll that runs again starts a new wait
-    make_ready(t, p);
 }
 
 /// Gives the CPU to the next ready task, halting until there is one. The running task has
@@ -438,7 +284,7 @@ pub fn run_next(mut t: crate::sync::IrqGuard<'_, Tasks>) {
         if let Some(next) = pop_ready(&mut t) {
             break next;
         }
-        program_timer(&t, rdtsc());
+        wakeup::program_timer(&t, rdtsc());
         // Interrupts come on while we halt, and the timer's handler takes the lock: let go of
         // it first.
         drop(t);
@@ -557,7 +403,7 @@ fn switch_to(t: &mut Tasks, prev: Option<&'static Process>, next: &'static Proce
         return resume_work(t, next, now);
     }
     cpu.resume_slow.set(false);
-    program_timer(t, now)
+    wakeup::program_timer(t, now)
 }
 
 /// The task being switched in has signals it can take: it leaves through the slow exit, which
@@ -575,7 +421,7 @@ fn resume_work(t: &Tasks, next: &Process, now: u64) {
     } else {
         crate::signal::RESTART_NONE
     });
-    program_timer(t, now)
+    wakeup::program_timer(t, now)
 }
 
 /// One line per switch for `trace=sched`: `sched: <µs since boot> <pid>:<name> -> <pid>:<name>

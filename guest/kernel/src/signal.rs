@@ -24,6 +24,7 @@ use crate::scheduler;
 use crate::sync::IrqLock;
 use crate::trap_frame::TrapFrame;
 use crate::uaccess::{copy_from_user, copy_to_user};
+use crate::wakeup;
 use abi::signal::*;
 use abi::Errno;
 
@@ -298,7 +299,7 @@ fn continue_group(t: &mut Tasks, p: &'static Process) {
         q.sig_pending.fetch_and(!STOP_SIGNALS, Relaxed);
         q.group_stop.store(false, Relaxed);
         if q.state() == State::Stopped {
-            scheduler::make_ready(t, q);
+            wakeup::make_ready(t, q);
             continued = true;
         }
     }
@@ -361,13 +362,13 @@ fn adopt_process_signals(p: &'static Process) {
 /// Wakes every thread of the process `p` leads that waits for a child (wait4, waitid).
 pub fn wake_waiters(t: &mut Tasks, p: &'static Process) {
     if p.threads.load(Relaxed) <= 1 {
-        return scheduler::wake(t, p, Wait::Child);
+        return wakeup::wake(t, p, Wait::Child);
     }
     let tgid = p.tgid();
     for slot in 0..t.slot_count() {
         let q = t.get(slot);
         if q.tgid() == tgid {
-            scheduler::wake(t, q, Wait::Child);
+            wakeup::wake(t, q, Wait::Child);
         }
     }
 }
@@ -382,10 +383,10 @@ fn kick(t: &mut Tasks, p: &'static Process, sig: u32) {
             cpu.work.set(cpu.work.get() | percpu::WORK_SLOW);
         }
         State::Blocked(Wait::Vfork | Wait::Group) | State::Stopped if sig == SIGKILL => {
-            scheduler::interrupt(t, p)
+            wakeup::interrupt(t, p)
         }
         State::Blocked(Wait::Vfork | Wait::Group) | State::Stopped => {}
-        State::Blocked(_) => scheduler::interrupt(t, p),
+        State::Blocked(_) => wakeup::interrupt(t, p),
         _ => {}
     }
 }

@@ -296,8 +296,8 @@ fn poll_input() {
     }
     if (got || signals != 0) && q != u32::MAX {
         let mut tasks = TASKS.lock();
-        crate::scheduler::wake_all(&mut tasks, q);
-        crate::sys::poll::wake_pollers(&mut tasks);
+        crate::wakeup::wake_all(&mut tasks, q);
+        crate::wakeup::wake_pollers(&mut tasks);
     }
 }
 
@@ -456,8 +456,8 @@ pub fn ioctl(req: u64, arg: u64) -> SysResult {
             // Leaving canonical mode can make a partial line readable.
             if q != u32::MAX {
                 let mut tasks = TASKS.lock();
-                crate::scheduler::wake_all(&mut tasks, q);
-                crate::sys::poll::wake_pollers(&mut tasks);
+                crate::wakeup::wake_all(&mut tasks, q);
+                crate::wakeup::wake_pollers(&mut tasks);
             }
             Ok(0)
         }

@@ -10,36 +10,19 @@
 //! and select's update of the time left.
 
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use core::sync::atomic::Ordering::Relaxed;
 
 use super::{pml4, SysResult};
 use crate::file::{OpenFile, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT};
 use crate::karc::Karc;
 use crate::percpu::current;
-use crate::process::{Tasks, TASKS};
+use crate::process::TASKS;
 use crate::scheduler;
 use crate::signal::RESTART_SYSCALL;
 use crate::trap_frame::TrapFrame;
 use crate::uaccess::{copy_from_user, copy_to_user, read_u64};
 use abi::Errno;
 use kcore::runqueue::NIL;
-
-/// The pollers' wait queue (NIL before `init`).
-static POLL_QUEUE: AtomicU32 = AtomicU32::new(NIL);
-
-pub fn init() -> Result<(), Errno> {
-    let q = TASKS.lock().alloc_queue().map_err(|_| Errno::ENOMEM)?;
-    POLL_QUEUE.store(q, Relaxed);
-    Ok(())
-}
-
-/// Something may have become ready: every poller looks again.
-pub fn wake_pollers(t: &mut Tasks) {
-    let q = POLL_QUEUE.load(Relaxed);
-    if q != NIL {
-        scheduler::wake_all(t, q);
-    }
-}
 
 /// How long to wait: not at all, until a TSC deadline, or for ever.
 #[derive(Clone, Copy)]
@@ -73,7 +56,7 @@ fn wait(f: &mut TrapFrame, timeout: Timeout) -> SysResult {
         }
     };
     me.poll_rip.store(f.rip, Relaxed);
-    let q = POLL_QUEUE.load(Relaxed);
+    let q = crate::wakeup::poll_queue();
     if q == NIL {
         return Err(Errno::ENOMEM);
     }

@@ -16,6 +16,7 @@ use crate::scheduler;
 use crate::signal::{self, SigHandlers, SigInfo, SI_TKILL};
 use crate::trap_frame::TrapFrame;
 use crate::uaccess::{copy_str_from_user, copy_to_user, copy_to_user_in, StrError};
+use crate::wakeup;
 use abi::signal::{NSIG, SIGCHLD};
 use abi::Errno;
 use kcore::fs::Ino;
@@ -228,7 +229,7 @@ fn clone(f: &mut TrapFrame, flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u
     if flags & CLONE_PARENT_SETTID != 0 {
         let _ = copy_to_user(pml4(), ptid, &pid.to_le_bytes());
     }
-    scheduler::make_ready(&mut t, child);
+    wakeup::make_ready(&mut t, child);
     if crate::trace_events::on() {
         crate::trace_events::start(pid, flags);
     }
@@ -631,7 +632,7 @@ pub fn start_image(
         r.handlers = Some(handlers);
     }
     p.set_mm(Some(image.mm));
-    scheduler::make_ready(&mut t, p);
+    wakeup::make_ready(&mut t, p);
     Ok(p)
 }
 

@@ -8,7 +8,9 @@ use core::sync::atomic::Ordering::Relaxed;
 use crate::percpu::current;
 use crate::process::{Process, State, Tasks, Wait, TASKS};
 use crate::scheduler;
-use crate::signal::{self, CLD_EXITED, CLD_KILLED};
+use crate::signal::send;
+use crate::signal::state;
+use crate::signal::state::{CLD_EXITED, CLD_KILLED};
 use crate::wakeup;
 use kcore::runqueue::NIL;
 
@@ -47,7 +49,7 @@ pub fn kill_other_threads(t: &mut Tasks, me: &Process) {
         let p = t.get(slot);
         if p.tgid() == tgid && !core::ptr::eq(p, me) {
             let sig = abi::signal::SIGKILL;
-            signal::post(t, p, sig, signal::SigInfo::kernel(sig));
+            send::post(t, p, sig, state::SigInfo::kernel(sig));
         }
     }
 }
@@ -120,13 +122,13 @@ fn process_ended(mut t: crate::sync::IrqGuard<'_, Tasks>, leader: &'static Proce
     // foreground group (tty.rs).
     if pid == leader.sid.load(Relaxed) {
         if let Some(pgrp) = crate::tty::session_leader_left(pid) {
-            signal::post_pgrp(&mut t, pgrp, abi::signal::SIGHUP);
+            send::post_pgrp(&mut t, pgrp, abi::signal::SIGHUP);
         }
     }
     // Children go to pid 1; those already dead are its to reap now.
     let init = t.find_process(1);
     let mut orphaned_zombie = false;
-    // The groups this end may orphan (signal::hang_up_if_orphaned): ours, if our parent was
+    // The groups this end may orphan (send::hang_up_if_orphaned): ours, if our parent was
     // its link to the session, and each child's that is not ours. Remembered in a few slots
     // (no allocation on the way out); past them, every group of pid 1's children in our
     // session is looked at, which finds the same ones and perhaps groups orphaned before.
@@ -155,10 +157,10 @@ fn process_ended(mut t: crate::sync::IrqGuard<'_, Tasks>, leader: &'static Proce
         }
     }
     if own {
-        signal::hang_up_if_orphaned(&mut t, pgid, sid);
+        send::hang_up_if_orphaned(&mut t, pgid, sid);
     }
     for &g in &groups[..n] {
-        signal::hang_up_if_orphaned(&mut t, g, sid);
+        send::hang_up_if_orphaned(&mut t, g, sid);
     }
     if overflow {
         for slot in 0..t.slot_count() {
@@ -169,25 +171,25 @@ fn process_ended(mut t: crate::sync::IrqGuard<'_, Tasks>, leader: &'static Proce
                 && cg != pgid
                 && c.sid.load(Relaxed) == sid
             {
-                signal::hang_up_if_orphaned(&mut t, cg, sid);
+                send::hang_up_if_orphaned(&mut t, cg, sid);
             }
         }
     }
     if let (true, Some(init)) = (orphaned_zombie, init) {
         let sig = abi::signal::SIGCHLD;
-        signal::post_process(&mut t, init, sig, signal::SigInfo::kernel(sig));
-        signal::wake_waiters(&mut t, init);
+        send::post_process(&mut t, init, sig, state::SigInfo::kernel(sig));
+        send::wake_waiters(&mut t, init);
     }
     let parent = t.find_process(leader.parent.load(Relaxed));
     match parent {
-        Some(pp) if !signal::parent_reaps_automatically(pp) => {
+        Some(pp) if !send::parent_reaps_automatically(pp) => {
             let wait_status = leader.wait_status.load(Relaxed);
             let (code, status) = if wait_status & 0x7f != 0 {
                 (CLD_KILLED, (wait_status & 0x7f) as i32)
             } else {
                 (CLD_EXITED, (wait_status >> 8 & 0xff) as i32)
             };
-            signal::notify_parent(&mut t, leader, code, status);
+            send::notify_parent(&mut t, leader, code, status);
         }
         _ => reap(&mut t, leader),
     }

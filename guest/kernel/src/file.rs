@@ -2,14 +2,18 @@
 //! file; an open file (Linux's "open file description") holds what is shared by every
 //! descriptor that fork or dup made from one open: the object, the status flags, the offset.
 //! The table may itself be shared (threads, later), so it sits behind a lock in a `Karc`.
+//!
+//! Only the objects are here, below everything that gives them behaviour: what a read, a write
+//! or a poll does to each kind, and what its last close does, is in sys/fd.rs and sys/poll.rs,
+//! above the pipes (pipe.rs), the terminal (tty.rs) and the tree (fs/) that they reach.
 
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
 use crate::karc::Karc;
-use crate::pipe::Pipe;
 use crate::sync::IrqLock;
 use abi::Errno;
+use kcore::ring::Ring;
 
 pub use abi::fs::open::*;
 /// The most descriptors a process may have (Linux's default RLIMIT_NOFILE).
@@ -26,6 +30,21 @@ pub enum FileKind {
     Zero,
     /// A file or directory of the tree (fs/).
     Inode(InodeFile),
+}
+
+/// A pipe: a ring buffer between its reading and its writing ends, each end an open file
+/// (pipe.rs does all the rest).
+pub struct Pipe {
+    pub state: IrqLock<PipeState>,
+}
+
+pub struct PipeState {
+    pub ring: Ring,
+    pub readers: u32,
+    pub writers: u32,
+    /// Wait queues (wakeup.rs) of blocked readers and writers.
+    pub read_q: u32,
+    pub write_q: u32,
 }
 
 /// An open file or directory of the tree: which, and the offset every descriptor of this open
@@ -71,42 +90,6 @@ pub const POLLHUP: u16 = 0x10;
 pub const POLLNVAL: u16 = 0x20;
 pub const POLLRDNORM: u16 = 0x40;
 pub const POLLWRNORM: u16 = 0x100;
-
-impl OpenFile {
-    /// What a read or write would do now without blocking (poll and select ask this): the
-    /// POLL* bits. Whatever changes a file's answer wakes the pollers (sys/poll.rs).
-    pub fn poll(&self) -> u16 {
-        const IN: u16 = POLLIN | POLLRDNORM;
-        const OUT: u16 = POLLOUT | POLLWRNORM;
-        match &self.kind {
-            FileKind::Console => {
-                let input = if crate::tty::readable() { IN } else { 0 };
-                input | OUT
-            }
-            FileKind::PipeRead(p) => {
-                let (len, _, _, writers) = p.poll_state();
-                (if len > 0 { IN } else { 0 }) | (if writers == 0 { POLLHUP } else { 0 })
-            }
-            FileKind::PipeWrite(p) => {
-                let (_, space, readers, _) = p.poll_state();
-                (if space > 0 { OUT } else { 0 }) | (if readers == 0 { POLLERR } else { 0 })
-            }
-            FileKind::Inode(_) | FileKind::Null | FileKind::Zero => IN | OUT,
-        }
-    }
-}
-
-impl Drop for OpenFile {
-    /// The last descriptor of this open file is gone: a pipe loses a reader or a writer.
-    fn drop(&mut self) {
-        match &self.kind {
-            FileKind::PipeRead(p) => p.close_end(false),
-            FileKind::PipeWrite(p) => p.close_end(true),
-            FileKind::Inode(f) => crate::fs::release(f.ino),
-            FileKind::Console | FileKind::Null | FileKind::Zero => {}
-        }
-    }
-}
 
 #[derive(Clone)]
 pub struct Fd {

@@ -102,7 +102,7 @@ pub fn wait(
     me.futex_addr.store(k.addr, Relaxed);
     me.futex_bitset.store(bitset, Relaxed);
     let timeout = deadline.map(|d| (d, Errno::ETIMEDOUT.ret() as u64));
-    scheduler::wait_in_until(t, f, q, crate::signal::RESTART_EINTR, timeout);
+    scheduler::wait_in_until(t, f, q, crate::signal::state::RESTART_EINTR, timeout);
     Ok(0) // what the waiter sees when woken
 }
 

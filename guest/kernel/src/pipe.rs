@@ -8,15 +8,20 @@
 //! completes its read: the reader wakes up with its `read` already returned, instead of running
 //! the call again. That is what makes a context switch through a pipe little more than one
 //! through `sched_yield`.
+//!
+//! The pipe object itself (`file::Pipe`, what a pipe end's open file points at) is defined with
+//! the other kinds of open file in file.rs, below the scheduler; what it does is all here.
 
 use core::sync::atomic::Ordering::Relaxed;
 
+use crate::file::{Pipe, PipeState};
 use crate::karc::Karc;
 use crate::memory::{phys_to_virt, PAGE_SIZE};
 use crate::percpu::current;
 use crate::process::{Process, TASKS};
 use crate::scheduler;
-use crate::signal::{self, SigInfo, RESTART_NONE, RESTART_SYSCALL};
+use crate::signal::send;
+use crate::signal::state::{SigInfo, RESTART_NONE, RESTART_SYSCALL};
 use crate::sync::IrqLock;
 use crate::sys_result::SysResult;
 use crate::trap_frame::TrapFrame;
@@ -32,19 +37,6 @@ pub const PIPE_SIZE: usize = 16 * 1024;
 pub const PIPE_BUF: usize = 4096;
 /// Bytes copied per step between user memory and the kernel.
 const CHUNK: usize = 512;
-
-pub struct Pipe {
-    state: IrqLock<State>,
-}
-
-struct State {
-    ring: Ring,
-    readers: u32,
-    writers: u32,
-    /// Wait queues (the scheduler's) of blocked readers and writers.
-    read_q: u32,
-    write_q: u32,
-}
 
 impl Pipe {
     /// A pipe with one reader and one writer.
@@ -64,7 +56,7 @@ impl Pipe {
         Karc::try_new(Pipe {
             state: IrqLock::new(
                 "pipe",
-                State {
+                PipeState {
                     ring,
                     readers: 1,
                     writers: 1,
@@ -139,7 +131,7 @@ impl Pipe {
         if s.readers == 0 {
             drop(s);
             let mut t = TASKS.lock();
-            signal::post(&mut t, me, SIGPIPE, SigInfo::user(SIGPIPE, me.pid()));
+            send::post(&mut t, me, SIGPIPE, SigInfo::user(SIGPIPE, me.pid()));
             return Err(Errno::EPIPE);
         }
         let total = count;
@@ -202,7 +194,7 @@ impl Pipe {
         if s.readers == 0 {
             drop(s);
             let mut t = TASKS.lock();
-            signal::post(&mut t, me, SIGPIPE, SigInfo::user(SIGPIPE, me.pid()));
+            send::post(&mut t, me, SIGPIPE, SigInfo::user(SIGPIPE, me.pid()));
             return Err(Errno::EPIPE);
         }
         let n = data.len().min(s.ring.space());
@@ -242,7 +234,7 @@ impl Drop for Pipe {
 /// bytes go straight into the reader's memory and its read is complete. None (nothing done)
 /// otherwise: `write` takes its general way.
 #[inline(always)]
-fn direct_write(s: &State, me: &Process, buf: u64, count: u64) -> Option<u64> {
+fn direct_write(s: &PipeState, me: &Process, buf: u64, count: u64) -> Option<u64> {
     if !s.ring.is_empty() || s.readers == 0 || me.io_progress.load(Relaxed) != 0 {
         return None;
     }

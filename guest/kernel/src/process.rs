@@ -23,7 +23,7 @@ use crate::memory::frame::FRAMES;
 use crate::memory::heap::try_box;
 use crate::memory::paging::{self, OutOfMemory, TranslationCache, KERNEL_STACKS};
 use crate::memory::PAGE_SIZE;
-use crate::signal::SigHandlers;
+use crate::signal::state::SigHandlers;
 use crate::sync::IrqLock;
 use crate::trap_frame::TrapFrame;
 use kcore::runqueue::{Links, RunQueue, NIL};
@@ -249,7 +249,7 @@ pub struct Process {
     /// Signals (signal.rs): pending and blocked sets, one bit per signal (bit n-1 for n).
     pub sig_pending: AtomicU64,
     pub sig_blocked: AtomicU64,
-    pub sig: IrqLock<crate::signal::TaskSignals>,
+    pub sig: IrqLock<crate::signal::state::TaskSignals>,
     /// setrlimit/prlimit64: the limits set, by resource (None: the default; sys/info.rs).
     pub rlimits: IrqLock<[Option<(u64, u64)>; 16]>,
     /// prctl(PR_SET_NO_NEW_PRIVS): kept so it reads back (there are no privileges to gain).
@@ -355,7 +355,7 @@ impl Process {
             waiting_in: AtomicU32::new(NIL),
             sig_pending: AtomicU64::new(0),
             sig_blocked: AtomicU64::new(0),
-            sig: IrqLock::new("signal state", crate::signal::TaskSignals::new()),
+            sig: IrqLock::new("signal state", crate::signal::state::TaskSignals::new()),
             rlimits: IrqLock::new("rlimits", [None; 16]),
             no_new_privs: core::sync::atomic::AtomicBool::new(false),
             restart: AtomicU8::new(0),
@@ -675,7 +675,7 @@ impl Tasks {
             // Not the per-signal details (2 KiB): each is written whenever its signal becomes
             // pending, and read only while it is, so a fresh pending mask is enough.
             let mut sig = p.sig.lock();
-            sig.altstack = const { crate::signal::TaskSignals::new() }.altstack;
+            sig.altstack = const { crate::signal::state::TaskSignals::new() }.altstack;
             sig.saved_mask = None;
         }
         p.stats.reset();

@@ -147,8 +147,8 @@ fn wake_sleepers(t: &mut Tasks, now: u64) {
                     let frame = unsafe { p.frame_mut() };
                     frame.rax = on_timeout;
                     // A call that would have run again (RIP backed up over it) is over instead.
-                    let was = p.restart.swap(crate::signal::RESTART_NONE, Relaxed);
-                    if was == crate::signal::RESTART_SYSCALL {
+                    let was = p.restart.swap(crate::signal::state::RESTART_NONE, Relaxed);
+                    if was == crate::signal::state::RESTART_SYSCALL {
                         frame.rip += 2;
                     }
                 }
@@ -177,7 +177,7 @@ fn ring_alarms(t: &mut Tasks, now: u64) {
             t.nalarms -= 1;
         }
         let sig = abi::signal::SIGALRM;
-        crate::signal::post_process(t, p, sig, crate::signal::SigInfo::kernel(sig));
+        crate::signal::send::post_process(t, p, sig, crate::signal::state::SigInfo::kernel(sig));
     }
     wakeup::publish(t);
 }
@@ -232,7 +232,7 @@ pub fn block_restartable(t: crate::sync::IrqGuard<'_, Tasks>, f: &mut TrapFrame,
     f.rip -= 2;
     current()
         .restart
-        .store(crate::signal::RESTART_SYSCALL, Relaxed);
+        .store(crate::signal::state::RESTART_SYSCALL, Relaxed);
     block(t, why)
 }
 
@@ -255,7 +255,7 @@ pub fn wait_in_until(
     restart: u8,
     timeout: Option<(u64, u64)>,
 ) {
-    if restart == crate::signal::RESTART_SYSCALL {
+    if restart == crate::signal::state::RESTART_SYSCALL {
         f.rip -= 2;
     }
     let me = current();
@@ -413,13 +413,15 @@ fn switch_to(t: &mut Tasks, prev: Option<&'static Process>, next: &'static Proce
 #[inline(never)]
 fn resume_work(t: &Tasks, next: &Process, now: u64) {
     let cpu = percpu::this();
-    let restart = next.restart.swap(crate::signal::RESTART_NONE, Relaxed);
-    let signals = crate::signal::deliverable(next) != 0;
+    let restart = next
+        .restart
+        .swap(crate::signal::state::RESTART_NONE, Relaxed);
+    let signals = crate::signal::send::deliverable(next) != 0;
     cpu.resume_slow.set(signals);
     cpu.resume_restart.set(if signals {
         restart
     } else {
-        crate::signal::RESTART_NONE
+        crate::signal::state::RESTART_NONE
     });
     wakeup::program_timer(t, now)
 }

@@ -6,7 +6,7 @@ use crate::exit;
 use crate::memory::address_space::Fault as MmFault;
 use crate::percpu::current;
 use crate::scheduler;
-use crate::signal::{SigInfo, SEGV_ACCERR, SEGV_MAPERR, SI_KERNEL};
+use crate::signal::state::{SigInfo, SEGV_ACCERR, SEGV_MAPERR, SI_KERNEL};
 use crate::syscall;
 use crate::trace_events;
 use crate::trap_frame::{
@@ -207,7 +207,7 @@ fn kill(f: &TrapFrame, signal: u32, code: i32, fault_addr: Option<u64>) {
         let a = [f.vector, f.rip, fault_addr.unwrap_or(0), signal as u64];
         trace_events::emit(trace::FAULT, current().pid(), a);
     }
-    if crate::signal::fault(signal, info) {
+    if crate::signal::send::fault(signal, info) {
         return;
     }
     let p = current();

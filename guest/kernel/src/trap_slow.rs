@@ -14,7 +14,8 @@
 
 use crate::percpu::{self, RESUMED, WORK_SWITCH};
 use crate::scheduler;
-use crate::signal;
+use crate::signal::deliver;
+use crate::signal::state;
 use crate::sys::{self, SysResult};
 use crate::trap_frame::TrapFrame;
 use abi::syscall::nr;
@@ -28,9 +29,9 @@ pub const NO_SYSCALL: u64 = u64::MAX;
 extern "C" fn trap_slow(f: &mut TrapFrame, work: u32) -> bool {
     let cpu = percpu::this();
     let restart = if work & RESUMED != 0 {
-        cpu.resume_restart.replace(signal::RESTART_NONE)
+        cpu.resume_restart.replace(state::RESTART_NONE)
     } else {
-        signal::RESTART_NONE
+        state::RESTART_NONE
     };
     let mut switching = work & WORK_SWITCH as u32 != 0;
     let nr = cpu.deferred_syscall.replace(NO_SYSCALL);
@@ -43,8 +44,8 @@ extern "C" fn trap_slow(f: &mut TrapFrame, work: u32) -> bool {
     }
     switching |= scheduler::take_work() & WORK_SWITCH != 0;
     if !switching {
-        signal::deliver(f, restart);
-        signal::restore_suspend_mask();
+        deliver::deliver(f, restart);
+        deliver::restore_suspend_mask();
         switching = scheduler::take_work() & WORK_SWITCH != 0;
     }
     switching

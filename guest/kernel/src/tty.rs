@@ -172,14 +172,14 @@ fn job_control(me: &crate::process::Process, sig: u32) -> Result<bool, Errno> {
     if session == 0 || me.sid.load(Relaxed) != session || fg == 0 || pgid == fg {
         return Ok(false);
     }
-    if crate::signal::ignored_or_blocked(me, sig) {
+    if crate::signal::send::ignored_or_blocked(me, sig) {
         return if sig == abi::signal::SIGTTIN {
             Err(Errno::EIO)
         } else {
             Ok(false)
         };
     }
-    if crate::signal::group_is_orphaned(me) {
+    if crate::signal::send::group_is_orphaned(me) {
         return Err(Errno::EIO);
     }
     signal_group(pgid, sig);
@@ -213,7 +213,7 @@ pub fn job_control_ioctl(req: u64) -> Result<bool, Errno> {
 
 /// Sends `sig` to every process of group `pgrp`, as the kernel (SI_KERNEL).
 fn signal_group(pgrp: u32, sig: u32) {
-    crate::signal::post_pgrp(&mut TASKS.lock(), pgrp, sig);
+    crate::signal::send::post_pgrp(&mut TASKS.lock(), pgrp, sig);
 }
 
 /// Runs the console's input (console::read_input) through the discipline, 16 bytes (the
@@ -386,7 +386,13 @@ pub fn read(f: &mut TrapFrame, buf: u64, count: u64, nonblock: bool) -> SysResul
         None
     };
     drop(t);
-    crate::scheduler::wait_in_until(TASKS.lock(), f, q, crate::signal::RESTART_SYSCALL, timeout);
+    crate::scheduler::wait_in_until(
+        TASKS.lock(),
+        f,
+        q,
+        crate::signal::state::RESTART_SYSCALL,
+        timeout,
+    );
     Ok(f.rax)
 }
 

@@ -17,7 +17,7 @@ use crate::loader::{self, Source, Strings};
 use crate::percpu::current;
 use crate::process::{Process, Wait, TASKS};
 use crate::scheduler;
-use crate::signal::SigHandlers;
+use crate::signal::state::SigHandlers;
 use crate::trap_frame::TrapFrame;
 use crate::uaccess::{copy_from_user, read_u64};
 use abi::Errno;
@@ -349,7 +349,7 @@ pub fn sys_execve(f: &mut TrapFrame) -> SysResult {
     handlers.reset_handled();
     {
         let mut s = me.sig.lock();
-        s.altstack = crate::signal::TaskSignals::new().altstack;
+        s.altstack = crate::signal::state::TaskSignals::new().altstack;
         s.saved_mask = None;
     }
     me.set_name(basename(&path));

@@ -2,10 +2,10 @@
 
 use super::{pml4, SysResult};
 use crate::console;
-use crate::file::{Fd, FileKind, Files, OpenFile, O_CLOEXEC, O_NONBLOCK, O_RDONLY, O_WRONLY};
+use crate::file::{Fd, FileKind, Files, OpenFile, Pipe, O_CLOEXEC, O_NONBLOCK, O_RDONLY, O_WRONLY};
 use crate::karc::Karc;
 use crate::percpu::current;
-use crate::pipe::Pipe;
+
 use crate::trap_frame::TrapFrame;
 use crate::tty;
 use crate::uaccess::{copy_to_user, read_u64};
@@ -124,7 +124,7 @@ fn blocked() -> bool {
     current()
         .restart
         .load(core::sync::atomic::Ordering::Relaxed)
-        != crate::signal::RESTART_NONE
+        != crate::signal::state::RESTART_NONE
 }
 
 /// Turns a block into a return: `writev` had already written earlier buffers. The task still
@@ -135,7 +135,7 @@ fn unblock(f: &mut TrapFrame) -> u64 {
     f.rip += 2;
     current()
         .restart
-        .store(crate::signal::RESTART_NONE, Relaxed);
+        .store(crate::signal::state::RESTART_NONE, Relaxed);
     current().io_progress.swap(0, Relaxed)
 }
 
@@ -373,5 +373,17 @@ pub fn sys_ioctl(f: &mut TrapFrame) -> SysResult {
             Ok(0)
         }
         _ => Err(Errno::ENOTTY),
+    }
+}
+
+impl Drop for OpenFile {
+    /// The last descriptor of this open file is gone: a pipe loses a reader or a writer.
+    fn drop(&mut self) {
+        match &self.kind {
+            FileKind::PipeRead(p) => p.close_end(false),
+            FileKind::PipeWrite(p) => p.close_end(true),
+            FileKind::Inode(f) => crate::fs::release(f.ino),
+            FileKind::Console | FileKind::Null | FileKind::Zero => {}
+        }
     }
 }

@@ -13,12 +13,14 @@ use alloc::vec::Vec;
 use core::sync::atomic::Ordering::Relaxed;
 
 use super::{pml4, SysResult};
-use crate::file::{OpenFile, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT};
+use crate::file::{
+    FileKind, OpenFile, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, POLLRDNORM, POLLWRNORM,
+};
 use crate::karc::Karc;
 use crate::percpu::current;
 use crate::process::TASKS;
 use crate::scheduler;
-use crate::signal::RESTART_SYSCALL;
+use crate::signal::state::RESTART_SYSCALL;
 use crate::trap_frame::TrapFrame;
 use crate::uaccess::{copy_from_user, copy_to_user, read_u64};
 use abi::Errno;
@@ -244,4 +246,28 @@ pub fn sys_select(f: &mut TrapFrame) -> SysResult {
 pub fn sys_pselect6(f: &mut TrapFrame) -> SysResult {
     let timeout = timespec(f.r8)?;
     forget_on_error(do_select(f, f.rdi, [f.rsi, f.rdx, f.r10], timeout))
+}
+
+impl OpenFile {
+    /// What a read or write would do now without blocking (poll and select ask this): the
+    /// POLL* bits. Whatever changes a file's answer wakes the pollers (sys/poll.rs).
+    pub fn poll(&self) -> u16 {
+        const IN: u16 = POLLIN | POLLRDNORM;
+        const OUT: u16 = POLLOUT | POLLWRNORM;
+        match &self.kind {
+            FileKind::Console => {
+                let input = if crate::tty::readable() { IN } else { 0 };
+                input | OUT
+            }
+            FileKind::PipeRead(p) => {
+                let (len, _, _, writers) = p.poll_state();
+                (if len > 0 { IN } else { 0 }) | (if writers == 0 { POLLHUP } else { 0 })
+            }
+            FileKind::PipeWrite(p) => {
+                let (_, space, readers, _) = p.poll_state();
+                (if space > 0 { OUT } else { 0 }) | (if readers == 0 { POLLERR } else { 0 })
+            }
+            FileKind::Inode(_) | FileKind::Null | FileKind::Zero => IN | OUT,
+        }
+    }
 }

@@ -13,7 +13,9 @@ use crate::loader::{self, LoadError, Strings};
 use crate::percpu::current;
 use crate::process::{Process, SpawnError, State, Tasks, Wait, TASKS};
 use crate::scheduler;
-use crate::signal::{self, SigHandlers, SigInfo, SI_TKILL};
+use crate::signal::send;
+use crate::signal::state;
+use crate::signal::state::{SigHandlers, SigInfo, SI_TKILL};
 use crate::trap_frame::TrapFrame;
 use crate::uaccess::{copy_str_from_user, copy_to_user, copy_to_user_in, StrError};
 use crate::wakeup;
@@ -293,9 +295,9 @@ fn find_child(t: &Tasks, which: Which, options: u64) -> Result<Option<Found>, Er
         if state == State::Zombie && c.threads.load(Relaxed) == 0 && options & WEXITED != 0 {
             let w = c.wait_status.load(Relaxed);
             let (code, status) = if w & 0x7f != 0 {
-                (signal::CLD_KILLED, w & 0x7f)
+                (state::CLD_KILLED, w & 0x7f)
             } else {
-                (signal::CLD_EXITED, (w >> 8) & 0xff)
+                (state::CLD_EXITED, (w >> 8) & 0xff)
             };
             return Ok(Some(Found {
                 child: c,
@@ -309,7 +311,7 @@ fn find_child(t: &Tasks, which: Which, options: u64) -> Result<Option<Found>, Er
             return Ok(Some(Found {
                 child: c,
                 status: report,
-                code: signal::CLD_STOPPED | ((report >> 8) as i32) << 16,
+                code: state::CLD_STOPPED | ((report >> 8) as i32) << 16,
                 exited: false,
             }));
         }
@@ -317,7 +319,7 @@ fn find_child(t: &Tasks, which: Which, options: u64) -> Result<Option<Found>, Er
             return Ok(Some(Found {
                 child: c,
                 status: report,
-                code: signal::CLD_CONTINUED | (abi::signal::SIGCONT as i32) << 16,
+                code: state::CLD_CONTINUED | (abi::signal::SIGCONT as i32) << 16,
                 exited: false,
             }));
         }
@@ -526,7 +528,7 @@ pub fn sys_kill(f: &mut TrapFrame) -> SysResult {
         // A thread's tid names its process here, as on Linux.
         let p = t.find_pid(pid as u32).ok_or(Errno::ESRCH)?;
         let p = t.find_pid(p.tgid()).unwrap_or(p);
-        signal::post_process(&mut t, p, sig, info);
+        send::post_process(&mut t, p, sig, info);
         return Ok(0);
     }
     let group = match pid {
@@ -548,7 +550,7 @@ pub fn sys_kill(f: &mut TrapFrame) -> SysResult {
             None => p.pid() != 1 && p.pid() != me.tgid(),
         };
         if hit {
-            signal::post_process(&mut t, p, sig, info);
+            send::post_process(&mut t, p, sig, info);
             sent = true;
         }
     }
@@ -572,7 +574,7 @@ fn kill_thread(tgid: Option<u32>, tid: u64, sig: u64) -> SysResult {
         code: SI_TKILL,
         ..SigInfo::user(sig as u32, current().tgid())
     };
-    signal::post(&mut t, p, sig as u32, info);
+    send::post(&mut t, p, sig as u32, info);
     Ok(0)
 }
 

@@ -8,8 +8,11 @@ use crate::exit;
 use crate::percpu::current;
 use crate::process::{Process, Tasks, Wait, TASKS};
 use crate::scheduler;
-use crate::signal::{
-    self, bit, SigAction, MINSIGSTKSZ, RESTART_EINTR, SIG_DFL, SIG_IGN, SS_DISABLE, SS_ONSTACK,
+use crate::signal::deliver;
+use crate::signal::send;
+use crate::signal::state;
+use crate::signal::state::{
+    bit, SigAction, MINSIGSTKSZ, RESTART_EINTR, SIG_DFL, SIG_IGN, SS_DISABLE, SS_ONSTACK,
     UNBLOCKABLE,
 };
 use crate::trap_frame::TrapFrame;
@@ -94,7 +97,7 @@ pub fn sys_rt_sigprocmask(f: &mut TrapFrame) -> SysResult {
     }
     if let Some(m) = new {
         me.sig_blocked.store(m & !UNBLOCKABLE, Relaxed);
-        signal::note_unblocked(me);
+        send::note_unblocked(me);
     }
     Ok(0)
 }
@@ -118,8 +121,8 @@ pub fn sys_pause(f: &mut TrapFrame) -> SysResult {
 fn wait_for_signal(f: &mut TrapFrame) -> SysResult {
     let me = current();
     let t = TASKS.lock();
-    if signal::deliverable(me) != 0 {
-        signal::note_unblocked(me); // take it at this exit
+    if send::deliverable(me) != 0 {
+        send::note_unblocked(me); // take it at this exit
         return Err(Errno::EINTR);
     }
     me.restart.store(RESTART_EINTR, Relaxed);
@@ -144,7 +147,7 @@ pub fn sys_rt_sigsuspend(f: &mut TrapFrame) -> SysResult {
 /// rt_sigreturn (from the slow exit, with the whole frame): the state saved before a handler
 /// ran. A frame that cannot be read or names an impossible state kills the process.
 pub fn sys_rt_sigreturn(f: &mut TrapFrame) -> SysResult {
-    match signal::sigreturn(f) {
+    match deliver::sigreturn(f) {
         Ok(rax) => Ok(rax),
         Err(()) => {
             let p = current();
@@ -303,9 +306,9 @@ pub fn sys_sigaltstack(f: &mut TrapFrame) -> SysResult {
         }
         let mut s = me.sig.lock();
         s.altstack = if flags == SS_DISABLE {
-            signal::TaskSignals::new().altstack
+            state::TaskSignals::new().altstack
         } else {
-            signal::AltStack { sp, size, flags: 0 }
+            state::AltStack { sp, size, flags: 0 }
         };
     }
     Ok(0)

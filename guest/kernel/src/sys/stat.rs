@@ -82,7 +82,7 @@ fn stat_file(file: &OpenFile) -> Result<Stat, Errno> {
         FileKind::Zero => device(Device::Zero, 0o666),
         FileKind::PipeRead(p) | FileKind::PipeWrite(p) => Stat {
             dev: PIPE_DEV,
-            ino: (&**p as *const crate::pipe::Pipe as u64) >> 4 & 0xff_ffff,
+            ino: (&**p as *const crate::file::Pipe as u64) >> 4 & 0xff_ffff,
             mode: S_IFIFO | 0o600,
             nlink: 1,
             rdev: (0, 0),

@@ -30,7 +30,7 @@ fn sleep_for(ns: u64, rem: u64) -> SysResult {
     let p = current();
     p.sleep_rem.store(rem, Relaxed);
     p.sleep_deadline.store(deadline, Relaxed);
-    scheduler::sleep_until(deadline, crate::signal::RESTART_SLEEP);
+    scheduler::sleep_until(deadline, crate::signal::state::RESTART_SLEEP);
     Ok(0) // what the task sees when it wakes at the deadline
 }
 

@@ -2,11 +2,11 @@
 //!
 //! Boot, in order (each step in the file named for it):
 //!   boot.rs         PVH entry, long mode, higher half
-//!   main.rs         console, boot info (pvh.rs), CPU features (cpu.rs), clock (time.rs)
+//!   main.rs         the UART (uart.rs), boot info (pvh.rs), CPU features (cpu.rs), clock
+//!                   (time.rs)
 //!   memory/         physical frames, the kernel's final page tables
 //!   gdt.rs          segments and the TSS (kernel stacks for traps)
-//!   trap_table.rs   the IDT: the trap table, installed once
-//!   syscall.rs      the `syscall` instruction's MSRs
+//!   trap_table.rs   the IDT: the trap table, installed once; the `syscall` instruction's MSRs
 //!   lapic.rs        the local APIC; timer.rs: tickless timer
 //!   fs/             the file tree, from the program archive; loader.rs: ELF programs
 //!   scheduler.rs    run the first process: return-from-trap into ring 3

@@ -246,7 +246,7 @@ pub struct Process {
     pub timeout_rax: AtomicU64,
     /// The wait queue this task is in (`Tasks::queue`), or NIL.
     pub waiting_in: AtomicU32,
-    /// Signals (signal.rs): pending and blocked sets, one bit per signal (bit n-1 for n).
+    /// Signals (signal/): pending and blocked sets, one bit per signal (bit n-1 for n).
     pub sig_pending: AtomicU64,
     pub sig_blocked: AtomicU64,
     pub sig: IrqLock<crate::signal::state::TaskSignals>,
@@ -254,7 +254,7 @@ pub struct Process {
     pub rlimits: IrqLock<[Option<(u64, u64)>; 16]>,
     /// prctl(PR_SET_NO_NEW_PRIVS): kept so it reads back (there are no privileges to gain).
     pub no_new_privs: core::sync::atomic::AtomicBool,
-    /// How a blocked system call ends if a signal handler interrupts it (signal.rs).
+    /// How a blocked system call ends if a signal handler interrupts it (signal/deliver.rs).
     pub restart: AtomicU8,
     /// nanosleep's `rem` pointer and deadline, for an interrupted sleep.
     pub sleep_rem: AtomicU64,

@@ -227,7 +227,7 @@ pub fn block(mut t: crate::sync::IrqGuard<'_, Tasks>, why: Wait) {
 
 /// Blocks the running task in a system call that runs again when it wakes: RIP goes back over
 /// the 2-byte `syscall` / `int 0x80`, and the caller returns the call's number (rax). A handled
-/// signal instead ends it with EINTR, or restarts it under SA_RESTART (signal.rs).
+/// signal instead ends it with EINTR, or restarts it under SA_RESTART (signal/deliver.rs).
 pub fn block_restartable(t: crate::sync::IrqGuard<'_, Tasks>, f: &mut TrapFrame, why: Wait) {
     f.rip -= 2;
     current()

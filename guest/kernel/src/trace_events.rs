@@ -1,10 +1,11 @@
 //! `trace=events` (added by `vmm --trace`, `--timeline` and `--stats`): system calls, timer
 //! interrupts, page faults, idle periods, context switches, signals, faults, and tasks'
 //! start, exec and exit, as records (abi::trace) in a buffer the VMM reads from guest memory:
-//! one VM exit per `CAPACITY` events, none per event. Off, the system calls pay nothing (they go
-//! through syscall.rs's `traced` only when it is on: syscall.rs rewrites its table), the timer tick nothing
-//! either (its fast path's gate word has a bit for it: trap_entry.rs), and the rest test the
-//! flag where they are slow already (the switch path's `trace=sched` test covers it). On, a record is one `rdtsc` and
+//! one VM exit per `CAPACITY` events, none per event. Off, the system calls pay nothing (they
+//! go through syscall.rs's `traced` only when it is on: syscall.rs rewrites its table), the
+//! timer tick nothing either (its fast path's gate word has a bit for it: trap_entry.rs; the
+//! recording tick is trap.rs `timer_traced`), and the rest test the flag where they are slow
+//! already (the switch path's `trace=sched` test covers it). On, a record is one `rdtsc` and
 //! six stores: the VMM turns the TSC into nanoseconds.
 
 use core::cell::UnsafeCell;

@@ -6,7 +6,7 @@
 //! 1. a system call that needs the whole register set, left here by the dispatcher: fork and
 //!    clone (the child starts from a copy of the frame), execve (which replaces all of it),
 //!    rt_sigreturn (which restores all of it);
-//! 2. the signals the task can take (signal.rs): a handler's frame, or a default action, which
+//! 2. the signals the task can take (signal/deliver.rs): a handler's frame, or a default action, which
 //!    may end or stop the task.
 //!
 //! Then the entry code reloads the registers from the frame (they may have changed) and returns,

@@ -19,7 +19,8 @@
 //!   buffer: the host then runs out of buffers and waits, so nothing is lost).
 //!
 //! Its interrupt (input, or a new window size in the configuration space) shares the UART's
-//! vector: trap.rs `trap_console` -> console::interrupt -> `take_interrupt` here -> tty.rs.
+//! vector: trap.rs `trap_console` -> tty.rs `interrupt` -> console.rs -> `take_interrupt` here;
+//! then the terminal reads what came.
 
 use core::ptr::{read_volatile, write_volatile};
 use core::sync::atomic::{compiler_fence, AtomicBool, AtomicU64, Ordering};

@@ -42,7 +42,8 @@ pub fn program_timer(t: &Tasks, now: u64) {
     timer::program(now, !t.ready.is_empty(), earliest_sleeper(t));
 }
 
-pub fn earliest_sleeper(t: &Tasks) -> Option<u64> {
+/// The first deadline to come: a sleeper's or an alarm's.
+fn earliest_sleeper(t: &Tasks) -> Option<u64> {
     let links = t.sleep_links();
     let mut at = t.sleepers;
     let mut min: Option<u64> = None;
@@ -62,6 +63,7 @@ pub fn earliest_sleeper(t: &Tasks) -> Option<u64> {
     min
 }
 
+/// Puts `p` on the sleepers' list until TSC `deadline` (the scheduler then blocks it).
 pub fn add_sleeper(t: &mut Tasks, p: &Process, deadline: u64) {
     p.sleep_until.store(deadline.max(1), Relaxed);
     let head = t.sleepers;
@@ -156,7 +158,7 @@ pub fn wake(t: &mut Tasks, p: &'static Process, why: Wait) {
     }
 }
 
-/// Ends whatever `p` waits for (a signal came, signal.rs): out of its wait queue or the
+/// Ends whatever `p` waits for (a signal came, signal/send.rs): out of its wait queue or the
 /// sleepers' list, and ready. Its blocked call then restarts or fails, as `restart` says.
 pub fn interrupt(t: &mut Tasks, p: &'static Process) {
     match p.state() {
@@ -169,10 +171,8 @@ pub fn interrupt(t: &mut Tasks, p: &'static Process) {
     make_ready(t, p);
 }
 
-// The pollers' wait queue (sys/poll.rs): one for every poll and select, woken by whatever
-// changes a file's answer.
-
-/// The pollers' wait queue (NIL before `init`).
+/// The pollers' wait queue (sys/poll.rs): one for every poll and select, woken by whatever
+/// changes a file's answer (`wake_pollers`). NIL before `init_poll_queue`.
 static POLL_QUEUE: AtomicU32 = AtomicU32::new(NIL);
 
 pub fn init_poll_queue() -> Result<(), Errno> {
@@ -181,12 +181,11 @@ pub fn init_poll_queue() -> Result<(), Errno> {
     Ok(())
 }
 
-/// Something a poller waits for may have become ready: every poller looks again.
-/// The pollers' queue, NIL before `init_poll_queue`.
 pub fn poll_queue() -> u32 {
     POLL_QUEUE.load(Relaxed)
 }
 
+/// Something a poller waits for may have become ready: every poller looks again.
 pub fn wake_pollers(t: &mut Tasks) {
     let q = POLL_QUEUE.load(Relaxed);
     if q != NIL {

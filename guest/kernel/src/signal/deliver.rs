@@ -10,8 +10,12 @@ use crate::memory::paging::USER_END;
 use crate::percpu::current;
 use crate::process::{Process, State, TASKS};
 use crate::scheduler;
-use crate::signal::send::*;
-use crate::signal::state::*;
+use crate::signal::send::{deliverable, group_is_orphaned, note_unblocked, notify_parent, post};
+use crate::signal::state::{
+    bit, AltStack, SigAction, SigInfo, CLD_STOPPED, RESTART_EINTR, RESTART_NONE, RESTART_SLEEP,
+    RESTART_SYSCALL, SA_NODEFER, SA_ONSTACK, SA_RESETHAND, SA_RESTART, SIG_DFL, SIG_IGN,
+    SS_DISABLE, SS_ONSTACK, UNBLOCKABLE,
+};
 use crate::trap_frame::TrapFrame;
 use crate::uaccess::{copy_from_user, copy_to_user};
 use abi::signal::*;

@@ -6,7 +6,10 @@ use core::sync::atomic::Ordering::Relaxed;
 
 use crate::percpu::{self, current};
 use crate::process::{Process, State, Tasks, Wait, TASKS};
-use crate::signal::state::*;
+use crate::signal::state::{
+    bit, SigInfo, CLD_CONTINUED, CLD_STOPPED, SA_NOCLDSTOP, SA_NOCLDWAIT, SIG_DFL, SIG_IGN,
+    STOP_SIGNALS,
+};
 use crate::wakeup;
 use abi::signal::*;
 

@@ -30,6 +30,17 @@ struct Png {
 
 const ZOOM_X: f64 = 4.0;
 
+/// The tests below check what happened in a few milliseconds of guest time. The guest's clock
+/// runs on while the host deschedules its vCPU, so three VMs at once on a 2-core machine could
+/// leave a window empty (seen once in CI: no preemption in a 30 ms window): one VM at a time.
+static ONE_VM_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_vm_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_VM_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 impl Png {
     fn render(svg: &std::path::Path, png: &std::path::Path) -> Png {
         let out = std::process::Command::new("rsvg-convert")
@@ -75,6 +86,7 @@ fn the_timeline_renders_and_shows_a_spinner_running_and_preempted() {
         dir.join("demo.json"),
         dir.join("demo.png"),
     );
+    let _one = one_vm_at_a_time();
     let run = run_vmm_lde([
         "--timeline",
         svg_path.to_str().unwrap(),
@@ -156,6 +168,7 @@ fn a_window_of_the_run_shows_the_timer_interrupts_that_preempt() {
     );
     let spin2 = dir.join("spinforever2");
     std::fs::copy(prog("spinforever"), &spin2).unwrap();
+    let _one = one_vm_at_a_time();
     let run = run_vmm_lde([
         "--user".to_string(),
         user("spinforever", ""),
@@ -224,6 +237,7 @@ fn an_html_timeline_is_the_picture_with_hover_details_and_a_zoom_script() {
     );
     let dir = common::scratch_dir("timeline_html");
     let (html_path, svg_path) = (dir.join("hello.html"), dir.join("inner.svg"));
+    let _one = one_vm_at_a_time();
     let run = run_vmm_lde([
         "--user".to_string(),
         user("hello", ""),

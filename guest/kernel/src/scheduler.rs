@@ -7,8 +7,11 @@
 //! timer wakes a sleeper.
 //!
 //! The queues live in `Tasks`, under the `TASKS` lock; the functions that change them take the
-//! lock's guard (`&mut Tasks`). The timer tick's common case (a task runs, nobody else waits)
-//! reads only this CPU's atomics (percpu.rs) and takes no lock.
+//! lock's guard (`&mut Tasks`). Putting a task on them (waking it) is wakeup.rs's, below the
+//! signals that wake tasks; this file blocks tasks, rings the sleepers' and alarms' deadlines
+//! (alarms send SIGALRM, so they are rung here, above signal/send.rs) and picks the next task.
+//! The timer tick's common case (a task runs, nobody else waits) reads only this CPU's atomics
+//! (percpu.rs) and takes no lock.
 //!
 //! Every decision to run another task ends in `prepare_switch`, which tells `context_switch`
 //! what to do; the trap handler returns, and its entry stub leaves through the switch into the

@@ -148,18 +148,6 @@ pub fn stamp() {
 
 #[cold]
 #[inline(never)]
-pub fn page_fault_begin(addr: u64, error: u64, rip: u64) {
-    emit(trace::PAGE_FAULT_BEGIN, current().pid(), [addr, error, rip]);
-}
-
-#[cold]
-#[inline(never)]
-pub fn page_fault_end(outcome: u64) {
-    emit(trace::PAGE_FAULT_END, current().pid(), [outcome]);
-}
-
-#[cold]
-#[inline(never)]
 pub fn idle_begin() {
     emit(trace::IDLE_BEGIN, current().pid(), []);
 }

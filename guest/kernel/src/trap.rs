@@ -115,7 +115,7 @@ fn user_page_fault(f: &mut TrapFrame) {
     let (write, exec) = (f.error & 2 != 0, f.error & 16 != 0);
     let cpu = crate::percpu::this();
     cpu.page_faults.set(cpu.page_faults.get() + 1);
-    let resolve = || match current().mm() {
+    let resolve = move || match current().mm() {
         Some(mm) => mm.handle_fault(addr, write, exec),
         None => MmFault::Segv,
     };
@@ -151,13 +151,15 @@ fn user_page_fault(f: &mut TrapFrame) {
 #[cold]
 #[inline(never)]
 fn traced_page_fault(f: &TrapFrame, addr: u64, resolve: impl FnOnce() -> MmFault) -> MmFault {
-    trace_events::page_fault_begin(addr, f.error, f.rip);
+    let pid = current().pid();
+    trace_events::emit(trace::PAGE_FAULT_BEGIN, pid, [addr, f.error, f.rip]);
     let outcome = resolve();
-    trace_events::page_fault_end(match outcome {
+    let how = match outcome {
         MmFault::Resolved => trace::FAULT_RESOLVED,
         MmFault::Segv => trace::FAULT_SEGV,
         MmFault::OutOfMemory => trace::FAULT_OOM,
-    });
+    };
+    trace_events::emit(trace::PAGE_FAULT_END, pid, [how]);
     outcome
 }
 

@@ -12,6 +12,7 @@ pub mod gdb;
 pub mod guest_clock;
 pub mod guest_stats;
 pub mod initrd;
+pub mod kernel_lane;
 pub mod kvm_stats;
 pub mod lapic;
 pub mod layout;

@@ -16,6 +16,7 @@ use abi::trace::{self, Record};
 use svg::node::element::{ClipPath, Definitions, Group, Line, Rectangle, Text, Title};
 use svg::Document;
 
+use crate::kernel_lane::{Close, KernelLane, Output, Slice};
 use crate::trace_json::VmmSpan;
 
 pub const USER: &str = "#2e9e44";
@@ -115,62 +116,40 @@ fn label(x: f64, y: f64, s: &str, size: u32) -> Text {
         .set("font-size", size)
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kernel {
-    Syscall(u64),
-    Tick,
-    PageFault,
-    Idle,
-    Exception,
-}
-
-impl Kernel {
-    fn name(self) -> String {
-        match self {
-            Kernel::Syscall(n) => format!("system call {}", abi::syscall::name(n as usize)),
-            Kernel::Tick => "timer interrupt".into(),
-            Kernel::PageFault => "page fault".into(),
-            Kernel::Idle => "idle".into(),
-            Kernel::Exception => "exception handling".into(),
-        }
-    }
-
-    fn colour(self) -> &'static str {
-        match self {
-            Kernel::Syscall(_) => SYSCALL,
-            Kernel::Tick => TIMER,
-            Kernel::PageFault => PAGE_FAULT,
-            Kernel::Idle => IDLE,
-            Kernel::Exception => FAULT,
-        }
+fn kernel_name(slice: Slice) -> String {
+    match slice {
+        Slice::Syscall(n) => format!("system call {}", abi::syscall::name(n as usize)),
+        Slice::Tick => "timer interrupt".into(),
+        Slice::PageFault => "page fault".into(),
+        Slice::Idle => "idle".into(),
+        Slice::Exception => "exception handling".into(),
     }
 }
 
-/// What the kernel lane has open (innermost last) and the spans it has closed.
+fn kernel_colour(slice: Slice) -> &'static str {
+    match slice {
+        Slice::Syscall(_) => SYSCALL,
+        Slice::Tick => TIMER,
+        Slice::PageFault => PAGE_FAULT,
+        Slice::Idle => IDLE,
+        Slice::Exception => FAULT,
+    }
+}
+
+/// The kernel lane's closed slices (start, end, what), drawn once the records are read: an
+/// open slice keeps only its start.
 #[derive(Default)]
-struct KernelLane {
-    open: Vec<(Kernel, u64)>,
-    spans: Vec<(u64, u64, Kernel)>,
-}
+struct KernelSpans(Vec<(u64, u64, Slice)>);
 
-impl KernelLane {
-    fn begin(&mut self, what: Kernel, ns: u64) {
-        // An exception's handling is over once the kernel does anything else.
-        self.end(Kernel::Exception, ns);
-        self.open.push((what, ns));
+impl Output for KernelSpans {
+    type Open = u64;
+
+    fn open(&mut self, _: Slice, _: &Record, ns: u64) -> u64 {
+        ns
     }
 
-    fn end(&mut self, what: Kernel, ns: u64) {
-        if self.open.last().is_some_and(|(w, _)| *w == what) {
-            let (w, since) = self.open.pop().expect("checked");
-            self.spans.push((since, ns, w));
-        }
-    }
-
-    fn close_all(&mut self, ns: u64) {
-        while let Some((w, since)) = self.open.pop() {
-            self.spans.push((since, ns, w));
-        }
+    fn close(&mut self, slice: Slice, since: u64, _: Close<'_>, ns: u64) {
+        self.0.push((since, ns, slice));
     }
 }
 
@@ -275,36 +254,24 @@ pub fn draw(records: &[Record], exits: &[VmmSpan], window: Window) -> Document {
     // Layers, drawn in this order: who runs, the calls inside, the kernel's and the VMM's
     // spans, the marks.
     let (mut users, mut calls, mut marks) = (Vec::new(), Vec::new(), Vec::new());
-    let mut kernel = KernelLane::default();
+    let (mut kernel, mut kernel_spans) = (KernelLane::default(), KernelSpans::default());
     let mut running: Option<(u32, u64)> = None;
     let mut in_call: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
     let call_name = |pid: u32, n: u64| format!("{}: {}", who(pid), abi::syscall::name(n as usize));
     for r in records {
         let ns = r.ns;
+        kernel.step(r, ns, &mut kernel_spans);
         match r.kind {
             trace::SYSCALL_ENTER => {
                 in_call.insert(r.pid, (ns, r.a[0]));
-                kernel.begin(Kernel::Syscall(r.a[0]), ns);
             }
             trace::SYSCALL_EXIT => {
                 if let (Some((start, n)), Some(y)) = (in_call.remove(&r.pid), lanes.get(&r.pid)) {
                     let what = call_name(r.pid, n);
                     calls.extend(span(start, ns, y + 4.0, LANE_H - 8.0, SYSCALL, &what));
                 }
-                kernel.end(Kernel::Syscall(r.a[0]), ns);
             }
-            trace::TICK_BEGIN => kernel.begin(Kernel::Tick, ns),
-            trace::TICK_END => kernel.end(Kernel::Tick, ns),
-            trace::PAGE_FAULT_BEGIN => kernel.begin(Kernel::PageFault, ns),
-            trace::PAGE_FAULT_END => kernel.end(Kernel::PageFault, ns),
-            trace::IDLE_BEGIN => {
-                kernel.close_all(ns);
-                kernel.begin(Kernel::Idle, ns);
-            }
-            trace::IDLE_END => kernel.end(Kernel::Idle, ns),
-            trace::SIGNAL => kernel.end(Kernel::Exception, ns),
             trace::SWITCH => {
-                kernel.close_all(ns);
                 if let Some((pid, since)) = running.take() {
                     if let Some(y) = lanes.get(&pid) {
                         users.extend(span(since, ns, *y, LANE_H, USER, &who(pid)));
@@ -334,7 +301,6 @@ pub fn draw(records: &[Record], exits: &[VmmSpan], window: Window) -> Document {
                 marks.extend(mark(ns, 0.5, kernel_y, SWITCH_MARK_H, colour, &what));
             }
             trace::FAULT => {
-                kernel.begin(Kernel::Exception, ns);
                 if let Some(y) = lanes.get(&r.pid) {
                     let what = format!("fault in {}", who(r.pid));
                     marks.extend(mark(ns, 2.0, *y - 3.0, LANE_H + 6.0, FAULT, &what));
@@ -348,11 +314,11 @@ pub fn draw(records: &[Record], exits: &[VmmSpan], window: Window) -> Document {
             users.extend(span(since, last, *y, LANE_H, USER, &who(pid)));
         }
     }
-    kernel.close_all(last);
-    let kernel_spans = kernel
-        .spans
+    kernel.finish(last, &mut kernel_spans);
+    let kernel_spans = kernel_spans
+        .0
         .iter()
-        .filter_map(|&(a, b, k)| span(a, b, kernel_y, LANE_H, k.colour(), &k.name()));
+        .filter_map(|&(a, b, k)| span(a, b, kernel_y, LANE_H, kernel_colour(k), &kernel_name(k)));
     let vmm_spans = exits
         .iter()
         .filter_map(|e| span(e.begin_ns, e.end_ns, vmm_y, LANE_H, VM_EXIT, &e.name));

@@ -16,6 +16,7 @@ use std::time::Instant;
 
 use crate::exit_stats::ExitKind;
 use crate::guest_clock::GuestClock;
+use crate::kernel_lane::{Close, KernelLane, Output, Slice};
 
 use abi::trace::{self, Header, Record, RECORD_BYTES};
 use serde_json::{json, Value};
@@ -264,10 +265,10 @@ fn name_of(words: [u64; 2]) -> String {
     String::from_utf8_lossy(&b[..n]).into_owned()
 }
 
-/// An open slice on a track: its name, for the matching "E".
+/// An open slice on a process's track: its name, for the matching "E".
 struct Open {
     name: String,
-    /// What opened it: a system call's number, or another kind of record.
+    /// What opened it: a system call's number, or the switch to the task.
     what: Opened,
 }
 
@@ -275,19 +276,17 @@ struct Open {
 enum Opened {
     Running,
     Syscall(u64),
-    Tick,
-    PageFault,
-    Idle,
-    /// The kernel's answer to an exception: until the signal is taken or the task is gone.
-    Exception,
 }
 
 /// The slices open on each track, and the events made so far.
 #[derive(Default)]
 struct Tracks {
     events: Vec<Value>,
-    /// By (pid, tid): a process's track is (pid, pid), the kernel's (0, KERNEL_TID).
+    /// By (pid, tid): a process's track is (pid, pid).
     open: HashMap<(u32, u32), Vec<Open>>,
+    /// The kernel's track, (0, KERNEL_TID): the timeline's kernel lane follows the same
+    /// machine, so the two agree. Each open slice keeps its name.
+    kernel: KernelLane<String>,
 }
 
 impl Tracks {
@@ -300,10 +299,6 @@ impl Tracks {
         cat: &str,
         args: Value,
     ) {
-        if track == KERNEL {
-            // An exception's handling is over once the kernel does anything else.
-            self.end(KERNEL, Opened::Exception, ns, json!({}));
-        }
         self.events
             .push(json!({"ph": "B", "name": name, "cat": cat, "pid": track.0,
             "tid": track.1, "ts": us(ns), "args": args}));
@@ -348,6 +343,85 @@ impl Tracks {
 
 const KERNEL: (u32, u32) = (0, KERNEL_TID);
 
+/// The kernel's slices as "B" and "E" events on its track.
+struct KernelTrack<'a>(&'a mut Vec<Value>);
+
+impl Output for KernelTrack<'_> {
+    type Open = String;
+
+    fn open(&mut self, slice: Slice, r: &Record, ns: u64) -> String {
+        let (name, cat, args) = match slice {
+            Slice::Syscall(nr) => {
+                let mut args = call_args(r);
+                args["pid"] = json!(r.pid);
+                (abi::syscall::name(nr as usize).to_string(), "syscall", args)
+            }
+            Slice::Tick => {
+                let from = if r.a[0] != 0 { "user" } else { "idle" };
+                (
+                    "timer".into(),
+                    "interrupt",
+                    json!({"from": from, "pid": r.pid}),
+                )
+            }
+            Slice::PageFault => (
+                "page fault".into(),
+                "fault",
+                json!({"pid": r.pid, "address": format!("{:#x}", r.a[0]),
+                    "error": r.a[1], "rip": format!("{:#x}", r.a[2])}),
+            ),
+            Slice::Idle => ("idle".into(), "idle", json!({})),
+            Slice::Exception => (
+                format!("fault: {}", exception_name(r.a[0])),
+                "fault",
+                json!({"pid": r.pid}),
+            ),
+        };
+        self.0
+            .push(json!({"ph": "B", "name": name, "cat": cat, "pid": KERNEL.0,
+            "tid": KERNEL.1, "ts": us(ns), "args": args}));
+        name
+    }
+
+    fn close(&mut self, _: Slice, name: String, why: Close<'_>, ns: u64) {
+        let mut e = json!({"ph": "E", "name": name, "pid": KERNEL.0, "tid": KERNEL.1,
+            "ts": us(ns)});
+        // A slice cut short by a switch or idle did not end of itself: no args say how.
+        if let Close::By(r) = why {
+            e["args"] = end_args(r);
+        }
+        self.0.push(e);
+    }
+}
+
+/// A system call's number and first arguments, from its ENTER.
+fn call_args(r: &Record) -> Value {
+    json!({"nr": r.a[0], "args": [r.a[1], r.a[2], r.a[3]]})
+}
+
+/// What the record that ended a slice says about how it went (`{}`: nothing).
+fn end_args(r: &Record) -> Value {
+    match r.kind {
+        trace::SYSCALL_EXIT => {
+            let how = match r.a[2] {
+                trace::BLOCKED => "blocked",
+                trace::NO_RETURN => "no return",
+                _ => "returned",
+            };
+            json!({"result": r.a[1] as i64, "how": how})
+        }
+        trace::PAGE_FAULT_END => {
+            let outcome = match r.a[0] {
+                trace::FAULT_RESOLVED => "mapped",
+                trace::FAULT_SEGV => "SIGSEGV",
+                _ => "out of memory",
+            };
+            json!({"outcome": outcome})
+        }
+        _ => json!({}),
+    }
+}
+
 fn exception_name(vector: u64) -> String {
     match vector {
         0 => "divide error".to_string(),
@@ -378,87 +452,34 @@ pub fn chrome_trace(records: &[Record], dropped: u64) -> Value {
         let ns = r.ns.max(last_ns);
         last_ns = ns;
         let me = (r.pid, r.pid);
+        // The task's own track first, then the kernel's, then the instants and the next
+        // task's "running": the order within one timestamp the trace has always had.
         match r.kind {
             trace::SYSCALL_ENTER => {
                 let nr = r.a[0];
-                let name = abi::syscall::name(nr as usize).to_string();
-                let args = json!({"nr": nr, "args": [r.a[1], r.a[2], r.a[3]]});
-                // A task is in one call at a time, and so is the CPU: a call whose end was
-                // not recorded (the task was killed in it) ends where the next begins.
-                for track in [me, KERNEL] {
-                    if let Some(Opened::Syscall(n)) =
-                        t.open.get(&track).and_then(|s| s.last()).map(|o| o.what)
-                    {
-                        t.end(track, Opened::Syscall(n), ns, json!({}));
-                    }
+                // A task is in one call at a time, and so is the CPU: a call whose end was not
+                // recorded (the task was killed in it) ends where the next begins.
+                if let Some(Opened::Syscall(n)) =
+                    t.open.get(&me).and_then(|s| s.last()).map(|o| o.what)
+                {
+                    t.end(me, Opened::Syscall(n), ns, json!({}));
                 }
-                t.begin(
-                    me,
-                    name.clone(),
-                    Opened::Syscall(nr),
-                    ns,
-                    "syscall",
-                    args.clone(),
-                );
-                let mut kargs = args;
-                kargs["pid"] = json!(r.pid);
-                t.begin(KERNEL, name, Opened::Syscall(nr), ns, "syscall", kargs);
+                t.kernel.end_call(r, ns, &mut KernelTrack(&mut t.events));
+                let name = abi::syscall::name(nr as usize).to_string();
+                t.begin(me, name, Opened::Syscall(nr), ns, "syscall", call_args(r));
             }
-            trace::SYSCALL_EXIT => {
-                let how = match r.a[2] {
-                    trace::BLOCKED => "blocked",
-                    trace::NO_RETURN => "no return",
-                    _ => "returned",
-                };
-                let args = json!({"result": r.a[1] as i64, "how": how});
-                t.end(me, Opened::Syscall(r.a[0]), ns, args.clone());
-                t.end(KERNEL, Opened::Syscall(r.a[0]), ns, args);
-            }
-            trace::TICK_BEGIN => {
-                let from = if r.a[0] != 0 { "user" } else { "idle" };
-                t.begin(
-                    KERNEL,
-                    "timer".into(),
-                    Opened::Tick,
-                    ns,
-                    "interrupt",
-                    json!({"from": from, "pid": r.pid}),
-                );
-            }
-            trace::TICK_END => t.end(KERNEL, Opened::Tick, ns, json!({})),
-            trace::PAGE_FAULT_BEGIN => {
-                t.begin(
-                    KERNEL,
-                    "page fault".into(),
-                    Opened::PageFault,
-                    ns,
-                    "fault",
-                    json!({"pid": r.pid, "address": format!("{:#x}", r.a[0]),
-                        "error": r.a[1], "rip": format!("{:#x}", r.a[2])}),
-                );
-            }
-            trace::PAGE_FAULT_END => {
-                let outcome = match r.a[0] {
-                    trace::FAULT_RESOLVED => "mapped",
-                    trace::FAULT_SEGV => "SIGSEGV",
-                    _ => "out of memory",
-                };
-                t.end(KERNEL, Opened::PageFault, ns, json!({"outcome": outcome}));
-            }
-            trace::IDLE_BEGIN => {
-                // The call that blocked ends here: the CPU has nothing to do.
-                t.close_all(KERNEL, ns);
-                t.begin(KERNEL, "idle".into(), Opened::Idle, ns, "idle", json!({}));
-            }
-            trace::IDLE_END => t.end(KERNEL, Opened::Idle, ns, json!({})),
+            trace::SYSCALL_EXIT => t.end(me, Opened::Syscall(r.a[0]), ns, end_args(r)),
+            trace::SWITCH => t.close_all(me, ns),
+            _ => {}
+        }
+        t.kernel.step(r, ns, &mut KernelTrack(&mut t.events));
+        match r.kind {
             trace::SWITCH => {
                 let (from, to) = (r.pid, r.a[0] as u32);
                 let why = trace::WHY_NAMES
                     .get(r.a[1] as usize)
                     .copied()
                     .unwrap_or("other");
-                t.close_all((from, from), ns);
-                t.close_all(KERNEL, ns);
                 let to_name = name_of([r.a[2], r.a[3]]);
                 names.insert(to, to_name.clone());
                 t.instant(
@@ -479,7 +500,6 @@ pub fn chrome_trace(records: &[Record], dropped: u64) -> Value {
             }
             trace::SIGNAL => {
                 let sig = r.a[0] as u32;
-                t.end(KERNEL, Opened::Exception, ns, json!({}));
                 t.instant(
                     me,
                     format!("signal {}", abi::signal::name(sig)),
@@ -489,15 +509,6 @@ pub fn chrome_trace(records: &[Record], dropped: u64) -> Value {
                 );
             }
             trace::FAULT => {
-                let name = format!("fault: {}", exception_name(r.a[0]));
-                t.begin(
-                    KERNEL,
-                    name,
-                    Opened::Exception,
-                    ns,
-                    "fault",
-                    json!({"pid": r.pid}),
-                );
                 t.instant(
                     me,
                     format!("fault: {}", exception_name(r.a[0])),
@@ -541,6 +552,7 @@ pub fn chrome_trace(records: &[Record], dropped: u64) -> Value {
             _ => {}
         }
     }
+    t.kernel.finish(last_ns, &mut KernelTrack(&mut t.events));
     let mut tracks: Vec<(u32, u32)> = t.open.keys().copied().collect();
     tracks.sort_unstable();
     for track in tracks {

@@ -69,6 +69,8 @@ pub struct PerCpu {
 pub const WORK_SWITCH: u8 = 1;
 /// `work`: leave through the slow exit (trap_slow.rs): a deferred system call, or signals.
 pub const WORK_SLOW: u8 = 2;
+/// `deferred_syscall` when none is.
+pub const NO_SYSCALL: u64 = u64::MAX;
 /// Set in the slow exit's work word by `context_switch` for a task switched in with signals to
 /// take (trap_slow.rs).
 pub const RESUMED: u32 = 0x100;
@@ -135,7 +137,7 @@ pub static CPU0: PerCpu = PerCpu {
     tick_slow: CpuCell::new(0),
     tick_gate_pad: CpuCell::new(0),
     running: CpuCell::new(false),
-    deferred_syscall: CpuCell::new(u64::MAX),
+    deferred_syscall: CpuCell::new(NO_SYSCALL),
     resume_slow: CpuCell::new(false),
     resume_restart: CpuCell::new(0),
     ticks_used: CpuCell::new(0),

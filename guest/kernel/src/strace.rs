@@ -74,7 +74,7 @@ pub extern "C" fn traced(f: &mut TrapFrame) {
     handler(f);
     if n == nr::EXIT || n == nr::EXIT_GROUP {
         crate::println!(") = ?");
-    } else if crate::percpu::this().deferred_syscall.get() as usize == n {
+    } else if crate::sys::deferred(n as u64) {
         crate::println!(") ...");
     } else if f.rip != rip {
         crate::println!(") = ? (blocks)");

@@ -36,14 +36,15 @@ pub fn dispatch(f: &mut TrapFrame) -> u8 {
     crate::scheduler::take_work()
 }
 
-/// A number past the table: ENOSYS, recorded like any call when `trace=events` is on.
+/// A number past the table: ENOSYS, traced like any call when a trace is on.
 #[no_mangle]
 #[cold]
 extern "C" fn syscall_beyond_the_table(f: &mut TrapFrame) {
-    if MODE.get() == Mode::Events {
-        return traced(f);
+    match MODE.get() {
+        Mode::Events => traced(f),
+        Mode::Strace => crate::strace::traced(f),
+        Mode::Plain => crate::syscall_table::sys_nosys(f),
     }
-    crate::syscall_table::sys_nosys(f)
 }
 
 /// The table the dispatcher calls through, indexed by number: the system calls
@@ -115,7 +116,7 @@ extern "C" fn traced(f: &mut TrapFrame) {
     handler(f);
     let how = if n as usize == nr::EXIT || n as usize == nr::EXIT_GROUP {
         trace::NO_RETURN
-    } else if crate::percpu::this().deferred_syscall.get() == n {
+    } else if crate::sys::deferred(n) {
         // The slow exit runs it and reports its end (`deferred_result`).
         return;
     } else if f.rip != rip {

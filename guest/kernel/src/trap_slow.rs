@@ -12,16 +12,13 @@
 //! Then the entry code reloads the registers from the frame (they may have changed) and returns,
 //! or leaves through the context switch if one was prepared.
 
-use crate::percpu::{self, RESUMED, WORK_SWITCH};
+use crate::percpu::{self, NO_SYSCALL, RESUMED, WORK_SWITCH};
 use crate::scheduler;
 use crate::signal::deliver;
 use crate::signal::state;
 use crate::sys::{self, SysResult};
 use crate::trap_frame::TrapFrame;
 use abi::syscall::nr;
-
-/// `deferred_syscall` when none is.
-pub const NO_SYSCALL: u64 = u64::MAX;
 
 /// `f` is the task's complete frame; `work` the trap handler's `WORK_*` bits, or `RESUMED`.
 /// Returns whether to leave through the context switch.

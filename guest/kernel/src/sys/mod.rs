@@ -23,6 +23,13 @@ pub use crate::sys_result::{raw, SysResult};
 /// The table's entry for the calls that need the whole register set (fork, execve,
 /// rt_sigreturn): it only leaves the call for the slow trap exit (trap_slow.rs), which makes
 /// the frame whole and runs it. Returns the call's number, which the slow exit overwrites.
+/// Whether call `n` was just left for the slow exit by `sys_defer` (the traces then report
+/// its end from there). The marker for "none" is itself a number a program may pass (-1),
+/// which is never deferred.
+pub fn deferred(n: u64) -> bool {
+    crate::percpu::this().deferred_syscall.get() == n && n != crate::percpu::NO_SYSCALL
+}
+
 pub fn sys_defer(f: &mut crate::trap_frame::TrapFrame) -> SysResult {
     let cpu = crate::percpu::this();
     cpu.deferred_syscall.set(f.rax);

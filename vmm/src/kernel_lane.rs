@@ -1,10 +1,10 @@
 //! What the kernel was doing, as slices on one lane, from its event records: `--trace`'s kernel
 //! track (trace_json.rs) and `--timeline`'s kernel lane (timeline.rs) both follow this one
 //! state machine, so that the trace and the picture of a run agree about when a slice of
-//! kernel work opened and closed (but for `end_call`, which only the trace applies); each
-//! only says what a slice becomes (an event pair, a rectangle). The slices always nest: a
-//! switch or idle closes everything open (a blocking call ends its slice there, and its ENTER
-//! opens a new one when the task runs again), and an end that is not the innermost slice's
+//! kernel work opened and closed; each only says what a slice becomes (an event pair, a
+//! rectangle). The slices always nest: a switch or idle closes everything open (a blocking
+//! call ends its slice there, and its ENTER opens a new one when the task runs again), a call
+//! still open when the next begins ends there, and an end that is not the innermost slice's
 //! is dropped.
 
 use abi::trace::{self, Record};
@@ -59,7 +59,10 @@ impl<T> KernelLane<T> {
     /// the trace keeps a track's time from going back).
     pub fn step(&mut self, r: &Record, ns: u64, out: &mut impl Output<Open = T>) {
         match r.kind {
-            trace::SYSCALL_ENTER => self.begin(Slice::Syscall(r.a[0]), r, ns, out),
+            trace::SYSCALL_ENTER => {
+                self.end_call(r, ns, out);
+                self.begin(Slice::Syscall(r.a[0]), r, ns, out)
+            }
             trace::SYSCALL_EXIT => self.end(Slice::Syscall(r.a[0]), r, ns, out),
             trace::TICK_BEGIN => self.begin(Slice::Tick, r, ns, out),
             trace::TICK_END => self.end(Slice::Tick, r, ns, out),
@@ -80,13 +83,10 @@ impl<T> KernelLane<T> {
         }
     }
 
-    /// Before `step` with a call's ENTER `r`: ends the innermost slice if it is a call. The
-    /// CPU is in one call at a time, so a call whose end was not recorded (its task was killed
-    /// in it, or the kernel left the record out) ends where the next begins rather than hold
-    /// the slices after it. The trace does this; the timeline does not, and draws the next
-    /// call inside the open one until the switch: kept apart so that neither output changed
-    /// when they came to share this machine.
-    pub fn end_call(&mut self, r: &Record, ns: u64, out: &mut impl Output<Open = T>) {
+    /// At a call's ENTER `r`: ends the innermost slice if it is a call. The CPU is in one call
+    /// at a time, so a call whose end was not recorded (the kernel once left out the end of
+    /// call -1) ends where the next begins rather than hold the slices after it.
+    fn end_call(&mut self, r: &Record, ns: u64, out: &mut impl Output<Open = T>) {
         if let Some(&(Slice::Syscall(n), _)) = self.open.last() {
             self.end(Slice::Syscall(n), r, ns, out);
         }
@@ -148,8 +148,8 @@ mod tests {
     }
 
     /// The log of the records (ns, kind, first argument: all the machine reads), closed at
-    /// `end`; with `end_calls`, as the trace steps the lane.
-    fn run_with(records: &[(u64, u32, u64)], end: u64, end_calls: bool) -> Vec<String> {
+    /// `end`.
+    fn run(records: &[(u64, u32, u64)], end: u64) -> Vec<String> {
         let (mut lane, mut log) = (KernelLane::default(), Log::default());
         for &(ns, kind, a0) in records {
             let r = Record {
@@ -158,17 +158,10 @@ mod tests {
                 pid: 1,
                 a: [a0, 0, 0, 0],
             };
-            if end_calls && kind == trace::SYSCALL_ENTER {
-                lane.end_call(&r, ns, &mut log);
-            }
             lane.step(&r, ns, &mut log);
         }
         lane.finish(end, &mut log);
         log.0
-    }
-
-    fn run(records: &[(u64, u32, u64)], end: u64) -> Vec<String> {
-        run_with(records, end, false)
     }
 
     const READ: u64 = nr::READ as u64;
@@ -262,25 +255,18 @@ mod tests {
     }
 
     #[test]
-    fn a_call_whose_end_was_not_recorded_holds_the_next_unless_end_call_ends_it() {
+    fn a_call_whose_end_was_not_recorded_ends_where_the_next_begins() {
         let records = [
             (10, trace::SYSCALL_ENTER, READ),
             (20, trace::SYSCALL_ENTER, WRITE),
             (30, trace::SYSCALL_EXIT, WRITE),
         ];
-        let timeline = [
-            "10 open Syscall(0)",
-            "20 open Syscall(1)",
-            "30 close Syscall(1) from 20",
-            "40 cut Syscall(0) from 10",
-        ];
-        assert_eq!(run(&records, 40), timeline);
-        let trace = [
+        let both = [
             "10 open Syscall(0)",
             "20 close Syscall(0) from 10",
             "20 open Syscall(1)",
             "30 close Syscall(1) from 20",
         ];
-        assert_eq!(run_with(&records, 40, true), trace);
+        assert_eq!(run(&records, 40), both);
     }
 }

@@ -464,7 +464,6 @@ pub fn chrome_trace(records: &[Record], dropped: u64) -> Value {
                 {
                     t.end(me, Opened::Syscall(n), ns, json!({}));
                 }
-                t.kernel.end_call(r, ns, &mut KernelTrack(&mut t.events));
                 let name = abi::syscall::name(nr as usize).to_string();
                 t.begin(me, name, Opened::Syscall(nr), ns, "syscall", call_args(r));
             }

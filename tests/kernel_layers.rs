@@ -42,29 +42,30 @@ fn code_of(src: &str) -> String {
         .join("\n")
 }
 
-/// Every path after `prefix` ("crate::" or "super::"), braces expanded one level:
-/// `crate::{a, b::c}` gives "a" and "b::c". Paired with its line number.
+/// Every path after `prefix` ("crate::" or "super::"), braces expanded one level, over as
+/// many lines as rustfmt spreads them: `crate::{a, b::c}` gives "a" and "b::c". Paired with
+/// its line number.
 fn paths_after(code: &str, prefix: &str) -> Vec<(String, usize)> {
     let mut out = Vec::new();
-    for (n, line) in code.lines().enumerate() {
-        let mut rest = line;
-        while let Some(i) = rest.find(prefix) {
-            let before = rest[..i].chars().last();
-            rest = &rest[i + prefix.len()..];
-            if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
-                continue; // `$crate::`, `mycrate::`
-            }
-            if let Some(group) = rest.strip_prefix('{') {
-                let end = group.find('}').unwrap_or(group.len());
-                for item in group[..end].split(',') {
-                    let item = item.trim();
-                    if !item.is_empty() && item != "self" {
-                        out.push((ident_path(item), n + 1));
-                    }
+    let mut from = 0;
+    while let Some(i) = code[from..].find(prefix).map(|i| from + i) {
+        from = i + prefix.len();
+        let line = code[..i].matches('\n').count() + 1;
+        let before = code[..i].chars().last();
+        if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '$') {
+            continue; // `$crate::` in a macro (the crate it expands in), `mycrate::`
+        }
+        let rest = &code[from..];
+        if let Some(group) = rest.strip_prefix('{') {
+            let end = group.find('}').unwrap_or(group.len());
+            for item in group[..end].split(',') {
+                let item = item.trim();
+                if !item.is_empty() && item != "self" {
+                    out.push((ident_path(item), line));
                 }
-            } else {
-                out.push((ident_path(rest), n + 1));
             }
+        } else {
+            out.push((ident_path(rest), line));
         }
     }
     out

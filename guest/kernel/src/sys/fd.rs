@@ -5,7 +5,6 @@ use crate::console;
 use crate::file::{Fd, FileKind, Files, OpenFile, Pipe, O_CLOEXEC, O_NONBLOCK, O_RDONLY, O_WRONLY};
 use crate::karc::Karc;
 use crate::percpu::current;
-
 use crate::trap_frame::TrapFrame;
 use crate::tty;
 use crate::uaccess::{copy_to_user, read_u64};
@@ -376,8 +375,11 @@ pub fn sys_ioctl(f: &mut TrapFrame) -> SysResult {
     }
 }
 
+// Here rather than in file.rs, beside the reads and writes of each kind: what a last close
+// does reaches the pipes and the tree, which sit above the open-file objects.
 impl Drop for OpenFile {
-    /// The last descriptor of this open file is gone: a pipe loses a reader or a writer.
+    /// The last descriptor of this open file is gone: a pipe loses a reader or a writer, a
+    /// file of the tree its open reference.
     fn drop(&mut self) {
         match &self.kind {
             FileKind::PipeRead(p) => p.close_end(false),

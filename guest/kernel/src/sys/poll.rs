@@ -248,6 +248,8 @@ pub fn sys_pselect6(f: &mut TrapFrame) -> SysResult {
     forget_on_error(do_select(f, f.rdi, [f.rsi, f.rdx, f.r10], timeout))
 }
 
+// Here rather than in file.rs: the answer for each kind asks the pipe or the terminal, which sit
+// above the open-file objects.
 impl OpenFile {
     /// What a read or write would do now without blocking (poll and select ask this): the
     /// POLL* bits. Whatever changes a file's answer wakes the pollers (sys/poll.rs).

@@ -76,12 +76,12 @@ pub fn init(x2apic: bool) -> Result<(), crate::memory::paging::OutOfMemory> {
     Ok(())
 }
 
-#[inline(always)]
 /// Whether the LAPIC is in x2APIC mode (after `init`).
 pub fn x2apic() -> bool {
     X2APIC.load(Relaxed)
 }
 
+#[inline(always)]
 pub fn eoi() {
     write(REG_EOI, 0);
 }

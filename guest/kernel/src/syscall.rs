@@ -12,8 +12,6 @@
 //! return with `iretq` (the stubs' common exit): `sysretq` would be faster on hardware, but one
 //! return path for every trap keeps the exit code simple and works on kvm_pvm too.
 
-use core::sync::atomic::Ordering::Relaxed;
-
 use crate::percpu::current;
 use crate::sync::CpuCell;
 use crate::syscall_table::{Handler, SYSCALL_TABLE, TABLE_LEN};
@@ -21,20 +19,6 @@ use crate::trace_events;
 use crate::trap_frame::TrapFrame;
 use abi::syscall::nr;
 use abi::trace;
-
-/// Runs system call `rax` with the Linux x86-64 convention: arguments in rdi, rsi, rdx, r10, r8,
-/// r9; the result (or -errno) back in rax. Unknown numbers get -ENOSYS. Returns what the trap
-/// exit must do (`scheduler::take_work`). The entry stubs do the same in assembly
-/// (`syscall_dispatch`, trap_entry.rs); this is for the system calls the #UD handler finds
-/// only on its slow way (trap.rs).
-pub fn dispatch(f: &mut TrapFrame) -> u8 {
-    current().stats.syscalls.fetch_add(1, Relaxed);
-    match TABLE.get(f.rax as usize) {
-        Some(handler) => handler.get()(f),
-        None => syscall_beyond_the_table(f),
-    }
-    crate::scheduler::take_work()
-}
 
 /// A number past the table: ENOSYS, traced like any call when a trace is on.
 #[no_mangle]

@@ -7,11 +7,10 @@ use crate::memory::address_space::Fault as MmFault;
 use crate::percpu::current;
 use crate::scheduler;
 use crate::signal::state::{SigInfo, SEGV_ACCERR, SEGV_MAPERR, SI_KERNEL};
-use crate::syscall;
 use crate::trace_events;
 use crate::trap_frame::{
     TrapFrame, BREAKPOINT, DIVIDE_ERROR, EXCEPTION_NAMES, GENERAL_PROTECTION, INVALID_OPCODE,
-    PAGE_FAULT, SYSCALL_VECTOR,
+    PAGE_FAULT,
 };
 use crate::uaccess::{self, copy_from_user};
 use abi::signal::{SIGFPE, SIGILL, SIGKILL, SIGSEGV, SIGTRAP};
@@ -163,8 +162,9 @@ fn traced_page_fault(f: &TrapFrame, addr: u64, resolve: impl FnOnce() -> MmFault
     outcome
 }
 
-/// kvm_pvm delivers `int N` from ring 3 as #UD at the instruction (bytes CD nn). `int 0x80` is
-/// our system-call gate; any other vector would be a #GP on hardware, so it is one here too.
+/// kvm_pvm delivers `int N` from ring 3 as #UD at the instruction (bytes CD nn). `int 0x80`, our
+/// system-call gate, is taken by the #UD stub itself (trap_entry.rs); any other vector would be
+/// a #GP on hardware, so it is one here too.
 fn user_invalid_opcode(f: &mut TrapFrame) -> u8 {
     let insn = uaccess::read_faulting_insn(f.rip).or_else(|| {
         let mut b = [0u8; 2];
@@ -177,10 +177,6 @@ fn user_invalid_opcode(f: &mut TrapFrame) -> u8 {
         return scheduler::take_work();
     };
     if insn[0] == 0xcd {
-        if insn[1] as u64 == SYSCALL_VECTOR {
-            f.rip += 2;
-            return syscall::dispatch(f);
-        }
         // What a real CPU raises for a gate ring 3 may not use: #GP, error code = IDT entry.
         f.vector = GENERAL_PROTECTION;
         f.error = (insn[1] as u64) << 3 | 2;

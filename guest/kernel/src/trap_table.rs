@@ -91,7 +91,7 @@ const RFLAGS_DF: u64 = 1 << 10;
 const RFLAGS_AC: u64 = 1 << 18;
 
 /// The address `syscall` jumps to; on kvm_pvm, the address of the page fault it turns into.
-pub fn lstar() -> u64 {
+fn lstar() -> u64 {
     syscall_entry as *const () as u64
 }
 

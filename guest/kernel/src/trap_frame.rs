@@ -5,7 +5,8 @@
 pub const SYSCALL_VECTOR: u64 = 0x80;
 /// The LAPIC timer (the trace records say so: abi::trace).
 pub const TIMER_VECTOR: u8 = abi::trace::TIMER_VECTOR;
-/// The console UART's interrupt (IRQ 4, through the IOAPIC).
+/// The console's interrupt: the UART's (IRQ 4) and the virtio console's (IRQ 5), both through
+/// the IOAPIC.
 pub const CONSOLE_VECTOR: u8 = 36;
 /// The LAPIC's spurious-interrupt vector.
 pub const SPURIOUS_VECTOR: u8 = 0xff;

@@ -142,13 +142,13 @@ pub fn enable_input() {
         let mut t = TTY.lock();
         t.queue = queue;
         t.irq = irq && !crate::virtio_console::polled();
-        if let (Some(ws), Some(status)) = (ours, status) {
+        if let Some(ws) = ours {
             t.winsize = ws;
-            if status & console_status::HOST_TERMINAL == 0 {
-                let mut tio = *t.ld.termios();
-                tio.lflag &= !ECHO;
-                t.ld.set_termios(tio);
-            }
+        }
+        if status.is_some_and(|s| s & console_status::HOST_TERMINAL == 0) {
+            let mut tio = *t.ld.termios();
+            tio.lflag &= !ECHO;
+            t.ld.set_termios(tio);
         }
     }
     if irq {
@@ -223,7 +223,6 @@ fn drain(t: &mut Tty, echo: &mut EchoOut, signals: &mut u64) -> bool {
     let mut got = false;
     loop {
         let mut bytes = [0u8; 16];
-        let mut n = 0;
         // Never take in more than fits: what does not stays in the UART or the virtio buffer.
         let max =
             t.ld.intake_room()
@@ -232,7 +231,7 @@ fn drain(t: &mut Tty, echo: &mut EchoOut, signals: &mut u64) -> bool {
             t.stalled = true;
             return got;
         }
-        n += crate::console::read_input(&mut bytes[..max]);
+        let n = crate::console::read_input(&mut bytes[..max]);
         for &b in &bytes[..n] {
             if let Some(sig) = t.ld.receive(b, echo) {
                 *signals |= 1 << sig;
@@ -245,8 +244,8 @@ fn drain(t: &mut Tty, echo: &mut EchoOut, signals: &mut u64) -> bool {
     }
 }
 
-/// Runs what the UART has through the discipline; notes the end of the host's input and a new
-/// window size; echoes, signals, wakes readers.
+/// Runs the console's input (the UART's, the virtio console's) through the discipline; notes
+/// the end of the host's input and a new window size; echoes, signals, wakes readers.
 fn poll_input() {
     let mut t = TTY.lock();
     let mut echo = EchoOut {
@@ -265,16 +264,18 @@ fn poll_input() {
             t.ld.end_of_input();
             got = true;
         }
-        if crate::virtio_console::active() {
-            // The device's configuration space has the size: its change interrupt said so.
-            if let Some(ws) = crate::virtio_console::window_size(true) {
-                if ws != t.winsize {
-                    t.winsize = ws;
-                    signals |= 1 << abi::signal::SIGWINCH;
-                }
-            }
-        } else if status & console_status::WINSIZE_CHANGED != 0 {
+        if !crate::virtio_console::active() && status & console_status::WINSIZE_CHANGED != 0 {
             let ws = host_winsize().unwrap_or_default();
+            if ws != t.winsize {
+                t.winsize = ws;
+                signals |= 1 << abi::signal::SIGWINCH;
+            }
+        }
+    }
+    // The virtio console's configuration space has the size (its change interrupt said so):
+    // no status port needed, so QEMU's device counts too.
+    if crate::virtio_console::active() {
+        if let Some(ws) = crate::virtio_console::window_size(true) {
             if ws != t.winsize {
                 t.winsize = ws;
                 signals |= 1 << abi::signal::SIGWINCH;
@@ -301,7 +302,7 @@ fn poll_input() {
     }
 }
 
-/// The UART's interrupt.
+/// The console's interrupt (the UART's or the virtio console's: one vector).
 pub fn interrupt() {
     crate::console::take_interrupt();
     poll_input();
@@ -419,7 +420,6 @@ fn take_input(pml4: u64, buf: u64, count: u64) -> SysResult {
     }
 }
 
-/// Whether the caller's session is the console's (the console is its controlling terminal).
 /// The leader of session `sid` ended (exit.rs) or gave the terminal up (TIOCNOTTY): if the
 /// console is that session's terminal it becomes no one's. Returns the foreground group it
 /// had, for the caller to hang up.
@@ -433,6 +433,7 @@ pub fn session_leader_left(sid: u32) -> Option<u32> {
     (pgrp != 0).then_some(pgrp)
 }
 
+/// Whether the caller's session is the console's (the console is its controlling terminal).
 fn is_my_terminal(t: &Tty) -> bool {
     let sid = crate::percpu::current().sid.load(Relaxed);
     t.session != 0 && t.session == sid
@@ -554,16 +555,15 @@ pub fn ioctl(req: u64, arg: u64) -> SysResult {
             Ok(0)
         }
         ioctl::TIOCNOTTY => {
-            let t = TTY.lock();
-            if !is_my_terminal(&t) {
+            if !is_my_terminal(&TTY.lock()) {
                 return Err(Errno::ENOTTY);
             }
             let sid = me.sid.load(Relaxed);
-            drop(t);
             if me.pid() == sid {
                 if let Some(pgrp) = session_leader_left(sid) {
-                    signal_group(pgrp, abi::signal::SIGHUP);
-                    signal_group(pgrp, abi::signal::SIGCONT);
+                    let mut tasks = TASKS.lock();
+                    crate::signal::send::post_pgrp(&mut tasks, pgrp, abi::signal::SIGHUP);
+                    crate::signal::send::post_pgrp(&mut tasks, pgrp, abi::signal::SIGCONT);
                 }
             }
             Ok(0)

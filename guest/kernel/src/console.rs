@@ -25,8 +25,13 @@ pub fn write_user(buf: u64, len: u64) -> crate::sys_result::SysResult {
 /// Bytes of the kernel's own for the console's output stream (the terminal's echo,
 /// sendfile): where program output goes, so that they stay in order with it.
 pub fn write_kernel(bytes: &[u8]) {
-    if !(crate::virtio_console::active() && crate::virtio_console::write_kernel(bytes)) {
-        UART.lock().write_bytes(bytes);
+    let rest = if crate::virtio_console::active() {
+        crate::virtio_console::write_kernel(bytes)
+    } else {
+        bytes
+    };
+    if !rest.is_empty() {
+        UART.lock().write_bytes(rest);
     }
 }
 

@@ -5,7 +5,8 @@
 //! Found as Linux finds it: a `virtio_mmio.device=SIZE@BASE:IRQ` word on the command line
 //! (our VMM writes it; QEMU's microvm does with `acpi=off`). Only the modern (version 2)
 //! interface; without a device, or with one we cannot use, the console stays on the UART
-//! (console.rs), which also keeps every kernel message and the panic path.
+//! (console.rs routes it, uart.rs drives it), which also keeps every kernel message and the
+//! panic path.
 //!
 //! Two split virtqueues, each in one page of its own (descriptors, then the available ring,
 //! the used ring at 2 KiB):
@@ -213,11 +214,10 @@ pub fn init(cmdline: &str) -> Found {
     }
     REGS.store(REGS_VA + off, Ordering::Relaxed);
     match start() {
-        Ok(driver) => {
+        Ok(mut driver) => {
             let size = driver.has_size;
             let irq_ok = u8::try_from(dev.irq)
                 .is_ok_and(|irq| crate::ioapic::route(irq, crate::trap_frame::CONSOLE_VECTOR));
-            let mut driver = driver;
             driver.irq = irq_ok;
             *DRIVER.lock() = Some(driver);
             ACTIVE.store(true, Ordering::Release);
@@ -398,8 +398,9 @@ impl Driver {
                     }
                     let (id, len) = self.rx.used_elem(self.rx.last_used);
                     self.rx.last_used = self.rx.last_used.wrapping_add(1);
-                    // A device that names a buffer we did not post, or fills past its end,
-                    // is believed for nothing: the buffer is re-posted, the bytes dropped.
+                    // A device that names a buffer we did not post is believed for nothing
+                    // (the element is skipped); one that claims more than a buffer holds is
+                    // taken at the buffer's length.
                     if id >= RX_BUFFERS as u32 {
                         continue;
                     }
@@ -523,12 +524,13 @@ fn gave_up_after(sent: u64) -> Option<crate::sys_result::SysResult> {
     (sent > 0).then_some(Ok(sent))
 }
 
-/// Writes kernel bytes (the terminal's echo, sendfile's data) through the bounce page; false
-/// when the device is not in use.
-pub fn write_kernel(mut bytes: &[u8]) -> bool {
+/// Writes kernel bytes (the terminal's echo, sendfile's data) through the bounce page, a page
+/// at a time; returns what it could not send (all of it when the device is not in use, the
+/// rest from the page in progress when it breaks), for the UART.
+pub fn write_kernel(mut bytes: &[u8]) -> &[u8] {
     let mut guard = DRIVER.lock();
     let Some(d) = guard.as_mut() else {
-        return false;
+        return bytes;
     };
     while !bytes.is_empty() {
         let k = bytes.len().min(PAGE_SIZE as usize);
@@ -540,11 +542,11 @@ pub fn write_kernel(mut bytes: &[u8]) -> bool {
         d.tx.set_desc(0, d.bounce, k as u32, 0, 0);
         if !d.send(1) {
             give_up(&mut guard);
-            return false;
+            return bytes;
         }
         bytes = &bytes[k..];
     }
-    true
+    bytes
 }
 
 /// Takes up to `out.len()` input bytes; 0 when none (or no device).
@@ -552,12 +554,11 @@ pub fn read_input(out: &mut [u8]) -> usize {
     DRIVER.lock().as_mut().map_or(0, |d| d.read(out))
 }
 
-/// The device's interrupt: acknowledges it and notes a configuration change. True if the
-/// interrupt was this device's.
-pub fn take_interrupt() -> bool {
+/// The device's interrupt: acknowledges it and notes a configuration change.
+pub fn take_interrupt() {
     let mut guard = DRIVER.lock();
     let Some(d) = guard.as_mut() else {
-        return false;
+        return;
     };
     let why = read32(mmio::INTERRUPT_STATUS);
     if why != 0 {
@@ -566,11 +567,10 @@ pub fn take_interrupt() -> bool {
     if why & mmio::INT_CONFIG_CHANGE != 0 {
         if read32(mmio::STATUS) & status::DEVICE_NEEDS_RESET != 0 {
             give_up(&mut guard);
-            return true;
+            return;
         }
         d.config_changed = true;
     }
-    why != 0
 }
 
 /// The window size from the configuration space, when the device reports one and (for

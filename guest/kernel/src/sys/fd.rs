@@ -59,13 +59,16 @@ pub fn sys_read(f: &mut TrapFrame) -> SysResult {
 /// write(fd, buf, count).
 pub fn sys_write(f: &mut TrapFrame) -> SysResult {
     let file = file(f.rdi)?;
-    if stopped_by_tostop(f, &file)? {
-        return Ok(f.rax);
-    }
     // The console first, outside write_file, whose frame its other arms need: most writes
     // are the console's, and on kvm_pvm that frame is ~30 instructions of a ~300 path.
-    if matches!(file.kind, FileKind::Console) && file.writable() {
-        return console::write_user(f.rsi, f.rdx);
+    if let FileKind::Console = file.kind {
+        if crate::tty::job_control_write()? {
+            f.rip -= 2; // stopped by TOSTOP (`stopped_by_tostop`): runs again once continued
+            return Ok(f.rax);
+        }
+        if file.writable() {
+            return console::write_user(f.rsi, f.rdx);
+        }
     }
     write_file(f, &file, f.rsi, f.rdx)
 }

@@ -252,7 +252,7 @@ pub fn sys_pselect6(f: &mut TrapFrame) -> SysResult {
 // above the open-file objects.
 impl OpenFile {
     /// What a read or write would do now without blocking (poll and select ask this): the
-    /// POLL* bits. Whatever changes a file's answer wakes the pollers (sys/poll.rs).
+    /// POLL* bits. Whatever changes a file's answer wakes the pollers (wakeup.rs `wake_pollers`).
     pub fn poll(&self) -> u16 {
         const IN: u16 = POLLIN | POLLRDNORM;
         const OUT: u16 = POLLOUT | POLLWRNORM;

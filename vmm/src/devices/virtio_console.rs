@@ -191,7 +191,7 @@ impl VirtioConsole {
 
     /// Serves the transmit queue: every chain available now, as one write.
     fn transmit(&mut self) {
-        if !self.transport.usable(TX, &self.mem) {
+        if !self.transport.usable(TX) {
             return;
         }
         let served = self.serve_transmit();
@@ -258,7 +258,7 @@ impl VirtioConsole {
     /// Moves what fits of `pending` into the receive buffers the driver posted; the number of
     /// bytes moved. The rest waits for the next notify of queue 0.
     pub fn receive(&mut self, pending: &mut VecDeque<u8>) -> usize {
-        if pending.is_empty() || !self.transport.usable(RX, &self.mem) {
+        if pending.is_empty() || !self.transport.usable(RX) {
             return 0;
         }
         let mut moved = 0;

@@ -187,16 +187,11 @@ impl MmioTransport {
     }
 
     /// Whether queue `q` may be served now: the driver is done setting up, the device is not
-    /// waiting for a reset, and the queue's rings are in RAM (a queue that is not is broken).
-    pub fn usable(&mut self, q: u32, mem: &GuestMemoryMmap) -> bool {
-        if !self.driver_ok() || self.needs_reset() || !self.queue_ready(q) {
-            return false;
-        }
-        if !self.queues[q as usize].is_valid(mem) {
-            self.fail(q, &QueueError::RingsOutsideRam);
-            return false;
-        }
-        true
+    /// waiting for a reset, and the queue is ready. Its rings were found in RAM when it was
+    /// made ready (`make_ready`; else the device needs a reset), and a ready queue's registers
+    /// cannot change.
+    pub fn usable(&self, q: u32) -> bool {
+        self.driver_ok() && !self.needs_reset() && self.queue_ready(q)
     }
 
     /// The guest broke queue `q`: the device stops (DEVICE_NEEDS_RESET, no queue is served
@@ -360,7 +355,7 @@ impl MmioTransport {
             }
             mmio::QUEUE_NOTIFY => return Written::Notify(v),
             mmio::INTERRUPT_ACK => self.interrupt_status &= !v,
-            mmio::STATUS => return self.set_status(v, mem),
+            mmio::STATUS => return self.set_status(v),
             _ => debug!(
                 "{}: write of {v:#x} to register {offset:#x}, not one we write: ignored",
                 self.name
@@ -408,7 +403,7 @@ impl MmioTransport {
         }
     }
 
-    fn set_status(&mut self, v: u32, mem: &GuestMemoryMmap) -> Written {
+    fn set_status(&mut self, v: u32) -> Written {
         if v == 0 {
             self.reset();
             return Written::Reset;
@@ -435,11 +430,6 @@ impl MmioTransport {
         }
         self.status = new | (was & status::DEVICE_NEEDS_RESET);
         if going_live && self.driver_ok() {
-            for q in 0..self.queues.len() as u32 {
-                if self.queue_ready(q) && !self.queues[q as usize].is_valid(mem) {
-                    self.fail(q, &QueueError::RingsOutsideRam);
-                }
-            }
             return Written::DriverOk;
         }
         Written::Nothing

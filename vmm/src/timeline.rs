@@ -258,17 +258,26 @@ pub fn draw(records: &[Record], exits: &[VmmSpan], window: Window) -> Document {
     let mut running: Option<(u32, u64)> = None;
     let mut in_call: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
     let call_name = |pid: u32, n: u64| format!("{}: {}", who(pid), abi::syscall::name(n as usize));
+    let mut draw_call = |pid: u32, (start, n): (u64, u64), end: u64| {
+        if let Some(y) = lanes.get(&pid) {
+            let what = call_name(pid, n);
+            calls.extend(span(start, end, y + 4.0, LANE_H - 8.0, SYSCALL, &what));
+        }
+    };
     for r in records {
         let ns = r.ns;
         kernel.step(r, ns, &mut kernel_spans);
         match r.kind {
             trace::SYSCALL_ENTER => {
-                in_call.insert(r.pid, (ns, r.a[0]));
+                // A call whose end was not recorded ends where the next begins, as on the
+                // kernel's lane (kernel_lane.rs) and in the trace.
+                if let Some(open) = in_call.insert(r.pid, (ns, r.a[0])) {
+                    draw_call(r.pid, open, ns);
+                }
             }
             trace::SYSCALL_EXIT => {
-                if let (Some((start, n)), Some(y)) = (in_call.remove(&r.pid), lanes.get(&r.pid)) {
-                    let what = call_name(r.pid, n);
-                    calls.extend(span(start, ns, y + 4.0, LANE_H - 8.0, SYSCALL, &what));
+                if let Some(open) = in_call.remove(&r.pid) {
+                    draw_call(r.pid, open, ns);
                 }
             }
             trace::SWITCH => {
@@ -276,9 +285,8 @@ pub fn draw(records: &[Record], exits: &[VmmSpan], window: Window) -> Document {
                     if let Some(y) = lanes.get(&pid) {
                         users.extend(span(since, ns, *y, LANE_H, USER, &who(pid)));
                         // A call open now (it blocked, or yielded) ends here.
-                        if let Some((start, n)) = in_call.remove(&pid) {
-                            let what = call_name(pid, n);
-                            calls.extend(span(start, ns, y + 4.0, LANE_H - 8.0, SYSCALL, &what));
+                        if let Some(open) = in_call.remove(&pid) {
+                            draw_call(pid, open, ns);
                         }
                     }
                 }

@@ -64,6 +64,14 @@ impl ConsoleOut {
         self.held = false;
         self.flush()
     }
+
+    /// Writes `bytes` straight to the sink, after what is pending (so that the order stays):
+    /// for output that comes whole (the virtio console's), without a copy into `pending`.
+    pub fn write_through(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.flush()?;
+        self.sink.write_all(bytes)?;
+        self.sink.flush()
+    }
 }
 
 impl Write for ConsoleOut {

@@ -13,7 +13,6 @@
 //! this device, then COM1's.
 
 use std::collections::VecDeque;
-use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use abi::virtio::{console, feature, mmio, CONSOLE_IRQ};
@@ -45,11 +44,7 @@ pub trait ConsoleSink: Send {
 impl ConsoleSink for Arc<Mutex<SerialDevice>> {
     fn write_out(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         let mut serial = self.lock().unwrap_or_else(|e| e.into_inner());
-        let out = serial.writer_mut();
-        out.hold();
-        let written = out.write_all(bytes);
-        // Released even after a failure: a held ConsoleOut would swallow COM1's output.
-        written.and(out.release())
+        serial.writer_mut().write_through(bytes)
     }
 }
 
@@ -165,7 +160,8 @@ impl VirtioConsole {
             Written::Notify(q) => debug!("virtio-console: notify of absent queue {q} ignored"),
             Written::Config(CONFIG_EMERG_WR) if !data.is_empty() => {
                 // The emergency write is one character, the word's low byte (5.3.4).
-                self.output(&data[..1]);
+                self.gathered.push(data[0]);
+                Self::put_gathered(&mut *self.out, &mut self.gathered, &mut self.out_broken);
             }
             Written::Config(off) => {
                 debug!("virtio-console: write of config byte {off:#x} ignored (read-only)")
@@ -178,15 +174,19 @@ impl VirtioConsole {
         let _ = self.rx_kick.write(1);
     }
 
-    fn output(&mut self, bytes: &[u8]) {
-        if bytes.is_empty() {
+    /// Writes what was gathered and empties the buffer for more; the first failure is
+    /// reported, the others not. Fields, not `self`, so that it can run while a queue of the
+    /// transport is borrowed.
+    fn put_gathered(out: &mut dyn ConsoleSink, gathered: &mut Vec<u8>, broken: &mut bool) {
+        if gathered.is_empty() {
             return;
         }
-        if let Err(e) = self.out.write_out(bytes) {
-            if !std::mem::replace(&mut self.out_broken, true) {
+        if let Err(e) = out.write_out(gathered) {
+            if !std::mem::replace(broken, true) {
                 warn!("virtio-console output lost (further failures not reported): {e}");
             }
         }
+        gathered.clear();
     }
 
     /// Serves the transmit queue: every chain available now, as one write.
@@ -196,10 +196,7 @@ impl VirtioConsole {
         }
         let served = self.serve_transmit();
         // What was gathered before a broken chain is still the guest's output.
-        let bytes = std::mem::take(&mut self.gathered);
-        self.output(&bytes);
-        self.gathered = bytes;
-        self.gathered.clear();
+        Self::put_gathered(&mut *self.out, &mut self.gathered, &mut self.out_broken);
         self.finish(TX, served);
     }
 
@@ -211,12 +208,11 @@ impl VirtioConsole {
                 let mut done = 0usize;
                 while done < b.len as usize {
                     if self.gathered.len() >= GATHER_MAX {
-                        let bytes = std::mem::take(&mut self.gathered);
-                        if let Err(e) = self.out.write_out(&bytes) {
-                            debug!("virtio-console: output lost: {e}");
-                        }
-                        self.gathered = bytes;
-                        self.gathered.clear();
+                        Self::put_gathered(
+                            &mut *self.out,
+                            &mut self.gathered,
+                            &mut self.out_broken,
+                        );
                     }
                     let n = (b.len as usize - done).min(GATHER_MAX);
                     let start = self.gathered.len();

@@ -42,9 +42,14 @@ pub fn ns_since_boot(tsc: u64, boot_tsc: u64, mult: u64) -> u64 {
     ((tsc.wrapping_sub(boot_tsc) as u128 * mult as u128) >> NS_SHIFT) as u64
 }
 
-/// A system call begins: `a` = number, first three arguments.
+/// A system call begins: `a` = number, first three arguments. Written by the kernel's
+/// recording dispatcher (trap_entry.rs) without `pid`: it is the running task's (`Filler`).
 pub const SYSCALL_ENTER: u32 = 1;
-/// A system call ends: `a` = number, result (the raw rax), `SYSCALL_*` flag, 0.
+/// A system call ends: `a` = number, result (the raw rax), how it ended (`RETURNED`,
+/// `BLOCKED`, `NO_RETURN`), 0. The kernel's dispatcher writes only the result and how far the
+/// call moved its own return address back (0, or 2 for a call that blocked and runs again:
+/// `BLOCKED`): the end is that of the `SYSCALL_ENTER` just before it, whose pid and number
+/// `Filler` copies in, and exit and exit_group are known by number (`NO_RETURN`).
 pub const SYSCALL_EXIT: u32 = 2;
 /// A context switch from `pid` (0 at boot): `a` = the next pid, a `WHY_*` code, and the next
 /// task's name (16 bytes, NUL-padded) in a[2..4].
@@ -78,6 +83,10 @@ pub const START: u32 = 12;
 pub const EXEC: u32 = 13;
 /// The task `pid` ended: `a` = its Linux wait status (exit code << 8, or the signal), 0, 0, 0.
 pub const EXIT: u32 = 14;
+/// The end of a call that the kernel's slow exit ran later (fork, execve, rt_sigreturn...;
+/// others' records may lie between it and its ENTER): `pid` and `a` as `SYSCALL_EXIT` gives
+/// them, all written. `Filler` turns it into a `SYSCALL_EXIT`.
+pub const SYSCALL_LATE_EXIT: u32 = 15;
 
 /// `PAGE_FAULT_END`'s outcomes: the page was mapped; the task gets SIGSEGV; out of memory.
 pub const FAULT_RESOLVED: u64 = 0;
@@ -86,10 +95,12 @@ pub const FAULT_OOM: u64 = 2;
 
 /// `SYSCALL_EXIT`'s flag: the call returned.
 pub const RETURNED: u64 = 0;
-/// The call blocked: it ends here for now and runs again (a new ENTER) when the task does.
-pub const BLOCKED: u64 = 1;
+/// The call blocked: it ends here for now and runs again (a new ENTER) when the task does, or
+/// another completes it. 2: the length of `syscall` and `int 0x80`, by which the kernel moves
+/// the return address back so that the call runs again.
+pub const BLOCKED: u64 = 2;
 /// The call does not return to its caller (exit, exit_group).
-pub const NO_RETURN: u64 = 2;
+pub const NO_RETURN: u64 = 3;
 
 /// The switch reasons, as `trace=sched` names them (new ones go at the end: the codes stay).
 pub const WHY_NAMES: [&str; 11] = [
@@ -108,7 +119,9 @@ pub fn why_code(why: &str) -> u64 {
 /// One event: when (in the kernel's buffer the TSC, after the VMM's drain nanoseconds since
 /// boot), kind, the running task's pid, and four arguments whose meaning depends on the kind.
 /// Arguments a kind does not name are not written (they hold an older record's): readers
-/// look only at the ones its kind lists.
+/// look only at the ones its kind lists. The records of the running task's own traps (system
+/// calls, ticks, page faults) are written without their pid, to keep each to a few
+/// instructions: `Filler` gives them the pid of the task the last `SWITCH` ran.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C)]
 pub struct Record {
@@ -146,6 +159,47 @@ impl Record {
             a: [u64_at(16), u64_at(24), u64_at(32), u64_at(40)],
         })
     }
+}
+
+/// Completes the records the kernel writes short (see `SYSCALL_EXIT` and `Record`), in the
+/// order the kernel wrote them: every reader of the buffer passes each record through `fill`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Filler {
+    /// The task the last SWITCH ran (0 before the first).
+    running: u32,
+    /// The last SYSCALL_ENTER not yet ended: its pid and number.
+    open_call: Option<(u32, u64)>,
+}
+
+impl Filler {
+    pub fn fill(&mut self, r: &mut Record) {
+        match r.kind {
+            SWITCH => self.running = r.a[0] as u32,
+            SYSCALL_ENTER => {
+                r.pid = self.running;
+                self.open_call = Some((r.pid, r.a[0]));
+            }
+            SYSCALL_EXIT => {
+                // Without an ENTER before it (the buffer's first records were dropped), the
+                // number is unknown: u64::MAX names no call.
+                let (pid, n) = self.open_call.take().unwrap_or((self.running, u64::MAX));
+                r.pid = pid;
+                r.a[0] = n;
+                r.a[2] = match r.a[2] {
+                    0 if is_no_return(n) => NO_RETURN,
+                    0 => RETURNED,
+                    _ => BLOCKED,
+                };
+            }
+            SYSCALL_LATE_EXIT => r.kind = SYSCALL_EXIT,
+            TICK_BEGIN | TICK_END | PAGE_FAULT_BEGIN | PAGE_FAULT_END => r.pid = self.running,
+            _ => {}
+        }
+    }
+}
+
+fn is_no_return(n: u64) -> bool {
+    n == crate::syscall::nr::EXIT as u64 || n == crate::syscall::nr::EXIT_GROUP as u64
 }
 
 /// A name packed into two u64s (SWITCH's a[2..4]), and back.
@@ -186,5 +240,55 @@ mod tests {
         assert_eq!(core::mem::size_of::<Header>(), RECORD_BYTES);
         // 1 GHz: mult = 2^32, so ns = ticks.
         assert_eq!(ns_since_boot(1_500, 500, 1 << NS_SHIFT), 1_000);
+    }
+
+    fn rec(kind: u32, pid: u32, a: [u64; 4]) -> Record {
+        Record {
+            ns: 0,
+            kind,
+            pid,
+            a,
+        }
+    }
+
+    #[test]
+    fn the_filler_gives_short_records_their_task_and_call() {
+        let read = crate::syscall::nr::READ as u64;
+        let write = crate::syscall::nr::WRITE as u64;
+        let exit = crate::syscall::nr::EXIT_GROUP as u64;
+        const JUNK: u32 = 77;
+        let mut f = Filler::default();
+        let mut run = |r: Record| {
+            let mut r = r;
+            f.fill(&mut r);
+            r
+        };
+        // pid 2 blocks in read: inside the call the kernel already switched to 3.
+        run(rec(SWITCH, 0, [2, why_code("start"), 0, 0]));
+        assert_eq!(run(rec(SYSCALL_ENTER, JUNK, [read, 0, 1, 2])).pid, 2);
+        assert_eq!(run(rec(PAGE_FAULT_BEGIN, JUNK, [0x1000, 6, 0, 0])).pid, 2);
+        run(rec(SWITCH, 2, [3, why_code("wait"), 0, 0]));
+        let end = run(rec(SYSCALL_EXIT, JUNK, [9, 0, BLOCKED, 9]));
+        assert_eq!(
+            (end.pid, end.a[0], end.a[1], end.a[2]),
+            (2, read, 0, BLOCKED)
+        );
+        // pid 3 writes (returned), then a fork of its ends late; a tick comes between.
+        run(rec(SYSCALL_ENTER, JUNK, [write, 1, 0, 5]));
+        let end = run(rec(SYSCALL_EXIT, JUNK, [0, 5, 0, 0]));
+        assert_eq!(
+            (end.pid, end.a[0], end.a[1], end.a[2]),
+            (3, write, 5, RETURNED)
+        );
+        assert_eq!(run(rec(TICK_BEGIN, JUNK, [1, 0, 0, 0])).pid, 3);
+        let late = run(rec(SYSCALL_LATE_EXIT, 3, [57, 4, RETURNED, 0]));
+        assert_eq!((late.kind, late.pid, late.a[0]), (SYSCALL_EXIT, 3, 57));
+        // exit_group ends without returning; an end without a beginning names no call.
+        run(rec(SYSCALL_ENTER, JUNK, [exit, 0, 0, 0]));
+        assert_eq!(run(rec(SYSCALL_EXIT, JUNK, [0; 4])).a[2], NO_RETURN);
+        let orphan = run(rec(SYSCALL_EXIT, JUNK, [0; 4]));
+        assert_eq!((orphan.pid, orphan.a[0]), (3, u64::MAX));
+        // Records that name their task keep it.
+        assert_eq!(run(rec(EXIT, 3, [0; 4])).pid, 3);
     }
 }

@@ -46,8 +46,10 @@ pub struct TraceSink {
 struct Sink {
     /// The buffer's guest-physical address, once the kernel has said it (and it checked out).
     buffer: Option<u64>,
-    /// The records, their TSC stamps already turned into the guest's nanoseconds.
+    /// The records, their TSC stamps already turned into the guest's nanoseconds and the
+    /// short ones completed (`trace::Filler`).
     records: Vec<Record>,
+    filler: trace::Filler,
     dropped: u64,
     /// What was wrong with the buffer, if anything: said in the trace, not silently empty.
     problem: Option<String>,
@@ -209,6 +211,7 @@ impl TraceSink {
                 s.dropped += 1;
             } else if let (Some(mut r), Some(c)) = (Record::from_bytes(chunk), &s.clock) {
                 r.ns = c.ns(r.ns);
+                s.filler.fill(&mut r);
                 s.records.push(r);
             }
         }

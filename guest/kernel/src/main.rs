@@ -138,10 +138,12 @@ pub extern "C" fn kmain(start_info_paddr: u64) -> ! {
         .set(config.trace_sched || config.trace_events);
     if config.trace_events {
         trace_events::enable(config.trace_sched);
-        syscall::enable_trace_events();
     }
+    // One wrapper of the system calls at a time: strace's wins.
     if config.strace {
         syscall::enable_strace();
+    } else if config.trace_events {
+        syscall::enable_trace_events();
     }
 
     println!("lde kernel: booted by PVH");

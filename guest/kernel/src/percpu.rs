@@ -63,6 +63,10 @@ pub struct PerCpu {
     pub idle_cycles: CpuCell<u64>,
     /// `trace=sched`: a console line for every switch.
     pub trace_sched: CpuCell<bool>,
+    /// `trace=events`: the return address of the system call in progress, which the recording
+    /// dispatcher (trap_entry.rs) compares with the frame's at the end (a call that blocks
+    /// moved it back to run again).
+    pub trace_rip: CpuCell<u64>,
 }
 
 /// `work`: the scheduler prepared a switch (context_switch.rs).
@@ -75,12 +79,10 @@ pub const NO_SYSCALL: u64 = u64::MAX;
 /// take (trap_slow.rs).
 pub const RESUMED: u32 = 0x100;
 
-/// `tick_slow`: `trace=events` records every tick (trace_events.rs).
-pub const TICK_SLOW_TRACE: u8 = 1;
 /// `tick_slow`: the LAPIC timer is periodic (no TSC deadline to re-arm).
-pub const TICK_SLOW_PERIODIC: u8 = 2;
+pub const TICK_SLOW_PERIODIC: u8 = 1;
 /// `tick_slow`: the LAPIC is in xAPIC mode (the EOI is a store, not the x2APIC MSR).
-pub const TICK_SLOW_XAPIC: u8 = 4;
+pub const TICK_SLOW_XAPIC: u8 = 2;
 
 /// Offsets in `PerCpu` of what the entry stubs (trap_entry.rs) read and write.
 pub const CURRENT: usize = core::mem::offset_of!(PerCpu, current);
@@ -91,6 +93,7 @@ pub const TICK_GATE: usize = core::mem::offset_of!(PerCpu, nsleepers);
 pub const TICKS_USED: usize = core::mem::offset_of!(PerCpu, ticks_used);
 pub const SLICE_TICKS: usize = core::mem::offset_of!(PerCpu, slice_ticks);
 pub const NREADY: usize = core::mem::offset_of!(PerCpu, nready);
+pub const TRACE_RIP: usize = core::mem::offset_of!(PerCpu, trace_rip);
 const _: () = {
     use core::mem::offset_of;
     assert!(offset_of!(PerCpu, work) == TICK_GATE + 4);
@@ -149,6 +152,7 @@ pub static CPU0: PerCpu = PerCpu {
     page_faults: CpuCell::new(0),
     idle_cycles: CpuCell::new(0),
     trace_sched: CpuCell::new(false),
+    trace_rip: CpuCell::new(0),
 };
 
 /// This CPU's state.

@@ -12,12 +12,10 @@
 //! return with `iretq` (the stubs' common exit): `sysretq` would be faster on hardware, but one
 //! return path for every trap keeps the exit code simple and works on kvm_pvm too.
 
-use crate::percpu::current;
 use crate::sync::CpuCell;
 use crate::syscall_table::{Handler, SYSCALL_TABLE, TABLE_LEN};
 use crate::trace_events;
 use crate::trap_frame::TrapFrame;
-use abi::syscall::nr;
 use abi::trace;
 
 /// A number past the table: ENOSYS, traced like any call when a trace is on.
@@ -32,9 +30,10 @@ extern "C" fn syscall_beyond_the_table(f: &mut TrapFrame) {
 }
 
 /// The table the dispatcher calls through, indexed by number: the system calls
-/// (`SYSCALL_TABLE`), or with `strace=1` or `trace=events` every entry that trace's wrapper,
-/// which calls the real one. Rewritten at boot only, before the first task runs, so choosing
-/// costs the path nothing (the stubs index it by its address).
+/// (`SYSCALL_TABLE`), or with `strace=1` every entry strace's wrapper, which calls the real
+/// one. Rewritten at boot only, before the first task runs, so choosing costs the path nothing
+/// (the stubs index it by its address). `trace=events` keeps it: the recording dispatcher
+/// (trap_entry.rs) writes its records around the call.
 pub static TABLE: [CpuCell<Handler>; TABLE_LEN] = {
     let mut t = [const { CpuCell::new(crate::syscall_table::sys_nosys as Handler) }; TABLE_LEN];
     let mut i = 0;
@@ -75,10 +74,17 @@ pub fn deferred_result(n: u64, rax: u64) {
     }
 }
 
-/// `trace=events`: every call through the recording wrapper from now on (`strace=1` wins if
-/// both are given: one wrapper at a time).
+/// `trace=events`: every call through the recording dispatcher from now on: the trap table
+/// and LSTAR point at the recording twins of the four system-call entries (trap_entry.rs).
 pub fn enable_trace_events() {
-    wrap_every_call(Mode::Events, traced);
+    MODE.set(Mode::Events);
+    crate::trap_entry::record_syscalls();
+}
+
+/// Whether the recording dispatcher runs the calls (its end of a deferred call is taken back
+/// by the slow exit).
+pub fn recording() -> bool {
+    MODE.get() == Mode::Events
 }
 
 /// `strace=1`: every call through the tracing wrapper from now on.
@@ -86,21 +92,19 @@ pub fn enable_strace() {
     wrap_every_call(Mode::Strace, crate::strace::traced);
 }
 
-/// Every system call under `trace=events` (`enable_trace_events` puts this in every entry of
-/// the table): a record, the real entry, a record (trace_events.rs).
+/// A number past the table under `trace=events` (the recording dispatcher takes the others):
+/// a record, the call (ENOSYS), a record, as trace_events.rs and abi::trace lay them out.
 extern "C" fn traced(f: &mut TrapFrame) {
     let n = f.rax;
-    let pid = current().pid();
-    trace_events::emit(trace::SYSCALL_ENTER, pid, [n, f.rdi, f.rsi, f.rdx]);
+    trace_events::emit_own(trace::SYSCALL_ENTER, [n, f.rdi, f.rsi, f.rdx]);
     let rip = f.rip;
     let handler = SYSCALL_TABLE
         .get(n as usize)
         .copied()
         .unwrap_or(crate::syscall_table::sys_nosys);
     handler(f);
-    let how = if n as usize == nr::EXIT || n as usize == nr::EXIT_GROUP {
-        trace::NO_RETURN
-    } else if crate::sys::deferred(n) {
+    // exit and exit_group are known by their number (abi::trace::Filler).
+    let how = if crate::sys::deferred(n) {
         // The slow exit runs it and reports its end (`deferred_result`).
         return;
     } else if f.rip != rip {
@@ -108,5 +112,5 @@ extern "C" fn traced(f: &mut TrapFrame) {
     } else {
         trace::RETURNED
     };
-    trace_events::emit(trace::SYSCALL_EXIT, pid, [n, f.rax, how]);
+    trace_events::emit_own(trace::SYSCALL_EXIT, [n, f.rax, how]);
 }

@@ -1,12 +1,17 @@
 //! `trace=events` (added by `vmm --trace`, `--timeline` and `--stats`): system calls, timer
 //! interrupts, page faults, idle periods, context switches, signals, faults, and tasks'
 //! start, exec and exit, as records (abi::trace) in a buffer the VMM reads from guest memory:
-//! one VM exit per `CAPACITY` events, none per event. Off, the system calls pay nothing (they
-//! go through syscall.rs's `traced` only when it is on: syscall.rs rewrites its table), the
-//! timer tick nothing either (its fast path's gate word has a bit for it: trap_entry.rs; the
-//! recording tick is trap.rs `timer_traced`), and the rest test the flag where they are slow
-//! already (the switch path's `trace=sched` test covers it). On, a record is one `rdtsc` and
-//! six stores: the VMM turns the TSC into nanoseconds.
+//! one VM exit per `CAPACITY` events, none per event. Off, the system calls and the timer
+//! tick pay nothing: on, the trap table points at the recording twins of their entry stubs
+//! (trap_entry.rs; `enable` below and syscall.rs `enable_trace_events` point it there), which
+//! write their records in a few instructions each, without the pid (the VMM knows who runs: `abi::trace::Filler`); their slow ways
+//! record in Rust (trap.rs `timer_traced`, syscall.rs `traced`). The rest test the flag where
+//! they are slow already (the switch path's `trace=sched` test covers it). A record is one
+//! `rdtsc` and a few stores: the VMM turns the TSC into nanoseconds.
+//!
+//! The twins check for room once for both records of a system call or tick (`LAST_PAIR`),
+//! and write the second without a check. So every other writer leaves one record free
+//! (`emit`): a page fault or an exec inside a system call never takes its end's place.
 
 use core::cell::UnsafeCell;
 
@@ -21,12 +26,12 @@ static ON: CpuCell<bool> = CpuCell::new(false);
 static SCHED_LINES: CpuCell<bool> = CpuCell::new(false);
 
 #[repr(C, align(4096))]
-struct Buffer {
+pub(crate) struct Buffer {
     header: Header,
     records: [Record; CAPACITY],
 }
 
-struct Ring(UnsafeCell<Buffer>);
+pub(crate) struct Ring(UnsafeCell<Buffer>);
 
 // SAFETY: one CPU, and the kernel runs with interrupts off (only the idle loop's `sti; hlt`
 // opens them, and no event is recorded between the two), so no two uses of the buffer overlap. The VMM
@@ -41,7 +46,8 @@ const EMPTY: Record = Record {
 };
 
 // All zeros, so in .bss rather than the image: `enable` fills the header in.
-static RING: Ring = Ring(UnsafeCell::new(Buffer {
+/// The buffer; the entry stubs' recording twins (trap_entry.rs) write it by its symbol.
+pub(crate) static RING: Ring = Ring(UnsafeCell::new(Buffer {
     header: Header {
         magic: 0,
         head: 0,
@@ -76,10 +82,39 @@ pub fn enable(sched_lines: bool) {
     unsafe { Port::<u32>::new(abi::machine::port::TRACE_BUFFER).write(phys as u32) };
     ON.set(true);
     SCHED_LINES.set(sched_lines);
-    // The timer tick's leaf (trap_entry.rs) records nothing: every tick goes the full way.
-    let cpu = crate::percpu::this();
-    cpu.tick_slow
-        .set(cpu.tick_slow.get() | crate::percpu::TICK_SLOW_TRACE);
+    crate::trap_table::redirect(
+        crate::trap_frame::TIMER_VECTOR,
+        crate::trap_entry::recording_tick(),
+    );
+}
+
+/// The byte offsets the entry stubs' recording twins (trap_entry.rs) write at: `RING`'s
+/// `head` and first record, and the last `head` that leaves room for two records.
+pub const HEAD: usize = core::mem::offset_of!(Buffer, header) + core::mem::offset_of!(Header, head);
+pub const RECORDS: usize = core::mem::offset_of!(Buffer, records);
+pub const LAST_PAIR: usize = (CAPACITY - 2) * RECORD_BYTES;
+
+/// A twin found the buffer without room for its two records (trap_entry.rs): the VMM takes
+/// them now. Called from assembly with the trap frame below; clobbers only what the C ABI
+/// lets it.
+#[no_mangle]
+#[cold]
+extern "C" fn trace_flush_from_entry() {
+    // SAFETY: see `Ring`: nothing else uses the buffer now.
+    flush(unsafe { &mut (*RING.0.get()).header });
+}
+
+/// The slow exit is about to run a deferred call (trap_slow.rs): the end the recording
+/// dispatcher wrote for it (the return of `sys_defer`) is taken back, since the real one
+/// comes when the call has run (`deferred_result`). It is the last record: nothing records
+/// between the dispatcher and the slow exit.
+pub fn take_back_deferred_end() {
+    // SAFETY: see `Ring`.
+    let b = unsafe { &mut *RING.0.get() };
+    let at = b.header.head as usize;
+    if at >= RECORD_BYTES && b.records[at / RECORD_BYTES - 1].kind == trace::SYSCALL_EXIT {
+        b.header.head -= RECORD_BYTES as u64;
+    }
 }
 
 const _: () = assert!(trace::NS_SHIFT == crate::vdso::SHIFT);
@@ -92,14 +127,26 @@ const _: () = assert!(
         && RECORD_BYTES == 48
 );
 
-/// Records one event; a full buffer is handed to the VMM first. Kept to the few instructions
-/// the issue allows (`vmm bench` counts them: its traced rows): the stamp is the raw TSC (no
-/// `lfence`: a record's order is its place in the buffer), kind and pid go in one store, and
-/// only the `N` arguments the kind uses are written (the others keep old values; abi::trace).
+/// Records one event; a buffer that would be full is handed to the VMM first (one record is
+/// always left free: see the top). Kept to the few instructions the issue allows (`vmm bench`
+/// counts them: its traced rows): the stamp is the raw TSC (no `lfence`: a record's order is
+/// its place in the buffer), kind and pid go in one store, and only the `N` arguments the kind
+/// uses are written (the others keep old values; abi::trace).
 #[inline(always)]
 pub fn emit<const N: usize>(kind: u32, pid: u32, a: [u64; N]) {
+    write(kind, Some(pid), a)
+}
+
+/// As `emit`, for the running task's own traps (the kinds `abi::trace::Filler` gives a pid).
+#[inline(always)]
+pub fn emit_own<const N: usize>(kind: u32, a: [u64; N]) {
+    write(kind, None, a)
+}
+
+#[inline(always)]
+fn write<const N: usize>(kind: u32, pid: Option<u32>, a: [u64; N]) {
     const { assert!(N <= 4) };
-    const END: usize = CAPACITY * RECORD_BYTES;
+    const END: usize = (CAPACITY - 1) * RECORD_BYTES;
     let (lo, hi): (u32, u32);
     // SAFETY: reads the time-stamp counter; no memory is touched.
     unsafe { core::arch::asm!("rdtsc", out("eax") lo, out("edx") hi, options(nomem, nostack)) };
@@ -119,7 +166,10 @@ pub fn emit<const N: usize>(kind: u32, pid: u32, a: [u64; N]) {
         let r = ((*ring).records.as_mut_ptr() as *mut u8).add(at);
         (r as *mut u32).write(lo);
         (r.add(4) as *mut u32).write(hi);
-        (r.add(8) as *mut u64).write(kind as u64 | (pid as u64) << 32);
+        match pid {
+            Some(pid) => (r.add(8) as *mut u64).write(kind as u64 | (pid as u64) << 32),
+            None => (r.add(8) as *mut u32).write(kind),
+        }
         for (i, v) in a.iter().enumerate() {
             (r.add(16 + 8 * i) as *mut u64).write(*v);
         }
@@ -183,7 +233,7 @@ pub fn exit(wait_status: u32) {
 /// The end of a call the slow exit ran (fork, execve, rt_sigreturn...).
 pub fn deferred_result(n: u64, rax: u64) {
     emit(
-        trace::SYSCALL_EXIT,
+        trace::SYSCALL_LATE_EXIT,
         current().pid(),
         [n, rax, trace::RETURNED],
     );

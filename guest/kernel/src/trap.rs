@@ -42,10 +42,9 @@ extern "C" fn trap_timer(f: &mut TrapFrame) -> u8 {
 #[cold]
 #[inline(never)]
 fn timer_traced(from_user: bool) -> u8 {
-    let pid = current().pid();
-    trace_events::emit(trace::TICK_BEGIN, pid, [from_user as u64]);
+    trace_events::emit_own(trace::TICK_BEGIN, [from_user as u64]);
     let work = scheduler::timer_interrupt(from_user);
-    trace_events::emit(trace::TICK_END, pid, []);
+    trace_events::emit_own(trace::TICK_END, []);
     work
 }
 
@@ -111,11 +110,11 @@ fn signal_for(vector: u64) -> u32 {
 
 fn user_page_fault(f: &mut TrapFrame) {
     let addr = Cr2::read_raw();
-    let (write, exec) = (f.error & 2 != 0, f.error & 16 != 0);
+    let error = f.error;
     let cpu = crate::percpu::this();
     cpu.page_faults.set(cpu.page_faults.get() + 1);
     let resolve = move || match current().mm() {
-        Some(mm) => mm.handle_fault(addr, write, exec),
+        Some(mm) => mm.handle_fault(addr, error & 2 != 0, error & 16 != 0),
         None => MmFault::Segv,
     };
     let outcome = if trace_events::on() {
@@ -145,20 +144,18 @@ fn user_page_fault(f: &mut TrapFrame) {
     }
 }
 
-/// `resolve`, between the trace's records of the fault (out of line: the plain path keeps its
-/// registers).
-#[cold]
-#[inline(never)]
+/// `resolve`, between the trace's records of the fault. Inlined: out of line, the records
+/// cost a call and the registers it saves besides their stores.
+#[inline(always)]
 fn traced_page_fault(f: &TrapFrame, addr: u64, resolve: impl FnOnce() -> MmFault) -> MmFault {
-    let pid = current().pid();
-    trace_events::emit(trace::PAGE_FAULT_BEGIN, pid, [addr, f.error, f.rip]);
+    trace_events::emit_own(trace::PAGE_FAULT_BEGIN, [addr, f.error, f.rip]);
     let outcome = resolve();
     let how = match outcome {
         MmFault::Resolved => trace::FAULT_RESOLVED,
         MmFault::Segv => trace::FAULT_SEGV,
         MmFault::OutOfMemory => trace::FAULT_OOM,
     };
-    trace_events::emit(trace::PAGE_FAULT_END, pid, [how]);
+    trace_events::emit_own(trace::PAGE_FAULT_END, [how]);
     outcome
 }
 

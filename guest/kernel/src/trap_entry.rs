@@ -12,8 +12,8 @@
 //!   (hardware KVM, QEMU TCG) `syscall_entry` (LSTAR) and `trap_stub_128` (the DPL-3 gate). Each
 //!   pushes the nine registers a Rust function may clobber and leaves room for the other six,
 //!   then `syscall_dispatch` counts the call and calls the table entry for RAX directly
-//!   (`syscall::TABLE`: the table itself is what `strace=1` or `trace=events` replaces, so
-//!   tracing costs the path nothing). The entry stores the result in the frame's RAX. On the
+//!   (`syscall::TABLE`: the table itself is what `strace=1` replaces, so strace costs the path
+//!   nothing). The entry stores the result in the frame's RAX. On the
 //!   way out one per-CPU byte, `PerCpu::work`, says whether anything is pending: a switch
 //!   (`WORK_SWITCH`), or the slow exit (`WORK_SLOW`: a signal to take, a call that needs every
 //!   register such as fork, execve, rt_sigreturn or exit). It is tested once; zero means pop
@@ -21,11 +21,16 @@
 //! - **Timer tick that does not switch** (`trap_stub_32`): a leaf on RAX, RCX and RDX. When the
 //!   tick came from ring 3, nobody sleeps, nothing is pending and nothing asks for the slow tick
 //!   (`PerCpu::tick_gate`, one 64-bit test: the sleepers' count, `work`, and the `TICK_SLOW_*`
-//!   reasons: tracing on, periodic mode, xAPIC), and it is the scheduler's deadline, it charges
+//!   reasons: periodic mode, xAPIC), and it is the scheduler's deadline, it charges
 //!   the tick to the slice, re-arms the TSC deadline one period on, sends the x2APIC EOI and
 //!   returns. Preemption due, tickless again, a stale interrupt, an idle CPU: before touching
 //!   anything it falls back to the full stub and `scheduler::timer_interrupt`, which decides the
 //!   same way in Rust.
+//! - **Recording twins** (`trace=events`). The system call's four entries and dispatcher, and
+//!   the tick's leaf, have twins that also write the trace's records (trace_events.rs, in
+//!   abi::trace's layout): a few stores around the call or the tick, one check for room for
+//!   both records, no pid (the VMM knows who runs). At boot `trace=events` points the trap
+//!   table and LSTAR at the twins, so tracing off costs these paths nothing at all.
 //!
 //! Every other trap builds the same `TrapFrame` (trap_frame.rs) on the running task's kernel
 //! stack: the CPU pushes SS, RSP, RFLAGS, CS, RIP (and an error code for some exceptions); the
@@ -54,6 +59,29 @@ extern "C" {
     /// Addresses of the entry stubs, one per entry of `STUB_VECTORS`.
     pub static trap_stubs: [u64; 36];
     pub fn syscall_entry();
+    fn syscall_entry_traced();
+    fn trap_stub_6_traced();
+    fn trap_stub_14_traced();
+    fn trap_stub_128_traced();
+    fn trap_stub_32_traced();
+}
+
+/// `trace=events`: the four system-call entries from now on are their recording twins (below),
+/// which write a record on each side of the call. At boot, before the first task runs.
+pub fn record_syscalls() {
+    use crate::trap_table::{redirect, set_syscall_entry};
+    redirect(6, trap_stub_6_traced as *const () as u64);
+    redirect(14, trap_stub_14_traced as *const () as u64);
+    redirect(
+        SYSCALL_VECTOR as u8,
+        trap_stub_128_traced as *const () as u64,
+    );
+    set_syscall_entry(syscall_entry_traced as *const () as u64);
+}
+
+/// `trace=events`: the timer tick's recording twin of its leaf.
+pub fn recording_tick() -> u64 {
+    trap_stub_32_traced as *const () as u64
 }
 
 /// The RFLAGS bits a `syscall` that arrived as a #PF at LSTAR (kvm_pvm) returns with: R11's
@@ -248,11 +276,12 @@ trap_exit_\n:
        to .bss, on the task's own stack never) cannot fault. A RCX that is no user address is a
        jump into the kernel, not a call: a plain fault (an `iretq` to a non-canonical RIP would
        fault in ring 0). Everything else is a page fault: the full stub, trap.rs. */
+    .macro SYSCALL_PF_STUB name, entry
     .balign 16
-trap_stub_14:
+\name:
     CPU_FRAME_CFI 1
     cld
-    cmpq $syscall_entry, 8(%rsp)
+    cmpq $\entry, 8(%rsp)
     jne trap_full_14
     cmp %rcx, user_end(%rip)
     jbe trap_full_14
@@ -266,6 +295,9 @@ trap_stub_14:
     sub $48, %rsp
     .cfi_adjust_cfa_offset 48
     mov %rsp, %rdi
+    .endm
+
+    SYSCALL_PF_STUB trap_stub_14, syscall_entry
     /* falls through */
 
     /* The system-call dispatcher, every way in: RSP = RDI = the frame (callee-saved slots
@@ -293,12 +325,76 @@ trap_exit:                      /* RSP at a frame's r11 */
     jmp trap_work
     .cfi_endproc
 
+    /* trace=events: the same, with a record on each side of the call (trace_events.rs, whose
+       `RING` it writes at fixed offsets; abi::trace::Record's layout). One check for room
+       covers both records (`LAST_PAIR`; the other writers always leave one free); no pid
+       (abi::trace::Filler knows who runs). The end says how far the call moved its return
+       address back (2: it blocked and runs again), from the copy in `PerCpu::trace_rip`.
+       A number past the table records in Rust (syscall.rs `traced`). */
+    .global trap_stub_14_traced
+    SYSCALL_PF_STUB trap_stub_14_traced, syscall_entry_traced
+    /* falls through */
+syscall_dispatch_traced:
+    mov CPU0+{current}(%rip), %rcx
+    lock incq {syscalls}(%rcx)
+    cmp ${table_len}, %rax
+    jae 2f
+    mov {ring}+{head}(%rip), %rcx
+    cmp ${last_pair}, %rcx
+    ja 8f
+7:  mov %rax, {ring}+{records}+16(%rcx)
+    mov {f_rdi}(%rsp), %r8
+    mov %r8, {ring}+{records}+24(%rcx)
+    mov %rsi, {ring}+{records}+32(%rcx)
+    mov %rdx, {ring}+{records}+40(%rcx)
+    movl ${enter}, {ring}+{records}+8(%rcx)
+    mov {f_rip}(%rsp), %r8
+    mov %r8, CPU0+{trace_rip}(%rip)
+    rdtsc
+    mov %eax, {ring}+{records}(%rcx)
+    mov %edx, {ring}+{records}+4(%rcx)
+    addq ${record_bytes}, {ring}+{head}(%rip)
+    mov {f_rax}(%rsp), %rax
+    call *{table}(,%rax,8)
+    mov {ring}+{head}(%rip), %rcx
+    rdtsc
+    mov %eax, {ring}+{records}(%rcx)
+    mov %edx, {ring}+{records}+4(%rcx)
+    movl ${exit}, {ring}+{records}+8(%rcx)
+    mov {f_rax}(%rsp), %rax
+    mov %rax, {ring}+{records}+24(%rcx)
+    mov CPU0+{trace_rip}(%rip), %rax
+    sub {f_rip}(%rsp), %rax
+    mov %rax, {ring}+{records}+32(%rcx)
+    addq ${record_bytes}, {ring}+{head}(%rip)
+1:  cmpb $0, CPU0+{work}(%rip)
+    jne 3f
+    .cfi_remember_state
+    add $48, %rsp
+    .cfi_adjust_cfa_offset -48
+    POP_SCRATCH_IRET
+    .cfi_restore_state
+2:  call syscall_beyond_the_table
+    jmp 1b
+3:  movzbl CPU0+{work}(%rip), %eax
+    movb $0, CPU0+{work}(%rip)
+    jmp trap_work
+8:  call trace_flush_from_entry   /* no room for two: the VMM takes the buffer (rare) */
+    mov {f_rax}(%rsp), %rax
+    mov {f_rsi}(%rsp), %rsi
+    mov {f_rdx}(%rsp), %rdx
+    mov %rsp, %rdi
+    mov {ring}+{head}(%rip), %rcx
+    jmp 7b
+    .cfi_endproc
+
     /* #UD. kvm_pvm's `int 0x80`: a fault from ring 3 at the bytes CD 80. The CPU decoded the
        instruction to fault on it, so its first byte is readable, and if that is CD (a two-byte
        `int N`) so is the second. RFLAGS.AC is set around the reads for SMAP (`stac` kills a
        kvm_pvm guest; this keeps TF for a debugger). Anything else: the full stub, trap.rs. */
+    .macro INT80_UD_STUB name, dispatch
     .balign 16
-trap_stub_6:
+\name:
     CPU_FRAME_CFI 0
     cld
     testb $3, 8(%rsp)
@@ -329,7 +425,7 @@ trap_stub_6:
     sub $48, %rsp
     .cfi_adjust_cfa_offset 48
     mov %rsp, %rdi
-    jmp syscall_dispatch
+    jmp \dispatch
     .cfi_adjust_cfa_offset -104
 4:  pushfq
     andq $~{ac}, (%rsp)
@@ -338,10 +434,15 @@ trap_stub_6:
     pop %rax
     jmp trap_body_6
     .cfi_endproc
+    .endm
+
+    INT80_UD_STUB trap_stub_6, syscall_dispatch
+    .global trap_stub_6_traced
+    INT80_UD_STUB trap_stub_6_traced, syscall_dispatch_traced
 
     /* The rest of a system call's frame where the CPU delivered the call (no error code:
        a zero; the vector; the nine; room for the six) and on to the dispatcher. */
-    .macro SYSCALL_FRAME_AND_DISPATCH
+    .macro SYSCALL_FRAME_AND_DISPATCH dispatch
     pushq $0
     .cfi_adjust_cfa_offset 8
     pushq ${syscall_vector}
@@ -350,24 +451,31 @@ trap_stub_6:
     sub $48, %rsp
     .cfi_adjust_cfa_offset 48
     mov %rsp, %rdi
-    jmp syscall_dispatch
+    jmp \dispatch
     .endm
 
     /* The `int 0x80` gate (DPL 3), where the CPU delivers it (not kvm_pvm). */
+    .macro INT80_GATE_STUB name, dispatch
     .balign 16
-trap_stub_128:
+\name:
     CPU_FRAME_CFI 0
     cld
-    SYSCALL_FRAME_AND_DISPATCH
+    SYSCALL_FRAME_AND_DISPATCH \dispatch
     .cfi_endproc
+    .endm
+
+    INT80_GATE_STUB trap_stub_128, syscall_dispatch
+    .global trap_stub_128_traced
+    INT80_GATE_STUB trap_stub_128_traced, syscall_dispatch_traced
 
     /* `syscall` where the CPU delivers it (LSTAR): RCX = user RIP, R11 = user RFLAGS, RSP still
        the user's, IF, TF, DF and AC cleared by SFMASK. One CPU, so a static scratch slot can
        hold the user RSP until it is in the frame. The first instruction must not fault (see
        trap_stub_14). */
+    .macro SYSCALL_LSTAR_STUB name, dispatch
     .balign 16
-    .global syscall_entry
-syscall_entry:
+    .global \name
+\name:
     /* CFI: the caller's RIP is in RCX until the frame holds it (then as in the stubs). */
     .cfi_startproc simple
     .cfi_signal_frame
@@ -387,24 +495,42 @@ syscall_entry:
     push %rcx
     .cfi_adjust_cfa_offset 8
     .cfi_offset 16, -40
-    SYSCALL_FRAME_AND_DISPATCH
+    SYSCALL_FRAME_AND_DISPATCH \dispatch
     .cfi_endproc
+    .endm
+
+    SYSCALL_LSTAR_STUB syscall_entry, syscall_dispatch
+    SYSCALL_LSTAR_STUB syscall_entry_traced, syscall_dispatch_traced
 
     /* The timer. The tick's common case as a leaf (see the top of trap_entry.rs); it falls back
-       to the full stub (trap.rs, scheduler.rs) before it has changed anything. */
+       to the full stub (trap.rs, scheduler.rs) before it has changed anything. Its
+       trace=events twin (traced=1) also writes the tick's two records, TICK_BEGIN (from ring 3)
+       and TICK_END, after one check for room for both; its stamp waits on the stack. */
+    .macro TICK_LEAF name, traced
     .balign 16
-trap_stub_32:
+\name:
     CPU_FRAME_CFI 0
     testb $3, 8(%rsp)
     jz trap_full_32
     cmpq $0, CPU0+{tick_gate}(%rip)
     jne trap_full_32
+    .if \traced
+    cmpq ${last_pair}, {ring}+{head}(%rip)
+    ja trap_full_32
+    .endif
     push %rax
     .cfi_adjust_cfa_offset 8
     push %rcx
     .cfi_adjust_cfa_offset 8
     push %rdx
     .cfi_adjust_cfa_offset 8
+    .if \traced
+    rdtsc
+    shl $32, %rdx
+    or %rdx, %rax
+    push %rax
+    .cfi_adjust_cfa_offset 8
+    .endif
     mov {timer}+{next_tick}(%rip), %rdx
     mov {timer}+{armed}(%rip), %rax
     test %rdx, %rdx
@@ -431,6 +557,18 @@ trap_stub_32:
     xor %eax, %eax
     xor %edx, %edx
     wrmsr
+    .if \traced
+    mov {ring}+{head}(%rip), %rcx
+    popq {ring}+{records}(%rcx)
+    .cfi_adjust_cfa_offset -8
+    movl ${tick_begin}, {ring}+{records}+8(%rcx)
+    movq $1, {ring}+{records}+16(%rcx)
+    rdtsc
+    mov %eax, {ring}+{records}+{record_bytes}(%rcx)
+    mov %edx, {ring}+{records}+{record_bytes}+4(%rcx)
+    movl ${tick_end}, {ring}+{records}+{record_bytes}+8(%rcx)
+    addq $2*{record_bytes}, {ring}+{head}(%rip)
+    .endif
     pop %rdx
     .cfi_adjust_cfa_offset -8
     pop %rcx
@@ -438,14 +576,23 @@ trap_stub_32:
     pop %rax
     .cfi_adjust_cfa_offset -8
     iretq
+    .if \traced
+    .cfi_adjust_cfa_offset 32
+    .else
     .cfi_adjust_cfa_offset 24
+    .endif
 6:  cmp CPU0+{slice_ticks}(%rip), %ecx
     jae 7f                      /* the slice is used up and another task waits: preempt */
     test %rdx, %rdx
     jnz 5b
     mov {timer}+{tick_cycles}(%rip), %rdx
     jmp 5b
-7:  pop %rdx
+7:
+    .if \traced
+    add $8, %rsp
+    .cfi_adjust_cfa_offset -8
+    .endif
+    pop %rdx
     .cfi_adjust_cfa_offset -8
     pop %rcx
     .cfi_adjust_cfa_offset -8
@@ -453,6 +600,11 @@ trap_stub_32:
     .cfi_adjust_cfa_offset -8
     jmp trap_full_32
     .cfi_endproc
+    .endm
+
+    TICK_LEAF trap_stub_32, 0
+    .global trap_stub_32_traced
+    TICK_LEAF trap_stub_32_traced, 1
 
     /* The trap exit when the handler asked for more than a return (AL = percpu::WORK_*):
        a switch only (1): context_switch. Otherwise the slow exit: the six callee-saved
@@ -530,6 +682,21 @@ trap_stubs:
     forced = const crate::timer::FORCED_TICK_CYCLES,
     tick_cycles = const crate::timer::TICK_CYCLES,
     interrupts = const crate::timer::INTERRUPTS,
+    trace_rip = const crate::percpu::TRACE_RIP,
+    ring = sym crate::trace_events::RING,
+    head = const crate::trace_events::HEAD,
+    records = const crate::trace_events::RECORDS,
+    last_pair = const crate::trace_events::LAST_PAIR,
+    record_bytes = const abi::trace::RECORD_BYTES,
+    enter = const abi::trace::SYSCALL_ENTER,
+    exit = const abi::trace::SYSCALL_EXIT,
+    tick_begin = const abi::trace::TICK_BEGIN,
+    tick_end = const abi::trace::TICK_END,
+    f_rdi = const core::mem::offset_of!(crate::trap_frame::TrapFrame, rdi),
+    f_rsi = const core::mem::offset_of!(crate::trap_frame::TrapFrame, rsi),
+    f_rdx = const core::mem::offset_of!(crate::trap_frame::TrapFrame, rdx),
+    f_rax = const core::mem::offset_of!(crate::trap_frame::TrapFrame, rax),
+    f_rip = const core::mem::offset_of!(crate::trap_frame::TrapFrame, rip),
     tsc_deadline_msr = const crate::lapic::TSC_DEADLINE_MSR,
     x2apic_eoi_msr = const crate::lapic::X2APIC_EOI_MSR,
     options(att_syntax)

@@ -33,6 +33,9 @@ extern "C" fn trap_slow(f: &mut TrapFrame, work: u32) -> bool {
     let mut switching = work & WORK_SWITCH as u32 != 0;
     let nr = cpu.deferred_syscall.replace(NO_SYSCALL);
     if nr != NO_SYSCALL {
+        if crate::syscall::recording() {
+            crate::trace_events::take_back_deferred_end();
+        }
         let r = run_full(f, nr);
         f.rax = sys::raw(r) as u64;
         if crate::syscall::tracing() {

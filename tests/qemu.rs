@@ -93,6 +93,22 @@ fn syscalls_pass_under_qemu_tcg_through_the_ordinary_syscall_and_int_0x80_paths(
     run.assert_line("syscalls: int 0x80 write: ok");
 }
 
+/// `trace=events` points the trap table and LSTAR at the recording twins of the system-call
+/// entries (trap_entry.rs): under TCG the CPU delivers `syscall` and `int 0x80` itself, so the
+/// twins of those two entries run here, as they would on hardware KVM. (QEMU has no trace
+/// port: the kernel records and hands the full buffer to nobody.)
+#[test]
+fn syscalls_pass_under_qemu_tcg_through_the_recording_entries() {
+    let run = run_qemu(&["--cmdline", "trace=events", "--user", &user("syscalls", "")]);
+    run.assert_no_failed_checks();
+    run.assert_status(0);
+    assert_tcg(&run);
+    run.assert_line("cmdline   \"trace=events\"");
+    run.assert_line("passed, 0 failed");
+    run.assert_line("syscalls: int 0x80 getpid: ok");
+    run.assert_line("syscalls: int 0x80 write: ok");
+}
+
 #[test]
 fn exit_statuses_above_127_survive_qemus_exit_code() {
     // QEMU exits with (v << 1) | 1 truncated to 8 bits: 136 would come out as 17, i.e. 8.

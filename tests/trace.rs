@@ -150,6 +150,52 @@ fn the_demo_trace_shows_each_programs_calls_and_faults() {
     }
     expected.push("exit_group");
     assert_eq!(calls, expected);
+    // The records carry each call's arguments and how it ended: ping's writes go to fd 1 and
+    // return their length, its exit_group does not return, and init's wait4s return the
+    // pids of its children (the recording dispatcher in trap_entry.rs writes these;
+    // abi::trace::Filler completes them). A call that blocks has its slice cut by the switch
+    // (kernel_lane.rs), so its own end is not shown.
+    let evs = events(v);
+    let ends = |pid: u64, name: &str| -> Vec<&Value> {
+        evs.iter()
+            .filter(|e| e["pid"] == pid && e["ph"] == "E" && e["name"] == name)
+            .filter_map(|e| e.get("args"))
+            .collect()
+    };
+    let writes: Vec<&Value> = evs
+        .iter()
+        .filter(|e| e["pid"] == ping && e["ph"] == "B" && e["name"] == "write")
+        .map(|e| &e["args"])
+        .collect();
+    assert_eq!(writes.len(), 5);
+    for w in &writes {
+        assert_eq!(
+            (w["nr"].as_u64(), w["args"][0].as_u64()),
+            (Some(1), Some(1)),
+            "{w}"
+        );
+    }
+    let written: Vec<(i64, &str)> = ends(ping, "write")
+        .iter()
+        .map(|a| (a["result"].as_i64().unwrap(), str_of(a, "how")))
+        .collect();
+    assert_eq!(written.len(), 5, "{written:?}");
+    for (i, (result, how)) in written.iter().enumerate() {
+        assert_eq!(*result as u64, writes[i]["args"][2].as_u64().unwrap());
+        assert_eq!(*how, "returned");
+    }
+    assert!(
+        ends(ping, "exit_group")
+            .iter()
+            .all(|a| a["how"] == "no return"),
+        "{:?}",
+        ends(ping, "exit_group")
+    );
+    let reaped = ends(1, "wait4")
+        .iter()
+        .filter(|a| a["how"] == "returned" && a["result"].as_i64() > Some(1))
+        .count();
+    assert!(reaped >= 10, "init's wait4 ends: {:?}", ends(1, "wait4"));
     // Each of its yields hands the CPU over: a yield switch from ping ends every
     // sched_yield slice, at the same time.
     let evs = events(v);

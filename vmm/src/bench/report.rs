@@ -486,9 +486,9 @@ pub fn targets(r: &Results) -> Vec<Target> {
             at_most: true,
             unit: "instructions",
             note: format!(
-                "traced count minus plain, per record: {}; each includes its hook's own work \
-                 (the syscall wrapper's table lookup and checks, the pid); the record itself \
-                 (trace_events::emit) is 11 instructions with no argument, 15 with four",
+                "traced count minus plain, per record: {}; the hook's own work included (the \
+                 system call's and the tick's records come from recording twins of their entry \
+                 stubs, trap_entry.rs)",
                 r.trace_record_cost
                     .iter()
                     .map(|(p, n)| format!("{p} {n:.1}"))

@@ -439,3 +439,49 @@ fn unknown_call_numbers_are_traced_to_their_end() {
         run.dump()
     );
 }
+
+/// Device interrupts are traps too: input piped to `cat` arrives by the console's interrupt,
+/// which the trace shows as kernel slices by vector and `--stats` counts, the same number.
+#[test]
+fn console_input_shows_as_interrupts_in_the_trace_and_the_stats() {
+    let dir = common::scratch_dir("trace_interrupts");
+    for (i, extra) in [&[][..], &["--no-virtio-console"][..]].iter().enumerate() {
+        let path = dir.join(format!("cat{i}.json"));
+        let cat = user("cat", "");
+        let mut args: Vec<&str> = extra.to_vec();
+        args.extend(["--timeout", "60", "--stats=json", "--trace"]);
+        args.extend([path.to_str().unwrap(), "--user", &cat]);
+        let text: String = (0..50).map(|i| format!("line {i}\n")).collect();
+        let out = common::run_vmm_with_input(&args, text.as_bytes());
+        let err = common::stderr(&out);
+        assert_eq!(out.status.code(), Some(0), "{args:?}\n{err}");
+        let json = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("no trace: {e}"));
+        let v: Value = serde_json::from_str(&json).expect("the trace is JSON");
+        let slices: Vec<&Value> = events(&v)
+            .iter()
+            .filter(|e| e["ph"] == "B" && e["name"] == "console interrupt")
+            .collect();
+        assert!(!slices.is_empty(), "{args:?}: no console interrupt slice");
+        assert!(slices
+            .iter()
+            .all(|e| e["cat"] == "interrupt" && e["pid"] == 0 && e["args"]["vector"] == 36));
+        let stats: Value = serde_json::from_str(
+            err.lines()
+                .find(|l| l.starts_with('{'))
+                .unwrap_or_else(|| panic!("no --stats JSON: {err}")),
+        )
+        .expect("--stats=json is JSON");
+        let counted = stats["guest"]["traps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == "console interrupt")
+            .and_then(|t| t["count"].as_u64());
+        assert_eq!(
+            counted,
+            Some(slices.len() as u64),
+            "{args:?}: {}",
+            stats["guest"]
+        );
+    }
+}

@@ -87,6 +87,15 @@ pub const EXIT: u32 = 14;
 /// others' records may lie between it and its ENTER): `pid` and `a` as `SYSCALL_EXIT` gives
 /// them, all written. `Filler` turns it into a `SYSCALL_EXIT`.
 pub const SYSCALL_LATE_EXIT: u32 = 15;
+/// A device interrupt (or the LAPIC's spurious vector) begins: `a` = its vector. Written
+/// without `pid`, as the timer's records are.
+pub const INTERRUPT_BEGIN: u32 = 16;
+/// It ends: no arguments.
+pub const INTERRUPT_END: u32 = 17;
+/// The vectors `INTERRUPT_BEGIN` names: the console's (the UART's and the virtio console's
+/// interrupt), and the LAPIC's spurious one.
+pub const CONSOLE_VECTOR: u8 = 36;
+pub const SPURIOUS_VECTOR: u8 = 0xff;
 
 /// `PAGE_FAULT_END`'s outcomes: the page was mapped; the task gets SIGSEGV; out of memory.
 pub const FAULT_RESOLVED: u64 = 0;
@@ -191,8 +200,12 @@ impl Filler {
                     _ => BLOCKED,
                 };
             }
-            SYSCALL_LATE_EXIT => r.kind = SYSCALL_EXIT,
-            TICK_BEGIN | TICK_END | PAGE_FAULT_BEGIN | PAGE_FAULT_END => r.pid = self.running,
+            SYSCALL_LATE_EXIT => {
+                r.kind = SYSCALL_EXIT;
+                self.open_call = None;
+            }
+            TICK_BEGIN | TICK_END | PAGE_FAULT_BEGIN | PAGE_FAULT_END | INTERRUPT_BEGIN
+            | INTERRUPT_END => r.pid = self.running,
             _ => {}
         }
     }
@@ -281,8 +294,12 @@ mod tests {
             (3, write, 5, RETURNED)
         );
         assert_eq!(run(rec(TICK_BEGIN, JUNK, [1, 0, 0, 0])).pid, 3);
+        run(rec(SYSCALL_ENTER, JUNK, [57, 0, 0, 0]));
         let late = run(rec(SYSCALL_LATE_EXIT, 3, [57, 4, RETURNED, 0]));
         assert_eq!((late.kind, late.pid, late.a[0]), (SYSCALL_EXIT, 3, 57));
+        assert_eq!(run(rec(INTERRUPT_BEGIN, JUNK, [36, 0, 0, 0])).pid, 3);
+        // The late end closed the fork: an end after it has no call of its own.
+        assert_eq!(run(rec(SYSCALL_EXIT, JUNK, [0; 4])).a[0], u64::MAX);
         // exit_group ends without returning; an end without a beginning names no call.
         run(rec(SYSCALL_ENTER, JUNK, [exit, 0, 0, 0]));
         assert_eq!(run(rec(SYSCALL_EXIT, JUNK, [0; 4])).a[2], NO_RETURN);

@@ -17,7 +17,8 @@ pub struct GuestCounts {
     /// Records the VMM could not keep (trace_json::MAX_RECORDS): the counts are short by them.
     pub dropped: u64,
     pub syscalls: BTreeMap<u64, u64>,
-    /// Traps other than system calls, by vector: timer, page faults, exceptions.
+    /// Traps other than system calls, by vector: timer, page faults, exceptions, device
+    /// interrupts.
     pub traps: BTreeMap<u64, u64>,
     pub switches: u64,
     pub timer_interrupts: u64,
@@ -54,6 +55,7 @@ impl GuestCounts {
                 trace::FAULT if r.a[0] != PAGE_FAULT_VECTOR => {
                     *c.traps.entry(r.a[0]).or_default() += 1
                 }
+                trace::INTERRUPT_BEGIN => *c.traps.entry(r.a[0]).or_default() += 1,
                 trace::IDLE_BEGIN => idle_since = Some(r.ns),
                 trace::IDLE_END => {
                     if let Some(since) = idle_since.take() {
@@ -79,6 +81,7 @@ impl GuestCounts {
             6 => "invalid opcode".into(),
             13 => "general protection".into(),
             PAGE_FAULT_VECTOR => "page fault".into(),
+            v if v > 31 => crate::trace_json::interrupt_name(v),
             v => format!("exception {v}"),
         }
     }
@@ -184,6 +187,8 @@ mod tests {
             rec(70, trace::FAULT, 14),
             rec(80, trace::FAULT, 0),
             rec(100, trace::IDLE_BEGIN, 0),
+            rec(200, trace::INTERRUPT_BEGIN, 36),
+            rec(210, trace::INTERRUPT_END, 0),
             rec(350, trace::IDLE_END, 0),
         ];
         let c = GuestCounts::from_records(&records, 0);
@@ -192,8 +197,10 @@ mod tests {
         assert_eq!(c.traps[&14], 1);
         assert_eq!(c.traps[&0], 1);
         assert_eq!(c.traps[&TIMER_VECTOR], 1);
+        assert_eq!(c.traps[&36], 1);
         assert_eq!((c.idle_ns, c.idle_periods), (250, 1));
         let text = c.report();
+        assert!(text.contains("console interrupt"), "{text}");
         assert!(text.contains("getpid (39)"), "{text}");
         assert!(!text.lines().any(|l| l.ends_with('%')), "{text}");
         assert_eq!(c.json()["syscalls_by_name"]["getpid"], 2);

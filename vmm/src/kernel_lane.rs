@@ -17,6 +17,8 @@ pub enum Slice {
     /// A timer interrupt.
     Tick,
     PageFault,
+    /// A device interrupt (or a spurious one), by vector.
+    Interrupt(u64),
     Idle,
     /// The kernel's answer to an exception: until the signal is taken, the task is gone or the
     /// kernel does anything else.
@@ -68,6 +70,12 @@ impl<T> KernelLane<T> {
             trace::TICK_END => self.end(Slice::Tick, r, ns, out),
             trace::PAGE_FAULT_BEGIN => self.begin(Slice::PageFault, r, ns, out),
             trace::PAGE_FAULT_END => self.end(Slice::PageFault, r, ns, out),
+            trace::INTERRUPT_BEGIN => self.begin(Slice::Interrupt(r.a[0]), r, ns, out),
+            trace::INTERRUPT_END => {
+                if let Some(&(Slice::Interrupt(v), _)) = self.open.last() {
+                    self.end(Slice::Interrupt(v), r, ns, out);
+                }
+            }
             trace::IDLE_BEGIN => {
                 // The call that blocked ends here: the CPU has nothing to do.
                 self.cut(ns, out);
@@ -211,12 +219,14 @@ mod tests {
     }
 
     #[test]
-    fn idle_cuts_the_call_that_blocked_and_holds_the_ticks_that_wake_it() {
+    fn idle_cuts_the_call_that_blocked_and_holds_the_interrupts_that_wake_it() {
         let records = [
             (10, trace::SYSCALL_ENTER, READ),
             (20, trace::IDLE_BEGIN, 0),
             (30, trace::TICK_BEGIN, 0),
             (40, trace::TICK_END, 0),
+            (44, trace::INTERRUPT_BEGIN, 36),
+            (46, trace::INTERRUPT_END, 0),
             (50, trace::IDLE_END, 0),
             (60, trace::IDLE_BEGIN, 0),
         ];
@@ -226,6 +236,8 @@ mod tests {
             "20 open Idle",
             "30 open Tick",
             "40 close Tick from 30",
+            "44 open Interrupt(36)",
+            "46 close Interrupt(36) from 44",
             "50 close Idle from 20",
             "60 open Idle",
             "70 cut Idle from 60",

@@ -17,12 +17,13 @@ use svg::node::element::{ClipPath, Definitions, Group, Line, Rectangle, Text, Ti
 use svg::Document;
 
 use crate::kernel_lane::{Close, KernelLane, Output, Slice};
-use crate::trace_json::VmmSpan;
+use crate::trace_json::{interrupt_name, VmmSpan};
 
 pub const USER: &str = "#2e9e44";
 pub const SYSCALL: &str = "#1f6fd1";
 pub const TIMER: &str = "#f2c12e";
 pub const PAGE_FAULT: &str = "#8e44ad";
+pub const INTERRUPT: &str = "#17becf";
 pub const IDLE: &str = "#cfcfcf";
 pub const VM_EXIT: &str = "#7b4a2d";
 pub const PREEMPT: &str = "#f08c00";
@@ -121,6 +122,7 @@ fn kernel_name(slice: Slice) -> String {
         Slice::Syscall(n) => format!("system call {}", abi::syscall::name(n as usize)),
         Slice::Tick => "timer interrupt".into(),
         Slice::PageFault => "page fault".into(),
+        Slice::Interrupt(v) => interrupt_name(v),
         Slice::Idle => "idle".into(),
         Slice::Exception => "exception handling".into(),
     }
@@ -131,6 +133,7 @@ fn kernel_colour(slice: Slice) -> &'static str {
         Slice::Syscall(_) => SYSCALL,
         Slice::Tick => TIMER,
         Slice::PageFault => PAGE_FAULT,
+        Slice::Interrupt(_) => INTERRUPT,
         Slice::Idle => IDLE,
         Slice::Exception => FAULT,
     }
@@ -388,6 +391,7 @@ pub fn draw(records: &[Record], exits: &[VmmSpan], window: Window) -> Document {
         (SYSCALL, "system call"),
         (TIMER, "timer interrupt"),
         (PAGE_FAULT, "page fault"),
+        (INTERRUPT, "device interrupt"),
         (FAULT, "exception, fault"),
         (IDLE, "idle"),
         (VM_EXIT, "VM exit in the VMM"),

@@ -373,6 +373,11 @@ impl Output for KernelTrack<'_> {
                 json!({"pid": r.pid, "address": format!("{:#x}", r.a[0]),
                     "error": r.a[1], "rip": format!("{:#x}", r.a[2])}),
             ),
+            Slice::Interrupt(v) => (
+                interrupt_name(v),
+                "interrupt",
+                json!({"vector": v, "pid": r.pid}),
+            ),
             Slice::Idle => ("idle".into(), "idle", json!({})),
             Slice::Exception => (
                 format!("fault: {}", exception_name(r.a[0])),
@@ -422,6 +427,17 @@ fn end_args(r: &Record) -> Value {
             json!({"outcome": outcome})
         }
         _ => json!({}),
+    }
+}
+
+/// A device interrupt's slice, by the vector the kernel gives it (trap_frame.rs).
+pub fn interrupt_name(vector: u64) -> String {
+    const CONSOLE: u64 = trace::CONSOLE_VECTOR as u64;
+    const SPURIOUS: u64 = trace::SPURIOUS_VECTOR as u64;
+    match vector {
+        CONSOLE => "console interrupt".into(),
+        SPURIOUS => "spurious interrupt".into(),
+        v => format!("interrupt {v}"),
     }
 }
 

@@ -9,8 +9,8 @@ use crate::scheduler;
 use crate::signal::state::{SigInfo, SEGV_ACCERR, SEGV_MAPERR, SI_KERNEL};
 use crate::trace_events;
 use crate::trap_frame::{
-    TrapFrame, BREAKPOINT, DIVIDE_ERROR, EXCEPTION_NAMES, GENERAL_PROTECTION, INVALID_OPCODE,
-    PAGE_FAULT,
+    TrapFrame, BREAKPOINT, CONSOLE_VECTOR, DIVIDE_ERROR, EXCEPTION_NAMES, GENERAL_PROTECTION,
+    INVALID_OPCODE, PAGE_FAULT, SPURIOUS_VECTOR,
 };
 use crate::uaccess::{self, copy_from_user};
 use abi::signal::{SIGFPE, SIGILL, SIGKILL, SIGSEGV, SIGTRAP};
@@ -87,14 +87,25 @@ extern "C" fn trap_exception(f: &mut TrapFrame) -> u8 {
 /// The console's interrupt: input arrived (or the host's input ended).
 #[no_mangle]
 extern "C" fn trap_console(_f: &mut TrapFrame) -> u8 {
+    let traced = trace_events::on();
+    if traced {
+        trace_events::emit_own(trace::INTERRUPT_BEGIN, [CONSOLE_VECTOR as u64]);
+    }
     crate::tty::interrupt();
     crate::lapic::eoi();
+    if traced {
+        trace_events::emit_own(trace::INTERRUPT_END, []);
+    }
     scheduler::take_work()
 }
 
 /// The LAPIC's spurious vector: nothing to do, not even an EOI.
 #[no_mangle]
 extern "C" fn trap_spurious(_f: &mut TrapFrame) -> u8 {
+    if trace_events::on() {
+        trace_events::emit_own(trace::INTERRUPT_BEGIN, [SPURIOUS_VECTOR as u64]);
+        trace_events::emit_own(trace::INTERRUPT_END, []);
+    }
     0
 }
 

@@ -7,9 +7,9 @@ pub const SYSCALL_VECTOR: u64 = 0x80;
 pub const TIMER_VECTOR: u8 = abi::trace::TIMER_VECTOR;
 /// The console's interrupt: the UART's (IRQ 4) and the virtio console's (IRQ 5), both through
 /// the IOAPIC.
-pub const CONSOLE_VECTOR: u8 = 36;
+pub const CONSOLE_VECTOR: u8 = abi::trace::CONSOLE_VECTOR;
 /// The LAPIC's spurious-interrupt vector.
-pub const SPURIOUS_VECTOR: u8 = 0xff;
+pub const SPURIOUS_VECTOR: u8 = abi::trace::SPURIOUS_VECTOR;
 
 pub const DIVIDE_ERROR: u64 = 0;
 pub const BREAKPOINT: u64 = 3;

@@ -1,7 +1,8 @@
 //! `vmm --timeline FILE.svg`: the run drawn as OSTEP's figure 6.3. The SVG must render with a
 //! real renderer (rsvg-convert), and at times taken from the same run's `--trace`, the right
 //! lane must have the right colour: a spinner's lane is "has the CPU" while it runs, and the
-//! kernel lane marks the timer's preemption of it.
+//! kernel lane marks the timer's preemption of it. The HTML page's script runs under node
+//! against stand-ins, and the page loads in headless Chromium without a console error.
 
 mod common;
 use common::lde::*;
@@ -11,6 +12,7 @@ use serde_json::Value;
 const USER: [u8; 3] = [0x2e, 0x9e, 0x44];
 const PREEMPT: [u8; 3] = [0xf0, 0x8c, 0x00];
 const TIMER: [u8; 3] = [0xf2, 0xc1, 0x2e];
+const SYSCALL: [u8; 3] = [0x1f, 0x6f, 0xd1];
 
 /// A number attribute of the SVG's root element.
 fn attr(svg: &str, name: &str) -> f64 {
@@ -304,6 +306,82 @@ fn an_html_timeline_is_the_picture_with_hover_details_and_a_zoom_script() {
         "dragged right: {text}"
     );
     assert_eq!(lines[2], "reset translate(0 0) scale(1 1)", "{text}");
+}
+
+/// Headless Chromium loads `page` (a file) and screenshots it into `png`: its standard error,
+/// where `--enable-logging=stderr` puts every console message as an `INFO:CONSOLE` line.
+fn chromium_screenshot(page: &std::path::Path, png: &std::path::Path) -> String {
+    let profile = png.with_extension("profile");
+    let out = std::process::Command::new("timeout")
+        .args([
+            "120",
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+        ])
+        .args(["--enable-logging=stderr", "--v=0", "--window-size=1400,600"])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("cannot run chromium");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "chromium on {page:?}: {err}");
+    err
+}
+
+/// The page in a real browser: headless Chromium loads it with no console message (no error
+/// from its script) and draws it; the screenshot shows the lanes' colours. A copy of the page
+/// with a broken script shows that such an error would be seen.
+#[test]
+fn an_html_timeline_loads_in_headless_chromium_without_console_errors() {
+    require_tool(
+        "chromium",
+        "chromium is needed: apt-get install chromium (scripts/test installs it)",
+    );
+    let dir = common::scratch_dir("timeline_chromium");
+    let page = dir.join("hello.html");
+    let _one = one_vm_at_a_time();
+    run_vmm_lde([
+        "--user".to_string(),
+        user("hello", ""),
+        "--timeline".to_string(),
+        page.display().to_string(),
+    ])
+    .assert_status(0);
+    let html = std::fs::read_to_string(&page).expect("the HTML page");
+    let broken = dir.join("broken.html");
+    std::fs::write(
+        &broken,
+        html.replacen("<script>", "<script>no_such_function();", 1),
+    )
+    .unwrap();
+    let err = chromium_screenshot(&broken, &dir.join("broken.png"));
+    assert!(
+        err.contains(":CONSOLE") && err.contains("no_such_function"),
+        "a broken script's error does not show: {err}"
+    );
+
+    let shot = dir.join("hello.png");
+    let err = chromium_screenshot(&page, &shot);
+    let console: Vec<&str> = err.lines().filter(|l| l.contains(":CONSOLE")).collect();
+    assert!(console.is_empty(), "console messages: {console:#?}");
+    let decoder = png::Decoder::new(std::fs::File::open(&shot).unwrap());
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let n = info.color_type.samples();
+    let count = |rgb: [u8; 3]| buf.chunks(n).filter(|p| p[..3] == rgb).count();
+    // hello's lane has the CPU across the run, and its write is a system call.
+    assert!(
+        count(USER) > 1000,
+        "too little of hello's green in the screenshot"
+    );
+    assert!(
+        count(SYSCALL) > 100,
+        "no system call's blue in the screenshot"
+    );
 }
 
 /// Runs the HTML page's script with stand-ins for the SVG, the plot group and the status line.

@@ -485,3 +485,36 @@ fn console_input_shows_as_interrupts_in_the_trace_and_the_stats() {
         );
     }
 }
+
+/// The trace of a crash is kept too: a kernel panic (`crash=exit`: a fault in ring 0 when the
+/// first process ends) and a triple fault (`crash=triple`, the same moment) in the middle of a
+/// run. The VMM reads the buffer the kernel never handed over: hello's write and its exit are
+/// there.
+#[test]
+fn a_kernel_panic_or_a_triple_fault_mid_run_still_leaves_its_trace() {
+    let dir = common::scratch_dir("trace_crash");
+    let crash = abi::machine::exit_status::GUEST_CRASH as i32;
+    for (how, status) in [("exit", KERNEL_PANIC as i32), ("triple", crash)] {
+        let path = dir.join(format!("{how}.json"));
+        let mut cmd = common::vmm();
+        cmd.args(["--trace", path.to_str().unwrap()])
+            .args(["--cmdline", &format!("crash={how}")])
+            .args(["--user", &user("hello", "")]);
+        let run = run(cmd);
+        assert_eq!(run.status, Some(status), "crash={how}: {}", run.dump());
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("no trace: {e}"));
+        let v: Value = serde_json::from_str(&text).expect("the trace is JSON");
+        let evs = events(&v);
+        assert!(
+            evs.iter()
+                .any(|e| e["pid"] == 1 && e["ph"] == "B" && e["name"] == "write"),
+            "crash={how}: no write of hello's in the trace"
+        );
+        assert!(
+            evs.iter()
+                .any(|e| e["pid"] == 1 && e["cat"] == "process" && e["name"] == "exit 0"),
+            "crash={how}: no exit of hello's in the trace"
+        );
+        assert_eq!(v["otherData"]["dropped_records"], 0);
+    }
+}

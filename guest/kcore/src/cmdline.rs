@@ -5,21 +5,34 @@
 //! `strace=1` (a console line for every system call, with its arguments and result), and
 //! `nproc=N` (the most processes at once; by default one per 128 KiB of RAM, as Linux sizes its
 //! threads-max), and `crash=ring0`, which makes the kernel fault on purpose once its trap table
-//! is in place, to show (and test) what a kernel bug looks like. Unknown keys are ignored (they may be for a
-//! program); a bad value of a known key is reported and the default kept.
+//! is in place, to show (and test) what a kernel bug looks like; `crash=exit` does the same when
+//! the first process ends, and `crash=triple` triple-faults the CPU then, so that a crash in the
+//! middle of a run can be tested (the VMM still saves its trace). Unknown keys are ignored
+//! (they may be for a program); a bad value of a known key is reported and the default kept.
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Config {
     pub hz: u64,
     pub slice: u32,
     pub epoch: u64,
-    pub crash: bool,
+    pub crash: Option<Crash>,
     pub trace_sched: bool,
     /// `trace=events`: every system call, switch and signal as a record on the trace port.
     pub trace_events: bool,
     /// `strace=1`: a console line for every system call, its arguments and its result.
     pub strace: bool,
     pub nproc: Option<u32>,
+}
+
+/// `crash=`: how and when the kernel fails on purpose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Crash {
+    /// `ring0`: a fault in ring 0 at boot, once the trap table is in place (a kernel panic).
+    Ring0AtBoot,
+    /// `exit`: the same fault when the first process ends.
+    Ring0AtExit,
+    /// `triple`: a triple fault (the CPU shuts down) when the first process ends.
+    TripleAtExit,
 }
 
 /// The fewest and the most processes `nproc=` may ask for.
@@ -36,7 +49,7 @@ impl Default for Config {
             hz: 100,
             slice: 1,
             epoch: 0,
-            crash: false,
+            crash: None,
             trace_sched: false,
             trace_events: false,
             strace: false,
@@ -61,7 +74,9 @@ pub fn parse<'a>(cmdline: &'a str, mut warn: impl FnMut(Ignored<'a>)) -> Config 
             continue;
         };
         match (key, value) {
-            ("crash", "ring0") => c.crash = true,
+            ("crash", "ring0") => c.crash = Some(Crash::Ring0AtBoot),
+            ("crash", "exit") => c.crash = Some(Crash::Ring0AtExit),
+            ("crash", "triple") => c.crash = Some(Crash::TripleAtExit),
             ("trace", "sched") => c.trace_sched = true,
             ("trace", "events") => c.trace_events = true,
             ("strace", "1") => c.strace = true,
@@ -104,8 +119,16 @@ mod tests {
         );
         assert_eq!((c.hz, c.slice, c.epoch), (250, 2, 1_700_000_000));
         assert_eq!(c.nproc, Some(64));
-        assert!(c.trace_sched && c.crash && c.strace && c.trace_events);
+        assert!(c.trace_sched && c.strace && c.trace_events);
+        assert_eq!(c.crash, Some(Crash::Ring0AtBoot));
         assert!(w.is_empty());
+        assert_eq!(parse_all("crash=exit").0.crash, Some(Crash::Ring0AtExit));
+        assert_eq!(parse_all("crash=triple").0.crash, Some(Crash::TripleAtExit));
+        let (c, w) = parse_all("crash=later");
+        assert_eq!(
+            (c.crash, w),
+            (None, std::vec![Ignored::UnknownValue("crash=later")])
+        );
     }
 
     #[test]

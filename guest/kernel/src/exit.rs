@@ -62,6 +62,7 @@ pub fn exit_thread(wait_status: u32) {
     if crate::trace_events::on() {
         crate::trace_events::exit(wait_status);
     }
+    crate::crash::at_exit();
     crate::futex::exit_cleanup(me);
     release_resources(me);
     let mut t = TASKS.lock();

@@ -20,6 +20,7 @@ mod boot;
 mod console;
 mod context_switch;
 mod cpu;
+mod crash;
 mod exit;
 mod file;
 mod fs;
@@ -122,11 +123,7 @@ pub extern "C" fn kmain(start_info_paddr: u64) -> ! {
         println!("kernel: out of memory mapping the local APIC");
         power_off(EXIT_BOOT_FAILURE);
     }
-    if config.crash {
-        // SAFETY: deliberately not safe: a read of the unmapped guard page below the first
-        // kernel stack, so the page-fault handler finds a fault in ring 0 and panics.
-        unsafe { core::ptr::read_volatile(memory::paging::KERNEL_STACKS as *const u64) };
-    }
+    crash::at_boot(config.crash);
     let timer_mode = timer::init(&features, &clock, config.hz);
     TASKS.lock().max = config
         .nproc

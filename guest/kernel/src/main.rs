@@ -142,6 +142,9 @@ pub extern "C" fn kmain(start_info_paddr: u64) -> ! {
     } else if config.trace_events {
         syscall::enable_trace_events();
     }
+    if config.trace_events {
+        trap_table::use_recording_twins(!config.strace);
+    }
 
     println!("lde kernel: booted by PVH");
     println!(

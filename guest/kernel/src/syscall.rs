@@ -74,11 +74,10 @@ pub fn deferred_result(n: u64, rax: u64) {
     }
 }
 
-/// `trace=events`: every call through the recording dispatcher from now on: the trap table
-/// and LSTAR point at the recording twins of the four system-call entries (trap_entry.rs).
+/// `trace=events`: every call through the recording dispatcher from now on (main.rs points
+/// the trap table and LSTAR at the recording twins of the four entries: trap_table.rs).
 pub fn enable_trace_events() {
     MODE.set(Mode::Events);
-    crate::trap_entry::record_syscalls();
 }
 
 /// Whether the recording dispatcher runs the calls (its end of a deferred call is taken back

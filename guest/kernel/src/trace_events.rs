@@ -3,7 +3,7 @@
 //! start, exec and exit, as records (abi::trace) in a buffer the VMM reads from guest memory:
 //! one VM exit per `CAPACITY` events, none per event. Off, the system calls and the timer
 //! tick pay nothing: on, the trap table points at the recording twins of their entry stubs
-//! (trap_entry.rs; `enable` below and syscall.rs `enable_trace_events` point it there), which
+//! (trap_entry.rs; trap_table.rs `use_recording_twins` points it there at boot), which
 //! write their records in a few instructions each, without the pid (the VMM knows who runs: `abi::trace::Filler`); their slow ways
 //! record in Rust (trap.rs `timer_traced`, syscall.rs `traced`). The rest test the flag where
 //! they are slow already (the switch path's `trace=sched` test covers it). A record is one
@@ -82,10 +82,6 @@ pub fn enable(sched_lines: bool) {
     unsafe { Port::<u32>::new(abi::machine::port::TRACE_BUFFER).write(phys as u32) };
     ON.set(true);
     SCHED_LINES.set(sched_lines);
-    crate::trap_table::redirect(
-        crate::trap_frame::TIMER_VECTOR,
-        crate::trap_entry::recording_tick(),
-    );
 }
 
 /// The byte offsets the entry stubs' recording twins (trap_entry.rs) write at: `RING`'s

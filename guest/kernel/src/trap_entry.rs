@@ -66,22 +66,26 @@ extern "C" {
     fn trap_stub_32_traced();
 }
 
-/// `trace=events`: the four system-call entries from now on are their recording twins (below),
-/// which write a record on each side of the call. At boot, before the first task runs.
-pub fn record_syscalls() {
-    use crate::trap_table::{redirect, set_syscall_entry};
-    redirect(6, trap_stub_6_traced as *const () as u64);
-    redirect(14, trap_stub_14_traced as *const () as u64);
-    redirect(
-        SYSCALL_VECTOR as u8,
-        trap_stub_128_traced as *const () as u64,
-    );
-    set_syscall_entry(syscall_entry_traced as *const () as u64);
+/// The recording twins of the stubs (`trace=events`, below): the gates they take the place
+/// of, by vector; the timer's last.
+pub fn recording_gates() -> [(u8, u64); 4] {
+    [
+        (6, trap_stub_6_traced as *const () as u64),
+        (14, trap_stub_14_traced as *const () as u64),
+        (
+            SYSCALL_VECTOR as u8,
+            trap_stub_128_traced as *const () as u64,
+        ),
+        (
+            crate::trap_frame::TIMER_VECTOR,
+            trap_stub_32_traced as *const () as u64,
+        ),
+    ]
 }
 
-/// `trace=events`: the timer tick's recording twin of its leaf.
-pub fn recording_tick() -> u64 {
-    trap_stub_32_traced as *const () as u64
+/// The recording twin of `syscall_entry`, for LSTAR.
+pub fn recording_syscall_entry() -> u64 {
+    syscall_entry_traced as *const () as u64
 }
 
 /// The RFLAGS bits a `syscall` that arrived as a #PF at LSTAR (kvm_pvm) returns with: R11's

@@ -82,23 +82,26 @@ pub fn init() {
     }
 }
 
-/// Points `vector`'s gate at another of trap_entry.rs's stubs (a recording twin, when
-/// `trace=events` is on), keeping its privilege level and stack. At boot, before the first
-/// task runs.
-pub fn redirect(vector: u8, stub: u64) {
-    // SAFETY: boot, interrupts off, one CPU: nothing takes this gate while it changes, and the
-    // new handler is an entry stub that builds the same frame as the one it replaces.
-    unsafe {
-        let g = &mut (*addr_of_mut!(IDT)).0[vector as usize];
-        let (dpl, ist) = ((g.attributes >> 5) & 3, g.ist as u16);
-        *g = gate(stub, dpl, ist);
+/// `trace=events`: the trap table points at the stubs' recording twins (trap_entry.rs), which
+/// write the trace's records: the timer's always, the system call's four entries (LSTAR too)
+/// when `syscalls` (not with `strace=1`, whose wrapper takes the calls). Each gate keeps its
+/// privilege level and stack. At boot, before the first task runs.
+pub fn use_recording_twins(syscalls: bool) {
+    for (vector, stub) in crate::trap_entry::recording_gates() {
+        if vector == crate::trap_frame::TIMER_VECTOR || syscalls {
+            // SAFETY: boot, interrupts off, one CPU: nothing takes this gate while it
+            // changes, and the twin builds the same frame as the stub it replaces.
+            unsafe {
+                let g = &mut (*addr_of_mut!(IDT)).0[vector as usize];
+                let (dpl, ist) = ((g.attributes >> 5) & 3, g.ist as u16);
+                *g = gate(stub, dpl, ist);
+            }
+        }
     }
-}
-
-/// `syscall` enters at `entry` from now on (a recording twin of `syscall_entry`).
-pub fn set_syscall_entry(entry: u64) {
-    // SAFETY: boot, interrupts off; `entry` is an entry stub like `syscall_entry`.
-    unsafe { Msr::new(LSTAR).write(entry) };
+    if syscalls {
+        // SAFETY: boot, interrupts off; the twin is an entry stub like `syscall_entry`.
+        unsafe { Msr::new(LSTAR).write(crate::trap_entry::recording_syscall_entry()) };
+    }
 }
 
 const STAR: u32 = 0xc000_0081;

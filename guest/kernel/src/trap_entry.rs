@@ -275,6 +275,29 @@ trap_exit_\n:
     TRAP 36, trap_console, 0, 0
     TRAP 255, trap_spurious, 0, 0
 
+    /* A system call's way out, for both dispatchers: the per-CPU work byte is tested once;
+       zero means pop the nine and return; 2: is a number past the table (syscall.rs). The
+       plain one names its return trap_exit, where other paths join it. */
+    .macro SYSCALL_RETURN exit_label=
+1:  cmpb $0, CPU0+{work}(%rip)
+    jne 3f
+    .cfi_remember_state
+    add $48, %rsp
+    .cfi_adjust_cfa_offset -48
+    .ifnb \exit_label
+    .global \exit_label
+\exit_label:                      /* RSP at a frame's r11 */
+    .endif
+    POP_SCRATCH_IRET
+    .cfi_restore_state
+2:  call syscall_beyond_the_table
+    jmp 1b
+3:  movzbl CPU0+{work}(%rip), %eax
+    movb $0, CPU0+{work}(%rip)
+    jmp trap_work
+    .cfi_endproc
+    .endm
+
     /* #PF. kvm_pvm's `syscall`: a fault from ring 3 with RIP = LSTAR, RCX = the return address,
        R11 = the flags. RIP = LSTAR means ring 3: in ring 0 the first instruction there (a store
        to .bss, on the task's own stack never) cannot fault. A RCX that is no user address is a
@@ -313,21 +336,7 @@ syscall_dispatch:
     cmp ${table_len}, %rax
     jae 2f
     call *{table}(,%rax,8)
-1:  cmpb $0, CPU0+{work}(%rip)
-    jne 3f
-    .cfi_remember_state
-    add $48, %rsp
-    .cfi_adjust_cfa_offset -48
-    .global trap_exit
-trap_exit:                      /* RSP at a frame's r11 */
-    POP_SCRATCH_IRET
-    .cfi_restore_state
-2:  call syscall_beyond_the_table
-    jmp 1b
-3:  movzbl CPU0+{work}(%rip), %eax
-    movb $0, CPU0+{work}(%rip)
-    jmp trap_work
-    .cfi_endproc
+    SYSCALL_RETURN trap_exit
 
     /* trace=events: the same, with a record on each side of the call (trace_events.rs, whose
        `RING` it writes at fixed offsets; abi::trace::Record's layout). One check for room
@@ -345,7 +354,13 @@ syscall_dispatch_traced:
     jae 2f
     mov {ring}+{head}(%rip), %rcx
     cmp ${last_pair}, %rcx
-    ja 8f
+    jbe 7f
+    call trace_flush_from_entry   /* no room for two: the VMM takes the buffer (rare) */
+    mov {f_rax}(%rsp), %rax
+    mov {f_rsi}(%rsp), %rsi
+    mov {f_rdx}(%rsp), %rdx
+    mov %rsp, %rdi
+    mov {ring}+{head}(%rip), %rcx
 7:  mov %rax, {ring}+{records}+16(%rcx)
     mov {f_rdi}(%rsp), %r8
     mov %r8, {ring}+{records}+24(%rcx)
@@ -371,26 +386,7 @@ syscall_dispatch_traced:
     sub {f_rip}(%rsp), %rax
     mov %rax, {ring}+{records}+32(%rcx)
     addq ${record_bytes}, {ring}+{head}(%rip)
-1:  cmpb $0, CPU0+{work}(%rip)
-    jne 3f
-    .cfi_remember_state
-    add $48, %rsp
-    .cfi_adjust_cfa_offset -48
-    POP_SCRATCH_IRET
-    .cfi_restore_state
-2:  call syscall_beyond_the_table
-    jmp 1b
-3:  movzbl CPU0+{work}(%rip), %eax
-    movb $0, CPU0+{work}(%rip)
-    jmp trap_work
-8:  call trace_flush_from_entry   /* no room for two: the VMM takes the buffer (rare) */
-    mov {f_rax}(%rsp), %rax
-    mov {f_rsi}(%rsp), %rsi
-    mov {f_rdx}(%rsp), %rdx
-    mov %rsp, %rdi
-    mov {ring}+{head}(%rip), %rcx
-    jmp 7b
-    .cfi_endproc
+    SYSCALL_RETURN
 
     /* #UD. kvm_pvm's `int 0x80`: a fault from ring 3 at the bytes CD 80. The CPU decoded the
        instruction to fault on it, so its first byte is readable, and if that is CD (a two-byte

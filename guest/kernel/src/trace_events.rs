@@ -12,6 +12,11 @@
 //! The twins check for room once for both records of a system call or tick (`LAST_PAIR`),
 //! and write the second without a check. So every other writer leaves one record free
 //! (`emit`): a page fault or an exec inside a system call never takes its end's place.
+//!
+//! One buffer, as there is one CPU: the twins address `RING` at its link-time place, as they
+//! address `CPU0`. A second CPU gets a buffer of its own beside its `PerCpu` (both found
+//! through GS then), so that no record needs a lock or an atomic, and the VMM merges the
+//! buffers by their TSC stamps.
 
 use core::cell::UnsafeCell;
 

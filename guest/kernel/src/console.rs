@@ -11,11 +11,19 @@ use crate::uart::UART;
 /// write(2) of `len` bytes at user address `buf` to the console. Through the UART a bad
 /// buffer writes nothing; through virtio, nothing of a chain with a bad page is sent
 /// (virtio_console.rs says what a long write does).
+/// Inlined into its callers, so that a write through the virtio console pays for no frame
+/// of this function's: the UART's way, with its bounce buffer on the stack, is out of line.
+#[inline(always)]
 pub fn write_user(buf: u64, len: u64) -> crate::sys_result::SysResult {
     let pml4 = crate::percpu::current().pml4();
     if let Some(r) = crate::virtio_console::write_user(pml4, buf, len) {
         return r;
     }
+    write_user_by_uart(pml4, buf, len)
+}
+
+#[inline(never)]
+fn write_user_by_uart(pml4: u64, buf: u64, len: u64) -> crate::sys_result::SysResult {
     crate::uaccess::read_user_chunks::<256>(pml4, buf, len, |chunk| {
         UART.lock().write_bytes(chunk)
     })?;

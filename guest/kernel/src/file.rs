@@ -188,6 +188,25 @@ impl Files {
             .map(|f| f.file.clone())
             .ok_or(Errno::EBADF)
     }
+
+    /// What write(2) needs of `fd`: a writable console needs nothing of its open file, so
+    /// none is held (two atomic operations fewer on the most common write); anything else
+    /// is the open file, for `write_file` to judge.
+    pub fn get_for_write(&self, fd: u64) -> Result<ForWrite, Errno> {
+        let fd = i32::try_from(fd).map_err(|_| Errno::EBADF)?;
+        let table = self.0.lock();
+        let file = &table.get(fd).ok_or(Errno::EBADF)?.file;
+        Ok(match file.kind {
+            FileKind::Console if file.writable() => ForWrite::Console,
+            _ => ForWrite::File(file.clone()),
+        })
+    }
+}
+
+/// `Files::get_for_write`'s answer.
+pub enum ForWrite {
+    Console,
+    File(Karc<OpenFile>),
 }
 
 /// The first three descriptors of the processes started at boot: the console, opened once

@@ -24,7 +24,7 @@
 //! Another session leader's TIOCSCTTY then takes it.
 
 use crate::process::{State, TASKS};
-use crate::sync::IrqLock;
+use crate::sync::{CpuCell, IrqLock};
 use crate::sys_result::SysResult;
 use crate::trap_frame::TrapFrame;
 use crate::uaccess::{copy_from_user, copy_to_user};
@@ -196,11 +196,15 @@ fn changes_the_terminal(req: u64) -> bool {
 
 /// A write of the console: from the background with TOSTOP set, SIGTTOU (see `job_control`).
 pub fn job_control_write() -> Result<bool, Errno> {
-    if TTY.lock().ld.termios().lflag & abi::termios::TOSTOP == 0 {
+    if !TOSTOP.get() {
         return Ok(false);
     }
     job_control(crate::percpu::current(), abi::signal::SIGTTOU)
 }
+
+/// Whether the terminal's TOSTOP is set: a copy of the termios flag, set with it (TCSETS),
+/// so that every console write tests one byte instead of taking the terminal's lock.
+static TOSTOP: CpuCell<bool> = CpuCell::new(Termios::DEFAULT.lflag & abi::termios::TOSTOP != 0);
 
 /// An ioctl of the console from the background: SIGTTOU for a change (see `job_control`).
 /// Returns whether the caller stops (its call runs again when continued).
@@ -458,6 +462,7 @@ pub fn ioctl(req: u64, arg: u64) -> SysResult {
                 t.ld.flush_input();
             }
             t.ld.set_termios(Termios::from_bytes(&bytes));
+            TOSTOP.set(t.ld.termios().lflag & abi::termios::TOSTOP != 0);
             let q = t.queue;
             drop(t);
             // Leaving canonical mode can make a partial line readable.

@@ -2,7 +2,9 @@
 
 use super::{pml4, SysResult};
 use crate::console;
-use crate::file::{Fd, FileKind, Files, OpenFile, Pipe, O_CLOEXEC, O_NONBLOCK, O_RDONLY, O_WRONLY};
+use crate::file::{
+    Fd, FileKind, Files, ForWrite, OpenFile, Pipe, O_CLOEXEC, O_NONBLOCK, O_RDONLY, O_WRONLY,
+};
 use crate::karc::Karc;
 use crate::percpu::current;
 use crate::trap_frame::TrapFrame;
@@ -58,19 +60,34 @@ pub fn sys_read(f: &mut TrapFrame) -> SysResult {
 
 /// write(fd, buf, count).
 pub fn sys_write(f: &mut TrapFrame) -> SysResult {
-    let file = file(f.rdi)?;
     // The console first, outside write_file, whose frame its other arms need: most writes
     // are the console's, and on kvm_pvm that frame is ~30 instructions of a ~300 path.
-    if let FileKind::Console = file.kind {
-        if crate::tty::job_control_write()? {
-            f.rip -= 2; // stopped by TOSTOP (`stopped_by_tostop`): runs again once continued
-            return Ok(f.rax);
+    let file = {
+        let res = current().res.lock();
+        match res
+            .files
+            .as_ref()
+            .ok_or(Errno::EBADF)?
+            .get_for_write(f.rdi)?
+        {
+            ForWrite::Console => {
+                drop(res);
+                return write_console(f);
+            }
+            ForWrite::File(file) => file,
         }
-        if file.writable() {
-            return console::write_user(f.rsi, f.rdx);
-        }
-    }
+    };
     write_file(f, &file, f.rsi, f.rdx)
+}
+
+/// write(2) to a writable console.
+#[inline(always)]
+fn write_console(f: &mut TrapFrame) -> SysResult {
+    if crate::tty::job_control_write()? {
+        f.rip -= 2; // stopped by TOSTOP (`stopped_by_tostop`): runs again once continued
+        return Ok(f.rax);
+    }
+    console::write_user(f.rsi, f.rdx)
 }
 
 /// A write of the console from the background with TOSTOP set stops the writer's group with

@@ -91,12 +91,13 @@ impl PagesForRead {
         cache.put(self.pml4, &self.pages);
     }
 
-    /// The next piece (physical address, bytes); `Ok(None)` at the end, `Err` at a page that
-    /// is not user memory.
+    /// The next piece (physical address, bytes): as many contiguous pages as follow each
+    /// other in one page table, up to `max` bytes (`UserPages::next_run`); `Ok(None)` at the
+    /// end, `Err` at a page that is not user memory.
     #[inline(always)]
-    pub fn next(&mut self) -> Result<Option<(u64, u64)>, Fault> {
+    pub fn next(&mut self, max: u64) -> Result<Option<(u64, u64)>, Fault> {
         loop {
-            if let Some(piece) = self.pages.next() {
+            if let Some(piece) = self.pages.next_run(max) {
                 return Ok(Some(piece));
             }
             if self.pages.done() {

@@ -481,14 +481,15 @@ pub fn write_user(pml4: u64, buf: u64, len: u64) -> Option<crate::sys_result::Sy
     let (mut n, mut last_end, mut last_len) = (0u16, u64::MAX, 0u32);
     let (mut queued, mut sent) = (0u64, 0u64);
     loop {
-        let (pa, k) = match pages.next() {
+        let (pa, k) = match pages.next(MAX_DESC_LEN as u64) {
             Ok(Some(piece)) => piece,
             Ok(None) => break,
             // The chain being built is dropped: a write that fits one chain is all or nothing.
             Err(_) if sent == 0 => return Some(Err(abi::Errno::EFAULT)),
             Err(_) => return Some(Ok(sent)),
         };
-        if n > 0 && pa == last_end && last_len < MAX_DESC_LEN {
+        // A piece is at most MAX_DESC_LEN, so the sum fits a u32 with room.
+        if n > 0 && pa == last_end && last_len as u64 + k <= MAX_DESC_LEN as u64 {
             last_len += k as u32;
             d.tx.set_len(n - 1, last_len);
         } else {

@@ -278,7 +278,7 @@ fn copy_in(ring: &mut Ring, pml4: u64, buf: u64, n: u64) -> Result<(), Errno> {
 /// with the access allowed: copied from our page to the reader's through the direct map, with
 /// no bounce buffer and no page-by-page loop. False (nothing copied) otherwise: the caller then
 /// takes the general way, which also makes missing pages appear.
-#[inline]
+#[inline(always)]
 fn copy_within_pages(me: &Process, src: u64, reader: &Process, dst: u64, n: u64) -> bool {
     // Within one page (n <= PAGE_SIZE, so no overflow); the translation refuses a page past
     // the user half.

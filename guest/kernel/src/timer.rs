@@ -137,8 +137,11 @@ pub fn program(now: u64, contended: bool, sleep_deadline: Option<u64>) {
         if let Some(s) = sleep_deadline {
             d = d.min(s);
         }
-        let d = if d == u64::MAX { 0 } else { d };
-        if d != t.armed.get() {
+        // Nothing to wait for: a deadline still armed is left to fire (at most one interrupt,
+        // which finds no tick due and goes the slow way, `acknowledge`), since disarming is a
+        // timer write, and a task that blocks as another wakes (a pipe's ping-pong) would pay
+        // one on every switch.
+        if d != u64::MAX && d != t.armed.get() {
             lapic::set_tsc_deadline(d);
             t.armed.set(d);
         }

@@ -125,7 +125,9 @@ pub fn first_waiter(t: &mut Tasks, q: u32) -> Option<&'static Process> {
 }
 
 /// Takes the task that has waited longest in queue `q` out of it, still blocked: the caller
-/// completes its call and makes it ready.
+/// completes its call and makes it ready. Inlined: a pipe's writer takes its reader this way
+/// on every hand-over.
+#[inline(always)]
 pub fn take_waiter(t: &mut Tasks, q: u32) -> Option<&'static Process> {
     let (queue, mut links) = t.queue(q);
     let slot = queue.pop_front(&mut links)?;

@@ -11,6 +11,7 @@ use crate::uart::UART;
 /// write(2) of `len` bytes at user address `buf` to the console. Through the UART a bad
 /// buffer writes nothing; through virtio, nothing of a chain with a bad page is sent
 /// (virtio_console.rs says what a long write does).
+///
 /// Inlined into its callers, so that a write through the virtio console pays for no frame
 /// of this function's: the UART's way, with its bounce buffer on the stack, is out of line.
 #[inline(always)]

@@ -148,7 +148,7 @@ pub fn enable_input() {
         if status.is_some_and(|s| s & console_status::HOST_TERMINAL == 0) {
             let mut tio = *t.ld.termios();
             tio.lflag &= !ECHO;
-            t.ld.set_termios(tio);
+            set_termios(&mut t, tio);
         }
     }
     if irq {
@@ -202,9 +202,16 @@ pub fn job_control_write() -> Result<bool, Errno> {
     job_control(crate::percpu::current(), abi::signal::SIGTTOU)
 }
 
-/// Whether the terminal's TOSTOP is set: a copy of the termios flag, set with it (TCSETS),
+/// Whether the terminal's TOSTOP is set: a copy of the termios flag, kept by `set_termios`,
 /// so that every console write tests one byte instead of taking the terminal's lock.
 static TOSTOP: CpuCell<bool> = CpuCell::new(Termios::DEFAULT.lflag & abi::termios::TOSTOP != 0);
+
+/// The one way the kernel changes the terminal's mode: the line discipline's, and the copy
+/// of TOSTOP that writes read.
+fn set_termios(t: &mut Tty, tio: Termios) {
+    t.ld.set_termios(tio);
+    TOSTOP.set(tio.lflag & abi::termios::TOSTOP != 0);
+}
 
 /// An ioctl of the console from the background: SIGTTOU for a change (see `job_control`).
 /// Returns whether the caller stops (its call runs again when continued).
@@ -461,8 +468,7 @@ pub fn ioctl(req: u64, arg: u64) -> SysResult {
             if req == ioctl::TCSETSF {
                 t.ld.flush_input();
             }
-            t.ld.set_termios(Termios::from_bytes(&bytes));
-            TOSTOP.set(t.ld.termios().lflag & abi::termios::TOSTOP != 0);
+            set_termios(&mut t, Termios::from_bytes(&bytes));
             let q = t.queue;
             drop(t);
             // Leaving canonical mode can make a partial line readable.

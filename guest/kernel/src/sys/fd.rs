@@ -83,8 +83,7 @@ pub fn sys_write(f: &mut TrapFrame) -> SysResult {
 /// write(2) to a writable console.
 #[inline(always)]
 fn write_console(f: &mut TrapFrame) -> SysResult {
-    if crate::tty::job_control_write()? {
-        f.rip -= 2; // stopped by TOSTOP (`stopped_by_tostop`): runs again once continued
+    if console_stopped_by_tostop(f)? {
         return Ok(f.rax);
     }
     console::write_user(f.rsi, f.rdx)
@@ -94,7 +93,13 @@ fn write_console(f: &mut TrapFrame) -> SysResult {
 /// SIGTTOU (tty.rs job_control); then the call is backed up to run again once continued
 /// (true). Checked before any byte is written.
 fn stopped_by_tostop(f: &mut TrapFrame, file: &OpenFile) -> Result<bool, Errno> {
-    if matches!(file.kind, FileKind::Console) && crate::tty::job_control_write()? {
+    Ok(matches!(file.kind, FileKind::Console) && console_stopped_by_tostop(f)?)
+}
+
+/// `stopped_by_tostop` for a file known to be the console.
+#[inline(always)]
+fn console_stopped_by_tostop(f: &mut TrapFrame) -> Result<bool, Errno> {
+    if crate::tty::job_control_write()? {
         f.rip -= 2;
         return Ok(true);
     }

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
+use crate::trap_names::vector_name;
 use abi::trace::{self, Record};
 use serde_json::{json, Value};
 
@@ -73,19 +74,6 @@ impl GuestCounts {
         self.syscalls.values().sum()
     }
 
-    fn trap_name(vector: u64) -> String {
-        match vector {
-            TIMER_VECTOR => "timer interrupt".into(),
-            0 => "divide error".into(),
-            3 => "breakpoint".into(),
-            6 => "invalid opcode".into(),
-            13 => "general protection".into(),
-            PAGE_FAULT_VECTOR => "page fault".into(),
-            v if v > 31 => crate::trace_json::interrupt_name(v),
-            v => format!("exception {v}"),
-        }
-    }
-
     /// The lines `--stats` prints after the exit table.
     pub fn report(&self) -> String {
         let mut out = String::new();
@@ -128,7 +116,7 @@ impl GuestCounts {
         }
         let _ = writeln!(out, "vmm stats: guest {:<28} {:>9}", "trap", "count");
         for (v, n) in &self.traps {
-            let what = format!("{} ({v})", Self::trap_name(*v));
+            let what = format!("{} ({v})", vector_name(*v));
             let _ = writeln!(out, "vmm stats: guest   {what:<26} {n:>9}");
         }
         out
@@ -143,7 +131,7 @@ impl GuestCounts {
         let traps: Vec<Value> = self
             .traps
             .iter()
-            .map(|(v, n)| json!({"vector": v, "name": Self::trap_name(*v), "count": n}))
+            .map(|(v, n)| json!({"vector": v, "name": vector_name(*v), "count": n}))
             .collect();
         json!({
             "records": self.records,

@@ -20,6 +20,7 @@ pub mod step_count;
 pub mod terminal;
 pub mod timeline;
 pub mod trace_json;
+pub mod trap_names;
 pub mod vcpu;
 pub mod vm;
 pub mod vmm;

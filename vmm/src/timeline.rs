@@ -17,7 +17,8 @@ use svg::node::element::{ClipPath, Definitions, Group, Line, Rectangle, Text, Ti
 use svg::Document;
 
 use crate::kernel_lane::{Close, KernelLane, Output, Slice};
-use crate::trace_json::{interrupt_name, VmmSpan};
+use crate::trace_json::VmmSpan;
+use crate::trap_names::vector_name;
 
 pub const USER: &str = "#2e9e44";
 pub const SYSCALL: &str = "#1f6fd1";
@@ -122,7 +123,7 @@ fn kernel_name(slice: Slice) -> String {
         Slice::Syscall(n) => format!("system call {}", abi::syscall::name(n as usize)),
         Slice::Tick => "timer interrupt".into(),
         Slice::PageFault => "page fault".into(),
-        Slice::Interrupt(v) => interrupt_name(v),
+        Slice::Interrupt(v) => vector_name(v),
         Slice::Idle => "idle".into(),
         Slice::Exception => "exception handling".into(),
     }

@@ -17,6 +17,7 @@ use std::time::Instant;
 use crate::exit_stats::ExitKind;
 use crate::guest_clock::GuestClock;
 use crate::kernel_lane::{Close, KernelLane, Output, Slice};
+use crate::trap_names::vector_name;
 
 use abi::trace::{self, Header, Record, RECORD_BYTES};
 use serde_json::{json, Value};
@@ -374,13 +375,13 @@ impl Output for KernelTrack<'_> {
                     "error": r.a[1], "rip": format!("{:#x}", r.a[2])}),
             ),
             Slice::Interrupt(v) => (
-                interrupt_name(v),
+                vector_name(v),
                 "interrupt",
                 json!({"vector": v, "pid": r.pid}),
             ),
             Slice::Idle => ("idle".into(), "idle", json!({})),
             Slice::Exception => (
-                format!("fault: {}", exception_name(r.a[0])),
+                format!("fault: {}", vector_name(r.a[0])),
                 "fault",
                 json!({"pid": r.pid}),
             ),
@@ -427,27 +428,6 @@ fn end_args(r: &Record) -> Value {
             json!({"outcome": outcome})
         }
         _ => json!({}),
-    }
-}
-
-/// A device interrupt's slice, by the vector the kernel gives it (trap_frame.rs).
-pub fn interrupt_name(vector: u64) -> String {
-    const CONSOLE: u64 = trace::CONSOLE_VECTOR as u64;
-    const SPURIOUS: u64 = trace::SPURIOUS_VECTOR as u64;
-    match vector {
-        CONSOLE => "console interrupt".into(),
-        SPURIOUS => "spurious interrupt".into(),
-        v => format!("interrupt {v}"),
-    }
-}
-
-fn exception_name(vector: u64) -> String {
-    match vector {
-        0 => "divide error".to_string(),
-        6 => "invalid opcode".to_string(),
-        13 => "general protection".to_string(),
-        14 => "page fault".to_string(),
-        v => format!("exception {v}"),
     }
 }
 
@@ -529,7 +509,7 @@ pub fn chrome_trace(records: &[Record], dropped: u64) -> Value {
             trace::FAULT => {
                 t.instant(
                     me,
-                    format!("fault: {}", exception_name(r.a[0])),
+                    format!("fault: {}", vector_name(r.a[0])),
                     ns,
                     "fault",
                     json!({"vector": r.a[0], "rip": format!("{:#x}", r.a[1]),

@@ -74,13 +74,44 @@ pub struct Entries<'a> {
     done: bool,
 }
 
+/// Each byte's value as a hex digit, or 0xff.
+static HEX_DIGIT: [u8; 256] = {
+    let mut t = [0xff; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
+
+/// An 8-digit hex field. By table, not `char::to_digit`: the kernel reads every header at boot,
+/// where each ring-0 instruction is dear on a software KVM (to_digit took ~25 a digit).
 fn hex(field: &[u8]) -> Option<u32> {
     let mut v: u32 = 0;
+    let mut bad = 0;
     for &c in field {
-        let d = (c as char).to_digit(16)?;
-        v = v << 4 | d;
+        let d = HEX_DIGIT[c as usize];
+        bad |= d;
+        v = v << 4 | (d & 0xf) as u32;
     }
-    Some(v)
+    (bad & 0xf0 == 0).then_some(v)
+}
+
+/// The name without any leading `./` or `/`: `trim_start_matches("./")` builds a substring
+/// searcher for each call, several hundred instructions for a short name.
+fn trim_name(mut name: &str) -> &str {
+    while let Some(rest) = name.strip_prefix("./") {
+        name = rest;
+    }
+    let slashes = name.bytes().take_while(|&b| b == b'/').count();
+    &name[slashes..]
 }
 
 fn align4(x: usize) -> Option<usize> {
@@ -122,7 +153,7 @@ impl<'a> Entries<'a> {
             return Ok(None);
         }
         let rooted = name.starts_with('/');
-        let name = name.trim_start_matches("./").trim_start_matches('/');
+        let name = trim_name(name);
         Ok(Some(Entry {
             name,
             rooted,
@@ -334,6 +365,19 @@ mod tests {
                 }
             }
             prop_assert!(n <= bytes.len() / HEADER_LEN + 1);
+        }
+
+        #[test]
+        fn names_are_trimmed_as_by_trim_start_matches(name in "[./a]{0,10}") {
+            prop_assert_eq!(
+                trim_name(&name),
+                name.trim_start_matches("./").trim_start_matches('/')
+            );
+        }
+
+        #[test]
+        fn hex_fields_read_as_from_str_radix(field in "[0-9a-fA-FxX -]{8}") {
+            prop_assert_eq!(hex(field.as_bytes()), u32::from_str_radix(&field, 16).ok());
         }
 
         #[test]

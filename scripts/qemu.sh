@@ -5,7 +5,8 @@
 #
 #   scripts/qemu.sh                          the default demo (target/guest/default.cpio)
 #   scripts/qemu.sh --user "PROG ARG..." ... these programs, packed as `vmm --user` packs them
-#                                            (pids 1..n in order; the archive name is the basename)
+#                                            (pids 1..n in order; the archive name is the basename),
+#                                            but alone: without vmm's default set beside them
 #   scripts/qemu.sh --initrd FILE            FILE as the boot module, unchanged
 #   scripts/qemu.sh --pack OUT --user ...    only write the archive to OUT (cpio newc + START)
 #
@@ -107,7 +108,8 @@ start_word() {
 	esac
 }
 
-# Packs the --user programs with a START manifest to $1, as `vmm --user` does.
+# Packs the --user programs with a START manifest to $1, as `vmm --user` does (without the
+# default programs: those are in vmm, embedded at build time).
 pack() {
 	local out=$1 start names=() spec words name line i
 	start=$(mktemp)

@@ -465,6 +465,16 @@ fn edge_arguments_get_linuxs_answers() {
     run.assert_line("edges: all passed");
 }
 
+#[test]
+fn a_user_program_finds_the_default_programs_in_bin() {
+    // popen runs `/bin/sh -c` (our shell, with echo and wc), execlp searches PATH: as on Linux,
+    // where the same binary passes first.
+    let run = passes_on_host_then_guest(&c_prog("popen"), &[]);
+    run.assert_line("popen: ok a pipeline through /bin/sh");
+    run.assert_line("popen: ok execlp finds echo in PATH");
+    run.assert_line("popen: all passed");
+}
+
 /// Runs `prog args` on the host Linux, for its exit status (the program checks itself).
 fn on_host(prog: &Path, args: &[&str]) -> std::process::Output {
     Command::new(prog)

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use vmm::error::{status, ImageError};
-use vmm::initrd::{add_files, build_program_archive, read_initrd, ExtraFile, UserProgram};
+use vmm::initrd::{add_files, read_initrd, user_archive, ExtraFile, UserProgram};
 use vmm::{Error, VmConfig};
 
 /// The kernel and default program archive built from guest/ by build.rs.
@@ -79,8 +79,9 @@ struct RunArgs {
     #[arg(long, value_name = "SECONDS", value_parser = parse_timeout)]
     timeout: Option<f64>,
 
-    /// A ring-3 program to run, with its arguments after spaces ("./prog a b"); repeatable,
-    /// started in order as pids 1..n [default: the programs built from guest/user]
+    /// A ring-3 program to run, with its arguments split as a POSIX shell splits them
+    /// ("./prog 'one arg' b"); repeatable, started in order as pids 1..n, with the default
+    /// programs beside them in /bin [default: the programs built from guest/user]
     #[arg(long, value_name = "PATH [ARG...]", conflicts_with = "initrd")]
     user: Vec<String>,
 
@@ -224,6 +225,12 @@ fn config_from(args: RunArgs) -> Result<VmConfig, Error> {
             EMBEDDED_KERNEL.to_vec(),
         ),
     };
+    let files = args
+        .files
+        .iter()
+        // A malformed value is a bad command line (status 2), a missing file a bad image.
+        .map(|spec| ExtraFile::parse(spec).map_err(|e| Error::Usage(e.to_string())))
+        .collect::<Result<Vec<_>, _>>()?;
     let module = if let Some(initrd) = &args.initrd {
         read_initrd(initrd)?
     } else if args.shell || !args.user.is_empty() {
@@ -235,22 +242,16 @@ fn config_from(args: RunArgs) -> Result<VmConfig, Error> {
         if args.shell {
             use std::io::IsTerminal;
             let interactive = std::io::stdin().is_terminal();
-            vmm::initrd::shell_archive(EMBEDDED_PROGRAMS, &programs, interactive)?
+            vmm::initrd::shell_archive(EMBEDDED_PROGRAMS, &programs, &files, interactive)?
         } else {
-            build_program_archive(&programs)?
+            user_archive(EMBEDDED_PROGRAMS, &programs, &files)?
         }
     } else {
         EMBEDDED_PROGRAMS.to_vec()
     };
-    let module = if args.files.is_empty() {
+    let module = if files.is_empty() {
         module
     } else {
-        let files = args
-            .files
-            .iter()
-            // A malformed value is a bad command line (status 2), a missing file a bad image.
-            .map(|spec| ExtraFile::parse(spec).map_err(|e| Error::Usage(e.to_string())))
-            .collect::<Result<Vec<_>, _>>()?;
         add_files(&module, &files)?
     };
     Ok(VmConfig {

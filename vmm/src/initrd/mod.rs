@@ -41,8 +41,42 @@ impl UserProgram {
 }
 
 /// Reads each program (it must be an x86-64 ELF64), and packs them with a START manifest
-/// that starts them in the order given, with their arguments.
+/// that starts them in the order given, with their arguments. Only those programs: `vmm bench`
+/// boots this, so that its boot row measures a kernel and one program.
 pub fn build_program_archive(programs: &[UserProgram]) -> Result<Vec<u8>, ImageError> {
+    let (start, files) = program_files(programs)?;
+    // Page-aligned, so that the kernel maps each program's pages instead of copying them.
+    let mut w = CpioWriter::page_aligned();
+    w.add_file("START", start.as_bytes());
+    for (name, bytes) in &files {
+        w.add_file(name, bytes);
+    }
+    Ok(w.finish())
+}
+
+/// The archive `vmm --user` boots: the `--user` programs, started in the order given, and
+/// beside them in /bin everything of `default` (the embedded default set) that they do not
+/// replace, so that a program can run `sh -c`, `ls` or `echo` as it would on Linux. A default
+/// file at a path that one of `files` (`--file`, added after by `add_files`) names is left out:
+/// that file replaces it.
+pub fn user_archive(
+    default: &[u8],
+    programs: &[UserProgram],
+    files: &[ExtraFile],
+) -> Result<Vec<u8>, ImageError> {
+    if default.is_empty() {
+        return build_program_archive(programs); // a VMM built without the guest's programs
+    }
+    let (start, mine) = program_files(programs)?;
+    with_defaults(default, mine, &start, &[], files)
+}
+
+/// A program's name in the archive and its bytes.
+type NamedFile = (String, Vec<u8>);
+
+/// The START manifest and the files of `programs`: each file read and checked once, however
+/// often it is started.
+fn program_files(programs: &[UserProgram]) -> Result<(String, Vec<NamedFile>), ImageError> {
     let mut start = String::new();
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     let mut paths: Vec<&Path> = Vec::new();
@@ -71,13 +105,7 @@ pub fn build_program_archive(programs: &[UserProgram]) -> Result<Vec<u8>, ImageE
         }
         start.push('\n');
     }
-    // Page-aligned, so that the kernel maps each program's pages instead of copying them.
-    let mut w = CpioWriter::page_aligned();
-    w.add_file("START", start.as_bytes());
-    for (name, bytes) in &files {
-        w.add_file(name, bytes);
-    }
-    Ok(w.finish())
+    Ok((start, files))
 }
 
 /// One `--file HOST_PATH[:GUEST_PATH]`: a host file to put at an absolute path in the guest
@@ -174,55 +202,82 @@ pub fn add_files(archive: &[u8], files: &[ExtraFile]) -> Result<Vec<u8>, ImageEr
 /// The archive `vmm --shell` boots: the programs of `default` (the embedded default set) and
 /// the `extra` ones given with `--user` (which replace a default program of the same name),
 /// with a START that runs `init sh` (`sh -i`, with a prompt, when `interactive`): our shell
-/// under pid 1, reading the console.
+/// under pid 1, reading the console. As in `user_archive`, a `--file` of `files` replaces the
+/// default file at its path.
 pub fn shell_archive(
     default: &[u8],
     extra: &[UserProgram],
+    files: &[ExtraFile],
     interactive: bool,
 ) -> Result<Vec<u8>, ImageError> {
-    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut mine: Vec<NamedFile> = Vec::new();
     for p in extra {
         let name = p.name();
-        if name == "START" || files.iter().any(|(n, _)| *n == name) {
+        if name == "START" || mine.iter().any(|(n, _)| *n == name) {
             return Err(ImageError::DuplicateProgram(name));
         }
         let bytes = read_user_file(&p.path)?;
         check_user_program(&p.path, &bytes)?;
-        files.push((name, bytes));
+        mine.push((name, bytes));
     }
-    // Everything else of the default archive as it was: programs (bare names), files at paths,
-    // directories.
+    let start = if interactive {
+        "init sh -i\n"
+    } else {
+        "init sh\n"
+    };
+    with_defaults(default, mine, start, &["init", "sh"], files)
+}
+
+/// An archive of `start`, `mine` (bare program names) and everything else of `default` as it
+/// was: its programs that `mine` does not replace, its files at paths, its directories; but no
+/// file at a path that one of `replaced` names. Each name of `needed` must be among the
+/// programs (given, or of `default`).
+fn with_defaults(
+    default: &[u8],
+    mut mine: Vec<NamedFile>,
+    start: &str,
+    needed: &[&str],
+    replaced: &[ExtraFile],
+) -> Result<Vec<u8>, ImageError> {
     let mut others: Vec<abi::cpio::Entry> = Vec::new();
+    let mut missing: Vec<&str> = needed
+        .iter()
+        .copied()
+        .filter(|n| !mine.iter().any(|(m, _)| m == n))
+        .collect();
     for e in abi::cpio::entries(default) {
         let e = e.map_err(|e| ImageError::BadDefaultArchive(e.to_string()))?;
         let bare = !e.rooted && !e.name.contains('/');
-        if bare && (e.name == "START" || files.iter().any(|(n, _)| n == e.name)) {
+        if bare && e.is_file() {
+            missing.retain(|n| *n != e.name);
+        }
+        if bare && (e.name == "START" || mine.iter().any(|(n, _)| n == e.name)) {
+            continue;
+        }
+        // Where the kernel puts it (fs/boot.rs): a bare name in /bin, others at their path.
+        let guest = if bare {
+            format!("/bin/{}", e.name)
+        } else {
+            format!("/{}", e.name)
+        };
+        if e.is_file() && replaced.iter().any(|f| f.guest == guest) {
             continue;
         }
         if bare && e.is_file() {
-            files.push((e.name.to_string(), e.data.to_vec()));
+            mine.push((e.name.to_string(), e.data.to_vec()));
         } else if e.is_file() || e.is_dir() {
             others.push(e);
         }
     }
-    for needed in ["init", "sh"] {
-        if !files.iter().any(|(n, _)| n == needed) {
-            return Err(ImageError::BadDefaultArchive(format!(
-                "it has no {needed} (was guest/user built?)"
-            )));
-        }
+    if let Some(needed) = missing.first() {
+        return Err(ImageError::BadDefaultArchive(format!(
+            "it has no {needed} (was guest/user built?)"
+        )));
     }
+    // Page-aligned, so that the kernel maps each program's pages instead of copying them.
     let mut w = CpioWriter::page_aligned();
-    w.add_file(
-        "START",
-        if interactive {
-            "init sh -i\n"
-        } else {
-            "init sh\n"
-        }
-        .as_bytes(),
-    );
-    for (name, bytes) in &files {
+    w.add_file("START", start.as_bytes());
+    for (name, bytes) in &mine {
         w.add_file(name, bytes);
     }
     for e in others {
@@ -379,7 +434,7 @@ mod tests {
         let wc = fake_program(&dir, "wc");
         let extra = [UserProgram::parse(wc.to_str().unwrap()).unwrap()];
         for (interactive, start) in [(false, "init sh\n"), (true, "init sh -i\n")] {
-            let a = shell_archive(&default, &extra, interactive).unwrap();
+            let a = shell_archive(&default, &extra, &[], interactive).unwrap();
             let files: Vec<(String, Vec<u8>)> = abi::cpio::entries(&a)
                 .map(|e| e.unwrap())
                 .map(|e| (e.name.to_string(), e.data.to_vec()))
@@ -396,9 +451,74 @@ mod tests {
         let mut no_sh = CpioWriter::new();
         no_sh.add_file("init", b"init");
         assert!(matches!(
-            shell_archive(&no_sh.finish(), &[], false),
+            shell_archive(&no_sh.finish(), &[], &[], false),
             Err(ImageError::BadDefaultArchive(_))
         ));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_user_archive_starts_its_programs_with_the_defaults_beside_them() {
+        let dir = std::env::temp_dir().join(format!("vmm-initrd-user-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut default = CpioWriter::new();
+        default.add_file("START", b"init\n");
+        for name in ["init", "sh", "wc"] {
+            default.add_file(name, name.as_bytes());
+        }
+        default.add_dir("/etc");
+        default.add_file("/etc/motd", b"hi");
+        let default = default.finish();
+        let mine = fake_program(&dir, "mine");
+        let wc = fake_program(&dir, "wc");
+        let programs = [
+            UserProgram::parse(&format!("{} a", mine.display())).unwrap(),
+            UserProgram::parse(wc.to_str().unwrap()).unwrap(),
+        ];
+        let a = user_archive(&default, &programs, &[]).unwrap();
+        let files: Vec<(String, Vec<u8>)> = abi::cpio::entries(&a)
+            .map(|e| e.unwrap())
+            .map(|e| (e.name.to_string(), e.data.to_vec()))
+            .collect();
+        let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            ["START", "mine", "wc", "init", "sh", "etc", "etc/motd"]
+        );
+        assert_eq!(
+            files[0].1, b"mine a\nwc\n",
+            "only the --user programs start"
+        );
+        assert_eq!(
+            files[2].1,
+            std::fs::read(&wc).unwrap(),
+            "--user replaces a default"
+        );
+        assert_eq!(
+            user_archive(&[], &programs[..1], &[]).unwrap(),
+            build_program_archive(&programs[..1]).unwrap(),
+            "a VMM built without the default set packs the --user programs alone"
+        );
+        // A --file at a default's path replaces it (and add_files then finds no clash).
+        let replacing = [
+            ExtraFile::parse(&format!("{}:/bin/sh", mine.display())).unwrap(),
+            ExtraFile::parse(&format!("{}:/etc/motd", mine.display())).unwrap(),
+        ];
+        let a = user_archive(&default, &programs, &replacing).unwrap();
+        let names: Vec<String> = abi::cpio::entries(&a)
+            .map(|e| e.unwrap().name.to_string())
+            .collect();
+        assert_eq!(names, ["START", "mine", "wc", "init", "etc"]);
+        let a = add_files(&a, &replacing).unwrap();
+        let sh = abi::cpio::entries(&a)
+            .map(|e| e.unwrap())
+            .find(|e| e.rooted && e.name == "bin/sh")
+            .unwrap();
+        assert_eq!(sh.data, std::fs::read(&mine).unwrap());
+        assert!(
+            shell_archive(&default, &[], &replacing, false).is_ok(),
+            "the shell a --file replaces is still there"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 

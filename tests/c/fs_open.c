@@ -1,12 +1,14 @@
 /* The open family and I/O on files: O_CREAT, O_EXCL, O_TRUNC, O_APPEND, O_DIRECTORY,
  * O_CLOEXEC; read, write, pread, pwrite, readv, writev, lseek, ftruncate (a file grown past a
- * page and truncated back), fsync, sendfile, /dev/null and /dev/zero, an offset shared across
+ * page and truncated back), fsync, sendfile, /dev/null, /dev/zero,
+ * /dev/random and /dev/urandom, an offset shared across
  * fork. Run as `fs_open DIR` in an empty, writable directory. */
 #include "fscheck.h"
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -137,6 +139,22 @@ int main(int argc, char **argv) {
     value("read /dev/zero", read(zero, buf, 100), 100);
     value("zeros from /dev/zero", buf[0] == 0 && buf[99] == 0, 1);
     close(zero);
+    for (int i = 0; i < 2; i++) {
+        const char *name = i ? "/dev/urandom" : "/dev/random";
+        int r = open(name, O_RDWR);
+        OK(name, r);
+        struct stat st;
+        value("a random device is a char device 1:8 or 1:9",
+              fstat(r, &st) == 0 && S_ISCHR(st.st_mode) && major(st.st_rdev) == 1 &&
+                  minor(st.st_rdev) == (unsigned)(8 + i), 1);
+        unsigned char a[64], b[64];
+        value("read 64 random bytes", read(r, a, sizeof a), 64);
+        value("and 64 more", read(r, b, sizeof b), 64);
+        value("the two reads differ", memcmp(a, b, sizeof a) != 0, 1);
+        value("write to a random device", write(r, "seed", 4), 4);
+        FAILS("read into a bad pointer", read(r, (void *)8, 16), EFAULT);
+        close(r);
+    }
     int p[2];
     pipe(p);
     FAILS("lseek on a pipe", lseek(p[0], 0, SEEK_SET), ESPIPE);

@@ -41,6 +41,10 @@ pub enum Device {
     Zero,
     Console,
     Tty,
+    /// /dev/random and /dev/urandom: the kernel's generator (both, as Linux's since 5.6, never
+    /// block once seeded, and ours is seeded before the first program).
+    Random,
+    Urandom,
 }
 
 impl Device {
@@ -49,6 +53,8 @@ impl Device {
         match self {
             Device::Null => (1, 3),
             Device::Zero => (1, 5),
+            Device::Random => (1, 8),
+            Device::Urandom => (1, 9),
             Device::Tty => (5, 0),
             Device::Console => (5, 1),
         }

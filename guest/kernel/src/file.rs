@@ -28,6 +28,9 @@ pub enum FileKind {
     Null,
     /// /dev/zero: reads give zeros, writes vanish.
     Zero,
+    /// /dev/random or /dev/urandom (which one, for stat): reads give the kernel's random
+    /// bytes, writes vanish (Linux mixes them in, and credits them nothing).
+    Random(kcore::fs::Device),
     /// A file or directory of the tree (fs/).
     Inode(InodeFile),
 }

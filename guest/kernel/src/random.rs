@@ -78,6 +78,22 @@ fn block(key: &[u32; 8], counter: u64) -> [u32; 16] {
     x
 }
 
+/// Writes `len` random bytes to user memory at `buf` (getrandom, a read of /dev/urandom): how
+/// many, short if a page is missing after the first, EFAULT if the first is.
+pub fn fill_user(pml4: u64, buf: u64, len: u64) -> crate::sys_result::SysResult {
+    let mut done = 0;
+    let mut chunk = [0u8; 256];
+    while done < len {
+        let n = (len - done).min(chunk.len() as u64) as usize;
+        fill(&mut chunk[..n]);
+        if let Err(e) = crate::uaccess::copy_to_user(pml4, buf.wrapping_add(done), &chunk[..n]) {
+            return if done > 0 { Ok(done) } else { Err(e.into()) };
+        }
+        done += n as u64;
+    }
+    Ok(done)
+}
+
 /// Fills `out` with random bytes, then re-keys.
 pub fn fill(out: &mut [u8]) {
     let mut g = RNG.lock();

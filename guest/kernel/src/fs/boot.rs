@@ -71,6 +71,8 @@ pub fn build(archive: &'static [u8]) -> Result<Start, ArchiveError> {
         for (name, d, perm) in [
             (&b"null"[..], Device::Null, 0o666),
             (b"zero", Device::Zero, 0o666),
+            (b"random", Device::Random, 0o666),
+            (b"urandom", Device::Urandom, 0o666),
             (b"console", Device::Console, 0o600),
             (b"tty", Device::Tty, 0o666),
         ] {

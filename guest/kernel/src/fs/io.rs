@@ -74,6 +74,13 @@ pub fn write(file: &OpenFile, f: &InodeFile, buf: u64, count: u64) -> SysResult 
 }
 
 /// read(2) of /dev/zero: zeros into the whole buffer.
+/// A read of /dev/random or /dev/urandom: `count` random bytes (at most Linux's MAX_RW_COUNT a
+/// call), short if the buffer runs into a missing page.
+pub fn read_random(buf: u64, count: u64) -> SysResult {
+    const MAX_RW_COUNT: u64 = (i32::MAX as u64) & !(crate::memory::PAGE_SIZE - 1);
+    crate::random::fill_user(current().pml4(), buf, count.min(MAX_RW_COUNT))
+}
+
 pub fn read_zeros(buf: u64, count: u64) -> SysResult {
     static ZEROS: [u8; 4096] = [0; 4096];
     let pml4 = current().pml4();

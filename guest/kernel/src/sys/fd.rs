@@ -36,6 +36,7 @@ pub fn read_file(f: &mut TrapFrame, file: &OpenFile, buf: u64, count: u64) -> Sy
         FileKind::Inode(i) => crate::fs::io::read(i, buf, count),
         FileKind::Null => Ok(0),
         FileKind::Zero => crate::fs::io::read_zeros(buf, count),
+        FileKind::Random(_) => crate::fs::io::read_random(buf, count),
     }
 }
 
@@ -48,7 +49,7 @@ pub fn write_file(f: &mut TrapFrame, file: &OpenFile, buf: u64, count: u64) -> S
         FileKind::PipeWrite(p) => p.write(f, buf, count, file.nonblocking()),
         FileKind::PipeRead(_) => Err(Errno::EBADF),
         FileKind::Inode(i) => crate::fs::io::write(file, i, buf, count),
-        FileKind::Null | FileKind::Zero => Ok(count),
+        FileKind::Null | FileKind::Zero | FileKind::Random(_) => Ok(count),
     }
 }
 
@@ -168,7 +169,7 @@ fn has_input(file: &OpenFile) -> bool {
         FileKind::Console => tty::readable(),
         FileKind::PipeRead(p) => p.available() > 0,
         FileKind::PipeWrite(_) => false,
-        FileKind::Inode(_) | FileKind::Null | FileKind::Zero => true,
+        FileKind::Inode(_) | FileKind::Null | FileKind::Zero | FileKind::Random(_) => true,
     }
 }
 
@@ -391,7 +392,7 @@ pub fn sys_ioctl(f: &mut TrapFrame) -> SysResult {
                     let size = crate::fs::fs().get(i.ino)?.size();
                     size.saturating_sub(i.pos.load(core::sync::atomic::Ordering::Relaxed)) as usize
                 }
-                FileKind::PipeWrite(_) | FileKind::Null | FileKind::Zero => 0,
+                FileKind::PipeWrite(_) | FileKind::Null | FileKind::Zero | FileKind::Random(_) => 0,
             } as u32;
             copy_to_user(pml4(), f.rdx, &n.to_le_bytes())?;
             Ok(0)
@@ -410,7 +411,7 @@ impl Drop for OpenFile {
             FileKind::PipeRead(p) => p.close_end(false),
             FileKind::PipeWrite(p) => p.close_end(true),
             FileKind::Inode(f) => crate::fs::release(f.ino),
-            FileKind::Console | FileKind::Null | FileKind::Zero => {}
+            FileKind::Console | FileKind::Null | FileKind::Zero | FileKind::Random(_) => {}
         }
     }
 }

@@ -85,6 +85,7 @@ fn open_at(dirfd: u64, path: u64, flags: u32, mode: u32) -> SysResult {
             }
             Kind::Device(Device::Null) => Some(FileKind::Null),
             Kind::Device(Device::Zero) => Some(FileKind::Zero),
+            Kind::Device(d @ (Device::Random | Device::Urandom)) => Some(FileKind::Random(*d)),
             Kind::Device(Device::Console | Device::Tty) => Some(FileKind::Console),
             _ => None,
         };
@@ -127,7 +128,7 @@ pub fn sys_lseek(f: &mut TrapFrame) -> SysResult {
     let file = file(f.rdi)?;
     let i = match &file.kind {
         FileKind::Inode(i) => i,
-        FileKind::Null | FileKind::Zero => return Ok(0),
+        FileKind::Null | FileKind::Zero | FileKind::Random(_) => return Ok(0),
         _ => return Err(Errno::ESPIPE),
     };
     let off = f.rsi as i64;
@@ -174,6 +175,7 @@ pub fn sys_pread64(f: &mut TrapFrame) -> SysResult {
         FileKind::Inode(i) => fs::io::read_at(i.ino, f.r10, f.rsi, f.rdx),
         FileKind::Null => Ok(0),
         FileKind::Zero => fs::io::read_zeros(f.rsi, f.rdx),
+        FileKind::Random(_) => fs::io::read_random(f.rsi, f.rdx),
         _ => Err(Errno::ESPIPE),
     }
 }
@@ -193,7 +195,7 @@ pub fn sys_pwrite64(f: &mut TrapFrame) -> SysResult {
             fs::io::write_at(i.ino, end, f.rsi, f.rdx)
         }
         FileKind::Inode(i) => fs::io::write_at(i.ino, f.r10, f.rsi, f.rdx),
-        FileKind::Null | FileKind::Zero => Ok(f.rdx),
+        FileKind::Null | FileKind::Zero | FileKind::Random(_) => Ok(f.rdx),
         _ => Err(Errno::ESPIPE),
     }
 }
@@ -602,7 +604,7 @@ fn write_kernel(out: &OpenFile, data: &[u8]) -> Result<usize, Errno> {
             crate::console::write_kernel(data);
             Ok(data.len())
         }
-        FileKind::Null | FileKind::Zero => Ok(data.len()),
+        FileKind::Null | FileKind::Zero | FileKind::Random(_) => Ok(data.len()),
         FileKind::PipeWrite(p) => p.write_kernel(data),
         FileKind::PipeRead(_) => Err(Errno::EBADF),
         FileKind::Inode(o) => {

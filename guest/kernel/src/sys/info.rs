@@ -46,17 +46,7 @@ pub fn sys_getrandom(f: &mut TrapFrame) -> SysResult {
     {
         return Err(Errno::EINVAL);
     }
-    let mut done = 0;
-    let mut chunk = [0u8; 256];
-    while done < len {
-        let n = (len - done).min(chunk.len() as u64) as usize;
-        crate::random::fill(&mut chunk[..n]);
-        if let Err(e) = copy_to_user(pml4(), buf.wrapping_add(done), &chunk[..n]) {
-            return if done > 0 { Ok(done) } else { Err(e.into()) };
-        }
-        done += n as u64;
-    }
-    Ok(done)
+    crate::random::fill_user(pml4(), buf, len)
 }
 
 // Resource limits: kept per process (inherited by fork), reported; the kernel's own limits

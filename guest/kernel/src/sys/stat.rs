@@ -80,6 +80,7 @@ fn stat_file(file: &OpenFile) -> Result<Stat, Errno> {
         FileKind::Console => device(Device::Console, 0o620),
         FileKind::Null => device(Device::Null, 0o666),
         FileKind::Zero => device(Device::Zero, 0o666),
+        FileKind::Random(d) => device(*d, 0o666),
         FileKind::PipeRead(p) | FileKind::PipeWrite(p) => Stat {
             dev: PIPE_DEV,
             ino: (&**p as *const crate::file::Pipe as u64) >> 4 & 0xff_ffff,

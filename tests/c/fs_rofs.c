@@ -19,6 +19,7 @@ int main(void) {
     expect("open for writing", open("/etc/data", O_WRONLY), EROFS);
     expect("open O_TRUNC", open("/etc/data", O_RDONLY | O_TRUNC), EROFS);
     expect("chmod", chmod("/etc/data", 0600), EROFS);
+    expect("utimensat", utimensat(AT_FDCWD, "/etc/data", NULL, 0), EROFS);
     expect("access W_OK", access("/etc/data", W_OK), EROFS);
     expect("a program too", open("/bin/fs_rofs", O_RDWR), EROFS);
     int in = open("/etc/data", O_RDONLY);

@@ -1,11 +1,15 @@
 /* What a file is: stat, fstat, lstat, fstatat (AT_EMPTY_PATH), statx; access and faccessat;
- * chmod, fchmod and the umask; readlink and /proc/self/exe. Run as `fs_stat DIR` in an empty,
+ * chmod, fchmod and the umask; readlink and /proc/self/exe; utimensat, futimens, utimes and
+ * utime. Run as `fs_stat DIR` in an empty,
  * writable directory. */
 #define _GNU_SOURCE
 #include "fscheck.h"
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <utime.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -114,6 +118,48 @@ int main(int argc, char **argv) {
     value("to a regular file", S_ISREG(st.st_mode), 1);
     OK("lstat /proc/self/exe", lstat("/proc/self/exe", &st));
     value("is a link", S_ISLNK(st.st_mode), 1);
+
+    /* Setting times: utimensat, futimens, utimes, utime. */
+    struct timespec ts[2] = {{1000000000, 5}, {1500000000, 7}};
+    OK("utimensat both times", utimensat(AT_FDCWD, "f", ts, 0));
+    OK("stat after it", stat("f", &st));
+    value("atime set to the nanosecond", st.st_atim.tv_sec == 1000000000 && st.st_atim.tv_nsec == 5, 1);
+    value("mtime set to the nanosecond", st.st_mtim.tv_sec == 1500000000 && st.st_mtim.tv_nsec == 7, 1);
+    value("ctime is now", labs((long)(st.st_ctime - time(NULL))) <= 5, 1);
+    struct timespec omit_a[2] = {{0, UTIME_OMIT}, {1900000000, 0}};
+    OK("utimensat UTIME_OMIT and a time ahead", utimensat(AT_FDCWD, "f", omit_a, 0));
+    OK("stat", stat("f", &st));
+    value("atime kept", st.st_atim.tv_sec == 1000000000 && st.st_atim.tv_nsec == 5, 1);
+    value("mtime in 2030", st.st_mtim.tv_sec == 1900000000, 1);
+    struct timespec now_m[2] = {{0, UTIME_OMIT}, {0, UTIME_NOW}};
+    OK("utimensat UTIME_NOW", utimensat(AT_FDCWD, "f", now_m, 0));
+    OK("stat", stat("f", &st));
+    value("mtime is now", labs((long)(st.st_mtime - time(NULL))) <= 5, 1);
+    OK("futimens, no times: now", futimens(fd, NULL));
+    OK("fstat", fstat(fd, &st));
+    value("atime is now too", labs((long)(st.st_atime - time(NULL))) <= 5, 1);
+    struct timespec bad[2] = {{0, 1000000000}, {0, 0}};
+    FAILS("utimensat nanoseconds out of range", utimensat(AT_FDCWD, "f", bad, 0), EINVAL);
+    FAILS("utimensat bad flags", utimensat(AT_FDCWD, "f", NULL, 0x4), EINVAL);
+    FAILS("utimensat a missing file", utimensat(AT_FDCWD, "missing", NULL, 0), ENOENT);
+    FAILS("utimensat a bad times pointer", syscall(SYS_utimensat, AT_FDCWD, "f", 8L, 0), EFAULT);
+    FAILS("utimensat AT_FDCWD with a null path",
+          syscall(SYS_utimensat, AT_FDCWD, NULL, NULL, 0), EFAULT);
+    struct timespec omit[2] = {{0, UTIME_OMIT}, {0, UTIME_OMIT}};
+    OK("both omitted: done without a lookup", utimensat(AT_FDCWD, "missing", omit, 0));
+    OK("utimensat a directory", utimensat(AT_FDCWD, "d", ts, 0));
+    struct timeval tv[2] = {{2000000000, 3}, {2000000001, 4}};
+    OK("utimes", utimes("f", tv));
+    OK("stat", stat("f", &st));
+    value("utimes' microseconds", st.st_atim.tv_nsec == 3000 && st.st_mtim.tv_sec == 2000000001 &&
+          st.st_mtim.tv_nsec == 4000, 1);
+    struct timeval badtv[2] = {{0, 1000000}, {0, 0}};
+    FAILS("utimes microseconds out of range", utimes("f", badtv), EINVAL);
+    struct utimbuf ub = {1234567890, 1234567891};
+    OK("utime", utime("f", &ub));
+    OK("stat", stat("f", &st));
+    value("utime's seconds", st.st_atime == 1234567890 && st.st_mtime == 1234567891 &&
+          st.st_mtim.tv_nsec == 0, 1);
 
     close(fd);
     unlink("f");

@@ -102,6 +102,9 @@ pub struct Inode {
     pub linked: bool,
     /// Open files, working directories and the like that keep it alive after unlinking.
     pub refs: u32,
+    /// Times in the caller's clock (`Fs::now`). The access time changes only when it is set
+    /// (utimensat): reads leave it, as a `noatime` mount does.
+    pub atime: u64,
     pub mtime: u64,
     pub ctime: u64,
 }
@@ -262,6 +265,7 @@ impl<S: PageStore> Fs<S> {
             parent,
             linked: true,
             refs: 0,
+            atime: self.now,
             mtime: self.now,
             ctime: self.now,
         };
@@ -872,6 +876,29 @@ impl<S: PageStore> Fs<S> {
         Ok(())
     }
 
+    /// utimensat: sets the access and modification times that are given (in the caller's
+    /// clock); the change time becomes now. EROFS for the archive's files.
+    pub fn set_times(
+        &mut self,
+        ino: Ino,
+        atime: Option<u64>,
+        mtime: Option<u64>,
+    ) -> Result<(), Errno> {
+        let now = self.now;
+        let n = self.get_mut(ino)?;
+        if matches!(n.kind, Kind::File(Data::Static(_))) {
+            return Err(Errno::EROFS);
+        }
+        if let Some(a) = atime {
+            n.atime = a;
+        }
+        if let Some(m) = mtime {
+            n.mtime = m;
+        }
+        n.ctime = now;
+        Ok(())
+    }
+
     /// The archive's file data, for mapping its pages straight into a program.
     pub fn static_data(&self, ino: Ino) -> Option<&'static [u8]> {
         match self.get(ino).ok()?.kind {
@@ -1176,6 +1203,26 @@ mod tests {
         assert_eq!(&buf[..n], b"/a/x");
         assert_eq!(f.path_of(x, &mut [0u8; 3]), Err(Errno::ERANGE));
         assert_eq!(f.get(ROOT).unwrap().nlink(), 4);
+    }
+
+    #[test]
+    fn set_times_sets_what_is_given_and_the_change_time() {
+        let mut f = fs(0);
+        f.now = 10;
+        let x = create(&mut f, "/x").unwrap();
+        f.now = 20;
+        f.set_times(x, Some(5), None).unwrap();
+        let n = f.get(x).unwrap();
+        assert_eq!((n.atime, n.mtime, n.ctime), (5, 10, 20));
+        f.now = 30;
+        f.set_times(x, None, Some(7)).unwrap();
+        let n = f.get(x).unwrap();
+        assert_eq!((n.atime, n.mtime, n.ctime), (5, 7, 30));
+        let bin = f.mkdir_all(b"/bin", 0o755).unwrap();
+        let prog = f
+            .create(bin, b"p", Kind::File(Data::Static(b"\x7fELF")), 0o755)
+            .unwrap();
+        assert_eq!(f.set_times(prog, Some(1), Some(1)), Err(Errno::EROFS));
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! target cannot.
 //!
 //! - [`cmdline`]: the kernel command line's settings;
+//! - [`clock_scale`]: TSC cycles to nanoseconds and back, as the kernel's clock and the vDSO
+//!   scale them;
 //! - [`ranges`]: free RAM as the boot memory map minus what is reserved;
 //! - [`pagetable`]: four-level x86-64 page tables over any physical memory;
 //! - [`user_range`]: the checks every user pointer passes before the kernel touches it;
@@ -19,6 +21,7 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod clock_scale;
 pub mod cmdline;
 pub mod footprint;
 pub mod fs;

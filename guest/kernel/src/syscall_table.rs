@@ -2,7 +2,8 @@
 //! two calls of our own (`spawn`, 1000, and `bench`, 1001). The handlers are in sys/, by family.
 
 use crate::sys::{
-    bench, fd, fs, futex, info, memory, poll, process, raw, signal, stat, sys_defer, time,
+    bench, fd, file_times, fs, futex, info, memory, poll, process, raw, signal, stat, sys_defer,
+    time,
 };
 use crate::trap_frame::TrapFrame;
 use abi::syscall::nr;
@@ -77,6 +78,10 @@ pub static SYSCALL_TABLE: [Handler; TABLE_LEN] = syscall_table! {
     nr::CHMOD => fs::sys_chmod,
     nr::FCHMOD => fs::sys_fchmod,
     nr::FCHMODAT => fs::sys_fchmodat,
+    nr::UTIMENSAT => file_times::sys_utimensat,
+    nr::UTIMES => file_times::sys_utimes,
+    nr::FUTIMESAT => file_times::sys_futimesat,
+    nr::UTIME => file_times::sys_utime,
     nr::UMASK => fs::sys_umask,
     nr::MMAP => memory::sys_mmap,
     nr::MPROTECT => memory::sys_mprotect,

@@ -109,6 +109,27 @@ pub fn realtime_ns() -> u64 {
     EPOCH_NS.load(Relaxed).wrapping_add(monotonic_ns())
 }
 
+/// A TSC reading (the file tree's clock, kcore::fs::Fs::now) as wall-clock nanoseconds, by the
+/// scale `monotonic_ns` and the vDSO use, so a file written now has the time clock_gettime
+/// says. A reading is taken as within 2^63 cycles of boot either way (112 years at 2.6 GHz),
+/// so one from before boot (a time set by utimensat), which has wrapped below 0, reads as the
+/// past it is. Clamped at 1970.
+pub fn tsc_to_realtime_ns(tsc: u64) -> u64 {
+    let c = clock();
+    let since_boot = tsc.wrapping_sub(c.boot_tsc) as i64;
+    let ns = kcore::clock_scale::cycles_to_ns(since_boot, c.mult, vdso::SHIFT);
+    (EPOCH_NS.load(Relaxed) as i128 + ns).clamp(0, u64::MAX as i128) as u64
+}
+
+/// Wall-clock nanoseconds as a TSC reading that `tsc_to_realtime_ns` turns back into exactly
+/// them (the smallest such reading: a cycle is less than a nanosecond), for utimensat.
+pub fn realtime_ns_to_tsc(ns: u64) -> u64 {
+    let c = clock();
+    let since_boot = ns as i128 - EPOCH_NS.load(Relaxed) as i128;
+    let cycles = kcore::clock_scale::ns_to_cycles(since_boot, c.mult, vdso::SHIFT);
+    c.boot_tsc.wrapping_add(cycles as u64)
+}
+
 /// Nanoseconds since boot, by the scale the vDSO uses too (a multiply and a shift: the same
 /// nanosecond in ring 0 and ring 3 for the same TSC).
 pub fn monotonic_ns() -> u64 {

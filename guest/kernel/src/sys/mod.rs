@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod exec;
 pub mod fd;
+pub mod file_times;
 pub mod fs;
 pub mod futex;
 pub mod info;

@@ -7,6 +7,7 @@ use super::fd::file;
 use super::{pml4, SysResult};
 use crate::file::{FileKind, OpenFile};
 use crate::fs::{self, fs, start_dir, user_path, AT_FDCWD};
+use crate::time::tsc_to_realtime_ns;
 use crate::trap_frame::TrapFrame;
 use crate::uaccess::copy_to_user;
 use abi::Errno;
@@ -30,6 +31,7 @@ struct Stat {
     rdev: (u32, u32),
     size: u64,
     blocks: u64,
+    atime_ns: u64,
     mtime_ns: u64,
     ctime_ns: u64,
 }
@@ -49,15 +51,10 @@ fn stat_ino(ino: Ino) -> Result<Stat, Errno> {
         rdev,
         size: n.size(),
         blocks: n.pages_held() * 8,
-        mtime_ns: tsc_to_realtime(n.mtime),
-        ctime_ns: tsc_to_realtime(n.ctime),
+        atime_ns: tsc_to_realtime_ns(n.atime),
+        mtime_ns: tsc_to_realtime_ns(n.mtime),
+        ctime_ns: tsc_to_realtime_ns(n.ctime),
     })
-}
-
-/// A TSC reading of the tree's clock as wall-clock nanoseconds.
-fn tsc_to_realtime(tsc: u64) -> u64 {
-    let ago = crate::cpu::rdtsc().saturating_sub(tsc);
-    crate::time::realtime_ns().saturating_sub(crate::time::cycles_to_ns(ago))
 }
 
 fn device(d: Device, perm: u32) -> Stat {
@@ -69,6 +66,7 @@ fn device(d: Device, perm: u32) -> Stat {
         rdev: d.rdev(),
         size: 0,
         blocks: 0,
+        atime_ns: 0,
         mtime_ns: 0,
         ctime_ns: 0,
     }
@@ -89,6 +87,7 @@ fn stat_file(file: &OpenFile) -> Result<Stat, Errno> {
             rdev: (0, 0),
             size: 0,
             blocks: 0,
+            atime_ns: 0,
             mtime_ns: 0,
             ctime_ns: 0,
         },
@@ -113,7 +112,7 @@ fn encode_stat(s: &Stat) -> [u8; 144] {
     put(48, s.size);
     put(56, 4096);
     put(64, s.blocks);
-    for (at, ns) in [(72, s.mtime_ns), (88, s.mtime_ns), (104, s.ctime_ns)] {
+    for (at, ns) in [(72, s.atime_ns), (88, s.mtime_ns), (104, s.ctime_ns)] {
         put(at, ns / 1_000_000_000);
         put(at + 8, ns % 1_000_000_000);
     }
@@ -133,7 +132,7 @@ fn encode_statx(s: &Stat) -> [u8; 256] {
     b[32..40].copy_from_slice(&s.ino.to_le_bytes());
     b[40..48].copy_from_slice(&s.size.to_le_bytes());
     b[48..56].copy_from_slice(&s.blocks.to_le_bytes());
-    for (at, ns) in [(64, s.mtime_ns), (96, s.ctime_ns), (112, s.mtime_ns)] {
+    for (at, ns) in [(64, s.atime_ns), (96, s.ctime_ns), (112, s.mtime_ns)] {
         b[at..at + 8].copy_from_slice(&(ns / 1_000_000_000).to_le_bytes());
         put4(&mut b, at + 8, (ns % 1_000_000_000) as u32);
     }

@@ -502,6 +502,31 @@ fn epoch_on_the_cmdline_sets_clock_realtime() {
     assert!(line.contains("sec: 1000000000,"), "{line}\n{}", run.dump());
 }
 
+#[test]
+fn clock_realtime_starts_from_the_cmos_clock() {
+    // No epoch= on the line: the kernel reads the date from the CMOS clock, which our VMM
+    // answers from the host's clock.
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let run = run_vmm_lde(["--user", &user("syscalls", "")]);
+    run.assert_line("(from the CMOS clock)");
+    let line = run.assert_line("syscalls: clock_gettime(REALTIME): ok");
+    let sec: u64 = line
+        .split("sec: ")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no seconds in {line}"));
+    // The clock keeps whole seconds and the boot takes a few hundred milliseconds.
+    assert!(
+        (before.saturating_sub(1)..before + 30).contains(&sec),
+        "guest {sec}, host {before}\n{}",
+        run.dump()
+    );
+}
+
 // --- Context switch: FPU state ------------------------------------------------------------------
 
 #[test]

@@ -104,6 +104,8 @@ fn syscalls_pass_under_qemu_tcg_through_the_recording_entries() {
     run.assert_status(0);
     assert_tcg(&run);
     run.assert_line("cmdline   \"trace=events\"");
+    // QEMU's MC146818 gives the date, as our VMM's CMOS clock does.
+    run.assert_line("(from the CMOS clock)");
     run.assert_line("passed, 0 failed");
     run.assert_line("syscalls: int 0x80 getpid: ok");
     run.assert_line("syscalls: int 0x80 write: ok");

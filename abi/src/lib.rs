@@ -5,6 +5,7 @@
 //! - [`machine`]: I/O ports, exit statuses, CPUID leaves, the PVH boot structures;
 //! - [`cpio`]: the program archive's format (reader; the writer with the `std` feature);
 //! - [`elf`]: ELF64 validation, and what makes a program loadable;
+//! - [`rtc`]: the CMOS real-time clock's registers, and the calendar to read them;
 //! - [`start`]: the archive's START manifest;
 //! - [`bench`]: `vmm bench`'s workload, summary and BENCH line;
 //! - [`trace`]: the kernel's event records for `vmm --trace`;
@@ -23,6 +24,7 @@ pub mod elf;
 pub mod errno;
 pub mod fs;
 pub mod machine;
+pub mod rtc;
 pub mod signal;
 pub mod start;
 pub mod syscall;

@@ -107,6 +107,8 @@ pub fn device_name(p: u16) -> &'static str {
         port::BENCH => "bench",
         port::CONSOLE_STATUS => "console-status",
         port::ENTROPY => "entropy",
+        abi::rtc::INDEX_PORT => "rtc-index",
+        abi::rtc::DATA_PORT => "rtc-data",
         port::CONSOLE_WINSIZE => "console-winsize",
         port::TRACE_BUFFER => "trace-buffer",
         port::TRACE_FLUSH => "trace-flush",

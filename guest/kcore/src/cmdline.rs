@@ -14,7 +14,8 @@
 pub struct Config {
     pub hz: u64,
     pub slice: u32,
-    pub epoch: u64,
+    /// `epoch=SECONDS`: the wall-clock time at boot, over what the CMOS clock says.
+    pub epoch: Option<u64>,
     pub crash: Option<Crash>,
     pub trace_sched: bool,
     /// `trace=events`: every system call, switch and signal as a record on the trace port.
@@ -48,7 +49,7 @@ impl Default for Config {
         Config {
             hz: 100,
             slice: 1,
-            epoch: 0,
+            epoch: None,
             crash: None,
             trace_sched: false,
             trace_events: false,
@@ -89,7 +90,7 @@ pub fn parse<'a>(cmdline: &'a str, mut warn: impl FnMut(Ignored<'a>)) -> Config 
                 match key {
                     "hz" if (1..=10_000).contains(&n) => c.hz = n,
                     "slice" if (1..=1000).contains(&n) => c.slice = n as u32,
-                    "epoch" => c.epoch = n,
+                    "epoch" => c.epoch = Some(n),
                     "nproc" if NPROC_RANGE.contains(&n) => c.nproc = Some(n as u32),
                     _ => warn(Ignored::OutOfRange(word)),
                 }
@@ -117,7 +118,7 @@ mod tests {
         let (c, w) = parse_all(
             "hz=250 slice=2 epoch=1700000000 trace=sched crash=ring0 nproc=64 strace=1 trace=events x",
         );
-        assert_eq!((c.hz, c.slice, c.epoch), (250, 2, 1_700_000_000));
+        assert_eq!((c.hz, c.slice, c.epoch), (250, 2, Some(1_700_000_000)));
         assert_eq!(c.nproc, Some(64));
         assert!(c.trace_sched && c.strace && c.trace_events);
         assert_eq!(c.crash, Some(Crash::Ring0AtBoot));

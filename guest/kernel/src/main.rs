@@ -3,7 +3,7 @@
 //! Boot, in order (each step in the file named for it):
 //!   boot.rs         PVH entry, long mode, higher half
 //!   main.rs         the UART (uart.rs), boot info (pvh.rs), CPU features (cpu.rs), clock
-//!                   (time.rs)
+//!                   (time.rs), the date (rtc.rs)
 //!   memory/         physical frames, the kernel's final page tables
 //!   gdt.rs          segments and the TSS (kernel stacks for traps)
 //!   trap_table.rs   the IDT: the trap table, installed once; the `syscall` instruction's MSRs
@@ -39,6 +39,7 @@ mod process;
 mod pvh;
 mod random;
 mod report;
+mod rtc;
 mod scheduler;
 mod signal;
 mod strace;
@@ -90,7 +91,12 @@ pub extern "C" fn kmain(start_info_paddr: u64) -> ! {
         Ignored::NotANumber(w) => println!("kernel: ignoring {w}: not a number"),
         Ignored::OutOfRange(w) => println!("kernel: ignoring {w}: out of range"),
     });
-    time::set_epoch(config.epoch);
+    // The wall clock: the command line's, else the CMOS clock's, else 1970.
+    let (epoch, epoch_from) = match config.epoch {
+        Some(e) => (Some(e), "epoch="),
+        None => (rtc::read_unix(), "the CMOS clock"),
+    };
+    time::set_epoch(epoch.unwrap_or(0));
 
     // Physical memory: all RAM but the first MiB, the kernel image and the boot modules.
     // SAFETY: a linker-script symbol; only its address is used.
@@ -165,6 +171,16 @@ pub extern "C" fn kmain(start_info_paddr: u64) -> ! {
         clock.tsc_hz / 1000 % 1000,
         clock.source.name()
     );
+    match epoch {
+        Some(e) => {
+            let t = abi::rtc::DateTime::from_unix(e);
+            println!(
+                "  date      {}-{:02}-{:02} {:02}:{:02}:{:02} UTC (from {epoch_from})",
+                t.year, t.month, t.day, t.hour, t.minute, t.second
+            );
+        }
+        None => println!("  date      unknown (no CMOS clock): the clock starts at 1970"),
+    }
     println!(
         "  protect   NX {}, SMEP {}, SMAP {}; {}",
         on_off(features.nx),

@@ -11,6 +11,7 @@ use super::bench_port::BENCH_PORT;
 use super::console_status::ConsoleStatus;
 use super::entropy_port::{self, ENTROPY_PORT};
 use super::exit_port::{self, EXIT_PORT};
+use super::rtc_cmos::RtcCmos;
 use super::serial::{SerialDevice, COM1_BASE, COM1_LEN};
 use super::virtio_console::VirtioConsole;
 use crate::trace_json::TraceSink;
@@ -35,6 +36,8 @@ pub struct IoBus {
     pub virtio: Option<Arc<Mutex<VirtioConsole>>>,
     /// Set after the first failed console write (say, stdout closed): warn once, not per byte.
     console_broken: AtomicBool,
+    /// The date, for the kernel at boot.
+    rtc: RtcCmos,
 }
 
 impl IoBus {
@@ -47,6 +50,7 @@ impl IoBus {
             unhandled_pio: AtomicU64::new(0),
             unhandled_mmio: AtomicU64::new(0),
             console_broken: AtomicBool::new(false),
+            rtc: RtcCmos::default(),
         }
     }
 
@@ -83,6 +87,10 @@ impl IoBus {
         if port == ENTROPY_PORT {
             return entropy_port::read(data);
         }
+        if port == abi::rtc::DATA_PORT {
+            data.fill(self.rtc.read_data());
+            return;
+        }
         self.unhandled_pio.fetch_add(1, Ordering::Relaxed);
         debug!("unhandled port read {port:#x} ({} bytes)", data.len());
         data.fill(0xff);
@@ -91,6 +99,15 @@ impl IoBus {
     pub fn pio_write(&self, port: u16, data: &[u8]) -> WriteEffect {
         if port == BENCH_PORT {
             return WriteEffect::None; // the null device: the exit round trip is the point
+        }
+        if port == abi::rtc::INDEX_PORT {
+            if let Some(&v) = data.last() {
+                self.rtc.write_index(v);
+            }
+            return WriteEffect::None;
+        }
+        if port == abi::rtc::DATA_PORT {
+            return WriteEffect::None; // the guest does not set the host's clock
         }
         if port == EXIT_PORT {
             if let Some(t) = &self.trace {

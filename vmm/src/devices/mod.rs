@@ -6,6 +6,7 @@ pub mod console_status;
 pub mod entropy_port;
 pub mod exit_port;
 pub mod io_bus;
+pub mod rtc_cmos;
 pub mod serial;
 pub mod virtio_console;
 pub mod virtio_mmio;

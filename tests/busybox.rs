@@ -106,6 +106,23 @@ fn busybox_redirects_into_tmp_and_kills_a_background_job() {
 }
 
 #[test]
+fn busybox_finds_users_times_the_date_and_random_bytes() {
+    // /etc/passwd and /etc/group (the default set's), utimensat (touch), the CMOS clock's date
+    // and /dev/urandom: what applets of every day take for granted.
+    let script = "export TZ=UTC\n\
+                  whoami; id -un; id -gn\n\
+                  touch /tmp/t && echo touched\n\
+                  touch -d '2001-09-09 01:46:40' /tmp/t && stat -c %Y /tmp/t\n\
+                  ls -l /tmp/t | cut -c1-10,15-30\n\
+                  test $(date +%s) -gt 1700000000 && echo the date is set\n\
+                  head -c 16 /dev/urandom | wc -c\n";
+    let (host, run) = both("busybox_everyday", script);
+    run.assert_status(0);
+    assert_eq!(script_output(&run), host, "\n{}", run.dump());
+    assert!(host.contains("1000000000\n"), "{host}");
+}
+
+#[test]
 fn busybox_sh_reads_its_script_from_a_pipe() {
     let script = "seq 3 | sort -rn\necho done\n";
     let out = common::run_vmm_with_input(

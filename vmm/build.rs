@@ -230,7 +230,26 @@ fn main() {
             .unwrap_or_else(|e| fail(&format!("cannot read {}: {e}", path.display())));
         archive.add_file(name, &bytes);
     }
+    if !programs.is_empty() {
+        add_etc(&mut archive, &user_dir.join("etc"));
+    }
     let archive = archive.finish();
     std::fs::write(&archive_out, &archive).unwrap();
     std::fs::write(target_dir.join("default.cpio"), &archive).unwrap();
+}
+
+/// guest/user/etc's files at /etc (read-only there, as every archive file), and root's home:
+/// `whoami`, `ls -l` and `id` name users from /etc/passwd and /etc/group.
+fn add_etc(archive: &mut cpio::CpioWriter, etc: &Path) {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(etc)
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.sort();
+    archive.add_dir("/root");
+    for f in files.iter().filter(|f| f.is_file()) {
+        let bytes =
+            std::fs::read(f).unwrap_or_else(|e| fail(&format!("cannot read {}: {e}", f.display())));
+        let name = f.file_name().unwrap().to_string_lossy();
+        archive.add_file_mode(&format!("/etc/{name}"), 0o644, &bytes);
+    }
 }

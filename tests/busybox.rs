@@ -107,15 +107,18 @@ fn busybox_redirects_into_tmp_and_kills_a_background_job() {
 
 #[test]
 fn busybox_finds_users_times_the_date_and_random_bytes() {
-    // /etc/passwd and /etc/group (the default set's), utimensat (touch), the CMOS clock's date
-    // and /dev/urandom: what applets of every day take for granted.
+    // /etc/passwd and /etc/group (the default set's), utimensat (touch), the CMOS clock's date,
+    // /dev/urandom and symbolic links (an applet run by a link's name, as busybox installs
+    // itself): what applets of every day take for granted.
     let script = "export TZ=UTC\n\
                   whoami; id -un; id -gn\n\
                   touch /tmp/t && echo touched\n\
                   touch -d '2001-09-09 01:46:40' /tmp/t && stat -c %Y /tmp/t\n\
                   ls -l /tmp/t | cut -c1-10,15-30\n\
                   test $(date +%s) -gt 1700000000 && echo the date is set\n\
-                  head -c 16 /dev/urandom | wc -c\n";
+                  head -c 16 /dev/urandom | wc -c\n\
+                  ln -s t /tmp/l && readlink /tmp/l && cat /tmp/l\n\
+                  ln -s /bin/busybox /tmp/echo && /tmp/echo an applet by its link\n";
     let (host, run) = both("busybox_everyday", script);
     run.assert_status(0);
     assert_eq!(script_output(&run), host, "\n{}", run.dump());

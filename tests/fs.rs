@@ -20,6 +20,7 @@ const PROGRAMS: &[&str] = &[
     "fs_open",
     "fs_dirs",
     "fs_stat",
+    "fs_links",
     "fs_poll",
     "fs_exec",
     "fs_fill",
@@ -141,6 +142,13 @@ fn directories_and_names_as_on_linux() {
 fn stat_access_chmod_readlink_as_on_linux() {
     let run = same_on_host_and_guest("fs_stat", &[]);
     run.assert_line("fs_stat: it names this program = 1");
+}
+
+#[test]
+fn symbolic_links_as_on_linux() {
+    let run = same_on_host_and_guest("fs_links", &[]);
+    run.assert_line("fs_links: relative to the link's directory: ok");
+    run.assert_line("fs_links: a path through a loop: ELOOP");
 }
 
 #[test]

@@ -15,6 +15,7 @@ pub mod open {
     pub const O_NONBLOCK: u32 = 0o4000;
     pub const O_LARGEFILE: u32 = 0o100000;
     pub const O_DIRECTORY: u32 = 0o200000;
+    pub const O_NOFOLLOW: u32 = 0o400000;
     pub const O_CLOEXEC: u32 = 0o2000000;
 }
 

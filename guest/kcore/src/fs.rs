@@ -74,7 +74,15 @@ pub enum Kind {
     Device(Device),
     /// /proc/self/exe: a link whose target is the calling process's program.
     SelfExe,
+    /// A symbolic link (symlink(2)): its target, a path taken from the link's directory when
+    /// relative. Paths through it are followed (`parent_of`, `follow`), at most `MAX_LINKS`.
+    Symlink(Vec<u8>),
 }
+
+/// The most symbolic links one path may go through (Linux's MAXSYMLINKS): ELOOP beyond.
+pub const MAX_LINKS: u32 = 40;
+/// The longest path (Linux's PATH_MAX, its NUL included): a link's target is shorter.
+pub const PATH_MAX: usize = 4096;
 
 struct Entry {
     name: Vec<u8>,
@@ -119,7 +127,7 @@ impl Inode {
             Kind::Dir(_) => S_IFDIR,
             Kind::File(_) => S_IFREG,
             Kind::Device(_) => S_IFCHR,
-            Kind::SelfExe => S_IFLNK,
+            Kind::SelfExe | Kind::Symlink(_) => S_IFLNK,
         };
         t | self.perm
     }
@@ -129,6 +137,7 @@ impl Inode {
             Kind::File(Data::Static(d)) => d.len() as u64,
             Kind::File(Data::Pages { len, .. }) => *len,
             Kind::Dir(d) => d.entries.len() as u64 * 32, // as tmpfs: something, not 0
+            Kind::Symlink(target) => target.len() as u64,
             _ => 0,
         }
     }
@@ -157,7 +166,7 @@ impl Inode {
             Kind::Dir(_) => DT_DIR,
             Kind::File(_) => DT_REG,
             Kind::Device(_) => DT_CHR,
-            Kind::SelfExe => DT_LNK,
+            Kind::SelfExe | Kind::Symlink(_) => DT_LNK,
         }
     }
 }
@@ -346,6 +355,17 @@ impl<S: PageStore> Fs<S> {
     /// starts at the root) to its directory and last component, each earlier component being
     /// a directory.
     pub fn parent_of<'p>(&self, start: Ino, path: &'p [u8]) -> Result<Last<'p>, Errno> {
+        self.parent_of_within(start, path, &mut 0)
+    }
+
+    /// `parent_of`, with `links` symbolic links gone through so far (ELOOP past MAX_LINKS):
+    /// a link among the earlier components is followed to the directory it names.
+    fn parent_of_within<'p>(
+        &self,
+        start: Ino,
+        path: &'p [u8],
+        links: &mut u32,
+    ) -> Result<Last<'p>, Errno> {
         if path.is_empty() {
             return Err(Errno::ENOENT);
         }
@@ -365,7 +385,8 @@ impl<S: PageStore> Fs<S> {
             if part.len() > NAME_MAX {
                 return Err(Errno::ENAMETOOLONG);
             }
-            dir = self.lookup_in(dir, part)?;
+            let next = self.lookup_in(dir, part)?;
+            dir = self.follow_within(dir, next, links)?;
             self.dir(dir)?;
         }
         if name.len() > NAME_MAX {
@@ -378,12 +399,78 @@ impl<S: PageStore> Fs<S> {
         })
     }
 
-    /// Resolves `path` from `start` to an inode (ENOENT, ENOTDIR, ENAMETOOLONG as Linux).
-    pub fn resolve(&self, start: Ino, path: &[u8]) -> Result<Ino, Errno> {
-        let last = self.parent_of(start, path)?;
+    /// What `ino`, found in directory `dir`, is once symbolic links are followed: itself if it
+    /// is not one; ENOENT for a link to nothing, ELOOP past MAX_LINKS links.
+    pub fn follow(&self, dir: Ino, ino: Ino) -> Result<Ino, Errno> {
+        self.follow_within(dir, ino, &mut 0)
+    }
+
+    fn follow_within(&self, mut dir: Ino, mut ino: Ino, links: &mut u32) -> Result<Ino, Errno> {
+        while let Kind::Symlink(target) = &self.get(ino)?.kind {
+            *links += 1;
+            if *links > MAX_LINKS {
+                return Err(Errno::ELOOP);
+            }
+            let last = self.parent_of_within(dir, target, links)?;
+            ino = self.lookup_in(last.dir, last.name)?;
+            if last.trailing_slash {
+                ino = self.follow_within(last.dir, ino, links)?;
+                self.dir(ino)?;
+            }
+            dir = last.dir;
+        }
+        Ok(ino)
+    }
+
+    /// Resolves `path` from `start`, following symbolic links all the way, its last component
+    /// too (stat, open, chdir, execve).
+    pub fn resolve_follow(&self, start: Ino, path: &[u8]) -> Result<Ino, Errno> {
+        let mut links = 0;
+        let last = self.parent_of_within(start, path, &mut links)?;
         let ino = self.lookup_in(last.dir, last.name)?;
+        let ino = self.follow_within(last.dir, ino, &mut links)?;
         if last.trailing_slash && !self.get(ino)?.is_dir() {
             return Err(Errno::ENOTDIR);
+        }
+        Ok(ino)
+    }
+
+    /// The target of symbolic link `ino` (None: not one).
+    pub fn link_target(&self, ino: Ino) -> Option<&[u8]> {
+        match &self.get(ino).ok()?.kind {
+            Kind::Symlink(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// symlink(2): a link named `name` in `dir` to `target` (ENOENT if empty, ENAMETOOLONG
+    /// from PATH_MAX); EEXIST if the name is taken, whatever it names.
+    pub fn symlink(&mut self, dir: Ino, name: &[u8], target: &[u8]) -> Result<Ino, Errno> {
+        if target.is_empty() {
+            return Err(Errno::ENOENT);
+        }
+        if target.len() >= PATH_MAX {
+            return Err(Errno::ENAMETOOLONG);
+        }
+        let mut owned = Vec::new();
+        owned
+            .try_reserve_exact(target.len())
+            .map_err(|_| Errno::ENOSPC)?;
+        owned.extend_from_slice(target);
+        self.create(dir, name, Kind::Symlink(owned), 0o777)
+    }
+
+    /// Resolves `path` from `start` (symbolic links followed on the way, the last one not,
+    /// unless the path ends in a slash: then it must name a directory).
+    pub fn resolve(&self, start: Ino, path: &[u8]) -> Result<Ino, Errno> {
+        let mut links = 0;
+        let last = self.parent_of_within(start, path, &mut links)?;
+        let mut ino = self.lookup_in(last.dir, last.name)?;
+        if last.trailing_slash {
+            ino = self.follow_within(last.dir, ino, &mut links)?;
+            if !self.get(ino)?.is_dir() {
+                return Err(Errno::ENOTDIR);
+            }
         }
         Ok(ino)
     }
@@ -1203,6 +1290,51 @@ mod tests {
         assert_eq!(&buf[..n], b"/a/x");
         assert_eq!(f.path_of(x, &mut [0u8; 3]), Err(Errno::ERANGE));
         assert_eq!(f.get(ROOT).unwrap().nlink(), 4);
+    }
+
+    #[test]
+    fn symbolic_links_are_followed_where_linux_follows_them() {
+        let mut f = fs(0);
+        let d = f.mkdir_all(b"/d", 0o755).unwrap();
+        let x = create(&mut f, "/d/x").unwrap();
+        let rel = f.symlink(ROOT, b"rel", b"d/x").unwrap();
+        f.symlink(d, b"up", b"../d").unwrap();
+        f.symlink(ROOT, b"abs", b"/d").unwrap();
+        f.symlink(ROOT, b"dangling", b"/nothing").unwrap();
+        f.symlink(ROOT, b"a", b"b").unwrap();
+        f.symlink(ROOT, b"b", b"a").unwrap();
+        // The last component: resolve leaves it, resolve_follow follows it.
+        assert_eq!(f.resolve(ROOT, b"/rel"), Ok(rel));
+        assert_eq!(f.resolve_follow(ROOT, b"/rel"), Ok(x));
+        assert_eq!(f.link_target(rel), Some(&b"d/x"[..]));
+        assert_eq!(f.get(rel).unwrap().size(), 3);
+        // Earlier components are always followed, relative targets from the link's directory.
+        assert_eq!(f.resolve(ROOT, b"/abs/x"), Ok(x));
+        assert_eq!(f.resolve(ROOT, b"/d/up/up/x"), Ok(x));
+        assert_eq!(f.resolve(ROOT, b"/abs/"), Ok(d), "a trailing slash follows");
+        assert_eq!(f.resolve(ROOT, b"/rel/"), Err(Errno::ENOTDIR));
+        assert_eq!(f.resolve_follow(ROOT, b"/dangling"), Err(Errno::ENOENT));
+        assert_eq!(f.resolve_follow(ROOT, b"/a"), Err(Errno::ELOOP));
+        assert_eq!(f.resolve(ROOT, b"/a/x"), Err(Errno::ELOOP));
+        assert_eq!(f.symlink(ROOT, b"abs", b"/x"), Err(Errno::EEXIST));
+        assert_eq!(f.symlink(ROOT, b"e", b""), Err(Errno::ENOENT));
+        // A chain of MAX_LINKS links resolves; one more is ELOOP.
+        let mut prev = b"/d/x".to_vec();
+        for i in 0..MAX_LINKS {
+            let name = format!("l{i}");
+            f.symlink(ROOT, name.as_bytes(), &prev).unwrap();
+            prev = format!("/{name}").into_bytes();
+        }
+        assert_eq!(f.resolve_follow(ROOT, &prev), Ok(x));
+        f.symlink(ROOT, b"one_more", &prev).unwrap();
+        assert_eq!(f.resolve_follow(ROOT, b"/one_more"), Err(Errno::ELOOP));
+        // Removing a link leaves what it names.
+        f.unlink(&f.parent_of(ROOT, b"/rel").unwrap()).unwrap();
+        assert_eq!(f.resolve(ROOT, b"/d/x"), Ok(x));
+        assert_eq!(
+            f.rmdir(&f.parent_of(ROOT, b"/abs").unwrap()),
+            Err(Errno::ENOTDIR)
+        );
     }
 
     #[test]

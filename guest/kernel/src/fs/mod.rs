@@ -121,16 +121,17 @@ pub fn start_dir(dirfd: u64, path: &[u8]) -> Result<Ino, Errno> {
     }
 }
 
-/// Resolves `path` from `start`; with `follow`, /proc/self/exe becomes the caller's program.
+/// Resolves `path` from `start`, symbolic links followed on the way; with `follow`, the last
+/// one too, and /proc/self/exe becomes the caller's program.
 pub fn resolve(fs: &Fs<Frames>, start: Ino, path: &[u8], follow: bool) -> Result<Ino, Errno> {
-    let ino = fs.resolve(start, path)?;
     if follow {
-        return follow_link(fs, ino);
+        return follow_link(fs, fs.resolve_follow(start, path)?);
     }
-    Ok(ino)
+    fs.resolve(start, path)
 }
 
-/// The target of a link (only /proc/self/exe is one), or `ino` itself.
+/// /proc/self/exe's target (the caller's program), or `ino` itself. (Symbolic links are the
+/// tree's to follow: kcore::fs::Fs::follow; this one's target depends on who asks.)
 pub fn follow_link(fs: &Fs<Frames>, ino: Ino) -> Result<Ino, Errno> {
     if matches!(fs.get(ino)?.kind, Kind::SelfExe) {
         let exe = current().exe.load(Relaxed);

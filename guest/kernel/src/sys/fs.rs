@@ -10,7 +10,7 @@ use super::fd::{file, files};
 use super::{pml4, SysResult};
 use crate::file::{
     FileKind, InodeFile, OpenFile, O_ACCMODE, O_APPEND, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL,
-    O_LARGEFILE, O_NONBLOCK, O_RDONLY, O_TRUNC, O_WRONLY,
+    O_LARGEFILE, O_NOFOLLOW, O_NONBLOCK, O_RDONLY, O_TRUNC, O_WRONLY,
 };
 use crate::fs::{self, fs, start_dir, user_path, AT_FDCWD};
 use crate::percpu::current;
@@ -57,7 +57,19 @@ fn open_at(dirfd: u64, path: u64, flags: u32, mode: u32) -> SysResult {
         }
         let ino = match t.lookup_in(last.dir, last.name) {
             Ok(_) if flags & (O_CREAT | O_EXCL) == O_CREAT | O_EXCL => return Err(Errno::EEXIST),
-            Ok(ino) => fs::follow_link(&t, ino)?,
+            Ok(ino) if flags & O_NOFOLLOW != 0 && t.link_target(ino).is_some() => {
+                return Err(Errno::ELOOP)
+            }
+            Ok(ino) => match t.follow(last.dir, ino) {
+                Ok(to) => fs::follow_link(&t, to)?,
+                // A link to nothing, with O_CREAT: the file it names is made (as Linux does).
+                Err(Errno::ENOENT) if flags & O_CREAT != 0 => {
+                    let target = owned(t.link_target(ino).unwrap_or_default())?;
+                    let at = t.parent_of(last.dir, &target)?;
+                    t.create_file(at.dir, at.name, mode & !umask & 0o7777)?
+                }
+                Err(e) => return Err(e),
+            },
             Err(Errno::ENOENT) if flags & O_CREAT != 0 => {
                 if last.trailing_slash || !last.is_normal() {
                     return Err(Errno::EISDIR);
@@ -350,6 +362,40 @@ fn rename_at(old_dirfd: u64, old: u64, new_dirfd: u64, new: u64, flags: u64) -> 
     Ok(0)
 }
 
+/// symlink(target, linkpath).
+pub fn sys_symlink(f: &mut TrapFrame) -> SysResult {
+    symlink_at(f.rdi, CWD, f.rsi)
+}
+
+/// symlinkat(target, newdirfd, linkpath).
+pub fn sys_symlinkat(f: &mut TrapFrame) -> SysResult {
+    symlink_at(f.rdi, f.rsi, f.rdx)
+}
+
+/// A link at `path` (from `dirfd`) to `target`, which is kept as given, unresolved: it may
+/// name nothing yet.
+fn symlink_at(target: u64, dirfd: u64, path: u64) -> SysResult {
+    let target = user_path(target)?;
+    let path = user_path(path)?;
+    let start = start_dir(dirfd, &path)?;
+    let mut t = fs();
+    let last = t.parent_of(start, &path)?;
+    if !last.is_normal() || last.trailing_slash {
+        return Err(Errno::EEXIST); // ".", ".." or "name/": a directory's name, or no name
+    }
+    t.symlink(last.dir, last.name, &target)?;
+    Ok(0)
+}
+
+/// A copy of `bytes` (ENOMEM if the heap has no room).
+fn owned(bytes: &[u8]) -> Result<Vec<u8>, Errno> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(bytes.len())
+        .map_err(|_| Errno::ENOMEM)?;
+    v.extend_from_slice(bytes);
+    Ok(v)
+}
+
 pub fn sys_readlink(f: &mut TrapFrame) -> SysResult {
     readlink_at(CWD, f.rdi, f.rsi, f.rdx)
 }
@@ -358,8 +404,8 @@ pub fn sys_readlinkat(f: &mut TrapFrame) -> SysResult {
     readlink_at(f.rdi, f.rsi, f.rdx, f.r10)
 }
 
-/// readlink: only /proc/self/exe is a link (to the caller's program, " (deleted)" after its
-/// name once unlinked, as Linux shows it); anything else is EINVAL.
+/// readlink: a symbolic link's target; /proc/self/exe's is the caller's program (" (deleted)"
+/// after its name once unlinked, as Linux shows it); anything else is EINVAL.
 fn readlink_at(dirfd: u64, path: u64, buf: u64, size: u64) -> SysResult {
     let path = user_path(path)?;
     if size as i64 <= 0 {
@@ -374,6 +420,13 @@ fn readlink_at(dirfd: u64, path: u64, buf: u64, size: u64) -> SysResult {
     let n = {
         let t = fs();
         let ino = fs::resolve(&t, start, &path, false)?;
+        if let Some(link) = t.link_target(ino) {
+            let n = link.len().min(size as usize);
+            target[..n].copy_from_slice(&link[..n]);
+            drop(t);
+            copy_to_user(pml4(), buf, &target[..n])?;
+            return Ok(n as u64);
+        }
         if !matches!(t.get(ino)?.kind, Kind::SelfExe) {
             return Err(Errno::EINVAL);
         }

@@ -1,9 +1,10 @@
-//! A hostile program stays contained (tests/c/forkbomb.c): a fork bomb fills the process
+//! Hostile programs stay contained. A fork bomb (tests/c/forkbomb.c) fills the process
 //! table, fork fails with EAGAIN, one kill(-pgid, SIGKILL) ends it, pid 1 reaps every orphan
 //! and the kernel goes on. Destructive, so only in our guest, never on the host (where tests
 //! run as root; the program also refuses to run unless it is pid 1). Under KVM and QEMU TCG,
 //! with a small process table (nproc=64) so that filling it takes moments; and under KVM with
-//! little memory (16 MiB) and a large table, so that memory runs out first.
+//! little memory (16 MiB) and a large table, so that memory runs out first. And hostile system
+//! calls (tests/c/sysfuzz.c), below.
 
 mod common;
 use common::c::*;
@@ -91,4 +92,30 @@ fn a_fork_bomb_gets_eagain_and_the_kernel_goes_on() {
 fn a_fork_bomb_under_qemu_tcg() {
     let initrd = guest_archive("forkbomb-tcg", &["forkbomb"], "");
     assert_contained(&run_tcg(&initrd, "nproc=64"));
+}
+
+/// tests/c/sysfuzz.c: rounds of children making hostile system calls (every number, arguments
+/// that break kernels); each child ends however it ends, one still running is killed, and the
+/// kernel must go on: no panic, no kill of anything but the children, and a fork, a pipe and
+/// a wait that still work at the end (all_passed also means no kernel panic). The seeds are
+/// fixed, so that a failure replays: `vmm --user "sysfuzz ROUNDS SEED"`.
+#[track_caller]
+fn assert_fuzz_contained(run: &common::lde::Run, rounds: u32) {
+    assert_all_passed(run, "sysfuzz");
+    run.assert_line(&format!("sysfuzz: {rounds} rounds: "));
+}
+
+#[test]
+fn hostile_system_calls_leave_the_kernel_running() {
+    let initrd = guest_archive("sysfuzz", &["sysfuzz"], "300 0x5eed");
+    let run = run_kvm(&initrd, "");
+    assert_fuzz_contained(&run, 300);
+}
+
+#[test]
+fn hostile_system_calls_under_qemu_tcg() {
+    // The hardware `syscall` path, with its own checks of RIP and RCX.
+    let initrd = guest_archive("sysfuzz-tcg", &["sysfuzz"], "100 0x7c9");
+    let run = run_tcg(&initrd, "");
+    assert_fuzz_contained(&run, 100);
 }

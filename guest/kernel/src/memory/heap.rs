@@ -75,28 +75,109 @@ unsafe impl Source for Grow {
     }
 }
 
-pub struct KernelHeap(IrqLock<Talc<Grow, DefaultBinning>>);
+/// Small blocks are kept by size in free lists in front of talc: a list's head is popped
+/// (alloc) or pushed (dealloc) in a few instructions, where talc's binning takes ~150 (~220k
+/// cycles on a software KVM), and most of the kernel's allocations are small (names, open
+/// files, pipe ends, process-table entries). A freed small block stays in its list for the
+/// next block of its size and is never given back to talc.
+const SMALL: [usize; 9] = [16, 32, 64, 128, 256, 512, 1024, 2048, 4096];
+/// Every small block is aligned to this (what talc is asked for); a layout that wants more
+/// goes to talc.
+const SMALL_ALIGN: usize = 16;
+
+/// The list for `layout`, if it is a small one.
+#[inline(always)]
+fn small_class(layout: Layout) -> Option<usize> {
+    if layout.size() > SMALL[SMALL.len() - 1] || layout.align() > SMALL_ALIGN {
+        return None;
+    }
+    let bits = usize::BITS - (layout.size().max(SMALL[0]) - 1).leading_zeros();
+    Some(bits as usize - SMALL[0].trailing_zeros() as usize)
+}
+
+pub struct Heap {
+    talc: Talc<Grow, DefaultBinning>,
+    /// Each list's first free block; a free block's first 8 bytes point to the next (or null).
+    free: [*mut u8; SMALL.len()],
+}
+
+// SAFETY: the free lists' blocks are the heap's own memory, touched only by the `HEAP` lock's
+// holder.
+unsafe impl Send for Heap {}
+
+pub struct KernelHeap(IrqLock<Heap>);
 
 #[global_allocator]
 static HEAP: KernelHeap = KernelHeap(IrqLock::new(
     "heap",
-    Talc::new(Grow {
-        mapped_end: HEAP_BASE,
-        heap_end: None,
-    }),
+    Heap {
+        talc: Talc::new(Grow {
+            mapped_end: HEAP_BASE,
+            heap_end: None,
+        }),
+        free: [null_mut(); SMALL.len()],
+    },
 ));
 
 // SAFETY: talc's contract: `allocate` returns memory valid for `layout`, `deallocate` takes back
-// what it gave; the lock makes each call exclusive.
+// what it gave; the lock makes each call exclusive. A small block is talc's block of its list's
+// size (at least the layout's, and SMALL_ALIGN-aligned, at least the layout's alignment), handed
+// out once at a time: a block is either in a list or held by one caller.
 unsafe impl GlobalAlloc for KernelHeap {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: a non-zero-size layout (GlobalAlloc's contract).
-        unsafe { self.0.lock().allocate(layout) }.map_or(null_mut(), |p| p.as_ptr())
+        let mut h = self.0.lock();
+        let layout = match small_class(layout) {
+            Some(c) => {
+                let head = h.free[c];
+                if !head.is_null() {
+                    // SAFETY: a free block of this list: its first 8 bytes (aligned) hold the
+                    // next free one, written by `dealloc`.
+                    h.free[c] = unsafe { head.cast::<*mut u8>().read() };
+                    return head;
+                }
+                // SAFETY: SMALL_ALIGN is a power of two and SMALL[c] a multiple of it.
+                unsafe { Layout::from_size_align_unchecked(SMALL[c], SMALL_ALIGN) }
+            }
+            None => layout,
+        };
+        // SAFETY: a non-zero-size layout (GlobalAlloc's contract, and SMALL's sizes).
+        unsafe { h.talc.allocate(layout) }.map_or(null_mut(), |p| p.as_ptr())
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `alloc` with this layout (GlobalAlloc's contract).
-        unsafe { self.0.lock().deallocate(ptr, layout) }
+        let mut h = self.0.lock();
+        match small_class(layout) {
+            Some(c) => {
+                // SAFETY: `ptr` is a block of this list (the same layout gives the same list),
+                // at least 16 bytes and aligned to 16, no longer used by its caller.
+                unsafe { ptr.cast::<*mut u8>().write(h.free[c]) };
+                h.free[c] = ptr;
+            }
+            // SAFETY: `ptr` came from talc with this layout (GlobalAlloc's contract).
+            None => unsafe { h.talc.deallocate(ptr, layout) },
+        }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // Within one list's size, the block already fits.
+        // SAFETY: `new_size` with the old alignment is a valid layout (GlobalAlloc's contract).
+        let new = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+        if let (Some(a), Some(b)) = (small_class(layout), small_class(new)) {
+            if a == b {
+                return ptr;
+            }
+        }
+        // SAFETY: a non-zero new size (GlobalAlloc's contract for realloc).
+        let out = unsafe { self.alloc(new) };
+        if !out.is_null() {
+            // SAFETY: both blocks are valid for the smaller size and distinct (a fresh block);
+            // `ptr` is then given back with its own layout.
+            unsafe {
+                core::ptr::copy_nonoverlapping(ptr, out, layout.size().min(new_size));
+                self.dealloc(ptr, layout);
+            }
+        }
+        out
     }
 }
 
@@ -121,5 +202,5 @@ pub fn try_box<T>(value: T) -> Result<Box<T>, OutOfMemory> {
 
 /// Bytes of RAM the heap has mapped so far (for the report).
 pub fn mapped_bytes() -> u64 {
-    HEAP.0.lock().source.mapped_end - HEAP_BASE
+    HEAP.0.lock().talc.source.mapped_end - HEAP_BASE
 }

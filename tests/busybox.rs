@@ -126,6 +126,40 @@ fn busybox_finds_users_times_the_date_and_random_bytes() {
 }
 
 #[test]
+fn busybox_reads_the_machine_from_proc() {
+    // The guest's own numbers (the host's differ): free and uptime read /proc/meminfo and
+    // /proc/uptime, and the others are cat'ed.
+    let run = run_vmm_lde([
+        "--user".to_string(),
+        format!(
+            "{} sh -c 'free; uptime; cat /proc/version /proc/loadavg /proc/cpuinfo; \
+             echo x > /proc/uptime || echo refused'",
+            busybox().display()
+        ),
+    ]);
+    run.assert_status(0);
+    let out = script_output(&run);
+    let mem: Vec<u64> = out
+        .lines()
+        .find(|l| l.starts_with("Mem:"))
+        .unwrap_or_else(|| panic!("no Mem: line\n{out}"))
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    // 512 MiB of RAM less the first MiB, the kernel and the archive: most of it free.
+    assert!(
+        (400_000..524_288).contains(&mem[0]) && mem[2] > 400_000 && mem[0] == mem[1] + mem[2],
+        "{mem:?}\n{out}"
+    );
+    assert!(out.contains(" up 0 min,"), "{out}");
+    assert!(out.contains("Linux version 6.1.0-lde"), "{out}");
+    assert!(out.contains("0.00 0.00 0.00 "), "{out}");
+    assert!(out.contains("processor\t: 0\n"), "{out}");
+    assert!(out.contains("Permission denied\nrefused\n"), "{out}");
+}
+
+#[test]
 fn busybox_sh_reads_its_script_from_a_pipe() {
     let script = "seq 3 | sort -rn\necho done\n";
     let out = common::run_vmm_with_input(

@@ -74,6 +74,9 @@ pub enum Kind {
     Device(Device),
     /// /proc/self/exe: a link whose target is the calling process's program.
     SelfExe,
+    /// A file of /proc whose bytes the kernel writes when it is opened (`/proc/meminfo`...):
+    /// which one, by the kernel's own number. Read-only; its size reads as 0, as procfs's.
+    Generated(u8),
     /// A symbolic link (symlink(2)): its target, a path taken from the link's directory when
     /// relative. Paths through it are followed (`parent_of`, `follow`), at most `MAX_LINKS`.
     Symlink(Vec<u8>),
@@ -125,7 +128,7 @@ impl Inode {
     pub fn mode(&self) -> u32 {
         let t = match self.kind {
             Kind::Dir(_) => S_IFDIR,
-            Kind::File(_) => S_IFREG,
+            Kind::File(_) | Kind::Generated(_) => S_IFREG,
             Kind::Device(_) => S_IFCHR,
             Kind::SelfExe | Kind::Symlink(_) => S_IFLNK,
         };
@@ -164,7 +167,7 @@ impl Inode {
     pub fn d_type(&self) -> u8 {
         match self.kind {
             Kind::Dir(_) => DT_DIR,
-            Kind::File(_) => DT_REG,
+            Kind::File(_) | Kind::Generated(_) => DT_REG,
             Kind::Device(_) => DT_CHR,
             Kind::SelfExe | Kind::Symlink(_) => DT_LNK,
         }
@@ -925,6 +928,7 @@ impl<S: PageStore> Fs<S> {
             Kind::File(Data::Pages { pages, len }) => (pages, len),
             Kind::File(Data::Static(_)) => return Err(Errno::EROFS),
             Kind::Dir(_) => return Err(Errno::EISDIR),
+            Kind::Generated(_) => return Err(Errno::EACCES), // 0444, as /proc's files
             _ => return Err(Errno::EINVAL),
         };
         if new_len < *len {

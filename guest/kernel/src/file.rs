@@ -33,6 +33,13 @@ pub enum FileKind {
     Random(kcore::fs::Device),
     /// A file or directory of the tree (fs/).
     Inode(InodeFile),
+    /// A /proc file (procfs.rs): its bytes as they were when it was opened, and the offset.
+    Snapshot(Snapshot),
+}
+
+pub struct Snapshot {
+    pub data: Vec<u8>,
+    pub pos: AtomicU64,
 }
 
 /// A pipe: a ring buffer between its reading and its writing ends, each end an open file

@@ -36,6 +36,7 @@ mod pipe;
 mod pit;
 mod power;
 mod process;
+mod procfs;
 mod pvh;
 mod random;
 mod report;

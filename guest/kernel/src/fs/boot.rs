@@ -79,6 +79,11 @@ pub fn build(archive: &'static [u8]) -> Result<Start, ArchiveError> {
             t.create(dev, name, Kind::Device(d), perm).map_err(fixed)?;
         }
         let proc_self = t.mkdir_all(b"/proc/self", 0o555).map_err(fixed)?;
+        let proc = t.resolve(ROOT, b"/proc").map_err(fixed)?;
+        for (name, which) in crate::procfs::FILES {
+            t.create(proc, name, Kind::Generated(which), 0o444)
+                .map_err(fixed)?;
+        }
         t.create(proc_self, b"exe", Kind::SelfExe, 0o777)
             .map_err(fixed)?;
     }

@@ -81,6 +81,21 @@ pub fn read_random(buf: u64, count: u64) -> SysResult {
     crate::random::fill_user(current().pml4(), buf, count.min(MAX_RW_COUNT))
 }
 
+/// A read of a /proc file's snapshot at its offset, which moves on.
+pub fn read_snapshot(s: &crate::file::Snapshot, buf: u64, count: u64) -> SysResult {
+    let n = read_snapshot_at(s, s.pos.load(Relaxed), buf, count)?;
+    s.pos.fetch_add(n, Relaxed);
+    Ok(n)
+}
+
+/// pread of a /proc file's snapshot: up to `count` of its bytes from `at`.
+pub fn read_snapshot_at(s: &crate::file::Snapshot, at: u64, buf: u64, count: u64) -> SysResult {
+    let from = (at as usize).min(s.data.len());
+    let n = (s.data.len() - from).min(count as usize);
+    copy_to_user(current().pml4(), buf, &s.data[from..from + n])?;
+    Ok(n as u64)
+}
+
 pub fn read_zeros(buf: u64, count: u64) -> SysResult {
     static ZEROS: [u8; 4096] = [0; 4096];
     let pml4 = current().pml4();

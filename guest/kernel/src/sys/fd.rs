@@ -37,6 +37,7 @@ pub fn read_file(f: &mut TrapFrame, file: &OpenFile, buf: u64, count: u64) -> Sy
         FileKind::Null => Ok(0),
         FileKind::Zero => crate::fs::io::read_zeros(buf, count),
         FileKind::Random(_) => crate::fs::io::read_random(buf, count),
+        FileKind::Snapshot(s) => crate::fs::io::read_snapshot(s, buf, count),
     }
 }
 
@@ -50,6 +51,7 @@ pub fn write_file(f: &mut TrapFrame, file: &OpenFile, buf: u64, count: u64) -> S
         FileKind::PipeRead(_) => Err(Errno::EBADF),
         FileKind::Inode(i) => crate::fs::io::write(file, i, buf, count),
         FileKind::Null | FileKind::Zero | FileKind::Random(_) => Ok(count),
+        FileKind::Snapshot(_) => Err(Errno::EBADF), // opened read-only
     }
 }
 
@@ -169,7 +171,11 @@ fn has_input(file: &OpenFile) -> bool {
         FileKind::Console => tty::readable(),
         FileKind::PipeRead(p) => p.available() > 0,
         FileKind::PipeWrite(_) => false,
-        FileKind::Inode(_) | FileKind::Null | FileKind::Zero | FileKind::Random(_) => true,
+        FileKind::Inode(_)
+        | FileKind::Null
+        | FileKind::Zero
+        | FileKind::Random(_)
+        | FileKind::Snapshot(_) => true,
     }
 }
 
@@ -392,6 +398,10 @@ pub fn sys_ioctl(f: &mut TrapFrame) -> SysResult {
                     let size = crate::fs::fs().get(i.ino)?.size();
                     size.saturating_sub(i.pos.load(core::sync::atomic::Ordering::Relaxed)) as usize
                 }
+                FileKind::Snapshot(s) => s
+                    .data
+                    .len()
+                    .saturating_sub(s.pos.load(core::sync::atomic::Ordering::Relaxed) as usize),
                 FileKind::PipeWrite(_) | FileKind::Null | FileKind::Zero | FileKind::Random(_) => 0,
             } as u32;
             copy_to_user(pml4(), f.rdx, &n.to_le_bytes())?;
@@ -411,7 +421,11 @@ impl Drop for OpenFile {
             FileKind::PipeRead(p) => p.close_end(false),
             FileKind::PipeWrite(p) => p.close_end(true),
             FileKind::Inode(f) => crate::fs::release(f.ino),
-            FileKind::Console | FileKind::Null | FileKind::Zero | FileKind::Random(_) => {}
+            FileKind::Console
+            | FileKind::Null
+            | FileKind::Zero
+            | FileKind::Random(_)
+            | FileKind::Snapshot(_) => {}
         }
     }
 }

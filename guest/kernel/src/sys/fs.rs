@@ -98,6 +98,11 @@ fn open_at(dirfd: u64, path: u64, flags: u32, mode: u32) -> SysResult {
             Kind::Device(Device::Null) => Some(FileKind::Null),
             Kind::Device(Device::Zero) => Some(FileKind::Zero),
             Kind::Device(d @ (Device::Random | Device::Urandom)) => Some(FileKind::Random(*d)),
+            Kind::Generated(_) if writing || flags & O_TRUNC != 0 => return Err(Errno::EACCES),
+            Kind::Generated(which) => Some(FileKind::Snapshot(crate::file::Snapshot {
+                data: crate::procfs::generate(*which)?,
+                pos: core::sync::atomic::AtomicU64::new(0),
+            })),
             Kind::Device(Device::Console | Device::Tty) => Some(FileKind::Console),
             _ => None,
         };
@@ -138,18 +143,19 @@ pub fn sys_lseek(f: &mut TrapFrame) -> SysResult {
     const SEEK_DATA: u64 = 3;
     const SEEK_HOLE: u64 = 4;
     let file = file(f.rdi)?;
-    let i = match &file.kind {
-        FileKind::Inode(i) => i,
+    // The offset to move, the size it is bounded by, and whether it is a directory's.
+    let (at, size, is_dir) = match &file.kind {
+        FileKind::Inode(i) => {
+            let t = fs();
+            let n = t.get(i.ino)?;
+            (&i.pos, n.size() as i64, n.is_dir())
+        }
+        FileKind::Snapshot(s) => (&s.pos, s.data.len() as i64, false),
         FileKind::Null | FileKind::Zero | FileKind::Random(_) => return Ok(0),
         _ => return Err(Errno::ESPIPE),
     };
     let off = f.rsi as i64;
-    let (size, is_dir) = {
-        let t = fs();
-        let n = t.get(i.ino)?;
-        (n.size() as i64, n.is_dir())
-    };
-    let pos = i.pos.load(Relaxed) as i64;
+    let pos = at.load(Relaxed) as i64;
     let new = match f.rdx {
         SEEK_SET => Some(off),
         SEEK_CUR => pos.checked_add(off),
@@ -167,7 +173,7 @@ pub fn sys_lseek(f: &mut TrapFrame) -> SysResult {
     };
     match new {
         Some(n) if n >= 0 => {
-            i.pos.store(n as u64, Relaxed);
+            at.store(n as u64, Relaxed);
             Ok(n as u64)
         }
         _ => Err(Errno::EINVAL),
@@ -188,6 +194,7 @@ pub fn sys_pread64(f: &mut TrapFrame) -> SysResult {
         FileKind::Null => Ok(0),
         FileKind::Zero => fs::io::read_zeros(f.rsi, f.rdx),
         FileKind::Random(_) => fs::io::read_random(f.rsi, f.rdx),
+        FileKind::Snapshot(s) => fs::io::read_snapshot_at(s, f.r10, f.rsi, f.rdx),
         _ => Err(Errno::ESPIPE),
     }
 }
@@ -659,7 +666,7 @@ fn write_kernel(out: &OpenFile, data: &[u8]) -> Result<usize, Errno> {
         }
         FileKind::Null | FileKind::Zero | FileKind::Random(_) => Ok(data.len()),
         FileKind::PipeWrite(p) => p.write_kernel(data),
-        FileKind::PipeRead(_) => Err(Errno::EBADF),
+        FileKind::PipeRead(_) | FileKind::Snapshot(_) => Err(Errno::EBADF),
         FileKind::Inode(o) => {
             let pos = o.pos.load(Relaxed);
             let mut at = 0;

@@ -14,7 +14,7 @@ use abi::Errno;
 
 /// The release we claim: new enough for glibc's and musl's checks (glibc refuses to start under
 /// a kernel older than its configured minimum, 3.2 on Debian), and what the calls here follow.
-const RELEASE: &[u8] = b"6.1.0-lde";
+pub const RELEASE: &str = "6.1.0-lde";
 
 /// uname(buf): six fields of 65 bytes.
 pub fn sys_uname(f: &mut TrapFrame) -> SysResult {
@@ -22,7 +22,7 @@ pub fn sys_uname(f: &mut TrapFrame) -> SysResult {
     let fields: [&[u8]; 6] = [
         b"Linux",
         b"lde",
-        RELEASE,
+        RELEASE.as_bytes(),
         b"#1 lde (Limited Direct Execution)",
         b"x86_64",
         b"(none)",

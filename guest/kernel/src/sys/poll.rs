@@ -269,7 +269,11 @@ impl OpenFile {
                 let (_, space, readers, _) = p.poll_state();
                 (if space > 0 { OUT } else { 0 }) | (if readers == 0 { POLLERR } else { 0 })
             }
-            FileKind::Inode(_) | FileKind::Null | FileKind::Zero | FileKind::Random(_) => IN | OUT,
+            FileKind::Inode(_)
+            | FileKind::Null
+            | FileKind::Zero
+            | FileKind::Random(_)
+            | FileKind::Snapshot(_) => IN | OUT,
         }
     }
 }

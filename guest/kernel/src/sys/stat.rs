@@ -79,6 +79,10 @@ fn stat_file(file: &OpenFile) -> Result<Stat, Errno> {
         FileKind::Null => device(Device::Null, 0o666),
         FileKind::Zero => device(Device::Zero, 0o666),
         FileKind::Random(d) => device(*d, 0o666),
+        FileKind::Snapshot(_) => Stat {
+            mode: kcore::fs::S_IFREG | 0o444,
+            ..device(Device::Null, 0)
+        },
         FileKind::PipeRead(p) | FileKind::PipeWrite(p) => Stat {
             dev: PIPE_DEV,
             ino: (&**p as *const crate::file::Pipe as u64) >> 4 & 0xff_ffff,

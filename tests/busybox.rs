@@ -128,12 +128,15 @@ fn busybox_finds_users_times_the_date_and_random_bytes() {
 #[test]
 fn busybox_reads_the_machine_from_proc() {
     // The guest's own numbers (the host's differ): free and uptime read /proc/meminfo and
-    // /proc/uptime, and the others are cat'ed.
+    // /proc/uptime, the others are cat'ed, ps reads /proc/PID, and a reaped process's
+    // directory is gone.
     let run = run_vmm_lde([
         "--user".to_string(),
         format!(
             "{} sh -c 'free; uptime; cat /proc/version /proc/loadavg /proc/cpuinfo; \
-             echo x > /proc/uptime || echo refused'",
+             echo x > /proc/uptime || echo refused; \
+             sleep 1 & ps; grep PPid /proc/self/status; kill $!; wait; \
+             ls /proc/$! || echo gone'",
             busybox().display()
         ),
     ]);
@@ -157,6 +160,22 @@ fn busybox_reads_the_machine_from_proc() {
     assert!(out.contains("0.00 0.00 0.00 "), "{out}");
     assert!(out.contains("processor\t: 0\n"), "{out}");
     assert!(out.contains("Permission denied\nrefused\n"), "{out}");
+    // ps, from /proc/PID: pid 1 with its arguments, the sleep beside it (shown as `{exe}
+    // sleep 1` when busybox ran the applet by re-executing /proc/self/exe, as on Linux).
+    assert!(
+        out.contains("    1 root     busybox sh -c free; uptime;"),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.contains(" root ") && l.ends_with("sleep 1")),
+        "{out}"
+    );
+    assert!(
+        out.contains("PPid:\t1\n"),
+        "/proc/self is the caller's\n{out}"
+    );
+    assert!(out.contains("No such file or directory\ngone\n"), "{out}");
 }
 
 #[test]

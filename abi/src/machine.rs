@@ -2,6 +2,10 @@
 //! VMM adds, and the PVH boot structures (docs/conventions.md says what each is for).
 
 /// I/O ports.
+/// The kernel's release, as uname(2) and /proc/version say it: a Linux 6.1 to the C libraries,
+/// which check it for features.
+pub const KERNEL_RELEASE: &str = "6.1.0-lde";
+
 pub mod port {
     /// The 16550 UART (COM1): eight registers from here, IRQ 4.
     pub const COM1: u16 = 0x3f8;

@@ -76,7 +76,7 @@ pub enum Kind {
     SelfExe,
     /// A file of /proc whose bytes the kernel writes when it is opened (`/proc/meminfo`...):
     /// which one, by the kernel's own number. Read-only; its size reads as 0, as procfs's.
-    Generated(u8),
+    Generated(u32),
     /// A symbolic link (symlink(2)): its target, a path taken from the link's directory when
     /// relative. Paths through it are followed (`parent_of`, `follow`), at most `MAX_LINKS`.
     Symlink(Vec<u8>),

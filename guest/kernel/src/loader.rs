@@ -144,6 +144,9 @@ pub struct Image {
     pub mm: Karc<AddressSpace>,
     pub entry: u64,
     pub rsp: u64,
+    /// Where the argument strings are in the new address space, and their bytes (NULs
+    /// included): /proc/PID/cmdline reads them there, as Linux's does.
+    pub args: (u64, u64),
 }
 
 /// Where a program's bytes are.
@@ -204,8 +207,13 @@ pub fn load(
     })?;
     let phdr = phdr_vaddr(&elf) + bias;
     let entry = elf.entry + bias;
-    let rsp = build_stack(&mm, argv, envp, execfn, entry, phdr, elf.phnum as u64)?;
-    Ok(Image { mm, entry, rsp })
+    let (rsp, args_at) = build_stack(&mm, argv, envp, execfn, entry, phdr, elf.phnum as u64)?;
+    Ok(Image {
+        mm,
+        entry,
+        rsp,
+        args: (args_at, argv.total() as u64),
+    })
 }
 
 fn prot(seg: &ProgramHeader) -> u8 {
@@ -320,6 +328,7 @@ fn load_by_copying(mm: &AddressSpace, elf: &Elf, bias: u64) -> Result<u64, LoadE
 
 /// Fills the top of the stack as a System V program expects at its entry: argc, argv[],
 /// NULL, envp[], NULL, the auxiliary vector, and above them the strings and 16 random bytes.
+/// Returns the stack pointer and where the argument strings start.
 /// Returns the initial RSP (16-byte aligned, at argc). Only the pages this touches are made.
 fn build_stack(
     mm: &AddressSpace,
@@ -329,7 +338,7 @@ fn build_stack(
     entry: u64,
     phdr: u64,
     phnum: u64,
-) -> Result<u64, LoadError> {
+) -> Result<(u64, u64), LoadError> {
     const AT_NULL: u64 = 0;
     const AT_PHDR: u64 = 3;
     const AT_PHENT: u64 = 4;
@@ -442,5 +451,5 @@ fn build_stack(
         };
         page += PAGE_SIZE;
     }
-    Ok(rsp)
+    Ok((rsp, strings_at))
 }

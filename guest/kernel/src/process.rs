@@ -216,6 +216,10 @@ pub struct Process {
     name: IrqLock<Name>,
     /// The program it runs: its inode (for /proc/self/exe, held), NO_EXE if none.
     pub exe: AtomicU32,
+    /// Where its argument strings are in its memory, and their length (/proc/PID/cmdline):
+    /// set by execve, inherited by fork.
+    pub args_at: AtomicU64,
+    pub args_len: AtomicU64,
     /// The working directory's inode (held: it lives while some process is in it).
     pub cwd: AtomicU32,
     /// The file-mode creation mask.
@@ -326,6 +330,8 @@ impl Process {
             state: AtomicU8::new(State::Unused.to_u8()),
             name: IrqLock::new("process name", Name([0; NAME_LEN])),
             exe: AtomicU32::new(NO_EXE),
+            args_at: AtomicU64::new(0),
+            args_len: AtomicU64::new(0),
             cwd: AtomicU32::new(kcore::fs::ROOT),
             umask: AtomicU32::new(DEFAULT_UMASK),
             pml4: AtomicU64::new(0),
@@ -640,6 +646,7 @@ impl Tasks {
         p.sid.store(pid, Relaxed);
         p.set_name(name);
         p.exe.store(NO_EXE, Relaxed);
+        p.args_len.store(0, Relaxed);
         p.cwd.store(kcore::fs::ROOT, Relaxed);
         p.umask.store(DEFAULT_UMASK, Relaxed);
         p.pml4.store(paging::kernel_pml4(), Relaxed);

@@ -1,31 +1,190 @@
-//! The few /proc files that programs read for the machine's state: `meminfo` (free, top),
-//! `uptime`, `loadavg`, `cpuinfo` and `version`. Each is a `Kind::Generated` node of the tree,
-//! made at boot (fs/boot.rs); opening one writes its text into a snapshot that the reads then
-//! take, as a read of Linux's seq files sees one moment. (Per-process directories,
-//! /proc/PID, are not there: `ps` finds no processes.)
+//! /proc: the files programs read for the machine's state (`meminfo` for free and top,
+//! `uptime`, `loadavg`, `cpuinfo`, `version`) and a directory per process, /proc/PID, with
+//! `stat`, `status`, `cmdline` and `comm` (what ps reads). Each file is a `Kind::Generated`
+//! node of the tree; opening one writes its text into a snapshot that the reads then take, as
+//! a read of Linux's seq files sees one moment.
+//!
+//! The machine's files are made at boot (fs/boot.rs). The per-process directories are brought
+//! up to date with the process table only when someone looks into /proc (a path under it, or
+//! a listing of it: `refresh`), so fork and exit pay nothing for them.
 
 use alloc::vec::Vec;
 use core::fmt::Write;
+use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
+use crate::fs::fs;
 use crate::memory::frame::FRAMES;
 use crate::percpu;
-use crate::process::TASKS;
+use crate::process::{State, TASKS};
 use crate::time;
 use abi::Errno;
+use kcore::fs::{Dir, Ino, Kind, Last};
 
-/// The files, by the number their nodes carry.
-pub const FILES: [(&[u8], u8); 5] = [
+/// The machine's files, by the number their nodes carry (below 256: no process's).
+pub const FILES: [(&[u8], u32); 5] = [
     (b"meminfo", MEMINFO),
     (b"uptime", UPTIME),
     (b"loadavg", LOADAVG),
     (b"cpuinfo", CPUINFO),
     (b"version", VERSION),
 ];
-const MEMINFO: u8 = 0;
-const UPTIME: u8 = 1;
-const LOADAVG: u8 = 2;
-const CPUINFO: u8 = 3;
-const VERSION: u8 = 4;
+const MEMINFO: u32 = 0;
+const UPTIME: u32 = 1;
+const LOADAVG: u32 = 2;
+const CPUINFO: u32 = 3;
+const VERSION: u32 = 4;
+
+/// A process's files: node number `pid << 8 | file`.
+const PID_FILES: [(&[u8], u32); 4] = [
+    (b"stat", STAT),
+    (b"status", STATUS),
+    (b"cmdline", CMDLINE),
+    (b"comm", COMM),
+];
+const STAT: u32 = 0;
+const STATUS: u32 = 1;
+const CMDLINE: u32 = 2;
+const COMM: u32 = 3;
+
+/// /proc's inode (0 before boot made it).
+static ROOT_INO: AtomicU32 = AtomicU32::new(0);
+
+pub fn set_root(ino: Ino) {
+    ROOT_INO.store(ino, Relaxed);
+}
+
+/// Whether a path (from a system call; `cwd`, the working directory) reaches into /proc,
+/// whose per-process directories must then be brought up to date first. Asked of every path
+/// a system call takes, so written to be a few instructions for the others (no memcmp).
+#[inline(always)]
+pub fn looks_into(path: &[u8], cwd: impl FnOnce() -> Ino) -> bool {
+    match path {
+        [b'/', b'p', b'r', b'o', b'c'] | [b'/', b'p', b'r', b'o', b'c', b'/', ..] => true,
+        [b'/', ..] | [] => false,
+        _ => {
+            let root = ROOT_INO.load(Relaxed);
+            root != 0 && cwd() == root
+        }
+    }
+}
+
+/// `/proc/self/NAME` as `/proc/PID/NAME` (the caller's process), as Linux's /proc/self link
+/// leads there; /proc/self/exe, which is a node of its own, and anything else are left.
+pub fn self_to_pid(path: &mut Vec<u8>, tgid: u32) -> Result<(), Errno> {
+    const SELF: &[u8] = b"/proc/self/";
+    let Some(rest) = path.strip_prefix(SELF) else {
+        return Ok(());
+    };
+    if rest.is_empty() || rest == b"exe" || rest.starts_with(b"exe/") {
+        return Ok(());
+    }
+    let mut digits = [0u8; 10];
+    let pid = decimal(tgid, &mut digits);
+    let mut out = Vec::new();
+    out.try_reserve_exact(path.len() + pid.len())
+        .map_err(|_| Errno::ENOMEM)?;
+    out.extend_from_slice(b"/proc/");
+    out.extend_from_slice(pid);
+    out.push(b'/');
+    out.extend_from_slice(rest);
+    *path = out;
+    Ok(())
+}
+
+/// /proc's inode, for getdents (which refreshes it before a listing starts).
+pub fn root() -> Ino {
+    ROOT_INO.load(Relaxed)
+}
+
+/// Brings /proc's per-process directories up to date with the process table: one for every
+/// process (a thread group's leader, zombies too), none for a pid that is gone. Out of memory
+/// leaves it as far as it got.
+pub fn refresh() {
+    let root = ROOT_INO.load(Relaxed);
+    if root == 0 {
+        return;
+    }
+    let mut live: Vec<u32> = Vec::new();
+    {
+        let tasks = TASKS.lock();
+        for p in tasks.live().filter(|p| p.is_leader()) {
+            if live.try_reserve(1).is_err() {
+                return;
+            }
+            live.push(p.pid());
+        }
+    }
+    let mut t = fs();
+    // The directories of pids no longer there, by name.
+    let mut gone: Vec<u32> = Vec::new();
+    let mut pos = 0;
+    while let Ok(Some((next, _, name, _))) = t.readdir(root, pos) {
+        pos = next;
+        if let Some(pid) = pid_of(name) {
+            if !live.contains(&pid) && gone.try_reserve(1).is_ok() {
+                gone.push(pid);
+            }
+        }
+    }
+    let mut name = [0u8; 10];
+    for pid in gone {
+        let dir_name = decimal(pid, &mut name);
+        let Ok(dir) = t.lookup_in(root, dir_name) else {
+            continue;
+        };
+        for (file, _) in PID_FILES {
+            let _ = t.unlink(&Last {
+                dir,
+                name: file,
+                trailing_slash: false,
+            });
+        }
+        let _ = t.rmdir(&Last {
+            dir: root,
+            name: decimal(pid, &mut name),
+            trailing_slash: false,
+        });
+    }
+    for pid in live {
+        let dir_name = decimal(pid, &mut name);
+        if t.lookup_in(root, dir_name).is_ok() {
+            continue;
+        }
+        let Ok(dir) = t.create(root, dir_name, Kind::Dir(Dir::default()), 0o555) else {
+            return;
+        };
+        for (file, which) in PID_FILES {
+            if t.create(dir, file, Kind::Generated(pid << 8 | which), 0o444)
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
+}
+
+/// A directory name that is a pid: decimal digits, no leading zero.
+fn pid_of(name: &[u8]) -> Option<u32> {
+    if name.is_empty() || name.len() > 9 || name[0] == b'0' || !name.iter().all(u8::is_ascii_digit)
+    {
+        return None;
+    }
+    name.iter()
+        .try_fold(0u32, |n, &d| Some(n * 10 + (d - b'0') as u32))
+}
+
+/// `n` in decimal, in `buf`.
+fn decimal(mut n: u32, buf: &mut [u8; 10]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
+}
 
 /// A text being written, which runs out of room as an error instead of a panic.
 struct Text(Vec<u8>);
@@ -39,13 +198,20 @@ impl Write for Text {
 }
 
 /// The text of file `which` now (ENOMEM if the heap has no room for it).
-pub fn generate(which: u8) -> Result<Vec<u8>, Errno> {
+pub fn generate(which: u32) -> Result<Vec<u8>, Errno> {
     let mut t = Text(Vec::new());
-    write(&mut t, which).map_err(|_| Errno::ENOMEM)?;
+    write(&mut t, which)?;
     Ok(t.0)
 }
 
-fn write(t: &mut Text, which: u8) -> core::fmt::Result {
+fn write(t: &mut Text, which: u32) -> Result<(), Errno> {
+    if which >= 1 << 8 {
+        return write_process(t, which >> 8, which & 0xff);
+    }
+    write_machine(t, which).map_err(|_| Errno::ENOMEM)
+}
+
+fn write_machine(t: &mut Text, which: u32) -> core::fmt::Result {
     match which {
         MEMINFO => {
             let (total, free) = {
@@ -105,9 +271,70 @@ fn write(t: &mut Text, which: u8) -> core::fmt::Result {
             writeln!(
                 t,
                 "Linux version {} (lde) #1 lde (Limited Direct Execution)",
-                crate::sys::info::RELEASE
+                abi::machine::KERNEL_RELEASE
             )?;
         }
     }
     Ok(())
+}
+
+/// File `file` of process `pid` (ENOENT once it is gone, as Linux's ESRCH at open).
+fn write_process(t: &mut Text, pid: u32, file: u32) -> Result<(), Errno> {
+    let (name, state, ppid, pgid, sid, threads, cycles, args, mm) = {
+        let tasks = TASKS.lock();
+        let p = tasks.find_process(pid).ok_or(Errno::ENOENT)?;
+        let threads = tasks.group(pid).count();
+        (
+            p.name(),
+            p.state(),
+            p.parent.load(Relaxed),
+            p.pgid.load(Relaxed),
+            p.sid.load(Relaxed),
+            threads,
+            p.stats.cpu_cycles.load(Relaxed),
+            (p.args_at.load(Relaxed), p.args_len.load(Relaxed)),
+            p.mm(),
+        )
+    };
+    let (code, word) = match state {
+        State::Running | State::Ready | State::Embryo => ('R', "running"),
+        State::Blocked(_) => ('S', "sleeping"),
+        State::Stopped => ('T', "stopped"),
+        State::Zombie | State::Unused => ('Z', "zombie"),
+    };
+    // CPU time in clock ticks (100 a second), all of it user time: the kernel's work on a
+    // task's behalf is on its account (as times(2) says).
+    let ticks = time::cycles_to_ns(cycles) / 10_000_000;
+    let r = match file {
+        STAT => {
+            // Linux's 52 fields; what is not kept here is 0.
+            write!(
+                t,
+                "{pid} ({name}) {code} {ppid} {pgid} {sid} 0 -1 0 0 0 0 0 {ticks} 0 0 0 20 0 \
+                 {threads} 0 0 0 0"
+            )
+            .and_then(|()| (0..28).try_for_each(|_| t.write_str(" 0")))
+            .and_then(|()| t.write_str("\n"))
+        }
+        STATUS => writeln!(
+            t,
+            "Name:\t{name}\nState:\t{code} ({word})\nTgid:\t{pid}\nPid:\t{pid}\nPPid:\t{ppid}\n\
+             Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nThreads:\t{threads}"
+        ),
+        // Its arguments where execve put them in its memory (a zombie's are gone: empty, as
+        // on Linux), at most a page of them.
+        CMDLINE => {
+            if let Some(mm) = mm {
+                let n = args.1.min(4096) as usize;
+                t.0.try_reserve(n).map_err(|_| Errno::ENOMEM)?;
+                t.0.resize(n, 0);
+                if crate::uaccess::copy_from_user_in(&mm, &mut t.0, args.0).is_err() {
+                    t.0.clear(); // it unmapped them: nothing to show
+                }
+            }
+            Ok(())
+        }
+        _ => writeln!(t, "{name}"),
+    };
+    r.map_err(|_| Errno::ENOMEM)
 }

@@ -134,6 +134,30 @@ pub fn copy_to_user_in(mm: &AddressSpace, dst: u64, src: &[u8]) -> Result<(), Fa
     Ok(())
 }
 
+/// Copies user bytes at `src` of the address space `mm` (not the one we run in: another
+/// process's arguments, /proc/PID/cmdline) into `dst`, page by page through the direct map.
+pub fn copy_from_user_in(mm: &AddressSpace, dst: &mut [u8], src: u64) -> Result<(), Fault> {
+    user_range::pages(src, dst.len() as u64).map_err(|_| Fault)?;
+    let mut done = 0usize;
+    while done < dst.len() {
+        let at = src + done as u64;
+        let n = ((PAGE_SIZE - (at & (PAGE_SIZE - 1))) as usize).min(dst.len() - done);
+        let pa = phys_in(mm, at, false)?;
+        // SAFETY: `pa` starts `n` bytes within one present, readable user page of `mm`
+        // (checked just now); the direct map covers all RAM; one CPU, interrupts off, so
+        // nothing unmaps it meanwhile.
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                crate::memory::phys_to_virt(pa) as *const u8,
+                dst[done..].as_mut_ptr(),
+                n,
+            )
+        };
+        done += n;
+    }
+    Ok(())
+}
+
 /// Runs `f` with user-memory access allowed (SMAP's RFLAGS.AC set).
 ///
 /// AC is set and cleared through `pushf`/`popf` rather than `stac`/`clac`: kvm_pvm reports SMAP

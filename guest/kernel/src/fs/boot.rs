@@ -80,6 +80,7 @@ pub fn build(archive: &'static [u8]) -> Result<Start, ArchiveError> {
         }
         let proc_self = t.mkdir_all(b"/proc/self", 0o555).map_err(fixed)?;
         let proc = t.resolve(ROOT, b"/proc").map_err(fixed)?;
+        crate::procfs::set_root(proc);
         for (name, which) in crate::procfs::FILES {
             t.create(proc, name, Kind::Generated(which), 0o444)
                 .map_err(fixed)?;

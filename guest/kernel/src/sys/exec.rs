@@ -314,7 +314,7 @@ fn unshare_unless(waits: bool, me: &Process) -> Result<Option<Karc<SigHandlers>>
 /// execve(path, argv, envp).
 pub fn sys_execve(f: &mut TrapFrame) -> SysResult {
     let me = current();
-    let path = fs::user_path(f.rdi)?;
+    let path = super::user_path(f.rdi)?;
     let start = fs::start_dir(fs::AT_FDCWD as u64, &path)?;
     let mut argv = Strings::default();
     if f.rsi != 0 {
@@ -342,6 +342,8 @@ pub fn sys_execve(f: &mut TrapFrame) -> SysResult {
     // SAFETY: loads the new address space's PML4 (it maps the kernel half like every other);
     // the old one stays alive until dropped below.
     unsafe { core::arch::asm!("mov cr3, {}", in(reg) image.mm.pml4, options(nostack)) };
+    me.args_at.store(image.args.0, Relaxed);
+    me.args_len.store(image.args.1, Relaxed);
     let old = me.set_mm(Some(image.mm));
     drop(old);
     let closing = me.files().map(|fs| fs.0.lock().take_cloexec());

@@ -7,9 +7,10 @@
 //! into one (time::realtime_ns_to_tsc), and stat turns it back.
 
 use super::fd::file;
+use super::user_path;
 use super::{pml4, SysResult};
 use crate::file::FileKind;
-use crate::fs::{self, fs, start_dir, user_path, AT_FDCWD};
+use crate::fs::{self, fs, start_dir, AT_FDCWD};
 use crate::trap_frame::TrapFrame;
 use crate::uaccess::read_u64;
 use abi::Errno;

@@ -7,12 +7,13 @@ use alloc::vec::Vec;
 use core::sync::atomic::Ordering::Relaxed;
 
 use super::fd::{file, files};
+use super::user_path;
 use super::{pml4, SysResult};
 use crate::file::{
     FileKind, InodeFile, OpenFile, O_ACCMODE, O_APPEND, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL,
     O_LARGEFILE, O_NOFOLLOW, O_NONBLOCK, O_RDONLY, O_TRUNC, O_WRONLY,
 };
-use crate::fs::{self, fs, start_dir, user_path, AT_FDCWD};
+use crate::fs::{self, fs, start_dir, AT_FDCWD};
 use crate::percpu::current;
 use crate::trap_frame::TrapFrame;
 use crate::uaccess::{copy_to_user, read_u64};
@@ -260,6 +261,9 @@ pub fn sys_getdents64(f: &mut TrapFrame) -> SysResult {
         return Err(Errno::ENOTDIR);
     };
     let (buf, count) = (f.rsi, f.rdx.min(1 << 20));
+    if ino == crate::procfs::root() && i.pos.load(Relaxed) == 0 {
+        crate::procfs::refresh(); // a listing of /proc names the processes there are now
+    }
     // Records are built in a kernel buffer and copied out a buffer at a time.
     let mut out = [0u8; 1024];
     let mut used = 0usize;

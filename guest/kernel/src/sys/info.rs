@@ -14,7 +14,7 @@ use abi::Errno;
 
 /// The release we claim: new enough for glibc's and musl's checks (glibc refuses to start under
 /// a kernel older than its configured minimum, 3.2 on Debian), and what the calls here follow.
-pub const RELEASE: &str = "6.1.0-lde";
+const RELEASE: &str = abi::machine::KERNEL_RELEASE;
 
 /// uname(buf): six fields of 65 bytes.
 pub fn sys_uname(f: &mut TrapFrame) -> SysResult {

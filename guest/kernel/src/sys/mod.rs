@@ -21,6 +21,18 @@ use abi::Errno;
 
 pub use crate::sys_result::{raw, SysResult};
 
+/// A path argument (fs::user_path); one that reaches into /proc first brings its per-process
+/// directories up to date (procfs.rs), which is the only time they are.
+pub fn user_path(addr: u64) -> Result<alloc::vec::Vec<u8>, Errno> {
+    let mut path = crate::fs::user_path(addr)?;
+    let cwd = || current().cwd.load(core::sync::atomic::Ordering::Relaxed);
+    if crate::procfs::looks_into(&path, cwd) {
+        crate::procfs::self_to_pid(&mut path, current().tgid())?;
+        crate::procfs::refresh();
+    }
+    Ok(path)
+}
+
 /// The table's entry for the calls that need the whole register set (fork, execve,
 /// rt_sigreturn): it only leaves the call for the slow trap exit (trap_slow.rs), which makes
 /// the frame whole and runs it. Returns the call's number, which the slow exit overwrites.

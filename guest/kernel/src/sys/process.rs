@@ -178,6 +178,8 @@ fn clone(f: &mut TrapFrame, flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u
     }
     child.pgid.store(me.pgid.load(Relaxed), Relaxed);
     child.sid.store(me.sid.load(Relaxed), Relaxed);
+    child.args_at.store(me.args_at.load(Relaxed), Relaxed);
+    child.args_len.store(me.args_len.load(Relaxed), Relaxed);
     {
         // The child is in the same directory and runs the same program: both held once more.
         let (cwd, exe) = (me.cwd.load(Relaxed), me.exe.load(Relaxed));
@@ -626,6 +628,8 @@ pub fn start_image(
         }
     }
     let frame = super::exec::initial_frame(image.entry, image.rsp);
+    p.args_at.store(image.args.0, Relaxed);
+    p.args_len.store(image.args.1, Relaxed);
     // SAFETY: `p` is an Embryo: its frame is ours to write.
     unsafe { *p.frame_mut() = frame };
     {

@@ -4,9 +4,10 @@
 use core::sync::atomic::Ordering::Relaxed;
 
 use super::fd::file;
+use super::user_path;
 use super::{pml4, SysResult};
 use crate::file::{FileKind, OpenFile};
-use crate::fs::{self, fs, start_dir, user_path, AT_FDCWD};
+use crate::fs::{self, fs, start_dir, AT_FDCWD};
 use crate::time::tsc_to_realtime_ns;
 use crate::trap_frame::TrapFrame;
 use crate::uaccess::copy_to_user;

@@ -128,15 +128,15 @@ fn busybox_finds_users_times_the_date_and_random_bytes() {
 #[test]
 fn busybox_reads_the_machine_from_proc() {
     // The guest's own numbers (the host's differ): free and uptime read /proc/meminfo and
-    // /proc/uptime, the others are cat'ed, ps reads /proc/PID, and a reaped process's
-    // directory is gone.
+    // /proc/uptime, the others are cat'ed, ps and top read /proc/PID, a reaped process's
+    // directory is gone, df and mount read /proc/mounts.
     let run = run_vmm_lde([
         "--user".to_string(),
         format!(
             "{} sh -c 'free; uptime; cat /proc/version /proc/loadavg /proc/cpuinfo; \
              echo x > /proc/uptime || echo refused; \
              sleep 1 & ps; grep PPid /proc/self/status; kill $!; wait; \
-             ls /proc/$! || echo gone'",
+             ls /proc/$! || echo gone; top -b -n 1; df; mount; hostname -f'",
             busybox().display()
         ),
     ]);
@@ -176,6 +176,13 @@ fn busybox_reads_the_machine_from_proc() {
         "/proc/self is the caller's\n{out}"
     );
     assert!(out.contains("No such file or directory\ngone\n"), "{out}");
+    // top (/proc/stat and /proc/PID/stat), df (/proc/mounts and statfs), hostname -f
+    // (/etc/hosts).
+    assert!(out.contains("% idle "), "{out}");
+    assert!(out.contains("top -b -n 1\n"), "{out}");
+    assert!(out.contains("\ntmpfs ") && out.contains("% /\n"), "{out}");
+    assert!(out.contains("tmpfs on / type tmpfs (rw)\n"), "{out}");
+    assert!(out.ends_with("lde\n"), "{out}");
 }
 
 #[test]

@@ -20,6 +20,7 @@ int main(void) {
     expect("open O_TRUNC", open("/etc/data", O_RDONLY | O_TRUNC), EROFS);
     expect("chmod", chmod("/etc/data", 0600), EROFS);
     expect("utimensat", utimensat(AT_FDCWD, "/etc/data", NULL, 0), EROFS);
+    expect("chown", chown("/etc/data", 0, 0), EROFS);
     expect("access W_OK", access("/etc/data", W_OK), EROFS);
     expect("a program too", open("/bin/fs_rofs", O_RDWR), EROFS);
     int in = open("/etc/data", O_RDONLY);
@@ -32,6 +33,9 @@ int main(void) {
     expect("rename the original", rename("/etc/data", "/etc/old"), 0);
     expect("the copy takes its place", rename("/tmp/copy", "/etc/data"), 0);
     expect("which is writable", open("/etc/data", O_WRONLY | O_APPEND), 0);
+    /* One user: another owner is refused, even to root. */
+    expect("chown to another user", chown("/etc/data", 1000, -1), EPERM);
+    expect("or group", chown("/etc/data", -1, 1000), EPERM);
     printf("fs_rofs: %d failures\n", failures);
     return failures != 0;
 }

@@ -1,12 +1,13 @@
 /* What a file is: stat, fstat, lstat, fstatat (AT_EMPTY_PATH), statx; access and faccessat;
  * chmod, fchmod and the umask; readlink and /proc/self/exe; utimensat, futimens, utimes and
- * utime. Run as `fs_stat DIR` in an empty,
+ * utime; chown and its kin (to root); statfs and fstatfs. Run as `fs_stat DIR` in an empty,
  * writable directory. */
 #define _GNU_SOURCE
 #include "fscheck.h"
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/time.h>
 #include <time.h>
 #include <utime.h>
@@ -160,6 +161,24 @@ int main(int argc, char **argv) {
     OK("stat", stat("f", &st));
     value("utime's seconds", st.st_atime == 1234567890 && st.st_mtime == 1234567891 &&
           st.st_mtim.tv_nsec == 0, 1);
+
+    /* Owners: root's is the one there is. */
+    OK("chown to root", chown("f", 0, 0));
+    OK("chown leaving both", chown("f", -1, -1));
+    OK("fchown", fchown(fd, 0, -1));
+    OK("lchown", lchown("f", 0, 0));
+    OK("fchownat AT_EMPTY_PATH", fchownat(fd, "", 0, 0, AT_EMPTY_PATH));
+    FAILS("chown a missing file", chown("missing", 0, 0), ENOENT);
+    OK("stat still root's", stat("f", &st));
+    value("uid and gid", st.st_uid == 0 && st.st_gid == 0, 1);
+
+    /* The file system. */
+    struct statfs sfs;
+    OK("statfs", statfs(".", &sfs));
+    value("names of up to 255 bytes", sfs.f_namelen, 255);
+    value("some blocks free", sfs.f_bfree > 0 && sfs.f_bfree <= sfs.f_blocks, 1);
+    OK("fstatfs", fstatfs(fd, &sfs));
+    FAILS("statfs a missing path", statfs("missing", &sfs), ENOENT);
 
     close(fd);
     unlink("f");

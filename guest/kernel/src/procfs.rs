@@ -1,5 +1,5 @@
 //! /proc: the files programs read for the machine's state (`meminfo` for free and top,
-//! `uptime`, `loadavg`, `cpuinfo`, `version`) and a directory per process, /proc/PID, with
+//! `stat` for top, `uptime`, `loadavg`, `cpuinfo`, `version`, `mounts` for df and mount) and a directory per process, /proc/PID, with
 //! `stat`, `status`, `cmdline` and `comm` (what ps reads). Each file is a `Kind::Generated`
 //! node of the tree; opening one writes its text into a snapshot that the reads then take, as
 //! a read of Linux's seq files sees one moment.
@@ -21,18 +21,22 @@ use abi::Errno;
 use kcore::fs::{Dir, Ino, Kind, Last};
 
 /// The machine's files, by the number their nodes carry (below 256: no process's).
-pub const FILES: [(&[u8], u32); 5] = [
+pub const FILES: [(&[u8], u32); 7] = [
     (b"meminfo", MEMINFO),
     (b"uptime", UPTIME),
     (b"loadavg", LOADAVG),
     (b"cpuinfo", CPUINFO),
     (b"version", VERSION),
+    (b"stat", STAT_ALL),
+    (b"mounts", MOUNTS),
 ];
 const MEMINFO: u32 = 0;
 const UPTIME: u32 = 1;
 const LOADAVG: u32 = 2;
 const CPUINFO: u32 = 3;
 const VERSION: u32 = 4;
+const STAT_ALL: u32 = 5;
+const MOUNTS: u32 = 6;
 
 /// A process's files: node number `pid << 8 | file`.
 const PID_FILES: [(&[u8], u32); 4] = [
@@ -267,6 +271,30 @@ fn write_machine(t: &mut Text, which: u32) -> core::fmt::Result {
             writeln!(t, "cpu cores\t: 1")?;
             writeln!(t)?;
         }
+        STAT_ALL => {
+            // Clock ticks (100 a second): what is not idle is on the tasks' account, as user
+            // time (the kernel's own work is charged to the task it does it for).
+            let up = time::monotonic_ns() / 10_000_000;
+            let cpu = percpu::this();
+            let idle = time::cycles_to_ns(cpu.idle_cycles.get()) / 10_000_000;
+            let busy = up.saturating_sub(idle);
+            let (forks, ready) = {
+                let tasks = TASKS.lock();
+                (tasks.next_pid.saturating_sub(1), tasks.ready.len())
+            };
+            let boot = (time::realtime_ns() - time::monotonic_ns()) / 1_000_000_000;
+            for name in ["cpu ", "cpu0"] {
+                writeln!(t, "{name} {busy} 0 0 {idle} 0 0 0 0 0 0")?;
+            }
+            writeln!(t, "intr {}", crate::timer::interrupts())?;
+            writeln!(t, "ctxt {}", cpu.switches.get())?;
+            writeln!(t, "btime {boot}")?;
+            writeln!(t, "processes {forks}")?;
+            writeln!(t, "procs_running {}", ready + 1)?;
+            writeln!(t, "procs_blocked 0")?;
+        }
+        // One file system: the tree in RAM, like a tmpfs (statfs says so too).
+        MOUNTS => writeln!(t, "tmpfs / tmpfs rw 0 0")?,
         _ => {
             writeln!(
                 t,

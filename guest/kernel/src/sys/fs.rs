@@ -598,6 +598,110 @@ pub fn sys_fchmod(f: &mut TrapFrame) -> SysResult {
     Ok(0)
 }
 
+/// chown(path, uid, gid), lchown (the link itself), fchown(fd, ...), fchownat(dirfd, path,
+/// ..., flags). There is one user, root (as the set*id calls say): an owner of 0, or -1 for
+/// "unchanged", is taken (the change time moves); any other is EPERM. EROFS for the
+/// archive's files, as for chmod.
+pub fn sys_chown(f: &mut TrapFrame) -> SysResult {
+    chown_at(CWD, f.rdi, f.rsi, f.rdx, 0)
+}
+
+pub fn sys_lchown(f: &mut TrapFrame) -> SysResult {
+    chown_at(CWD, f.rdi, f.rsi, f.rdx, AT_SYMLINK_NOFOLLOW)
+}
+
+pub fn sys_fchownat(f: &mut TrapFrame) -> SysResult {
+    chown_at(f.rdi, f.rsi, f.rdx, f.r10, f.r8)
+}
+
+pub fn sys_fchown(f: &mut TrapFrame) -> SysResult {
+    fchown(f.rdi, f.rsi, f.rdx)
+}
+
+/// A pipe or the console has no inode to change, as fchmod.
+fn fchown(fd: u64, uid: u64, gid: u64) -> SysResult {
+    let file = file(fd)?;
+    root_owner(uid, gid)?;
+    if let FileKind::Inode(i) = &file.kind {
+        fs().set_times(i.ino, None, None)?;
+    }
+    Ok(0)
+}
+
+fn chown_at(dirfd: u64, path: u64, uid: u64, gid: u64, flags: u64) -> SysResult {
+    if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let path = user_path(path)?;
+    if path.is_empty() && flags & AT_EMPTY_PATH != 0 {
+        return fchown(dirfd, uid, gid);
+    }
+    let start = start_dir(dirfd, &path)?;
+    let mut t = fs();
+    let ino = fs::resolve(&t, start, &path, flags & AT_SYMLINK_NOFOLLOW == 0)?;
+    root_owner(uid, gid)?;
+    t.set_times(ino, None, None)?;
+    Ok(0)
+}
+
+/// An owner chown may set: root's 0, or -1 (leave it).
+fn root_owner(uid: u64, gid: u64) -> Result<(), Errno> {
+    let ok = |id: u64| id as u32 == 0 || id as u32 == u32::MAX;
+    if ok(uid) && ok(gid) {
+        Ok(())
+    } else {
+        Err(Errno::EPERM)
+    }
+}
+
+/// statfs(path, buf), fstatfs(fd, buf): the one file system, the tree in RAM, as a tmpfs
+/// reports itself: its blocks are the machine's pages, free as RAM is.
+pub fn sys_statfs(f: &mut TrapFrame) -> SysResult {
+    let path = user_path(f.rdi)?;
+    let start = start_dir(CWD, &path)?;
+    fs::resolve(&fs(), start, &path, true)?;
+    put_statfs(f.rsi)
+}
+
+pub fn sys_fstatfs(f: &mut TrapFrame) -> SysResult {
+    file(f.rdi)?;
+    put_statfs(f.rsi)
+}
+
+fn put_statfs(buf: u64) -> SysResult {
+    const TMPFS_MAGIC: u64 = 0x0102_1994;
+    const ST_VALID: u64 = 0x20;
+    let (total, free) = {
+        let fr = crate::memory::frame::FRAMES.lock();
+        (fr.total_frames, fr.free_frames)
+    };
+    // struct statfs (x86-64): type, bsize, blocks, bfree, bavail, files, ffree, fsid (two
+    // ints), namelen, frsize, flags, four spare words.
+    let words: [u64; 15] = [
+        TMPFS_MAGIC,
+        4096,
+        total,
+        free,
+        free,
+        total,
+        free,
+        0,
+        kcore::fs::NAME_MAX as u64,
+        4096,
+        ST_VALID,
+        0,
+        0,
+        0,
+        0,
+    ];
+    let mut b = [0u8; 120];
+    for (i, w) in words.iter().enumerate() {
+        b[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
+    }
+    copy_to_user(pml4(), buf, &b)?;
+    Ok(0)
+}
+
 // Copying between descriptors.
 
 /// sendfile(out_fd, in_fd, offset, count): from a file of the tree to any descriptor, through

@@ -1,7 +1,7 @@
 /* Symbolic links: symlink and symlinkat, readlink, lstat against stat, paths through links
  * (relative targets from the link's directory, links to directories, `..` in a target), a link
  * to nothing, loops (ELOOP) and O_NOFOLLOW, what unlink, rename, rmdir, mkdir and chdir do with
- * a link, O_CREAT through a link to nothing, getdents' DT_LNK. Run as `fs_links DIR` in an
+ * a link, O_CREAT through a link to nothing, getdents' DT_LNK; hard links (link, linkat). Run as `fs_links DIR` in an
  * empty, writable directory. */
 #define _GNU_SOURCE
 #include "fscheck.h"
@@ -105,13 +105,50 @@ int main(int argc, char **argv) {
     OK("unlink the link", unlink("rel2"));
     OK("leaves the file", stat("d/x", &st));
 
+    /* Hard links: more names for one file. */
+    struct stat a, b;
+    OK("link", link("d/x", "h"));
+    OK("stat the file", stat("d/x", &a));
+    OK("stat the new name", stat("h", &b));
+    value("the same inode", a.st_ino == b.st_ino, 1);
+    value("two links", b.st_nlink, 2);
+    fd = open("h", O_WRONLY | O_APPEND);
+    value("a write through one name", write(fd, "!", 1), 1);
+    close(fd);
+    OK("stat", stat("d/x", &a));
+    value("shows through the other", a.st_size, 6);
+    OK("unlink the first name", unlink("d/x"));
+    OK("the file lives on", stat("h", &b));
+    value("with one link", b.st_nlink, 1);
+    FAILS("link a directory", link("d", "d2"), EPERM);
+    FAILS("link over a name", link("h", "dl"), EEXIST);
+    FAILS("link a missing file", link("missing", "m"), ENOENT);
+    FAILS("link into a missing directory", link("h", "no/h"), ENOENT);
+    OK("link a symbolic link: the link itself", link("dl", "dl2"));
+    OK("lstat it", lstat("dl2", &st));
+    value("a link", S_ISLNK(st.st_mode), 1);
+    FAILS("linkat AT_SYMLINK_FOLLOW to a directory", linkat(AT_FDCWD, "dl", AT_FDCWD, "dd", AT_SYMLINK_FOLLOW), EPERM);
+    OK("a symbolic link to h", symlink("h", "hs"));
+    OK("linkat AT_SYMLINK_FOLLOW: what it names", linkat(AT_FDCWD, "hs", AT_FDCWD, "hf", AT_SYMLINK_FOLLOW));
+    OK("stat hf", lstat("hf", &a));
+    OK("stat h", stat("h", &b));
+    value("hf is h", a.st_ino == b.st_ino && S_ISREG(a.st_mode), 1);
+    unlink("hs");
+    unlink("hf");
+    OK("rename onto another name of itself: nothing", rename("h", "h"));
+    OK("link h2", link("h", "h2"));
+    OK("rename h onto h2 (the same file)", rename("h", "h2"));
+    value("both names stay", access("h", F_OK) == 0 && access("h2", F_OK) == 0, 1);
+    unlink("h");
+    unlink("h2");
+    unlink("dl2");
+
     unlink("dl");
     unlink("d/up");
     unlink("dangling");
     unlink("nowhere");
     unlink("a");
     unlink("b");
-    unlink("d/x");
     rmdir("d");
     printf("fs_links: %d failures\n", failures);
     return failures != 0;

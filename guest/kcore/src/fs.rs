@@ -109,8 +109,9 @@ pub struct Inode {
     /// Permission bits (07777); the type comes from `kind`.
     pub perm: u32,
     pub parent: Ino,
-    /// Still has its name (false once unlinked or removed).
-    pub linked: bool,
+    /// Its names: directory entries that lead to it (a directory has one; a file one per hard
+    /// link). 0 once unlinked or removed.
+    pub links: u32,
     /// Open files, working directories and the like that keep it alive after unlinking.
     pub refs: u32,
     /// Times in the caller's clock (`Fs::now`). The access time changes only when it is set
@@ -158,10 +159,14 @@ impl Inode {
 
     pub fn nlink(&self) -> u64 {
         match &self.kind {
-            Kind::Dir(d) if self.linked => 2 + d.subdirs as u64,
-            _ if self.linked => 1,
-            _ => 0,
+            Kind::Dir(d) if self.linked() => 2 + d.subdirs as u64,
+            _ => self.links as u64,
         }
+    }
+
+    /// Still has a name (false once its last one is unlinked or removed).
+    pub fn linked(&self) -> bool {
+        self.links > 0
     }
 
     pub fn d_type(&self) -> u8 {
@@ -233,6 +238,7 @@ impl<S: PageStore> Fs<S> {
             return Ok(());
         }
         let root = self.alloc_inode(Kind::Dir(Dir::default()), 0o755, ROOT)?;
+        self.get_mut(root)?.links = 1; // the root's name is the tree itself
         debug_assert_eq!(root, ROOT);
         Ok(())
     }
@@ -275,7 +281,7 @@ impl<S: PageStore> Fs<S> {
             kind,
             perm: perm & 0o7777,
             parent,
-            linked: true,
+            links: 0, // add_entry gives it its first
             refs: 0,
             atime: self.now,
             mtime: self.now,
@@ -297,7 +303,7 @@ impl<S: PageStore> Fs<S> {
     /// Frees an inode that has neither a name nor references, with its pages.
     fn maybe_free(&mut self, ino: Ino) {
         let Ok(node) = self.get(ino) else { return };
-        if node.linked || node.refs > 0 || ino == ROOT {
+        if node.linked() || node.refs > 0 || ino == ROOT {
             return;
         }
         if let Some(Inode {
@@ -341,7 +347,7 @@ impl<S: PageStore> Fs<S> {
             b"." | b"" => Ok(dir),
             // A removed directory's parent may be gone too (and its number reused): nothing
             // is found from there, `..` included.
-            b".." if !node.linked => Err(Errno::ENOENT),
+            b".." if !node.linked() => Err(Errno::ENOENT),
             b".." => Ok(node.parent),
             _ => {
                 let h = hash(name);
@@ -446,6 +452,32 @@ impl<S: PageStore> Fs<S> {
         }
     }
 
+    /// link(2): one more name, `name` in `dir`, for the existing `ino`. EPERM for a directory
+    /// (Linux's answer), EEXIST if the name is taken (or is `.` or `..`), ENOENT if `dir` was
+    /// removed or `ino` has no name left.
+    pub fn link(&mut self, ino: Ino, dir: Ino, name: &[u8]) -> Result<(), Errno> {
+        if self.get(ino)?.is_dir() {
+            return Err(Errno::EPERM);
+        }
+        if name.len() > NAME_MAX {
+            return Err(Errno::ENAMETOOLONG);
+        }
+        if name.is_empty() || name == b"." || name == b".." {
+            return Err(Errno::EEXIST);
+        }
+        match self.lookup_in(dir, name) {
+            Ok(_) => return Err(Errno::EEXIST),
+            Err(Errno::ENOENT) => {}
+            Err(e) => return Err(e),
+        }
+        if !self.get(dir)?.linked() || !self.get(ino)?.linked() {
+            return Err(Errno::ENOENT);
+        }
+        self.add_entry(dir, name, ino)?;
+        self.get_mut(ino)?.ctime = self.now;
+        Ok(())
+    }
+
     /// symlink(2): a link named `name` in `dir` to `target` (ENOENT if empty, ENAMETOOLONG
     /// from PATH_MAX); EEXIST if the name is taken, whatever it names.
     pub fn symlink(&mut self, dir: Ino, name: &[u8], target: &[u8]) -> Result<Ino, Errno> {
@@ -504,7 +536,7 @@ impl<S: PageStore> Fs<S> {
         n.ctime = now;
         let child = self.get_mut(ino)?;
         child.parent = dir;
-        child.linked = true;
+        child.links += 1;
         Ok(())
     }
 
@@ -526,7 +558,8 @@ impl<S: PageStore> Fs<S> {
         let n = self.get_mut(dir)?;
         n.mtime = now;
         n.ctime = now;
-        self.get_mut(ino)?.linked = false;
+        let n = self.get_mut(ino)?;
+        n.links = n.links.saturating_sub(1);
         Ok(ino)
     }
 
@@ -541,12 +574,12 @@ impl<S: PageStore> Fs<S> {
             Err(Errno::ENOENT) => {}
             Err(e) => return Err(e),
         }
-        if !self.get(dir)?.linked {
+        if !self.get(dir)?.linked() {
             return Err(Errno::ENOENT);
         }
         let ino = self.alloc_inode(kind, perm, dir)?;
         if let Err(e) = self.add_entry(dir, name, ino) {
-            self.get_mut(ino)?.linked = false;
+            self.get_mut(ino)?.links = 0;
             self.maybe_free(ino);
             return Err(e);
         }
@@ -693,10 +726,10 @@ impl<S: PageStore> Fs<S> {
                 (Kind::Dir(_), false) => return Err(Errno::EISDIR),
                 (_, false) => {}
             }
-            if !self.get(new.dir)?.linked {
+            if !self.get(new.dir)?.linked() {
                 return Err(Errno::ENOENT);
             }
-        } else if !self.get(new.dir)?.linked {
+        } else if !self.get(new.dir)?.linked() {
             return Err(Errno::ENOENT);
         }
         // Reserve the new entry's room first, so that nothing fails after the old one is gone.
@@ -753,7 +786,7 @@ impl<S: PageStore> Fs<S> {
     /// The absolute path of `ino` into `buf` (getcwd, /proc/self/exe); its length. ENOENT for
     /// an inode that lost its name, ERANGE when `buf` is too small.
     pub fn path_of(&self, ino: Ino, buf: &mut [u8]) -> Result<usize, Errno> {
-        if !self.get(ino)?.linked {
+        if !self.get(ino)?.linked() {
             return Err(Errno::ENOENT);
         }
         // Built from the end of `buf` backwards, then moved to its start.
@@ -1338,6 +1371,28 @@ mod tests {
         assert_eq!(
             f.rmdir(&f.parent_of(ROOT, b"/abs").unwrap()),
             Err(Errno::ENOTDIR)
+        );
+    }
+
+    #[test]
+    fn a_hard_linked_file_goes_with_its_last_name() {
+        let mut f = fs(0);
+        let before = f.inodes_in_use();
+        let x = create(&mut f, "/x").unwrap();
+        f.link(x, ROOT, b"y").unwrap();
+        assert_eq!(f.get(x).unwrap().nlink(), 2);
+        assert_eq!(f.resolve(ROOT, b"/y"), Ok(x));
+        assert_eq!(f.link(x, ROOT, b"y"), Err(Errno::EEXIST));
+        assert_eq!(f.link(ROOT, ROOT, b"r"), Err(Errno::EPERM));
+        f.unlink(&f.parent_of(ROOT, b"/x").unwrap()).unwrap();
+        assert_eq!(f.get(x).unwrap().nlink(), 1, "still named y");
+        f.unlink(&f.parent_of(ROOT, b"/y").unwrap()).unwrap();
+        assert!(f.get(x).is_err(), "gone with its last name");
+        assert_eq!(f.inodes_in_use(), before);
+        assert_eq!(
+            f.get(ROOT).unwrap().nlink(),
+            2,
+            "the root keeps its own links"
         );
     }
 

@@ -373,6 +373,48 @@ fn rename_at(old_dirfd: u64, old: u64, new_dirfd: u64, new: u64, flags: u64) -> 
     Ok(0)
 }
 
+/// link(oldpath, newpath): a hard link, one more name for a file (a symbolic link as
+/// oldpath is linked itself, as Linux's link does).
+pub fn sys_link(f: &mut TrapFrame) -> SysResult {
+    link_at(CWD, f.rdi, CWD, f.rsi, 0)
+}
+
+/// linkat(olddirfd, oldpath, newdirfd, newpath, flags): AT_SYMLINK_FOLLOW links what a
+/// symbolic link names, AT_EMPTY_PATH the file `olddirfd` has open.
+pub fn sys_linkat(f: &mut TrapFrame) -> SysResult {
+    link_at(f.rdi, f.rsi, f.rdx, f.r10, f.r8)
+}
+
+fn link_at(old_dirfd: u64, old: u64, new_dirfd: u64, new: u64, flags: u64) -> SysResult {
+    const AT_SYMLINK_FOLLOW: u64 = 0x400;
+    if flags & !(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let old = user_path(old)?;
+    let new = user_path(new)?;
+    let ino = if old.is_empty() && flags & AT_EMPTY_PATH != 0 {
+        match &file(old_dirfd)?.kind {
+            FileKind::Inode(i) => i.ino,
+            _ => return Err(Errno::ENOENT), // no name in the tree to add to
+        }
+    } else {
+        let start = start_dir(old_dirfd, &old)?;
+        fs::resolve(&fs(), start, &old, flags & AT_SYMLINK_FOLLOW != 0)?
+    };
+    let new_start = start_dir(new_dirfd, &new)?;
+    let mut t = fs();
+    let last = t.parent_of(new_start, &new)?;
+    if last.trailing_slash {
+        return Err(if t.lookup_in(last.dir, last.name).is_ok() {
+            Errno::EEXIST
+        } else {
+            Errno::ENOENT
+        });
+    }
+    t.link(ino, last.dir, last.name)?;
+    Ok(0)
+}
+
 /// symlink(target, linkpath).
 pub fn sys_symlink(f: &mut TrapFrame) -> SysResult {
     symlink_at(f.rdi, CWD, f.rsi)
@@ -443,7 +485,7 @@ fn readlink_at(dirfd: u64, path: u64, buf: u64, size: u64) -> SysResult {
         }
         let exe = current().exe.load(Relaxed);
         let node = t.get(exe).map_err(|_| Errno::ENOENT)?;
-        if node.linked {
+        if node.linked() {
             t.path_of(exe, &mut target[..fs::PATH_MAX])?
         } else {
             const DELETED: &[u8] = b" (deleted)";

@@ -135,7 +135,7 @@ fn busybox_reads_the_machine_from_proc() {
         format!(
             "{} sh -c 'free; uptime; cat /proc/version /proc/loadavg /proc/cpuinfo; \
              echo x > /proc/uptime || echo refused; \
-             sleep 1 & ps; grep PPid /proc/self/status; kill $!; wait; \
+             sleep 1 & ps; grep -e PPid -e VmRSS /proc/self/status; kill $!; wait; \
              ls /proc/$! || echo gone; top -b -n 1; df; mount; hostname -f'",
             busybox().display()
         ),
@@ -174,6 +174,10 @@ fn busybox_reads_the_machine_from_proc() {
     assert!(
         out.contains("PPid:\t1\n"),
         "/proc/self is the caller's\n{out}"
+    );
+    assert!(
+        out.contains("VmRSS:\t") && !out.contains("VmRSS:\t0 kB"),
+        "/proc/PID/status counts its pages\n{out}"
     );
     assert!(out.contains("No such file or directory\ngone\n"), "{out}");
     // top (/proc/stat and /proc/PID/stat), df (/proc/mounts and statfs), hostname -f

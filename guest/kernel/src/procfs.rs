@@ -333,13 +333,14 @@ fn write_process(t: &mut Text, pid: u32, file: u32) -> Result<(), Errno> {
     // CPU time in clock ticks (100 a second), all of it user time: the kernel's work on a
     // task's behalf is on its account (as times(2) says).
     let ticks = time::cycles_to_ns(cycles) / 10_000_000;
+    let (vsize, rss) = mm.as_ref().map_or((0, 0), |m| m.usage());
     let r = match file {
         STAT => {
             // Linux's 52 fields; what is not kept here is 0.
             write!(
                 t,
                 "{pid} ({name}) {code} {ppid} {pgid} {sid} 0 -1 0 0 0 0 0 {ticks} 0 0 0 20 0 \
-                 {threads} 0 0 0 0"
+                 {threads} 0 0 {vsize} {rss}"
             )
             .and_then(|()| (0..28).try_for_each(|_| t.write_str(" 0")))
             .and_then(|()| t.write_str("\n"))
@@ -347,7 +348,9 @@ fn write_process(t: &mut Text, pid: u32, file: u32) -> Result<(), Errno> {
         STATUS => writeln!(
             t,
             "Name:\t{name}\nState:\t{code} ({word})\nTgid:\t{pid}\nPid:\t{pid}\nPPid:\t{ppid}\n\
-             Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nThreads:\t{threads}"
+             Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nVmSize:\t{} kB\nVmRSS:\t{} kB\nThreads:\t{threads}",
+            vsize / 1024,
+            rss * 4
         ),
         // Its arguments where execve put them in its memory (a zombie's are gone: empty, as
         // on Linux), at most a page of them.

@@ -56,6 +56,24 @@ struct State {
 }
 
 impl AddressSpace {
+    /// Bytes of its regions, and pages present in them (/proc/PID/stat's vsize and rss): a
+    /// walk of its page tables, paid only by whoever reads that file.
+    pub fn usage(&self) -> (u64, u64) {
+        let s = self.state.lock();
+        let m = DirectMap;
+        let (mut bytes, mut pages) = (0, 0);
+        for r in s.regions.iter() {
+            bytes += r.end - r.start;
+            let start = if r.start >= STACK_FLOOR {
+                r.start.max(s.stack_low)
+            } else {
+                r.start
+            };
+            pt::for_each_leaf(&m, self.pml4, start, r.end, |_, _, _| pages += 1);
+        }
+        (bytes, pages)
+    }
+
     /// Whether `addr` lies in a MAP_SHARED region (a futex there is keyed by its frame).
     pub fn is_shared_at(&self, addr: u64) -> bool {
         self.state

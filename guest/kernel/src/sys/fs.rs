@@ -100,10 +100,13 @@ fn open_at(dirfd: u64, path: u64, flags: u32, mode: u32) -> SysResult {
             Kind::Device(Device::Zero) => Some(FileKind::Zero),
             Kind::Device(d @ (Device::Random | Device::Urandom)) => Some(FileKind::Random(*d)),
             Kind::Generated(_) if writing || flags & O_TRUNC != 0 => return Err(Errno::EACCES),
-            Kind::Generated(which) => Some(FileKind::Snapshot(crate::file::Snapshot {
-                data: crate::procfs::generate(*which)?,
-                pos: core::sync::atomic::AtomicU64::new(0),
-            })),
+            Kind::Generated(which) => Some(FileKind::Snapshot(
+                crate::karc::Karc::try_new(crate::file::Snapshot {
+                    data: crate::procfs::generate(*which)?,
+                    pos: core::sync::atomic::AtomicU64::new(0),
+                })
+                .map_err(|_| Errno::ENOMEM)?,
+            )),
             Kind::Device(Device::Console | Device::Tty) => Some(FileKind::Console),
             _ => None,
         };

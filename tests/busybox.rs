@@ -190,6 +190,32 @@ fn busybox_reads_the_machine_from_proc() {
 }
 
 #[test]
+fn dmesg_shows_the_kernels_lines() {
+    // The kernel log (klog.rs, syslog(2)): the boot banner and a killed program's line, each
+    // stamped; dmesg -c empties it.
+    let run = run_vmm_lde([
+        "--user".to_string(),
+        format!(
+            "{} sh -c '/bin/divzero; dmesg; dmesg -c > /dev/null; dmesg | wc -c'",
+            busybox().display()
+        ),
+    ]);
+    run.assert_status(0);
+    let out = script_output(&run);
+    let stamped = |text: &str| {
+        out.lines()
+            .any(|l| l.starts_with('[') && l.contains("] ") && l.ends_with(text))
+    };
+    assert!(stamped("lde kernel: booted by PVH"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with('[') && l.contains("] kernel: killed pid 2 (divzero)")),
+        "{out}"
+    );
+    assert!(out.ends_with("\n0\n"), "dmesg -c cleared it\n{out}");
+}
+
+#[test]
 fn busybox_sh_reads_its_script_from_a_pipe() {
     let script = "seq 3 | sort -rn\necho done\n";
     let out = common::run_vmm_with_input(

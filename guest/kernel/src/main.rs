@@ -28,6 +28,7 @@ mod futex;
 mod gdt;
 mod ioapic;
 mod karc;
+mod klog;
 mod lapic;
 mod loader;
 mod memory;

@@ -63,6 +63,18 @@ impl<T> IrqLock<T> {
         IrqGuard { lock: self }
     }
 
+    /// The lock if it is free, None if it is held (by code this one interrupted or called
+    /// into: the kernel log, which a panic in the middle of an append must not re-enter).
+    #[inline]
+    pub fn try_lock(&self) -> Option<IrqGuard<'_, T>> {
+        if self.held.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.held.store(true, Ordering::Relaxed);
+        core::sync::atomic::compiler_fence(Ordering::Acquire);
+        Some(IrqGuard { lock: self })
+    }
+
     /// For the panic handler only: the value, whether or not the lock is held (the code that
     /// panicked may hold it, and will never run again).
     ///
@@ -171,6 +183,15 @@ impl<T> BootOnce<T> {
         unsafe { (*self.value.get()).write(value) };
         self.set.store(true, Ordering::Release);
         self.get()
+    }
+
+    /// The value, or None before `init`.
+    #[inline]
+    pub fn try_get(&self) -> Option<&T> {
+        // SAFETY: set (checked just now), and never written again.
+        self.set
+            .load(Ordering::Acquire)
+            .then(|| unsafe { (*self.value.get()).assume_init_ref() })
     }
 
     /// The value; reading it before `init` is a kernel bug.

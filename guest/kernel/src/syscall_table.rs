@@ -88,6 +88,7 @@ pub static SYSCALL_TABLE: [Handler; TABLE_LEN] = syscall_table! {
     nr::LINKAT => fs::sys_linkat,
     nr::SYMLINK => fs::sys_symlink,
     nr::SYMLINKAT => fs::sys_symlinkat,
+    nr::SYSLOG => info::sys_syslog,
     nr::UTIMENSAT => file_times::sys_utimensat,
     nr::UTIMES => file_times::sys_utimes,
     nr::FUTIMESAT => file_times::sys_futimesat,

@@ -130,6 +130,13 @@ pub fn realtime_ns_to_tsc(ns: u64) -> u64 {
     c.boot_tsc.wrapping_add(cycles as u64)
 }
 
+/// `monotonic_ns`, or 0 before the clock is set up (the kernel log's first lines).
+pub fn monotonic_ns_or_0() -> u64 {
+    CLOCK.try_get().map_or(0, |c| {
+        ((rdtsc().wrapping_sub(c.boot_tsc) as u128 * c.mult as u128) >> vdso::SHIFT) as u64
+    })
+}
+
 /// Nanoseconds since boot, by the scale the vDSO uses too (a multiply and a shift: the same
 /// nanosecond in ring 0 and ring 3 for the same TSC).
 pub fn monotonic_ns() -> u64 {

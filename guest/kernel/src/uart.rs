@@ -99,6 +99,7 @@ impl fmt::Write for Serial {
 pub fn _print(args: fmt::Arguments) {
     use fmt::Write;
     let _ = UART.lock().write_fmt(args);
+    crate::klog::write(args);
 }
 
 #[macro_export]

@@ -2,6 +2,7 @@
 //! getrandom, resource limits, the one user (root), sysinfo, times and getrusage, CPU affinity
 //! and scheduling parameters (one CPU, one policy), prctl's names, membarrier.
 
+use alloc::vec::Vec;
 use core::sync::atomic::Ordering::Relaxed;
 
 use super::{pml4, SysResult};
@@ -32,6 +33,47 @@ pub fn sys_uname(f: &mut TrapFrame) -> SysResult {
     }
     copy_to_user(pml4(), f.rdi, &u)?;
     Ok(0)
+}
+
+/// syslog(type, buf, len), as glibc's klogctl and busybox's dmesg call it: the kernel log
+/// (klog.rs). Reading is allowed to everyone (one user, root).
+pub fn sys_syslog(f: &mut TrapFrame) -> SysResult {
+    const CLOSE: u64 = 0;
+    const OPEN: u64 = 1;
+    const READ: u64 = 2;
+    const READ_ALL: u64 = 3;
+    const READ_CLEAR: u64 = 4;
+    const CLEAR: u64 = 5;
+    const CONSOLE_OFF: u64 = 6;
+    const CONSOLE_LEVEL: u64 = 8;
+    const SIZE_UNREAD: u64 = 9;
+    const SIZE_BUFFER: u64 = 10;
+    let (kind, buf, len) = (f.rdi as u32 as u64, f.rsi, f.rdx as i32);
+    match kind {
+        CLOSE | OPEN | CONSOLE_OFF..=CONSOLE_LEVEL => Ok(0),
+        CLEAR => {
+            crate::klog::clear();
+            Ok(0)
+        }
+        SIZE_UNREAD => Ok(crate::klog::unread() as u64),
+        SIZE_BUFFER => Ok(crate::klog::CAPACITY as u64),
+        READ | READ_ALL | READ_CLEAR => {
+            if buf == 0 || len < 0 {
+                return Err(Errno::EINVAL);
+            }
+            let mut out = Vec::new();
+            let n = (len as usize).min(crate::klog::CAPACITY);
+            out.try_reserve_exact(n).map_err(|_| Errno::ENOMEM)?;
+            out.resize(n, 0);
+            let got = match kind {
+                READ => crate::klog::read_unread(&mut out),
+                _ => crate::klog::read_all(&mut out, kind == READ_CLEAR),
+            };
+            copy_to_user(pml4(), buf, &out[..got])?;
+            Ok(got as u64)
+        }
+        _ => Err(Errno::EINVAL),
+    }
 }
 
 /// getrandom(buf, len, flags): from the kernel's generator (random.rs), which never blocks

@@ -109,42 +109,51 @@ impl PagesForRead {
     }
 }
 
+/// The pieces of `[addr, addr + len)` in the address space `mm` (which need not be the one
+/// we run in), each within one user page, made present (and writable, for `write`) if a region
+/// allows: `f(physical address, offset into the range, length)` for each, in order.
+fn pieces_in(
+    mm: &AddressSpace,
+    addr: u64,
+    len: usize,
+    write: bool,
+    mut f: impl FnMut(u64, usize, usize),
+) -> Result<(), Fault> {
+    user_range::pages(addr, len as u64).map_err(|_| Fault)?;
+    let mut done = 0usize;
+    while done < len {
+        let at = addr + done as u64;
+        let n = ((PAGE_SIZE - (at & (PAGE_SIZE - 1))) as usize).min(len - done);
+        f(phys_in(mm, at, write)?, done, n);
+        done += n;
+    }
+    Ok(())
+}
+
 /// Copies `src` to user address `dst` of the address space `mm`, which need not be the one we
 /// run in (a pipe writer handing its bytes straight to a blocked reader): page by page,
 /// through the direct map.
 pub fn copy_to_user_in(mm: &AddressSpace, dst: u64, src: &[u8]) -> Result<(), Fault> {
-    user_range::pages(dst, src.len() as u64).map_err(|_| Fault)?;
-    let mut done = 0usize;
-    while done < src.len() {
-        let at = dst + done as u64;
-        let n = ((PAGE_SIZE - (at & (PAGE_SIZE - 1))) as usize).min(src.len() - done);
-        let pa = phys_in(mm, at, true)?;
+    pieces_in(mm, dst, src.len(), true, |pa, done, n| {
         // SAFETY: `pa` starts `n` bytes that stay within one user page of `mm`, present and
-        // writable (checked just now); the direct map covers all RAM; one CPU, interrupts off,
-        // so nothing unmaps it meanwhile.
+        // writable (pieces_in checked); the direct map covers all RAM; one CPU, interrupts
+        // off, so nothing unmaps it meanwhile.
         unsafe {
             core::ptr::copy_nonoverlapping(
                 src[done..].as_ptr(),
                 crate::memory::phys_to_virt(pa) as *mut u8,
                 n,
             )
-        };
-        done += n;
-    }
-    Ok(())
+        }
+    })
 }
 
 /// Copies user bytes at `src` of the address space `mm` (not the one we run in: another
 /// process's arguments, /proc/PID/cmdline) into `dst`, page by page through the direct map.
 pub fn copy_from_user_in(mm: &AddressSpace, dst: &mut [u8], src: u64) -> Result<(), Fault> {
-    user_range::pages(src, dst.len() as u64).map_err(|_| Fault)?;
-    let mut done = 0usize;
-    while done < dst.len() {
-        let at = src + done as u64;
-        let n = ((PAGE_SIZE - (at & (PAGE_SIZE - 1))) as usize).min(dst.len() - done);
-        let pa = phys_in(mm, at, false)?;
+    pieces_in(mm, src, dst.len(), false, |pa, done, n| {
         // SAFETY: `pa` starts `n` bytes within one present, readable user page of `mm`
-        // (checked just now); the direct map covers all RAM; one CPU, interrupts off, so
+        // (pieces_in checked); the direct map covers all RAM; one CPU, interrupts off, so
         // nothing unmaps it meanwhile.
         unsafe {
             core::ptr::copy_nonoverlapping(
@@ -152,10 +161,8 @@ pub fn copy_from_user_in(mm: &AddressSpace, dst: &mut [u8], src: u64) -> Result<
                 dst[done..].as_mut_ptr(),
                 n,
             )
-        };
-        done += n;
-    }
-    Ok(())
+        }
+    })
 }
 
 /// Runs `f` with user-memory access allowed (SMAP's RFLAGS.AC set).

@@ -132,9 +132,7 @@ pub fn realtime_ns_to_tsc(ns: u64) -> u64 {
 
 /// `monotonic_ns`, or 0 before the clock is set up (the kernel log's first lines).
 pub fn monotonic_ns_or_0() -> u64 {
-    CLOCK.try_get().map_or(0, |c| {
-        ((rdtsc().wrapping_sub(c.boot_tsc) as u128 * c.mult as u128) >> vdso::SHIFT) as u64
-    })
+    CLOCK.try_get().map_or(0, |_| monotonic_ns())
 }
 
 /// Nanoseconds since boot, by the scale the vDSO uses too (a multiply and a shift: the same

@@ -79,7 +79,7 @@ pub fn build(archive: &'static [u8]) -> Result<Start, ArchiveError> {
             t.create(dev, name, Kind::Device(d), perm).map_err(fixed)?;
         }
         let proc_self = t.mkdir_all(b"/proc/self", 0o555).map_err(fixed)?;
-        let proc = t.resolve(ROOT, b"/proc").map_err(fixed)?;
+        let proc = t.get(proc_self).map_err(fixed)?.parent;
         crate::procfs::set_root(proc);
         for (name, which) in crate::procfs::FILES {
             t.create(proc, name, Kind::Generated(which), 0o444)

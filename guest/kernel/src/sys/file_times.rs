@@ -15,8 +15,7 @@ use crate::trap_frame::TrapFrame;
 use crate::uaccess::read_u64;
 use abi::Errno;
 
-const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
-const AT_EMPTY_PATH: u64 = 0x1000;
+use super::{AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW};
 const UTIME_NOW: u64 = (1 << 30) - 1;
 const UTIME_OMIT: u64 = (1 << 30) - 2;
 

@@ -20,10 +20,9 @@ use crate::uaccess::{copy_to_user, read_u64};
 use abi::Errno;
 use kcore::fs::{Data, Device, Ino, Kind};
 
-const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
+use super::{AT_EMPTY_PATH, AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW};
 const AT_REMOVEDIR: u64 = 0x200;
 const AT_EACCESS: u64 = 0x200;
-const AT_EMPTY_PATH: u64 = 0x1000;
 const CWD: u64 = AT_FDCWD as u64;
 
 // Opening.
@@ -389,7 +388,6 @@ pub fn sys_linkat(f: &mut TrapFrame) -> SysResult {
 }
 
 fn link_at(old_dirfd: u64, old: u64, new_dirfd: u64, new: u64, flags: u64) -> SysResult {
-    const AT_SYMLINK_FOLLOW: u64 = 0x400;
     if flags & !(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH) != 0 {
         return Err(Errno::EINVAL);
     }

@@ -21,6 +21,11 @@ use abi::Errno;
 
 pub use crate::sys_result::{raw, SysResult};
 
+/// The *at calls' flags that several families take (Linux's values).
+pub const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
+pub const AT_SYMLINK_FOLLOW: u64 = 0x400;
+pub const AT_EMPTY_PATH: u64 = 0x1000;
+
 /// A path argument (fs::user_path); one that reaches into /proc first brings its per-process
 /// directories up to date (procfs.rs), which is the only time they are.
 pub fn user_path(addr: u64) -> Result<alloc::vec::Vec<u8>, Errno> {

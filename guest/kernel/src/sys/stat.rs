@@ -14,9 +14,8 @@ use crate::uaccess::copy_to_user;
 use abi::Errno;
 use kcore::fs::{Device, Ino, S_IFCHR};
 
-const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
+use super::{AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW};
 const AT_NO_AUTOMOUNT: u64 = 0x800;
-const AT_EMPTY_PATH: u64 = 0x1000;
 const AT_STATX_SYNC_TYPE: u64 = 0x6000;
 const S_IFIFO: u32 = 0o010000;
 /// st_dev of the tree (one file system), and of pipes (Linux's pipefs is another).

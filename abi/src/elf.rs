@@ -263,7 +263,45 @@ impl<'a> Elf<'a> {
     pub fn has_interp(&self) -> bool {
         self.program_headers().any(|p| p.kind == PT_INTERP)
     }
+
+    /// The path of the program interpreter (the dynamic linker, `/lib64/ld-linux-x86-64.so.2`)
+    /// that PT_INTERP names, without its NUL; None without PT_INTERP, or when its bytes are not
+    /// a path (`check_program` refuses such a program).
+    pub fn interpreter(&self) -> Option<&'a [u8]> {
+        let ph = self.program_headers().find(|p| p.kind == PT_INTERP)?;
+        let (nul, path) = self.data(&ph).split_last()?;
+        let good = *nul == 0 && !path.is_empty() && path.len() < PATH_MAX && !path.contains(&0);
+        good.then_some(path)
+    }
+
+    /// The bias that puts this image's first page at `base` (ET_DYN), or 0 (ET_EXEC, which
+    /// goes where its addresses say).
+    pub fn bias_at(&self, base: u64) -> u64 {
+        if self.kind != ET_DYN {
+            return 0;
+        }
+        let first = self.loads().map(|p| p.vaddr).min().unwrap_or(0) & !(PAGE - 1);
+        base.wrapping_sub(first)
+    }
+
+    /// The bytes from the first segment's page to the end of the last segment, page-rounded:
+    /// the room a position-independent image needs (0 when a segment's end overflows).
+    pub fn span(&self) -> u64 {
+        let first = self.loads().map(|p| p.vaddr).min().unwrap_or(0) & !(PAGE - 1);
+        let end = self
+            .loads()
+            .map(|p| {
+                p.vaddr
+                    .checked_add(p.memsz)
+                    .and_then(|e| e.checked_add(PAGE - 1))
+            })
+            .try_fold(0u64, |m, e| e.map(|e| m.max(e & !(PAGE - 1))));
+        end.map_or(0, |e| e.saturating_sub(first))
+    }
 }
+
+/// The longest path PT_INTERP may hold, its NUL included (Linux's PATH_MAX).
+pub const PATH_MAX: usize = 4096;
 
 /// Walks the notes of one PT_NOTE segment looking for ("Xen", XEN_ELFNOTE_PHYS32_ENTRY).
 fn find_pvh_note(mut notes: &[u8]) -> Option<u64> {
@@ -292,8 +330,10 @@ fn find_pvh_note(mut notes: &[u8]) -> Option<u64> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProgramError {
     Elf(ElfError),
-    /// Has PT_INTERP: needs a dynamic linker.
-    Dynamic,
+    /// PT_INTERP does not hold a path: a NUL-terminated string, shorter than `PATH_MAX`.
+    BadInterpreterPath,
+    /// The program interpreter has PT_INTERP itself (a dynamic linker must not need one).
+    NestedInterpreter,
     /// Neither ET_EXEC nor ET_DYN (a relocatable object, a core file...).
     NotExecutable(u16),
     NoLoadSegment,
@@ -312,12 +352,14 @@ impl fmt::Display for ProgramError {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         match *self {
             ProgramError::Elf(e) => e.fmt(f),
-            ProgramError::Dynamic => {
-                write!(
-                    f,
-                    "dynamically linked (has PT_INTERP): link it with -static"
-                )
-            }
+            ProgramError::BadInterpreterPath => write!(
+                f,
+                "PT_INTERP does not hold an interpreter's path (a NUL-terminated string)"
+            ),
+            ProgramError::NestedInterpreter => write!(
+                f,
+                "the program interpreter asks for an interpreter itself (has PT_INTERP)"
+            ),
             ProgramError::NotExecutable(t) => write!(f, "not an executable (e_type {t})"),
             ProgramError::NoLoadSegment => write!(f, "no PT_LOAD segment"),
             ProgramError::SegmentOutsideUserSpace(i) => {
@@ -330,19 +372,35 @@ impl fmt::Display for ProgramError {
     }
 }
 
-/// Checks that `bytes` is a static x86-64 executable (ET_EXEC, or a static PIE: ET_DYN without
-/// PT_INTERP) whose segments all lie in user space `[4096, user_end)` once loaded (at
-/// `Elf::load_bias`): what our kernel can load.
+/// Checks that `bytes` is an x86-64 executable our kernel can load: ET_EXEC, or ET_DYN (a PIE,
+/// static or asking for an interpreter), whose segments all lie in user space `[4096,
+/// user_end)` once loaded (at `Elf::load_bias`). A dynamically linked program's PT_INTERP must
+/// hold a path; the interpreter it names is checked by `check_interpreter`.
 pub fn check_program(bytes: &[u8], user_end: u64) -> Result<Elf<'_>, ProgramError> {
     let elf = Elf::parse(bytes)?;
+    if elf.has_interp() && elf.interpreter().is_none() {
+        return Err(ProgramError::BadInterpreterPath);
+    }
+    check_placed(elf, elf.load_bias(), user_end)
+}
+
+/// Checks that `bytes` is a program interpreter (a dynamic linker such as glibc's `ld.so`) that
+/// can be loaded with its first page at `base` (ET_DYN; an ET_EXEC one goes where its addresses
+/// say) within user space: an executable without PT_INTERP of its own.
+pub fn check_interpreter(bytes: &[u8], base: u64, user_end: u64) -> Result<Elf<'_>, ProgramError> {
+    let elf = Elf::parse(bytes)?;
+    if elf.has_interp() {
+        return Err(ProgramError::NestedInterpreter);
+    }
+    check_placed(elf, elf.bias_at(base), user_end)
+}
+
+/// An executable's type, and its segments and entry within user space once moved by `bias`.
+fn check_placed(elf: Elf<'_>, bias: u64, user_end: u64) -> Result<Elf<'_>, ProgramError> {
     match elf.kind {
         ET_EXEC | ET_DYN => {}
         t => return Err(ProgramError::NotExecutable(t)),
     }
-    if elf.has_interp() {
-        return Err(ProgramError::Dynamic);
-    }
-    let bias = elf.load_bias();
     let mut any = false;
     for (i, ph) in elf.program_headers().enumerate() {
         if ph.kind != PT_LOAD {
@@ -413,11 +471,70 @@ mod tests {
         p[24..32].copy_from_slice(&0x80u64.to_le_bytes()); // e_entry
         let elf = check_program(&p, USER_END).unwrap();
         assert_eq!(elf.load_bias(), PIE_BASE);
-        // A PIE that asks for an interpreter is a dynamically linked program.
-        p[64] = 3;
+    }
+
+    /// `program` with a second header, PT_INTERP, holding `path` (at most 63 bytes) at 0xc0.
+    fn with_interp(kind: u16, path: &[u8]) -> Vec<u8> {
+        let mut p = program(kind, if kind == ET_DYN { 0 } else { 0x40_0000 });
+        if kind == ET_DYN {
+            p[24..32].copy_from_slice(&0x80u64.to_le_bytes());
+        }
+        p[56..58].copy_from_slice(&2u16.to_le_bytes());
+        let ph = 64 + 56;
+        p[ph..ph + 4].copy_from_slice(&PT_INTERP.to_le_bytes());
+        p[ph + 8..ph + 16].copy_from_slice(&0xc0u64.to_le_bytes());
+        p[ph + 32..ph + 40].copy_from_slice(&(path.len() as u64).to_le_bytes());
+        p[0xc0..0xc0 + path.len()].copy_from_slice(path);
+        p
+    }
+
+    #[test]
+    fn a_dynamically_linked_program_names_its_interpreter() {
+        let p = with_interp(ET_DYN, b"/lib64/ld-linux-x86-64.so.2\0");
+        let elf = check_program(&p, USER_END).unwrap();
+        assert_eq!(elf.interpreter(), Some(&b"/lib64/ld-linux-x86-64.so.2"[..]));
+        assert_eq!(elf.load_bias(), PIE_BASE);
+        assert_eq!(program(ET_EXEC, 0x40_0000).len(), 0x100);
         assert_eq!(
-            check_program(&p, USER_END).err(),
-            Some(ProgramError::Dynamic)
+            check_program(&program(ET_EXEC, 0x40_0000), USER_END)
+                .unwrap()
+                .interpreter(),
+            None
+        );
+        // Not a path: no NUL at the end, a NUL inside, empty.
+        for bad in [&b"/lib/ld.so"[..], b"/lib\0/ld.so\0", b"\0", b""] {
+            let p = with_interp(ET_EXEC, bad);
+            assert_eq!(
+                check_program(&p, USER_END).err(),
+                Some(ProgramError::BadInterpreterPath),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_interpreter_goes_at_its_base_and_needs_none_itself() {
+        let ld = program(ET_DYN, 0);
+        let base = 0x7fff_f000_0000;
+        let elf = check_interpreter(&ld, base, USER_END).unwrap();
+        assert_eq!(elf.bias_at(base), base);
+        assert_eq!(elf.span(), 0x1000);
+        assert_eq!(
+            check_interpreter(&ld, USER_END - 0x80, USER_END).err(),
+            Some(ProgramError::SegmentOutsideUserSpace(0))
+        );
+        let nested = with_interp(ET_DYN, b"/lib/ld.so\0");
+        assert_eq!(
+            check_interpreter(&nested, base, USER_END).err(),
+            Some(ProgramError::NestedInterpreter)
+        );
+        // A fixed-address interpreter stays where its addresses say.
+        let fixed = program(ET_EXEC, 0x40_0000);
+        assert_eq!(
+            check_interpreter(&fixed, base, USER_END)
+                .unwrap()
+                .bias_at(base),
+            0
         );
     }
 
@@ -451,7 +568,7 @@ mod tests {
         );
         assert_eq!(check(&|p| p[16] = 4), Err(ProgramError::NotExecutable(4)));
         assert_eq!(check(&|p| p[16] = 1), Err(ProgramError::NotExecutable(1)));
-        assert_eq!(check(&|p| p[64] = 3), Err(ProgramError::Dynamic));
+        assert_eq!(check(&|p| p[64] = 3), Err(ProgramError::BadInterpreterPath));
         assert_eq!(check(&|p| p[64] = 6), Err(ProgramError::NoLoadSegment));
         assert_eq!(
             check(&|p| p[64 + 23] = 0x80),
@@ -473,6 +590,9 @@ mod tests {
                 let _ = elf.pvh_entry();
             }
             let _ = check_program(&bytes, USER_END);
+            if let Ok(elf) = check_interpreter(&bytes, 0x7fff_f000_0000, USER_END) {
+                let _ = elf.span();
+            }
         }
 
         #[test]

@@ -26,6 +26,14 @@ pub enum ImageError {
     /// A valid ELF, but not a program our kernel can run.
     #[error("{}: {}", .0.display(), .1)]
     Program(PathBuf, abi::elf::ProgramError),
+    /// A dynamically linked program whose program interpreter cannot be packed.
+    #[error("{}: its program interpreter {} {} (or link the program with -static)", .0.display(), .1, .2)]
+    Interpreter(PathBuf, String, String),
+    /// A shared library a dynamically linked program needs is nowhere the host would look.
+    #[error("{}: needs {} (for {}), which is not in its RUNPATH, /etc/ld.so.conf's directories \
+             or /lib/x86_64-linux-gnu, /usr/lib/x86_64-linux-gnu, /lib64, /usr/lib64, /lib, /usr/lib",
+             .0.display(), .1, .2)]
+    MissingLibrary(PathBuf, String, String),
     #[error("{}: malformed ELF: {}", .0.display(), .1)]
     Malformed(PathBuf, String),
     #[error("{}: no PVH entry point (Xen ELF note type 18, XEN_ELFNOTE_PHYS32_ENTRY); \

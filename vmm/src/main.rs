@@ -104,6 +104,12 @@ struct RunArgs {
     )]
     files: Vec<String>,
 
+    /// Write the boot module this command line would boot (the --user or --shell programs,
+    /// what the dynamically linked ones need, the --file files, the default set) to FILE and
+    /// exit without booting; `scripts/qemu.sh --initrd FILE` boots the same under QEMU
+    #[arg(long, value_name = "FILE", conflicts_with = "initrd")]
+    write_initrd: Option<PathBuf>,
+
     /// Stop before the first instruction and wait for gdb on 127.0.0.1:PORT (0: any free
     /// port) or on a Unix socket (unix:PATH); see "Debugging with gdb" in README.md
     #[arg(long, value_name = "PORT|unix:PATH")]
@@ -187,8 +193,9 @@ fn init_logging(args: &RunArgs) {
     builder.format_timestamp(None).init();
 }
 
-/// Turns the command line into a `VmConfig`, reading the kernel and the programs.
-fn config_from(args: RunArgs) -> Result<VmConfig, Error> {
+/// Turns the command line into a `VmConfig`, reading the kernel and the programs; None when
+/// the work is done already (`--write-initrd`).
+fn config_from(args: RunArgs) -> Result<Option<VmConfig>, Error> {
     // Checked here rather than by clap, whose message would repeat the whole (long) value.
     let traced = args.trace.is_some()
         || args.timeline.is_some()
@@ -254,7 +261,16 @@ fn config_from(args: RunArgs) -> Result<VmConfig, Error> {
     } else {
         add_files(&module, &files)?
     };
-    Ok(VmConfig {
+    if let Some(out) = &args.write_initrd {
+        std::fs::write(out, &module).map_err(|e| {
+            Error::Usage(format!(
+                "--write-initrd: cannot write {}: {e}",
+                out.display()
+            ))
+        })?;
+        return Ok(None);
+    }
+    Ok(Some(VmConfig {
         kernel_path,
         kernel,
         mem_mib: args.memory,
@@ -267,7 +283,7 @@ fn config_from(args: RunArgs) -> Result<VmConfig, Error> {
         timeline: args.timeline,
         timeline_window: args.timeline_window.unwrap_or(vmm::timeline::Window::Whole),
         virtio_console: !args.no_virtio_console,
-    })
+    }))
 }
 
 /// Opens /dev/null on any of fds 0-2 that is closed (CI may start us without stdin), so that
@@ -329,7 +345,10 @@ fn main() -> ExitCode {
             };
             vmm::bench::run(&opts, &guests)
         }
-        None => config_from(cli.run).and_then(vmm::run),
+        None => config_from(cli.run).and_then(|config| match config {
+            Some(config) => vmm::run(config),
+            None => Ok(0),
+        }),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -3,12 +3,17 @@
 //! vector as the System V ABI lays them out. The caller puts it into a process and "returns from
 //! trap" into its entry point in ring 3.
 //!
-//! Programs are static ELF64 x86-64 executables: fixed-address ones (what `musl-gcc -static`,
-//! `gcc -static` and our Rust runtime produce) and static PIEs (ET_DYN without an interpreter,
-//! Rust's default for musl), which go at `abi::elf::PIE_BASE` and relocate themselves. Each is
-//! checked by `abi::elf::check_program` against the file's bounds before anything is mapped: a
-//! bad program must never crash the kernel. PT_TLS is the C library's business; PT_GNU_STACK
-//! is not looked at: stacks are never executable.
+//! Programs are ELF64 x86-64 executables: fixed-address ones (what `musl-gcc -static`,
+//! `gcc -static` and our Rust runtime produce), PIEs (ET_DYN), which go at `abi::elf::PIE_BASE`,
+//! and dynamically linked programs (what plain `gcc` and `cargo build` produce), whose PT_INTERP
+//! names a program interpreter, the C library's dynamic linker (`ld.so`). As Linux's
+//! binfmt_elf does, the kernel then maps that interpreter too, just below the mmap area's top
+//! (`interpreter_base`), and starts the process at *its* entry; the auxiliary vector tells it
+//! where the program is (AT_PHDR, AT_ENTRY) and where it is itself (AT_BASE). Everything else
+//! (opening the libraries, mapping them with mmap, relocating) is the dynamic linker's work in
+//! ring 3. Each image is checked by `abi::elf` against the file's bounds before anything is
+//! mapped: a bad program must never crash the kernel. PT_TLS is the C library's business;
+//! PT_GNU_STACK is not looked at: stacks are never executable.
 //!
 //! Nothing is copied that need not be. When the archive has the file's data on a page boundary
 //! (our VMM writes it so), each segment becomes a region backed by the file's own pages: read-only
@@ -22,7 +27,7 @@ use alloc::vec::Vec;
 use crate::karc::Karc;
 use crate::memory::address_space::AddressSpace;
 use crate::memory::frame::FRAMES;
-use crate::memory::layout::{STACK_MAX, USER_STACK_TOP};
+use crate::memory::layout::{MMAP_TOP, STACK_MAX, USER_STACK_TOP};
 use crate::memory::paging::{translate_user, OutOfMemory, USER_END};
 use crate::memory::{align_down, align_up, phys_to_virt, PAGE_SIZE, PHYS_OFFSET};
 use abi::elf::{self, Elf, ProgramError, ProgramHeader, PF_W, PF_X};
@@ -37,6 +42,8 @@ pub const MAX_STRINGS: usize = 4096;
 #[derive(Debug)]
 pub enum LoadError {
     Program(ProgramError),
+    /// The program interpreter (PT_INTERP's) is not one we can load (execve's ELIBBAD).
+    Interpreter(ProgramError),
     TooManyArgs,
     OutOfMemory,
 }
@@ -45,6 +52,7 @@ impl core::fmt::Display for LoadError {
     fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
         match self {
             LoadError::Program(e) => write!(f, "{e}"),
+            LoadError::Interpreter(e) => write!(f, "its program interpreter: {e}"),
             LoadError::TooManyArgs => write!(f, "too many or too long arguments"),
             LoadError::OutOfMemory => write!(f, "out of memory"),
         }
@@ -158,45 +166,24 @@ pub enum Source<'a> {
     Copy(&'a [u8]),
 }
 
-/// Loads the ELF image `source` into a new address space with `argv` and `envp`. `execfn` is
-/// the path it was run by (AT_EXECFN).
+/// Loads the ELF image `source` into a new address space with `argv` and `envp`, with
+/// `interpreter` (the file its PT_INTERP names, which the caller found) when it has one.
+/// `execfn` is the path it was run by (AT_EXECFN).
 pub fn load(
     source: Source,
+    interpreter: Option<Source>,
     argv: &Strings,
     envp: &Strings,
     execfn: &[u8],
 ) -> Result<Image, LoadError> {
-    let (file, file_phys) = match source {
-        Source::Archive(f) => (f, Some(f.as_ptr() as u64 - PHYS_OFFSET)),
-        Source::Copy(f) => (f, None),
-    };
+    let (file, file_phys) = source.split();
     let elf = elf::check_program(file, USER_END).map_err(LoadError::Program)?;
     if argv.total() + envp.total() + execfn.len() + 1 > ARG_MAX {
         return Err(LoadError::TooManyArgs);
     }
     let mm = AddressSpace::new()?;
     let bias = elf.load_bias();
-    let mut image_end = 0;
-    if let Some(file_phys) = file_phys.filter(|&p| mappable(&elf, p)) {
-        for seg in elf.loads() {
-            let vaddr = seg.vaddr + bias;
-            let start = align_down(vaddr, PAGE_SIZE);
-            let skip = vaddr - start;
-            mm.add_region(Region {
-                start,
-                end: align_up(vaddr + seg.memsz, PAGE_SIZE),
-                prot: prot(&seg),
-                backing: Backing::File {
-                    phys: file_phys + seg.offset - skip,
-                    len: seg.filesz + skip,
-                },
-                shared: false,
-            })?;
-            image_end = image_end.max(vaddr + seg.memsz);
-        }
-    } else {
-        image_end = load_by_copying(&mm, &elf, bias)?;
-    }
+    let image_end = map_image(&mm, &elf, file_phys, bias)?;
     mm.set_heap(align_up(image_end, PAGE_SIZE));
     mm.add_region(Region {
         start: USER_STACK_TOP - STACK_MAX,
@@ -205,15 +192,90 @@ pub fn load(
         backing: Backing::Anon,
         shared: false,
     })?;
-    let phdr = phdr_vaddr(&elf) + bias;
     let entry = elf.entry + bias;
-    let (rsp, args_at) = build_stack(&mm, argv, envp, execfn, entry, phdr, elf.phnum as u64)?;
+    // Where the process starts, and AT_BASE: the interpreter's entry and bias, or the program's.
+    let (start, interp_bias) = match interpreter {
+        None => (entry, 0),
+        Some(source) => {
+            let (file, file_phys) = source.split();
+            let ld = interpreter_image(file)?;
+            let ld_bias = ld.bias_at(interpreter_base(&ld).unwrap_or(0));
+            map_image(&mm, &ld, file_phys, ld_bias)?;
+            (ld.entry + ld_bias, ld_bias)
+        }
+    };
+    let phdr = phdr_vaddr(&elf) + bias;
+    let at = Aux {
+        entry,
+        phdr,
+        phnum: elf.phnum as u64,
+        base: interp_bias,
+    };
+    let (rsp, args_at) = build_stack(&mm, argv, envp, execfn, &at)?;
     Ok(Image {
         mm,
-        entry,
+        entry: start,
         rsp,
         args: (args_at, argv.total() as u64),
     })
+}
+
+impl<'a> Source<'a> {
+    /// The bytes, and their physical address when they can be mapped in place.
+    fn split(self) -> (&'a [u8], Option<u64>) {
+        match self {
+            Source::Archive(f) => (f, Some(f.as_ptr() as u64 - PHYS_OFFSET)),
+            Source::Copy(f) => (f, None),
+        }
+    }
+}
+
+/// Checks a program interpreter where it will go (`interpreter_base`).
+fn interpreter_image(file: &[u8]) -> Result<Elf<'_>, LoadError> {
+    let probe = elf::Elf::parse(file).map_err(|e| LoadError::Interpreter(e.into()))?;
+    let base = interpreter_base(&probe).ok_or(LoadError::Interpreter(
+        ProgramError::SegmentOutsideUserSpace(0),
+    ))?;
+    elf::check_interpreter(file, base, USER_END).map_err(LoadError::Interpreter)
+}
+
+/// Where a position-independent interpreter's first page goes: its span just below the top of
+/// the mmap area, where Linux puts `ld.so` too (top-down mmap then places the libraries it
+/// maps below it). None if it could not fit.
+fn interpreter_base(ld: &Elf) -> Option<u64> {
+    MMAP_TOP.checked_sub(ld.span()).filter(|&b| b >= PAGE_SIZE)
+}
+
+/// Maps an image's PT_LOAD segments moved by `bias`: backed by the file's own pages when
+/// `file_phys` says where they are and the layout allows it, else copied. Returns the end of
+/// the highest segment.
+fn map_image(
+    mm: &AddressSpace,
+    elf: &Elf,
+    file_phys: Option<u64>,
+    bias: u64,
+) -> Result<u64, LoadError> {
+    let Some(file_phys) = file_phys.filter(|&p| mappable(elf, p)) else {
+        return load_by_copying(mm, elf, bias);
+    };
+    let mut image_end = 0;
+    for seg in elf.loads() {
+        let vaddr = seg.vaddr + bias;
+        let start = align_down(vaddr, PAGE_SIZE);
+        let skip = vaddr - start;
+        mm.add_region(Region {
+            start,
+            end: align_up(vaddr + seg.memsz, PAGE_SIZE),
+            prot: prot(&seg),
+            backing: Backing::File {
+                phys: file_phys + seg.offset - skip,
+                len: seg.filesz + skip,
+            },
+            shared: false,
+        })?;
+        image_end = image_end.max(vaddr + seg.memsz);
+    }
+    Ok(image_end)
 }
 
 fn prot(seg: &ProgramHeader) -> u8 {
@@ -326,6 +388,15 @@ fn load_by_copying(mm: &AddressSpace, elf: &Elf, bias: u64) -> Result<u64, LoadE
     Ok(image_end)
 }
 
+/// What the auxiliary vector tells a program about its image: its entry point and program
+/// headers (in memory), and its interpreter's load bias (0 without one).
+struct Aux {
+    entry: u64,
+    phdr: u64,
+    phnum: u64,
+    base: u64,
+}
+
 /// Fills the top of the stack as a System V program expects at its entry: argc, argv[],
 /// NULL, envp[], NULL, the auxiliary vector, and above them the strings and 16 random bytes.
 /// Returns the stack pointer and where the argument strings start.
@@ -335,9 +406,7 @@ fn build_stack(
     argv: &Strings,
     envp: &Strings,
     execfn: &[u8],
-    entry: u64,
-    phdr: u64,
-    phnum: u64,
+    at: &Aux,
 ) -> Result<(u64, u64), LoadError> {
     const AT_NULL: u64 = 0;
     const AT_PHDR: u64 = 3;
@@ -371,12 +440,12 @@ fn build_stack(
     top -= (strings - execfn.len() - 1) as u64;
     let strings_at = top;
     let auxv: [(u64, u64); 18] = [
-        (AT_PHDR, phdr),
+        (AT_PHDR, at.phdr),
         (AT_PHENT, 56),
-        (AT_PHNUM, phnum),
+        (AT_PHNUM, at.phnum),
         (AT_PAGESZ, PAGE_SIZE),
-        (AT_BASE, 0),
-        (AT_ENTRY, entry),
+        (AT_BASE, at.base),
+        (AT_ENTRY, at.entry),
         (AT_UID, 0),
         (AT_EUID, 0),
         (AT_GID, 0),

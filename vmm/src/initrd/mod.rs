@@ -2,8 +2,13 @@
 //! programs, a file passed unchanged with `--initrd`, or the default set embedded at build time;
 //! plus any `--file HOST_PATH[:GUEST_PATH]`, added under names written from the root
 //! (`/etc/motd`), which the kernel puts at that path in its file tree (read-only there).
+//! A dynamically linked program brings its interpreter and libraries (libraries.rs).
+
+mod libraries;
 
 use std::path::{Path, PathBuf};
+
+pub use libraries::{Libraries, Packed};
 
 use crate::boot::loader::{check_user_program, read_user_file};
 use crate::error::ImageError;
@@ -44,12 +49,15 @@ impl UserProgram {
 /// that starts them in the order given, with their arguments. Only those programs: `vmm bench`
 /// boots this, so that its boot row measures a kernel and one program.
 pub fn build_program_archive(programs: &[UserProgram]) -> Result<Vec<u8>, ImageError> {
-    let (start, files) = program_files(programs)?;
+    let (start, files, libs) = program_files(programs)?;
     // Page-aligned, so that the kernel maps each program's pages instead of copying them.
     let mut w = CpioWriter::page_aligned();
     w.add_file("START", start.as_bytes());
     for (name, bytes) in &files {
         w.add_file(name, bytes);
+    }
+    for f in &libs {
+        w.add_file_mode(&f.guest, f.mode, &f.bytes);
     }
     Ok(w.finish())
 }
@@ -67,18 +75,21 @@ pub fn user_archive(
     if default.is_empty() {
         return build_program_archive(programs); // a VMM built without the guest's programs
     }
-    let (start, mine) = program_files(programs)?;
-    with_defaults(default, mine, &start, &[], files)
+    let (start, mine, libs) = program_files(programs)?;
+    with_defaults(default, mine, libs, &start, &[], files)
 }
 
 /// A program's name in the archive and its bytes.
 type NamedFile = (String, Vec<u8>);
 
 /// The START manifest and the files of `programs`: each file read and checked once, however
-/// often it is started.
-fn program_files(programs: &[UserProgram]) -> Result<(String, Vec<NamedFile>), ImageError> {
+/// often it is started; and what the dynamically linked ones need.
+fn program_files(
+    programs: &[UserProgram],
+) -> Result<(String, Vec<NamedFile>, Vec<Packed>), ImageError> {
     let mut start = String::new();
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut libs = Libraries::default();
     let mut paths: Vec<&Path> = Vec::new();
     for p in programs {
         let name = p.name();
@@ -91,6 +102,7 @@ fn program_files(programs: &[UserProgram]) -> Result<(String, Vec<NamedFile>), I
             None => {
                 let bytes = read_user_file(&p.path)?;
                 check_user_program(&p.path, &bytes)?;
+                libs.add_program(&p.path, &format!("/bin/{name}"), &bytes)?;
                 files.push((name.clone(), bytes));
                 paths.push(&p.path);
             }
@@ -105,7 +117,7 @@ fn program_files(programs: &[UserProgram]) -> Result<(String, Vec<NamedFile>), I
         }
         start.push('\n');
     }
-    Ok((start, files))
+    Ok((start, files, libs.into_files()))
 }
 
 /// One `--file HOST_PATH[:GUEST_PATH]`: a host file to put at an absolute path in the guest
@@ -185,6 +197,7 @@ pub fn add_files(archive: &[u8], files: &[ExtraFile]) -> Result<Vec<u8>, ImageEr
             continue; // links, devices: not kept (the kernel skips them too)
         }
     }
+    let mut libs = Libraries::default();
     for f in files {
         if taken.contains(&f.guest) {
             return Err(ImageError::DuplicateFile(f.guest.clone()));
@@ -193,8 +206,20 @@ pub fn add_files(archive: &[u8], files: &[ExtraFile]) -> Result<Vec<u8>, ImageEr
         let perm = std::fs::metadata(&f.host)
             .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777)
             .unwrap_or(0o644);
+        // A dynamically linked program given as a file (to run from a shell) brings what it
+        // needs, as a `--user` one does.
+        if abi::elf::Elf::parse(&bytes).is_ok_and(|e| e.has_interp()) {
+            libs.add_program(&f.host, &f.guest, &bytes)?;
+        }
         w.add_file_mode(&f.guest, perm, &bytes);
         taken.push(f.guest.clone());
+    }
+    // What is already there (packed for a `--user` program, or given) stays as it is.
+    for lib in libs.into_files() {
+        if !taken.contains(&lib.guest) {
+            w.add_file_mode(&lib.guest, lib.mode, &lib.bytes);
+            taken.push(lib.guest);
+        }
     }
     Ok(w.finish())
 }
@@ -211,6 +236,7 @@ pub fn shell_archive(
     interactive: bool,
 ) -> Result<Vec<u8>, ImageError> {
     let mut mine: Vec<NamedFile> = Vec::new();
+    let mut libs = Libraries::default();
     for p in extra {
         let name = p.name();
         if name == "START" || mine.iter().any(|(n, _)| *n == name) {
@@ -218,6 +244,7 @@ pub fn shell_archive(
         }
         let bytes = read_user_file(&p.path)?;
         check_user_program(&p.path, &bytes)?;
+        libs.add_program(&p.path, &format!("/bin/{name}"), &bytes)?;
         mine.push((name, bytes));
     }
     let start = if interactive {
@@ -225,16 +252,24 @@ pub fn shell_archive(
     } else {
         "init sh\n"
     };
-    with_defaults(default, mine, start, &["init", "sh"], files)
+    with_defaults(
+        default,
+        mine,
+        libs.into_files(),
+        start,
+        &["init", "sh"],
+        files,
+    )
 }
 
-/// An archive of `start`, `mine` (bare program names) and everything else of `default` as it
-/// was: its programs that `mine` does not replace, its files at paths, its directories; but no
-/// file at a path that one of `replaced` names. Each name of `needed` must be among the
-/// programs (given, or of `default`).
+/// An archive of `start`, `mine` (bare program names), `libs` (what the dynamically linked ones
+/// need) and everything else of `default` as it was: its programs that `mine` does not replace,
+/// its files at paths, its directories; but no file at a path that one of `replaced` names.
+/// Each name of `needed` must be among the programs (given, or of `default`).
 fn with_defaults(
     default: &[u8],
     mut mine: Vec<NamedFile>,
+    libs: Vec<Packed>,
     start: &str,
     needed: &[&str],
     replaced: &[ExtraFile],
@@ -279,6 +314,14 @@ fn with_defaults(
     w.add_file("START", start.as_bytes());
     for (name, bytes) in &mine {
         w.add_file(name, bytes);
+    }
+    for f in &libs {
+        let at_default = others
+            .iter()
+            .any(|e| e.rooted && format!("/{}", e.name) == f.guest);
+        if !at_default && !replaced.iter().any(|r| r.guest == f.guest) {
+            w.add_file_mode(&f.guest, f.mode, &f.bytes);
+        }
     }
     for e in others {
         let name = if e.rooted {

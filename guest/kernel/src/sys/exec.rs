@@ -83,6 +83,8 @@ const SHEBANG_MAX: usize = 256;
 /// Why a program did not load: the tree's error, or the loader's (which boot reports in words).
 pub enum ExecError {
     Fs(Errno),
+    /// The program interpreter that PT_INTERP names could not be found or opened.
+    Interpreter(Errno),
     Load(loader::LoadError),
 }
 
@@ -101,7 +103,7 @@ impl From<loader::LoadError> for ExecError {
 impl From<ExecError> for Errno {
     fn from(e: ExecError) -> Errno {
         match e {
-            ExecError::Fs(e) => e,
+            ExecError::Fs(e) | ExecError::Interpreter(e) => e,
             ExecError::Load(e) => e.into(),
         }
     }
@@ -111,6 +113,7 @@ impl core::fmt::Display for ExecError {
     fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
         match self {
             ExecError::Fs(e) => write!(f, "{e}"),
+            ExecError::Interpreter(e) => write!(f, "its program interpreter (PT_INTERP): {e}"),
             ExecError::Load(e) => write!(f, "{e}"),
         }
     }
@@ -179,14 +182,14 @@ pub fn load_program(
             continue;
         }
         let execfn = &execfn[..execfn_len];
-        let image = {
-            let static_data = fs::fs().static_data(ino);
-            match static_data {
-                Some(data) => loader::load(Source::Archive(data), &argv, envp, execfn)?,
-                None => {
-                    let data = gather(ino)?;
-                    loader::load(Source::Copy(&data), &argv, envp, execfn)?
-                }
+        let program = file_bytes(ino)?;
+        let image = match interpreter_of(program.source()) {
+            None => loader::load(program.source(), None, &argv, envp, execfn)?,
+            Some(ld_path) => {
+                let ld = find_interpreter(ld_path)
+                    .and_then(file_bytes)
+                    .map_err(ExecError::Interpreter)?;
+                loader::load(program.source(), Some(ld.source()), &argv, envp, execfn)?
             }
         };
         fs::hold(ino);
@@ -207,6 +210,54 @@ fn parse_shebang(head: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
     let (interp, rest) = line.split_at(end);
     let rest = rest.trim_ascii();
     Some((interp, (!rest.is_empty()).then_some(rest)))
+}
+
+/// A file's bytes for the loader: the archive's own pages (mapped into the program), or, for a
+/// file written since boot, a copy gathered into the heap.
+enum FileBytes {
+    Archive(&'static [u8]),
+    Heap(Vec<u8>),
+}
+
+impl FileBytes {
+    fn source(&self) -> Source<'_> {
+        match self {
+            FileBytes::Archive(data) => Source::Archive(data),
+            FileBytes::Heap(data) => Source::Copy(data),
+        }
+    }
+}
+
+fn file_bytes(ino: Ino) -> Result<FileBytes, Errno> {
+    let static_data = fs::fs().static_data(ino);
+    Ok(match static_data {
+        Some(data) => FileBytes::Archive(data),
+        None => FileBytes::Heap(gather(ino)?),
+    })
+}
+
+/// The path a dynamically linked program's PT_INTERP names (None for a static program, and
+/// for bytes that are not an ELF: the loader says what is wrong with those).
+fn interpreter_of<'a>(program: Source<'a>) -> Option<&'a [u8]> {
+    let bytes = match program {
+        Source::Archive(b) => b,
+        Source::Copy(b) => b,
+    };
+    abi::elf::Elf::parse(bytes).ok()?.interpreter()
+}
+
+/// The program interpreter's file, as Linux's binfmt_elf opens it: ENOENT when it is missing
+/// (the famous "No such file or directory" of a program that is there), EACCES when it is not
+/// an executable file.
+fn find_interpreter(path: &[u8]) -> Result<Ino, Errno> {
+    let start = fs::start_dir(fs::AT_FDCWD as u64, path)?;
+    let t = fs::fs();
+    let ino = fs::resolve(&t, start, path, true)?;
+    let node = t.get(ino)?;
+    if !matches!(node.kind, Kind::File(_)) || node.perm & 0o111 == 0 {
+        return Err(Errno::EACCES);
+    }
+    Ok(ino)
 }
 
 /// A written file's bytes, gathered into the heap for the loader to copy.

@@ -74,6 +74,7 @@ impl From<LoadError> for Errno {
     fn from(e: LoadError) -> Errno {
         match e {
             LoadError::Program(_) => Errno::ENOEXEC,
+            LoadError::Interpreter(_) => Errno::ELIBBAD,
             LoadError::TooManyArgs => Errno::E2BIG,
             LoadError::OutOfMemory => Errno::ENOMEM,
         }

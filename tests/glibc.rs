@@ -1,51 +1,185 @@
-//! An ordinary glibc program (tests/glibc/work.c), built with `gcc -static -pthread` as a user
-//! would and run unmodified: glibc's start-up (rseq, clone3 and their fallbacks, mprotect of
-//! RELRO, set_robust_list), stdio, malloc through brk and mmap, and pthreads on futexes. It
-//! checks itself and must pass on the host first. gcc and glibc's static libraries come from
-//! Debian's gcc and libc6-dev, which the test command installs.
+//! Ordinary glibc programs, built with gcc as a user would and run unmodified: tests/glibc/work.c
+//! with `gcc -static -pthread` (glibc's start-up: rseq, clone3 and their fallbacks, mprotect of
+//! RELRO, set_robust_list; stdio, malloc through brk and mmap, pthreads on futexes) and the same
+//! file with plain `gcc -pthread`, dynamically linked: the kernel maps glibc's dynamic linker
+//! (PT_INTERP), which maps libc.so.6 from the file tree; the VMM packed both from the host.
+//! tests/glibc/dynamic.c checks what only a dynamic program does (AT_BASE, dl_iterate_phdr,
+//! dlopen). Each checks itself and must pass on the host first. gcc and glibc's libraries come
+//! from Debian's gcc and libc6-dev, which the test command installs.
 
 mod common;
 use common::lde::*;
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
-fn build() -> PathBuf {
-    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let built = BUILT.get_or_init(|| {
+/// tests/glibc/SOURCE.c built with gcc and `flags` into NAME (once per test binary).
+fn build(source: &str, name: &str, flags: &[&str]) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<String, Result<PathBuf, String>>>> = OnceLock::new();
+    let mut built = BUILT.get_or_init(Default::default).lock().unwrap();
+    let result = built.entry(name.to_string()).or_insert_with(|| {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("glibc");
         std::fs::create_dir_all(&dir).unwrap();
-        let exe = dir.join("work");
+        let exe = dir.join(name);
         let out = Command::new("gcc")
-            .args(["-static", "-O2", "-pthread", "-o"])
+            .args(flags)
+            .args(["-O2", "-pthread", "-o"])
             .arg(&exe)
-            .arg(repo_root().join("tests/glibc/work.c"))
+            .arg(repo_root().join(format!("tests/glibc/{source}.c")))
             .output()
             .map_err(|e| format!("gcc is required (sudo apt-get install gcc libc6-dev): {e}"))?;
         if !out.status.success() {
             return Err(format!(
-                "gcc -static failed (is libc6-dev installed?):\n{}",
+                "gcc {flags:?} failed (is libc6-dev installed?):\n{}",
                 String::from_utf8_lossy(&out.stderr)
             ));
         }
         Ok(exe)
     });
-    match built {
+    match result {
         Ok(p) => p.clone(),
         Err(e) => panic!("{e}"),
     }
 }
 
+/// Whether the ELF file at `path` asks for a program interpreter (is dynamically linked).
+fn has_interp(path: &Path) -> bool {
+    let bytes = std::fs::read(path).unwrap();
+    abi::elf::Elf::parse(&bytes).unwrap().has_interp()
+}
+
+const WORK_LINES: [&str; 3] = [
+    "glibc: snprintf: ok",
+    "glibc: an 8 MiB block: ok",
+    "glibc: every item handed over: ok",
+];
+
 #[test]
 fn a_gcc_static_glibc_program_runs_unmodified() {
-    let exe = build();
+    let exe = build("work", "work-static", &["-static"]);
+    assert!(!has_interp(&exe));
+    let run = passes_on_host_then_guest(&exe, &[]);
+    for line in WORK_LINES {
+        run.assert_line(line);
+    }
+}
+
+#[test]
+fn a_plain_gcc_program_runs_with_glibcs_dynamic_linker() {
+    let exe = build("work", "work-dynamic", &[]);
+    assert!(has_interp(&exe), "plain gcc links dynamically");
+    let run = passes_on_host_then_guest(&exe, &[]);
+    for line in WORK_LINES {
+        run.assert_line(line);
+    }
+}
+
+#[test]
+fn a_dynamic_program_sees_its_interpreter_and_libraries() {
+    let exe = build("dynamic", "dynamic", &[]);
     let run = passes_on_host_then_guest(&exe, &[]);
     for line in [
-        "glibc: snprintf: ok",
-        "glibc: an 8 MiB block: ok",
-        "glibc: every item handed over: ok",
+        "dynamic: an interpreter was mapped (AT_BASE): ok",
+        "dynamic: libc.so.6 among the loaded objects: ok",
+        "dynamic: a thread: ok",
+        "dynamic: echo run by a forked child",
+        "dynamic: fork, and exec of echo from PATH: ok",
     ] {
         run.assert_line(line);
     }
+}
+
+#[test]
+fn dlopen_finds_a_library_given_with_file_and_reports_one_that_is_not() {
+    let exe = build("dynamic", "dynamic", &[]);
+    let libm = "/lib/x86_64-linux-gnu/libm.so.6";
+    assert!(Path::new(libm).is_file(), "{libm}: part of libc6");
+    let host = Command::new(&exe).arg("dlopen").output().unwrap();
+    assert!(
+        host.status.success(),
+        "the host disagrees with the test itself: {host:?}"
+    );
+
+    // Only what the program needs at start is packed: libm is not, so dlopen says so.
+    let spec = format!("{} dlopen", exe.display());
+    let run = run_user(std::slice::from_ref(&spec));
+    run.assert_line(
+        "dlopen: not found: libm.so.6: cannot open shared object file: No such file or directory",
+    );
+    run.assert_status(1);
+
+    // Given with --file at the path the host has it, it is found and called.
+    let file = format!("{libm}:{libm}");
+    let run = run_vmm_lde(["--user", spec.as_str(), "--file", file.as_str()]);
+    run.assert_line("dynamic: dlopen libm.so.6 and call cos through dlsym: ok");
+    run.assert_status(0);
+}
+
+#[test]
+fn a_program_whose_interpreter_is_missing_is_refused_with_a_clear_line() {
+    let dir = common::scratch_dir("glibc_no_interp");
+    let exe = dir.join("lost");
+    let out = Command::new("gcc")
+        .args(["-O2", "-Wl,--dynamic-linker=/lib/no-such-ld.so", "-o"])
+        .arg(&exe)
+        .arg(repo_root().join("tests/c/hello.c"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The VMM looks for it on the host before boot: one line, status 3.
+    let out = common::run_vmm(["--user".as_ref(), exe.as_os_str()]);
+    common::assert_one_line_error(
+        &out,
+        3,
+        "vmm: error: ",
+        "/lib/no-such-ld.so is not on this machine",
+    );
+
+    // Packed by another tool, the kernel finds no interpreter: execve's ENOENT, said at boot.
+    let cpio = archive(&[("lost", &exe)], &["lost"]);
+    let initrd = common::write_file(&dir, "lost.cpio", &cpio);
+    let run = run_vmm_lde(["--initrd".as_ref(), initrd.as_os_str()]);
+    run.assert_line("kernel: cannot start lost: its program interpreter (PT_INTERP): ENOENT (2)");
+    run.assert_no_line("hello from musl");
+}
+
+#[test]
+fn a_dynamic_program_under_qemu_tcg() {
+    // The VMM writes the archive it would boot (the program, ld.so, libc.so.6, the default
+    // set); QEMU boots the same kernel with it, on a CPU emulated in full.
+    let exe = build("dynamic", "dynamic", &[]);
+    let dir = common::scratch_dir("glibc_qemu");
+    let initrd = dir.join("dynamic.cpio");
+    let out = common::run_vmm([
+        "--user".as_ref(),
+        exe.as_os_str(),
+        "--write-initrd".as_ref(),
+        initrd.as_os_str(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut cmd = Command::new(repo_root().join("scripts/qemu.sh"));
+    cmd.env("ACCEL", "tcg")
+        .args([
+            "--timeout",
+            &TIMEOUT_SECS.to_string(),
+            "--virtio",
+            "--initrd",
+        ])
+        .arg(&initrd);
+    let run = run(cmd);
+    assert!(!run.stdout.contains("FAIL"), "\n{}", run.dump());
+    run.assert_status(0);
+    run.assert_line("dynamic: libc.so.6 among the loaded objects: ok");
+    run.assert_line("dynamic: fork, and exec of echo from PATH: ok");
 }

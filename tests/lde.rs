@@ -709,8 +709,9 @@ fn a_file_that_is_not_an_elf_inside_an_archive_is_refused_by_the_kernel() {
 }
 
 #[test]
-fn a_dynamically_linked_program_is_refused_with_a_clear_line() {
-    // hello with one program header turned into PT_INTERP: it asks for a dynamic linker.
+fn a_program_whose_pt_interp_holds_no_path_is_refused_with_a_clear_line() {
+    // hello with one program header turned into PT_INTERP: it asks for a dynamic linker, by
+    // bytes that are not a NUL-terminated path.
     let dir = scratch_dir("lde_interp");
     let mut bytes = std::fs::read(prog("hello")).unwrap();
     let phoff = u64::from_le_bytes(bytes[32..40].try_into().unwrap()) as usize;

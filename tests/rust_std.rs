@@ -1,8 +1,10 @@
-//! An ordinary Rust std program (tests/rust-std, its own crate), built for
-//! x86_64-unknown-linux-musl with cargo as a user would, run unmodified in our guest: as the
-//! default static PIE and with `-C relocation-model=static`. It checks itself (collections,
-//! formatting, std::thread with channels, std::time, std::process::Command, std::fs in /tmp)
-//! and must pass on the host first.
+//! An ordinary Rust std program (tests/rust-std, its own crate), built with cargo as a user
+//! would and run unmodified in our guest: for x86_64-unknown-linux-musl as the default static
+//! PIE and with `-C relocation-model=static`, and by a plain `cargo build` (the host's own
+//! target, x86_64-unknown-linux-gnu: a PIE linked dynamically against glibc, started by glibc's
+//! dynamic linker with libc.so.6 and libgcc_s.so.1, which the VMM packs). It checks itself
+//! (collections, formatting, std::thread with channels, std::time, std::process::Command,
+//! std::fs in /tmp) and must pass on the host first.
 //!
 //! The Rust target is installed by the test command (scripts/test); without it these fail,
 //! saying how to install it.
@@ -16,16 +18,25 @@ use std::sync::OnceLock;
 
 const TARGET: &str = "x86_64-unknown-linux-musl";
 
-/// Builds tests/rust-std once per flavour; returns the executable.
+/// Builds tests/rust-std once per flavour ("pie", "static": for musl; "gnu": `cargo build`
+/// for the host's target); returns the executable.
 fn build(flavour: &'static str) -> PathBuf {
     static PIE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     static FIXED: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let cell = if flavour == "pie" { &PIE } else { &FIXED };
+    static GNU: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let cell = match flavour {
+        "pie" => &PIE,
+        "gnu" => &GNU,
+        _ => &FIXED,
+    };
     let built = cell.get_or_init(|| {
         let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("rust-std-{flavour}"));
         let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "--release", "--quiet", "--target", TARGET])
-            .arg("--manifest-path")
+        cmd.args(["build", "--release", "--quiet"]);
+        if flavour != "gnu" {
+            cmd.args(["--target", TARGET]);
+        }
+        cmd.arg("--manifest-path")
             .arg(repo_root().join("tests/rust-std/Cargo.toml"))
             .arg("--target-dir")
             .arg(&target_dir)
@@ -37,9 +48,12 @@ fn build(flavour: &'static str) -> PathBuf {
         let out = cmd.output().map_err(|e| format!("cannot run cargo: {e}"))?;
         if !out.status.success() {
             return Err(format!(
-                "building tests/rust-std for {TARGET} failed (rustup target add {TARGET}):\n{}",
+                "building tests/rust-std ({flavour}) failed (for musl: rustup target add {TARGET}):\n{}",
                 String::from_utf8_lossy(&out.stderr)
             ));
+        }
+        if flavour == "gnu" {
+            return Ok(target_dir.join("release/stdcheck"));
         }
         Ok(target_dir.join(TARGET).join("release/stdcheck"))
     });
@@ -79,6 +93,19 @@ fn rust_std_as_a_static_pie() {
 #[test]
 fn rust_std_with_fixed_addresses() {
     check("static", 2);
+}
+
+#[test]
+fn rust_std_built_by_plain_cargo_build_runs_with_glibc() {
+    let exe = build("gnu");
+    let bytes = std::fs::read(&exe).unwrap();
+    let elf = abi::elf::Elf::parse(&bytes).unwrap();
+    assert_eq!(
+        elf.interpreter(),
+        Some(&b"/lib64/ld-linux-x86-64.so.2"[..]),
+        "cargo's default target links with glibc's dynamic linker"
+    );
+    check("gnu", 3);
 }
 
 #[test]

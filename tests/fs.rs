@@ -27,6 +27,7 @@ const PROGRAMS: &[&str] = &[
     "fs_rofs",
     "fs_tools",
     "fs_pollcon",
+    "fs_maps",
 ];
 
 fn out_dir() -> PathBuf {
@@ -149,6 +150,13 @@ fn symbolic_links_as_on_linux() {
     let run = same_on_host_and_guest("fs_links", &[]);
     run.assert_line("fs_links: relative to the link's directory: ok");
     run.assert_line("fs_links: a path through a loop: ELOOP");
+}
+
+#[test]
+fn proc_self_maps_as_on_linux() {
+    let run = same_on_host_and_guest("fs_maps", &[]);
+    run.assert_line("fs_maps: split: the middle page = 1");
+    run.assert_line("fs_maps: named by the file's path, at its offset = 1");
 }
 
 #[test]

@@ -83,6 +83,8 @@ fn a_dynamic_program_sees_its_interpreter_and_libraries() {
     for line in [
         "dynamic: an interpreter was mapped (AT_BASE): ok",
         "dynamic: libc.so.6 among the loaded objects: ok",
+        "dynamic: /proc/self/maps: libc.so.6's code: ok",
+        "dynamic: /proc/self/maps: the stack and the vDSO: ok",
         "dynamic: a thread: ok",
         "dynamic: echo run by a forked child",
         "dynamic: fork, and exec of echo from PATH: ok",

@@ -1,8 +1,8 @@
 /* A dynamically linked glibc program, built with plain `gcc` as a user would (tests/glibc.rs):
  * checks what only a dynamic program does, and prints one line per check ("ok" or "FAIL").
  *   dynamic          the program interpreter was mapped (AT_BASE), the objects glibc's
- *                    dynamic linker loaded (dl_iterate_phdr), a thread, fork and exec of a
- *                    program in /bin
+ *                    dynamic linker loaded (dl_iterate_phdr), /proc/self/maps naming them,
+ *                    a thread, fork and exec of a program in /bin
  *   dynamic dlopen   dlopen of libm.so.6 (not linked in: found at run time) and a call of cos
  *                    through dlsym; "dlopen: not found: MESSAGE" when it is not there */
 #define _GNU_SOURCE
@@ -35,6 +35,20 @@ static int visit(struct dl_phdr_info *info, size_t size, void *data)
 	return 0;
 }
 
+/* Whether a line of /proc/self/maps has both `a` and `b` in it. */
+static int maps_has(const char *a, const char *b)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512];
+	int found = 0;
+	if (!f)
+		return 0;
+	while (!found && fgets(line, sizeof line, f))
+		found = strstr(line, a) && strstr(line, b);
+	fclose(f);
+	return found;
+}
+
 static void *square(void *arg)
 {
 	long n = (long)arg;
@@ -63,6 +77,10 @@ int main(int argc, char **argv)
 	dl_iterate_phdr(visit, NULL);
 	check("libc.so.6 among the loaded objects", saw_libc);
 	check("at least the program, libc and the dynamic linker", objects >= 3);
+	check("/proc/self/maps: libc.so.6's code", maps_has(" r-xp ", "/libc.so.6"));
+	check("/proc/self/maps: the dynamic linker", maps_has(" r-xp ", "/ld-linux-x86-64.so.2"));
+	check("/proc/self/maps: the stack and the vDSO", maps_has("rw-p", "[stack]") &&
+							      maps_has("r-xp", "[vdso]"));
 
 	pthread_t t;
 	void *r = NULL;

@@ -1023,6 +1023,23 @@ impl<S: PageStore> Fs<S> {
         Ok(())
     }
 
+    /// The archive file whose data holds the byte at address `addr`, and that byte's offset
+    /// in it (/proc/PID/maps names a mapping of an archive file's own pages by this).
+    pub fn static_file_at(&self, addr: u64) -> Option<(Ino, u64)> {
+        self.nodes.iter().enumerate().find_map(|(i, n)| match n {
+            Some(Inode {
+                kind: Kind::File(Data::Static(d)),
+                ..
+            }) => {
+                let start = d.as_ptr() as u64;
+                (start..start + d.len() as u64)
+                    .contains(&addr)
+                    .then(|| (i as Ino, addr - start))
+            }
+            _ => None,
+        })
+    }
+
     /// The archive's file data, for mapping its pages straight into a program.
     pub fn static_data(&self, ino: Ino) -> Option<&'static [u8]> {
         match self.get(ino).ok()?.kind {
@@ -1281,6 +1298,27 @@ mod tests {
         assert_eq!(f.truncate(ino, 0), Err(Errno::EROFS));
         assert_eq!(f.chmod(ino, 0o644), Err(Errno::EROFS));
         assert!(f.static_data(ino).is_some());
+    }
+
+    #[test]
+    fn an_address_in_an_archive_file_names_it() {
+        static A: [u8; 64] = [1; 64];
+        static B: [u8; 16] = [2; 16];
+        let mut f = fs(2);
+        let lib = f.mkdir_all(b"/lib", 0o755).unwrap();
+        let a = f
+            .create(lib, b"a.so", Kind::File(Data::Static(&A)), 0o755)
+            .unwrap();
+        let b = f
+            .create(lib, b"b.so", Kind::File(Data::Static(&B)), 0o755)
+            .unwrap();
+        let at = |p: &[u8], off: u64| p.as_ptr() as u64 + off;
+        assert_eq!(f.static_file_at(at(&A, 0)), Some((a, 0)));
+        assert_eq!(f.static_file_at(at(&A, 63)), Some((a, 63)));
+        assert_eq!(f.static_file_at(at(&B, 5)), Some((b, 5)));
+        // One past B's end is not B's (it may be another file's first byte).
+        assert_ne!(f.static_file_at(at(&B, 16)), Some((b, 16)));
+        assert_eq!(f.static_file_at(0), None);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! /proc: the files programs read for the machine's state (`meminfo` for free and top,
 //! `stat` for top, `uptime`, `loadavg`, `cpuinfo`, `version`, `mounts` for df and mount) and a directory per process, /proc/PID, with
-//! `stat`, `status`, `cmdline` and `comm` (what ps reads). Each file is a `Kind::Generated`
+//! `stat`, `status`, `cmdline` and `comm` (what ps reads), and `maps` (its address space, a
+//! line a region, as `cat /proc/self/maps` shows it on Linux). Each file is a `Kind::Generated`
 //! node of the tree; opening one writes its text into a snapshot that the reads then take, as
 //! a read of Linux's seq files sees one moment.
 //!
@@ -12,13 +13,13 @@ use alloc::vec::Vec;
 use core::fmt::Write;
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
-use crate::fs::fs;
+use crate::fs::{fs, Frames};
 use crate::memory::frame::FRAMES;
 use crate::percpu;
 use crate::process::{State, TASKS};
 use crate::time;
 use abi::Errno;
-use kcore::fs::{Dir, Ino, Kind, Last};
+use kcore::fs::{Dir, Fs, Ino, Kind, Last};
 
 /// The machine's files, by the number their nodes carry (below 256: no process's).
 pub const FILES: [(&[u8], u32); 7] = [
@@ -39,16 +40,18 @@ const STAT_ALL: u32 = 5;
 const MOUNTS: u32 = 6;
 
 /// A process's files: node number `pid << 8 | file`.
-const PID_FILES: [(&[u8], u32); 4] = [
+const PID_FILES: [(&[u8], u32); 5] = [
     (b"stat", STAT),
     (b"status", STATUS),
     (b"cmdline", CMDLINE),
     (b"comm", COMM),
+    (b"maps", MAPS),
 ];
 const STAT: u32 = 0;
 const STATUS: u32 = 1;
 const CMDLINE: u32 = 2;
 const COMM: u32 = 3;
+const MAPS: u32 = 4;
 
 /// /proc's inode (0 before boot made it).
 static ROOT_INO: AtomicU32 = AtomicU32::new(0);
@@ -201,16 +204,17 @@ impl Write for Text {
     }
 }
 
-/// The text of file `which` now (ENOMEM if the heap has no room for it).
-pub fn generate(which: u32) -> Result<Vec<u8>, Errno> {
+/// The text of file `which` now (ENOMEM if the heap has no room for it). `tree` is the file
+/// tree, whose lock the caller (open) holds.
+pub fn generate(which: u32, tree: &Fs<Frames>) -> Result<Vec<u8>, Errno> {
     let mut t = Text(Vec::new());
-    write(&mut t, which)?;
+    write(&mut t, which, tree)?;
     Ok(t.0)
 }
 
-fn write(t: &mut Text, which: u32) -> Result<(), Errno> {
+fn write(t: &mut Text, which: u32, tree: &Fs<Frames>) -> Result<(), Errno> {
     if which >= 1 << 8 {
-        return write_process(t, which >> 8, which & 0xff);
+        return write_process(t, which >> 8, which & 0xff, tree);
     }
     write_machine(t, which).map_err(|_| Errno::ENOMEM)
 }
@@ -307,7 +311,7 @@ fn write_machine(t: &mut Text, which: u32) -> core::fmt::Result {
 }
 
 /// File `file` of process `pid` (ENOENT once it is gone, as Linux's ESRCH at open).
-fn write_process(t: &mut Text, pid: u32, file: u32) -> Result<(), Errno> {
+fn write_process(t: &mut Text, pid: u32, file: u32, tree: &Fs<Frames>) -> Result<(), Errno> {
     let (name, state, ppid, pgid, sid, threads, cycles, args, mm) = {
         let tasks = TASKS.lock();
         let p = tasks.find_process(pid).ok_or(Errno::ENOENT)?;
@@ -365,7 +369,78 @@ fn write_process(t: &mut Text, pid: u32, file: u32) -> Result<(), Errno> {
             }
             Ok(())
         }
+        MAPS => match mm {
+            Some(mm) => return write_maps(t, &mm, tree),
+            None => Ok(()),
+        },
         _ => writeln!(t, "{name}"),
     };
     r.map_err(|_| Errno::ENOMEM)
+}
+
+/// /proc/PID/maps: `start-end perms offset dev inode name` a region, in address order, as
+/// Linux writes it. A mapping of an archive file's own pages (a program's segments, a library
+/// its dynamic linker mapped) is named by the file's path, at its offset; the heap, the stack
+/// and the vDSO's two pages by Linux's bracketed names; anything else (anonymous, or a file
+/// written since boot, which was copied) has no name.
+fn write_maps(
+    t: &mut Text,
+    mm: &crate::memory::address_space::AddressSpace,
+    tree: &Fs<Frames>,
+) -> Result<(), Errno> {
+    use crate::memory::layout::USER_STACK_TOP;
+    use crate::memory::PHYS_OFFSET;
+    use kcore::regions::{Backing, PROT_EXEC, PROT_READ, PROT_WRITE};
+    let (regions, heap_start) = mm.regions().map_err(|_| Errno::ENOMEM)?;
+    let (vvar, vdso, vdso_end) = crate::vdso::layout();
+    let mut vdso_shown = false;
+    let mut path = [0u8; 256];
+    let line =
+        |t: &mut Text, start: u64, end: u64, perms: [u8; 4], off: u64, ino: u32, name: &[u8]| {
+            let perms = core::str::from_utf8(&perms).unwrap_or("----");
+            let head_len = t.0.len();
+            write!(t, "{start:08x}-{end:08x} {perms} {off:08x} 00:00 {ino}")?;
+            if !name.is_empty() {
+                // Linux pads the name to column 74.
+                let width = t.0.len() - head_len;
+                (width..73).try_for_each(|_| t.write_str(" "))?;
+                t.write_str(" ")?;
+                t.write_str(core::str::from_utf8(name).unwrap_or("?"))?;
+            }
+            t.write_str("\n")
+        };
+    let vdso_lines = |t: &mut Text| {
+        line(t, vvar, vdso, *b"r--p", 0, 0, b"[vvar]")?;
+        line(t, vdso, vdso_end, *b"r-xp", 0, 0, b"[vdso]")
+    };
+    for r in &regions {
+        if !vdso_shown && r.start >= vdso_end {
+            vdso_lines(t).map_err(|_| Errno::ENOMEM)?;
+            vdso_shown = true;
+        }
+        let bit = |b: u8, c: u8| if r.prot & b != 0 { c } else { b'-' };
+        let perms = [
+            bit(PROT_READ, b'r'),
+            bit(PROT_WRITE, b'w'),
+            bit(PROT_EXEC, b'x'),
+            if r.shared { b's' } else { b'p' },
+        ];
+        let (mut off, mut ino, mut name): (u64, u32, &[u8]) = (0, 0, b"");
+        if let Backing::File { phys, .. } = r.backing {
+            if let Some((file, at)) = tree.static_file_at(phys + PHYS_OFFSET) {
+                if let Ok(n) = tree.path_of(file, &mut path) {
+                    (off, ino, name) = (at, file, &path[..n]);
+                }
+            }
+        } else if r.start == heap_start && heap_start != 0 {
+            name = b"[heap]";
+        } else if r.end == USER_STACK_TOP {
+            name = b"[stack]";
+        }
+        line(t, r.start, r.end, perms, off, ino, name).map_err(|_| Errno::ENOMEM)?;
+    }
+    if !vdso_shown {
+        vdso_lines(t).map_err(|_| Errno::ENOMEM)?;
+    }
+    Ok(())
 }

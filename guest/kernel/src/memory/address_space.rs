@@ -11,6 +11,7 @@
 //! An address space may be shared (a vfork child borrows its parent's until it execs), so it is
 //! used through a `Karc` and its regions sit behind a lock.
 
+use alloc::vec::Vec;
 use kcore::pagetable::{self as pt, ADDR_MASK};
 use kcore::regions::{Backing, Region, RegionError, Regions, PROT_EXEC, PROT_WRITE};
 
@@ -72,6 +73,16 @@ impl AddressSpace {
             pt::for_each_leaf(&m, self.pml4, start, r.end, |_, _, _| pages += 1);
         }
         (bytes, pages)
+    }
+
+    /// Its regions in address order, with where the heap starts (/proc/PID/maps).
+    pub fn regions(&self) -> Result<(Vec<Region>, u64), OutOfMemory> {
+        let s = self.state.lock();
+        let mut out = Vec::new();
+        out.try_reserve_exact(s.regions.len())
+            .map_err(|_| OutOfMemory)?;
+        out.extend(s.regions.iter().copied());
+        Ok((out, s.heap_start))
     }
 
     /// Whether `addr` lies in a MAP_SHARED region (a futex there is keyed by its frame).

@@ -101,7 +101,7 @@ fn open_at(dirfd: u64, path: u64, flags: u32, mode: u32) -> SysResult {
             Kind::Generated(_) if writing || flags & O_TRUNC != 0 => return Err(Errno::EACCES),
             Kind::Generated(which) => Some(FileKind::Snapshot(
                 crate::karc::Karc::try_new(crate::file::Snapshot {
-                    data: crate::procfs::generate(*which)?,
+                    data: crate::procfs::generate(*which, &t)?,
                     pos: core::sync::atomic::AtomicU64::new(0),
                 })
                 .map_err(|_| Errno::ENOMEM)?,

@@ -102,6 +102,13 @@ pub fn init() {
     }
 }
 
+/// Where the data page and the image are in every process: `(data, image, image_end)`
+/// (/proc/PID/maps shows them as `[vvar]` and `[vdso]`, as Linux does).
+pub fn layout() -> (u64, u64, u64) {
+    let (_, len) = image::bytes();
+    (DATA_VA, BASE, BASE + align_up(len, PAGE_SIZE))
+}
+
 /// Enters the shared table in a fresh address space (`pml4` has no user entries yet), making
 /// the page-map and page-directory tables on the way; the stack, in the same 1 GiB, uses them
 /// too. Returns nothing to undo: the teardown frees those two tables with the stack's.

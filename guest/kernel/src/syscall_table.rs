@@ -3,7 +3,7 @@
 
 use crate::sys::{
     bench, fd, file_times, fs, futex, info, memory, poll, process, raw, signal, stat, sys_defer,
-    time,
+    time, xattr,
 };
 use crate::trap_frame::TrapFrame;
 use abi::syscall::nr;
@@ -93,6 +93,18 @@ pub static SYSCALL_TABLE: [Handler; TABLE_LEN] = syscall_table! {
     nr::UTIMES => file_times::sys_utimes,
     nr::FUTIMESAT => file_times::sys_futimesat,
     nr::UTIME => file_times::sys_utime,
+    nr::GETXATTR => xattr::sys_xattr_path,
+    nr::SETXATTR => xattr::sys_xattr_path,
+    nr::LISTXATTR => xattr::sys_xattr_path,
+    nr::REMOVEXATTR => xattr::sys_xattr_path,
+    nr::LGETXATTR => xattr::sys_xattr_link,
+    nr::LSETXATTR => xattr::sys_xattr_link,
+    nr::LLISTXATTR => xattr::sys_xattr_link,
+    nr::LREMOVEXATTR => xattr::sys_xattr_link,
+    nr::FGETXATTR => xattr::sys_xattr_fd,
+    nr::FSETXATTR => xattr::sys_xattr_fd,
+    nr::FLISTXATTR => xattr::sys_xattr_fd,
+    nr::FREMOVEXATTR => xattr::sys_xattr_fd,
     nr::UMASK => fs::sys_umask,
     nr::MMAP => memory::sys_mmap,
     nr::MPROTECT => memory::sys_mprotect,

@@ -15,6 +15,7 @@ pub mod process;
 pub mod signal;
 pub mod stat;
 pub mod time;
+pub mod xattr;
 
 use crate::percpu::current;
 use abi::Errno;

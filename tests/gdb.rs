@@ -342,6 +342,36 @@ continue
 }
 
 #[test]
+fn breakpoint_and_watchpoint_in_a_dynamically_linked_pie() {
+    // counter.c as plain gcc builds it: a PIE, started by glibc's dynamic linker. Its symbols
+    // go at the kernel's PIE base (scripts/gdb does the same for an ET_DYN program).
+    let dir = common::scratch_dir("gdb-pie-build");
+    let exe = dir.join("counter-pie");
+    let out = Command::new("gcc")
+        .args(["-g", "-O0", "-o"])
+        .arg(&exe)
+        .arg(lde::repo_root().join("tests/gdb/counter.c"))
+        .output()
+        .expect("gcc is required (sudo apt-get install gcc libc6-dev)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let user = exe.display().to_string();
+    let script = format!(
+        "add-symbol-file {user} -o {:#x}\nbreak main\ncontinue\nwatch counter\ncontinue\ndelete\ncontinue\n",
+        abi::elf::PIE_BASE
+    );
+    let s = debug("pie", Listen::Unix, &["--user", &user], &script, None);
+    s.gdb_says("Breakpoint 1, main (argc=1, argv=0x7fffffff");
+    s.gdb_says("Old value = 0\nNew value = 1");
+    s.gdb_says("exited normally");
+    assert_eq!(s.vmm_status, Some(0), "{}", s.vmm_stderr);
+    assert_eq!(ticks(&s.vmm_stdout), 3, "{}", s.vmm_stdout);
+}
+
+#[test]
 fn watchpoint_on_a_kernel_variable() {
     let user = counter().display().to_string();
     // The running process's system-call count (in its heap-allocated slot, reached from the

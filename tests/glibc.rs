@@ -4,8 +4,9 @@
 //! file with plain `gcc -pthread`, dynamically linked: the kernel maps glibc's dynamic linker
 //! (PT_INTERP), which maps libc.so.6 from the file tree; the VMM packed both from the host.
 //! tests/glibc/dynamic.c checks what only a dynamic program does (AT_BASE, dl_iterate_phdr,
-//! dlopen). Each checks itself and must pass on the host first. gcc and glibc's libraries come
-//! from Debian's gcc and libc6-dev, which the test command installs.
+//! dlopen), tests/glibc/cpp.cc a C++ program as g++ builds it. Each checks itself and must pass
+//! on the host first. gcc, g++ and glibc's libraries come from Debian's gcc, g++ and libc6-dev,
+//! which the test command installs; Debian's own bash, coreutils, sed and findutils run too.
 
 mod common;
 use common::lde::*;
@@ -15,7 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
-/// tests/glibc/SOURCE.c built with gcc and `flags` into NAME (once per test binary).
+/// tests/glibc/SOURCE.c built with gcc (or SOURCE.cc with g++) and `flags` into NAME (once per
+/// test binary).
 fn build(source: &str, name: &str, flags: &[&str]) -> PathBuf {
     static BUILT: OnceLock<Mutex<HashMap<String, Result<PathBuf, String>>>> = OnceLock::new();
     let mut built = BUILT.get_or_init(Default::default).lock().unwrap();
@@ -23,16 +25,22 @@ fn build(source: &str, name: &str, flags: &[&str]) -> PathBuf {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("glibc");
         std::fs::create_dir_all(&dir).unwrap();
         let exe = dir.join(name);
-        let out = Command::new("gcc")
+        let (compiler, file) = match source.strip_suffix(".cc") {
+            Some(_) => ("g++", source.to_string()),
+            None => ("gcc", format!("{source}.c")),
+        };
+        let out = Command::new(compiler)
             .args(flags)
             .args(["-O2", "-pthread", "-o"])
             .arg(&exe)
-            .arg(repo_root().join(format!("tests/glibc/{source}.c")))
+            .arg(repo_root().join(format!("tests/glibc/{file}")))
             .output()
-            .map_err(|e| format!("gcc is required (sudo apt-get install gcc libc6-dev): {e}"))?;
+            .map_err(|e| {
+                format!("{compiler} is required (sudo apt-get install gcc g++ libc6-dev): {e}")
+            })?;
         if !out.status.success() {
             return Err(format!(
-                "gcc {flags:?} failed (is libc6-dev installed?):\n{}",
+                "{compiler} {flags:?} failed (is libc6-dev installed?):\n{}",
                 String::from_utf8_lossy(&out.stderr)
             ));
         }
@@ -91,6 +99,16 @@ fn a_dynamic_program_sees_its_interpreter_and_libraries() {
     ] {
         run.assert_line(line);
     }
+}
+
+#[test]
+fn a_g_plus_plus_program_with_threads_and_exceptions() {
+    // libstdc++.so.6, libm.so.6 and libgcc_s.so.1 (which unwinds the exception) packed beside
+    // libc.so.6, found through DT_NEEDED as the host's dynamic linker finds them.
+    let exe = build("cpp.cc", "cpp", &[]);
+    let run = passes_on_host_then_guest(&exe, &[]);
+    run.assert_line("cpp: 4 std::threads: ok");
+    run.assert_line("cpp: an exception unwound through 21 frames: ok");
 }
 
 #[test]

@@ -607,6 +607,25 @@ fn execve_of_mutated_elf_files_never_hurts_the_kernel() {
     run.assert_no_line("kernel panic");
 }
 
+#[test]
+fn a_pt_interp_that_names_no_dynamic_linker_fails_as_on_linux() {
+    // Guest only (it writes crafted programs to /tmp): each variant of hello names something
+    // else as its interpreter, and execve fails with Linux's errno; the caller goes on.
+    let run = run_user(&[c_user("exec_interp", "/bin/hello"), c_user("hello", "")]);
+    for line in [
+        "exec_interp: a missing interpreter: ENOENT",
+        "exec_interp: a directory: EACCES",
+        "exec_interp: a file that is not ELF: ELIBBAD",
+        "exec_interp: itself (an interpreter with PT_INTERP): ELIBBAD",
+        "exec_interp: a path without its NUL: ENOEXEC",
+        "exec_interp: all passed",
+    ] {
+        run.assert_line(line);
+    }
+    run.assert_status(0);
+    run.assert_no_line("kernel panic");
+}
+
 /// The system calls `who` (a `vdso` process) says it made itself ("WHO: own system calls N").
 fn vdso_own_syscalls(run: &Run, who: &str) -> u64 {
     let line = run.assert_line(&format!("{who}: own system calls "));

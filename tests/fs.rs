@@ -228,6 +228,61 @@ fn archive_files_are_read_only_and_file_puts_a_host_file_in_the_tree() {
 }
 
 #[test]
+fn file_with_a_directory_brings_its_whole_tree() {
+    // 300 files in one directory (indexed by the tree past 32 entries), one nested three deep,
+    // a link to a file (its bytes) and one to a directory (not followed).
+    let dir = scratch_dir("fs_dir_tree");
+    let tree = dir.join("tree");
+    std::fs::create_dir_all(tree.join("many")).unwrap();
+    std::fs::create_dir_all(tree.join("a/b/c")).unwrap();
+    for i in 0..300 {
+        std::fs::write(tree.join(format!("many/f{i}")), format!("file {i}\n")).unwrap();
+    }
+    std::fs::write(tree.join("a/b/c/deep.txt"), "deep\n").unwrap();
+    std::os::unix::fs::symlink("a/b/c/deep.txt", tree.join("link.txt")).unwrap();
+    std::os::unix::fs::symlink("a", tree.join("dirlink")).unwrap();
+    // One program a run: the VM stops when pid 1 exits.
+    let with = |cmd: String| {
+        run_vmm_lde([
+            "--user".to_string(),
+            cmd,
+            "--file".to_string(),
+            format!("{}:/data", tree.display()),
+        ])
+    };
+    let run = with(format!(
+        "{} /data/many/f0 /data/many/f299 /data/a/b/c/deep.txt /data/link.txt",
+        prog("cat").display()
+    ));
+    run.assert_status(0);
+    for line in ["file 0", "file 299", "deep"] {
+        run.assert_line(line);
+    }
+    assert_eq!(
+        run.stdout.lines().filter(|l| *l == "deep").count(),
+        2,
+        "the link's bytes too\n{}",
+        run.dump()
+    );
+    let run = with(format!("{} /data /data/many", prog("ls").display()));
+    run.assert_status(0);
+    assert!(
+        !run.stdout.contains("dirlink"),
+        "a link to a directory is left out\n{}",
+        run.dump()
+    );
+    assert_eq!(
+        run.stdout
+            .lines()
+            .filter(|l| l.starts_with('f') && l[1..].parse::<u32>().is_ok())
+            .count(),
+        300,
+        "ls lists the 300\n{}",
+        run.dump()
+    );
+}
+
+#[test]
 fn a_script_placed_with_file_starts_at_boot_through_its_interpreter() {
     // START names the script by its path; the kernel runs /bin/echo with the script's path.
     let dir = scratch_dir("fs_script");

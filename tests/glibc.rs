@@ -255,3 +255,48 @@ fn debians_own_programs_run_as_they_are() {
         run.dump()
     );
 }
+
+#[test]
+fn debians_python_runs_with_its_library_given_as_a_directory() {
+    // /usr/bin/python3 as Debian ships it (dynamically linked, libm, libz, libexpat), its
+    // standard library put at the same path with `--file DIR` (its C extension modules bring
+    // their own libraries: libcrypto for hashlib), running tests/python/check.py.
+    let python = Path::new("/usr/bin/python3");
+    assert!(
+        python.is_file(),
+        "python3 is required: sudo apt-get install python3"
+    );
+    let out = Command::new(python)
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_path('stdlib'))",
+        ])
+        .output()
+        .unwrap();
+    let stdlib = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(Path::new(&stdlib).join("os.py").is_file(), "{stdlib}");
+    let check = repo_root().join("tests/python/check.py");
+    let host = Command::new(python).arg(&check).output().unwrap();
+    assert!(
+        host.status.success(),
+        "the host disagrees with the test itself:\n{}",
+        String::from_utf8_lossy(&host.stdout)
+    );
+    let run = run_vmm_lde([
+        "--user".to_string(),
+        "/usr/bin/python3 /check.py".to_string(),
+        "--file".to_string(),
+        format!("{}:/check.py", check.display()),
+        "--file".to_string(),
+        format!("{stdlib}:{stdlib}"),
+    ]);
+    assert!(!run.stdout.contains("FAIL"), "\n{}", run.dump());
+    run.assert_status(0);
+    for line in [
+        "python: hashlib sha256: ok",
+        "python: 4 threads: ok",
+        "python: subprocess: ok",
+    ] {
+        run.assert_line(line);
+    }
+}

@@ -96,7 +96,7 @@ struct RunArgs {
     initrd: Option<PathBuf>,
 
     /// Put a host file in the guest's file tree at GUEST_PATH (absolute; default /NAME),
-    /// read-only there; repeatable
+    /// read-only there; a directory brings its whole tree there; repeatable
     #[arg(
         long = "file",
         value_name = "HOST_PATH[:GUEST_PATH]",
@@ -238,6 +238,7 @@ fn config_from(args: RunArgs) -> Result<Option<VmConfig>, Error> {
         // A malformed value is a bad command line (status 2), a missing file a bad image.
         .map(|spec| ExtraFile::parse(spec).map_err(|e| Error::Usage(e.to_string())))
         .collect::<Result<Vec<_>, _>>()?;
+    let files = vmm::initrd::expand_dirs(files)?;
     let module = if let Some(initrd) = &args.initrd {
         read_initrd(initrd)?
     } else if args.shell || !args.user.is_empty() {

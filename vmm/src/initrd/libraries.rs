@@ -101,7 +101,34 @@ impl Libraries {
             self.pack(LD_SO_CACHE, &cache, 0o644);
         }
 
-        // The program's own DT_RPATH applies to every object below it (when it has no RUNPATH).
+        self.needed(host, guest, bytes, &elf)
+    }
+
+    /// Adds what an ELF file given as a file (a program, or a shared object such as a Python
+    /// extension module) needs: a program's interpreter and libraries, a shared object's
+    /// libraries; nothing for anything else.
+    pub fn add_object(&mut self, host: &Path, guest: &str, bytes: &[u8]) -> Result<(), ImageError> {
+        let Ok(elf) = Elf::parse(bytes) else {
+            return Ok(()); // not ELF: data
+        };
+        if elf.interpreter.is_some() {
+            return self.add_program(host, guest, bytes);
+        }
+        if elf.libraries.is_empty() {
+            return Ok(());
+        }
+        self.needed(host, guest, bytes, &elf)
+    }
+
+    /// The DT_NEEDED closure of the object at `host` (going to `guest`), packed.
+    fn needed(
+        &mut self,
+        host: &Path,
+        guest: &str,
+        bytes: &[u8],
+        elf: &Elf,
+    ) -> Result<(), ImageError> {
+        // The object's own DT_RPATH applies to every object below it (when it has no RUNPATH).
         let program_rpath = if elf.runpaths.is_empty() {
             dirs(&elf.rpaths)
         } else {

@@ -171,6 +171,58 @@ impl ExtraFile {
     }
 }
 
+/// Most files one `--file DIR` may bring.
+const MAX_DIR_FILES: usize = 100_000;
+
+/// `files` with each directory among them replaced by the files of its tree, at the same
+/// places under its guest path (as `cp -r` copies it): regular files, and symbolic links to
+/// files (their targets' bytes); links to directories are not followed (no loops), and
+/// anything else (sockets, devices) is left out.
+pub fn expand_dirs(files: Vec<ExtraFile>) -> Result<Vec<ExtraFile>, ImageError> {
+    let mut out = Vec::new();
+    for f in files {
+        if !f.host.is_dir() {
+            out.push(f);
+            continue;
+        }
+        let mut stack = vec![(f.host.clone(), f.guest.clone())];
+        while let Some((dir, guest)) = stack.pop() {
+            let mut entries: Vec<_> = std::fs::read_dir(&dir)
+                .map_err(|e| ImageError::Unreadable(dir.clone(), e))?
+                .filter_map(Result::ok)
+                .collect();
+            entries.sort_by_key(|e| e.file_name());
+            // Files in name order, each directory's together; subdirectories after, in order.
+            let mut subdirs = Vec::new();
+            for e in entries {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let (host, at) = (e.path(), format!("{guest}/{name}"));
+                if name.len() > 255 || at.len() >= 4096 {
+                    return Err(ImageError::BadFileSpec(
+                        host.display().to_string(),
+                        "a name in the tree is too long for the guest (255 bytes, 4095 in all)"
+                            .to_string(),
+                    ));
+                }
+                let link = e.file_type().is_ok_and(|t| t.is_symlink());
+                match std::fs::metadata(&host) {
+                    Ok(m) if m.is_dir() && !link => subdirs.push((host, at)),
+                    Ok(m) if m.is_file() => out.push(ExtraFile { host, guest: at }),
+                    _ => {}
+                }
+            }
+            stack.extend(subdirs.into_iter().rev());
+            if out.len() > MAX_DIR_FILES {
+                return Err(ImageError::BadFileSpec(
+                    f.host.display().to_string(),
+                    format!("more than {MAX_DIR_FILES} files"),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Rewrites `archive` with `files` added (page-aligned, so that every file can be mapped).
 /// Every entry of the archive is kept as it was.
 pub fn add_files(archive: &[u8], files: &[ExtraFile]) -> Result<Vec<u8>, ImageError> {
@@ -207,9 +259,15 @@ pub fn add_files(archive: &[u8], files: &[ExtraFile]) -> Result<Vec<u8>, ImageEr
             .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777)
             .unwrap_or(0o644);
         // A dynamically linked program given as a file (to run from a shell) brings what it
-        // needs, as a `--user` one does.
-        if abi::elf::Elf::parse(&bytes).is_ok_and(|e| e.has_interp()) {
-            libs.add_program(&f.host, &f.guest, &bytes)?;
+        // needs, as a `--user` one does; so does a shared object (its DT_NEEDED), though one
+        // whose libraries the host lacks is only warned of: it may never be loaded.
+        match libs.add_object(&f.host, &f.guest, &bytes) {
+            Err(e @ ImageError::MissingLibrary(..))
+                if !abi::elf::Elf::parse(&bytes).is_ok_and(|e| e.has_interp()) =>
+            {
+                log::warn!("{e}");
+            }
+            r => r?,
         }
         w.add_file_mode(&f.guest, perm, &bytes);
         taken.push(f.guest.clone());
@@ -353,6 +411,27 @@ pub fn read_initrd(path: &Path) -> Result<Vec<u8>, ImageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_directory_brings_its_tree() {
+        let dir = std::env::temp_dir().join(format!("lde-expand-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("a/b")).unwrap();
+        std::fs::write(dir.join("top.txt"), "t").unwrap();
+        std::fs::write(dir.join("a/b/deep.txt"), "d").unwrap();
+        std::os::unix::fs::symlink("top.txt", dir.join("link")).unwrap();
+        std::os::unix::fs::symlink("a", dir.join("dirlink")).unwrap();
+        let spec = ExtraFile::parse(&format!("{}:/data", dir.display())).unwrap();
+        let files = expand_dirs(vec![spec]).unwrap();
+        let mut guests: Vec<&str> = files.iter().map(|f| f.guest.as_str()).collect();
+        guests.sort();
+        // The link to a file brings its target's bytes; the link to a directory is not followed.
+        assert_eq!(
+            guests,
+            ["/data/a/b/deep.txt", "/data/link", "/data/top.txt"]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn file_specs() {

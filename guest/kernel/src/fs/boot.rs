@@ -88,6 +88,10 @@ pub fn build(archive: &'static [u8]) -> Result<Start, ArchiveError> {
         t.create(proc_self, b"exe", Kind::SelfExe, 0o777)
             .map_err(fixed)?;
     }
+    // The directory of the previous file and its path: an archive lists a directory's files
+    // together (the VMM writes a `--file DIR` tree so), and walking the same path again for
+    // each of them was most of a deep tree's boot (~3 ms a file of Python's library).
+    let mut last_dir: Option<(&[u8], kcore::fs::Ino)> = None;
     for entry in cpio::entries(archive) {
         let entry = entry.map_err(ArchiveError::Cpio)?;
         let name = entry.name;
@@ -107,11 +111,21 @@ pub fn build(archive: &'static [u8]) -> Result<Start, ArchiveError> {
         let slash = name.bytes().rposition(|b| b == b'/');
         let program = !entry.rooted && slash.is_none();
         let (dir, base) = match slash {
-            Some(i) => (t.mkdir_all(&name.as_bytes()[..i], 0o755), &name[i + 1..]),
+            Some(i) => {
+                let path = &name.as_bytes()[..i];
+                let dir = match last_dir {
+                    Some((p, d)) if p == path => Ok(d),
+                    _ => t.mkdir_all(path, 0o755),
+                };
+                (dir, &name[i + 1..])
+            }
             None if program => (Ok(bin), name),
             None => (Ok(ROOT), name),
         };
         let dir = dir.map_err(place)?;
+        if let Some(i) = slash {
+            last_dir = Some((&name.as_bytes()[..i], dir));
+        }
         let data = Kind::File(Data::Static(entry.data));
         t.create(dir, base.as_bytes(), data, entry.mode & 0o7777)
             .map_err(place)?;

@@ -31,6 +31,7 @@ fn exec_passes_argv_envp_closes_cloexec_and_fails_cleanly() {
         "exec: ok close-on-exec",
         "exec: ok ENOENT, ENOEXEC, EFAULT, E2BIG, going on",
         "exec: ok /proc/self/exe",
+        "exec: ok close_range",
     ] {
         run.assert_line(line);
     }

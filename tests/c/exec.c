@@ -2,13 +2,21 @@
  * text file `notes` (default /bin, where our kernel puts the archive's programs; PATH must name
  * it). Checks argv and envp reaching the new program, close-on-exec, handled signals reset and
  * the mask kept, each error (ENOENT, ENOEXEC, EFAULT, E2BIG) with the caller going on, PATH
- * search, and /proc/self/exe. Exits 0 iff all passed. */
+ * search, /proc/self/exe, and close_range (436: closing or marking close-on-exec a range of
+ * descriptors before an exec). Exits 0 iff all passed. */
 #define PROG "exec"
 #include "check.h"
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+
+/* close_range(2) by number: the C library may not wrap it. */
+static long close_range_(unsigned first, unsigned last, unsigned flags)
+{
+	return syscall(436, first, last, flags);
+}
 
 static const char *bin = "/bin";
 
@@ -250,6 +258,31 @@ int main(int argc, char **argv)
 		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 2);
 		CHECK(strstr(out, "argv[0]=execchild\nargv[1]=v\n") == out);
 		PASSED("vfork and exec");
+	}
+	{
+		/* Descriptors 20..25 on one pipe end; 21..23 closed, 24.. marked close-on-exec. */
+		int p[2];
+		CHECK(pipe(p) == 0);
+		for (int fd = 20; fd <= 25; fd++)
+			CHECK_EQ(dup2(p[0], fd), fd);
+		CHECK_EQ(close_range_(21, 23, 0), 0);
+		for (int fd = 21; fd <= 23; fd++)
+			CHECK_ERR(fcntl(fd, F_GETFD), EBADF);
+		CHECK_EQ(fcntl(20, F_GETFD), 0);
+		CHECK_EQ(close_range_(24, ~0u, 4 /* CLOSE_RANGE_CLOEXEC */), 0);
+		CHECK_EQ(fcntl(24, F_GETFD), FD_CLOEXEC);
+		CHECK_EQ(fcntl(25, F_GETFD), FD_CLOEXEC);
+		CHECK_EQ(fcntl(20, F_GETFD), 0);
+		CHECK_ERR(close_range_(5, 4, 0), EINVAL);
+		CHECK_ERR(close_range_(20, 30, 1), EINVAL);
+		/* UNSHARE: the table is already ours alone, so only the closing shows. */
+		CHECK_EQ(close_range_(20, ~0u, 2 /* CLOSE_RANGE_UNSHARE */), 0);
+		CHECK_ERR(fcntl(20, F_GETFD), EBADF);
+		CHECK_ERR(fcntl(25, F_GETFD), EBADF);
+		CHECK_EQ(fcntl(p[0], F_GETFD), 0); /* below the range: still open */
+		close(p[0]);
+		close(p[1]);
+		PASSED("close_range");
 	}
 	ALL_PASSED();
 	return 0;

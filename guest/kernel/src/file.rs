@@ -166,6 +166,27 @@ impl FdTable {
         Ok(FdTable { fds })
     }
 
+    /// close_range: takes out the descriptors `first..=last` (to be dropped by the caller), or
+    /// with `cloexec` marks them close-on-exec instead (and takes none).
+    pub fn take_range(&mut self, first: usize, last: usize, cloexec: bool) -> Vec<Fd> {
+        let mut gone = Vec::new();
+        let end = last.saturating_add(1).min(self.fds.len());
+        for slot in self.fds.get_mut(first..end).into_iter().flatten() {
+            if cloexec {
+                if let Some(fd) = slot {
+                    fd.cloexec = true;
+                }
+            } else if slot.is_some() {
+                if gone.try_reserve(1).is_ok() {
+                    gone.extend(slot.take());
+                } else {
+                    drop(slot.take()); // as in take_cloexec
+                }
+            }
+        }
+        gone
+    }
+
     /// exec: takes out the close-on-exec descriptors (to be dropped by the caller).
     pub fn take_cloexec(&mut self) -> Vec<Fd> {
         let mut gone = Vec::new();

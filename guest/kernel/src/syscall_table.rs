@@ -38,6 +38,7 @@ pub static SYSCALL_TABLE: [Handler; TABLE_LEN] = syscall_table! {
     nr::READ => fd::sys_read,
     nr::WRITE => fd::sys_write,
     nr::CLOSE => fd::sys_close,
+    nr::CLOSE_RANGE => fd::sys_close_range,
     nr::OPEN => fs::sys_open,
     nr::OPENAT => fs::sys_openat,
     nr::CREAT => fs::sys_creat,

@@ -132,6 +132,8 @@ pub struct Elf<'a> {
     pub entry: u64,
     pub phoff: u64,
     pub phnum: usize,
+    /// The first PT_INTERP header's data (offset, size), noted while `parse` checks them all.
+    interp: Option<(u64, u64)>,
 }
 
 impl<'a> Elf<'a> {
@@ -171,14 +173,18 @@ impl<'a> Elf<'a> {
             .and_then(|n| n.checked_add(phoff))
             .filter(|&end| end <= bytes.len() as u64)
             .ok_or(ElfError::PhdrsOutsideFile)?;
-        let elf = Elf {
+        let mut elf = Elf {
             bytes,
             kind: u16_at(bytes, 16),
             entry: u64_at(bytes, 24),
             phoff,
             phnum: phnum as usize,
+            interp: None,
         };
         for (i, ph) in elf.program_headers().enumerate() {
+            if ph.kind == PT_INTERP && elf.interp.is_none() {
+                elf.interp = Some((ph.offset, ph.filesz));
+            }
             ph.offset
                 .checked_add(ph.filesz)
                 .filter(|&e| e <= bytes.len() as u64)
@@ -261,15 +267,17 @@ impl<'a> Elf<'a> {
     }
 
     pub fn has_interp(&self) -> bool {
-        self.program_headers().any(|p| p.kind == PT_INTERP)
+        self.interp.is_some()
     }
 
     /// The path of the program interpreter (the dynamic linker, `/lib64/ld-linux-x86-64.so.2`)
     /// that PT_INTERP names, without its NUL; None without PT_INTERP, or when its bytes are not
     /// a path (`check_program` refuses such a program).
     pub fn interpreter(&self) -> Option<&'a [u8]> {
-        let ph = self.program_headers().find(|p| p.kind == PT_INTERP)?;
-        let (nul, path) = self.data(&ph).split_last()?;
+        let (offset, size) = self.interp?;
+        // In bounds: `parse` checked every header's data against the file.
+        let data = &self.bytes[offset as usize..(offset + size) as usize];
+        let (nul, path) = data.split_last()?;
         let good = *nul == 0 && !path.is_empty() && path.len() < PATH_MAX && !path.contains(&0);
         good.then_some(path)
     }

@@ -121,6 +121,7 @@ impl Dir {
     }
 
     /// Where the entry named `name` (its hash `h`) is.
+    #[inline]
     fn position(&self, name: &[u8], h: u32) -> Option<usize> {
         let entries = &self.entries;
         match &self.index {
@@ -423,10 +424,14 @@ impl<S: PageStore> Fs<S> {
             // is found from there, `..` included.
             b".." if !node.linked() => Err(Errno::ENOENT),
             b".." => Ok(node.parent),
-            _ => d
-                .position(name, hash(name))
-                .map(|i| d.entries[i].ino)
-                .ok_or(Errno::ENOENT),
+            _ => {
+                let h = hash(name);
+                let found = match d.index {
+                    None => d.entries.iter().find(|e| e.hash == h && e.name == name),
+                    Some(_) => d.position(name, h).and_then(|i| d.entries.get(i)),
+                };
+                found.map(|e| e.ino).ok_or(Errno::ENOENT)
+            }
         }
     }
 

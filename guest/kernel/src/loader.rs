@@ -166,18 +166,38 @@ pub enum Source<'a> {
     Copy(&'a [u8]),
 }
 
-/// Loads the ELF image `source` into a new address space with `argv` and `envp`, with
-/// `interpreter` (the file its PT_INTERP names, which the caller found) when it has one.
-/// `execfn` is the path it was run by (AT_EXECFN).
+/// A program that passed `abi::elf::check_program`, ready for `load`: checked once, and asked
+/// for its interpreter before loading (the caller finds that file).
+pub struct Program<'a> {
+    elf: Elf<'a>,
+    file_phys: Option<u64>,
+}
+
+impl<'a> Program<'a> {
+    #[inline]
+    pub fn check(source: Source<'a>) -> Result<Program<'a>, LoadError> {
+        let (file, file_phys) = source.split();
+        let elf = elf::check_program(file, USER_END).map_err(LoadError::Program)?;
+        Ok(Program { elf, file_phys })
+    }
+
+    /// The path its PT_INTERP names (None for a static program).
+    pub fn interpreter(&self) -> Option<&'a [u8]> {
+        self.elf.interpreter()
+    }
+}
+
+/// Loads `program` into a new address space with `argv` and `envp`, with `interpreter` (the
+/// file its PT_INTERP names, which the caller found) when it has one. `execfn` is the path it
+/// was run by (AT_EXECFN).
 pub fn load(
-    source: Source,
+    program: Program,
     interpreter: Option<Source>,
     argv: &Strings,
     envp: &Strings,
     execfn: &[u8],
 ) -> Result<Image, LoadError> {
-    let (file, file_phys) = source.split();
-    let elf = elf::check_program(file, USER_END).map_err(LoadError::Program)?;
+    let Program { elf, file_phys } = program;
     if argv.total() + envp.total() + execfn.len() + 1 > ARG_MAX {
         return Err(LoadError::TooManyArgs);
     }

@@ -182,14 +182,15 @@ pub fn load_program(
             continue;
         }
         let execfn = &execfn[..execfn_len];
-        let program = file_bytes(ino)?;
-        let image = match interpreter_of(program.source()) {
-            None => loader::load(program.source(), None, &argv, envp, execfn)?,
+        let bytes = file_bytes(ino)?;
+        let program = loader::Program::check(bytes.source())?;
+        let image = match program.interpreter() {
+            None => loader::load(program, None, &argv, envp, execfn)?,
             Some(ld_path) => {
                 let ld = find_interpreter(ld_path)
                     .and_then(file_bytes)
                     .map_err(ExecError::Interpreter)?;
-                loader::load(program.source(), Some(ld.source()), &argv, envp, execfn)?
+                loader::load(program, Some(ld.source()), &argv, envp, execfn)?
             }
         };
         fs::hold(ino);
@@ -228,22 +229,13 @@ impl FileBytes {
     }
 }
 
+#[inline]
 fn file_bytes(ino: Ino) -> Result<FileBytes, Errno> {
     let static_data = fs::fs().static_data(ino);
     Ok(match static_data {
         Some(data) => FileBytes::Archive(data),
         None => FileBytes::Heap(gather(ino)?),
     })
-}
-
-/// The path a dynamically linked program's PT_INTERP names (None for a static program, and
-/// for bytes that are not an ELF: the loader says what is wrong with those).
-fn interpreter_of<'a>(program: Source<'a>) -> Option<&'a [u8]> {
-    let bytes = match program {
-        Source::Archive(b) => b,
-        Source::Copy(b) => b,
-    };
-    abi::elf::Elf::parse(bytes).ok()?.interpreter()
 }
 
 /// The program interpreter's file, as Linux's binfmt_elf opens it: ENOENT when it is missing

@@ -136,7 +136,8 @@ fn busybox_reads_the_machine_from_proc() {
             "{} sh -c 'free; uptime; cat /proc/version /proc/loadavg /proc/cpuinfo; \
              echo x > /proc/uptime || echo refused; \
              sleep 1 & ps; grep -e PPid -e VmRSS /proc/self/status; kill $!; wait; \
-             ls /proc/$! || echo gone; top -b -n 1; df; mount; hostname -f'",
+             ls /proc/$! || echo gone; top -b -n 1; df; mount; ls -l /proc/self/fd/; \
+             hostname -f'",
             busybox().display()
         ),
     ]);
@@ -186,6 +187,10 @@ fn busybox_reads_the_machine_from_proc() {
     assert!(out.contains("top -b -n 1\n"), "{out}");
     assert!(out.contains("\ntmpfs ") && out.contains("% /\n"), "{out}");
     assert!(out.contains("tmpfs on / type tmpfs (rw)\n"), "{out}");
+    // ls -l /proc/self/fd: lstat and readlink of each entry look into /proc again, and the
+    // links that did not change are kept (a first version made them anew each time, and the
+    // listing never ended).
+    assert!(out.contains(" 1 -> /dev/console\n"), "{out}");
     assert!(out.ends_with("lde\n"), "{out}");
 }
 

@@ -28,6 +28,7 @@ const PROGRAMS: &[&str] = &[
     "fs_tools",
     "fs_pollcon",
     "fs_maps",
+    "fs_procfd",
 ];
 
 fn out_dir() -> PathBuf {
@@ -157,6 +158,13 @@ fn proc_self_maps_as_on_linux() {
     let run = same_on_host_and_guest("fs_maps", &[]);
     run.assert_line("fs_maps: split: the middle page = 1");
     run.assert_line("fs_maps: named by the file's path, at its offset = 1");
+}
+
+#[test]
+fn proc_self_fd_as_on_linux() {
+    let run = same_on_host_and_guest("fs_procfd", &[]);
+    run.assert_line("fs_procfd: a pipe's read end is pipe:[its st_ino] = 1");
+    run.assert_line("fs_procfd: its link is gone: ENOENT");
 }
 
 #[test]

@@ -158,6 +158,14 @@ impl FdTable {
             .and_then(|i| self.fds.get_mut(i)?.take())
     }
 
+    /// The open descriptors and their files, in order (/proc/PID/fd).
+    pub fn iter(&self) -> impl Iterator<Item = (usize, &Fd)> {
+        self.fds
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| f.as_ref().map(|f| (i, f)))
+    }
+
     /// A copy for fork: the same open files, one more descriptor each.
     pub fn try_clone(&self) -> Result<FdTable, Errno> {
         let mut fds = Vec::new();

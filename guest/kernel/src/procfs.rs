@@ -1,7 +1,8 @@
 //! /proc: the files programs read for the machine's state (`meminfo` for free and top,
 //! `stat` for top, `uptime`, `loadavg`, `cpuinfo`, `version`, `mounts` for df and mount) and a directory per process, /proc/PID, with
-//! `stat`, `status`, `cmdline` and `comm` (what ps reads), and `maps` (its address space, a
-//! line a region, as `cat /proc/self/maps` shows it on Linux). Each file is a `Kind::Generated`
+//! `stat`, `status`, `cmdline` and `comm` (what ps reads), `maps` (its address space, a
+//! line a region, as `cat /proc/self/maps` shows it on Linux) and `fd/` (a link per open
+//! descriptor, named by its number, to what it is open on: `ls -l /proc/self/fd`). Each file is a `Kind::Generated`
 //! node of the tree; opening one writes its text into a snapshot that the reads then take, as
 //! a read of Linux's seq files sees one moment.
 //!
@@ -121,6 +122,26 @@ pub fn refresh() {
             live.push(p.pid());
         }
     }
+    // What each process's descriptors are open on, gathered before the tree's lock (the
+    // descriptor tables' locks are never taken inside it).
+    let mut open: Vec<(u32, Vec<(usize, Target)>)> = Vec::new();
+    if open.try_reserve(live.len()).is_err() {
+        return;
+    }
+    for &pid in &live {
+        let files = TASKS.lock().find_process(pid).and_then(|p| p.files());
+        let mut fds = Vec::new();
+        if let Some(files) = files {
+            let table = files.0.lock();
+            for (i, fd) in table.iter() {
+                if fds.try_reserve(1).is_err() {
+                    break;
+                }
+                fds.push((i, Target::of(&fd.file.kind)));
+            }
+        }
+        open.push((pid, fds));
+    }
     let mut t = fs();
     // The directories of pids no longer there, by name.
     let mut gone: Vec<u32> = Vec::new();
@@ -146,6 +167,14 @@ pub fn refresh() {
                 trailing_slash: false,
             });
         }
+        if let Ok(fd_dir) = t.lookup_in(dir, b"fd") {
+            remove_closed(&mut t, fd_dir, &[]);
+            let _ = t.rmdir(&Last {
+                dir,
+                name: b"fd",
+                trailing_slash: false,
+            });
+        }
         let _ = t.rmdir(&Last {
             dir: root,
             name: decimal(pid, &mut name),
@@ -168,6 +197,116 @@ pub fn refresh() {
             }
         }
     }
+    // The descriptors change all the time: their links are brought up to date at each look,
+    // an unchanged one left as it is (a listing in progress, `ls -l` looking at each entry
+    // and so refreshing the tree between its reads, must not see it made anew).
+    for (pid, fds) in open {
+        let Ok(dir) = t.lookup_in(root, decimal(pid, &mut name)) else {
+            continue;
+        };
+        let fd_dir = match t.lookup_in(dir, b"fd") {
+            Ok(d) => d,
+            Err(_) => match t.create(dir, b"fd", Kind::Dir(Dir::default()), 0o500) {
+                Ok(d) => d,
+                Err(_) => return,
+            },
+        };
+        remove_closed(&mut t, fd_dir, &fds);
+        let mut path = [0u8; 256];
+        for (i, target) in fds {
+            let mut num = [0u8; 10];
+            let mut pipe = Text(Vec::new());
+            let text: &[u8] = match target {
+                Target::Text(s) => s.as_bytes(),
+                Target::Pipe(id) => {
+                    if write!(pipe, "pipe:[{id}]").is_err() {
+                        return;
+                    }
+                    &pipe.0
+                }
+                Target::Inode(ino) => match t.path_of(ino, &mut path) {
+                    Ok(n) => &path[..n],
+                    Err(_) => b"(deleted)",
+                },
+            };
+            let fd_name = decimal(i as u32, &mut num);
+            match t.lookup_in(fd_dir, fd_name) {
+                Ok(link) if t.link_target(link) == Some(text) => continue,
+                Ok(_) => {
+                    let _ = t.unlink(&Last {
+                        dir: fd_dir,
+                        name: fd_name,
+                        trailing_slash: false,
+                    });
+                }
+                Err(_) => {}
+            }
+            if t.symlink(fd_dir, fd_name, text).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// What a descriptor is open on, as /proc/PID/fd's links say it.
+enum Target {
+    Text(&'static str),
+    /// `pipe:[N]`, N the number fstat gives the pipe as its inode.
+    Pipe(u64),
+    Inode(Ino),
+}
+
+impl Target {
+    fn of(kind: &crate::file::FileKind) -> Target {
+        use crate::file::FileKind;
+        match kind {
+            FileKind::Console => Target::Text("/dev/console"),
+            FileKind::PipeRead(p) | FileKind::PipeWrite(p) => {
+                Target::Pipe(crate::sys::stat::pipe_ino(p))
+            }
+            FileKind::Null => Target::Text("/dev/null"),
+            FileKind::Zero => Target::Text("/dev/zero"),
+            FileKind::Random(kcore::fs::Device::Random) => Target::Text("/dev/random"),
+            FileKind::Random(_) => Target::Text("/dev/urandom"),
+            FileKind::Inode(i) => Target::Inode(i.ino),
+            FileKind::Snapshot(_) => Target::Text("/proc"),
+        }
+    }
+}
+
+/// Unlinks the links of directory `dir` (a /proc/PID/fd) whose descriptor is no longer in
+/// `fds`.
+fn remove_closed(t: &mut Fs<Frames>, dir: Ino, fds: &[(usize, Target)]) {
+    let mut names: Vec<Vec<u8>> = Vec::new();
+    let mut pos = 0;
+    while let Ok(Some((next, _, name, _))) = t.readdir(dir, pos) {
+        pos = next;
+        let open = fd_number(name).is_some_and(|n| fds.iter().any(|(i, _)| *i == n));
+        if name == b"." || name == b".." || open {
+            continue;
+        }
+        let mut owned = Vec::new();
+        if owned.try_reserve_exact(name.len()).is_err() || names.try_reserve(1).is_err() {
+            break;
+        }
+        owned.extend_from_slice(name);
+        names.push(owned);
+    }
+    for name in names {
+        let _ = t.unlink(&Last {
+            dir,
+            name: &name,
+            trailing_slash: false,
+        });
+    }
+}
+
+/// A descriptor's number from its link's name ("0" included, unlike a pid).
+fn fd_number(name: &[u8]) -> Option<usize> {
+    if name.is_empty() || name.len() > 9 || !name.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(name.iter().fold(0, |n, &d| n * 10 + (d - b'0') as usize))
 }
 
 /// A directory name that is a pid: decimal digits, no leading zero.

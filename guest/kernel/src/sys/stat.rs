@@ -85,7 +85,7 @@ fn stat_file(file: &OpenFile) -> Result<Stat, Errno> {
         },
         FileKind::PipeRead(p) | FileKind::PipeWrite(p) => Stat {
             dev: PIPE_DEV,
-            ino: (&**p as *const crate::file::Pipe as u64) >> 4 & 0xff_ffff,
+            ino: pipe_ino(p),
             mode: S_IFIFO | 0o600,
             nlink: 1,
             rdev: (0, 0),
@@ -206,4 +206,10 @@ pub fn sys_statx(f: &mut TrapFrame) -> SysResult {
     let s = stat_at(f.rdi, f.rsi, f.rdx)?;
     copy_to_user(pml4(), f.r8, &encode_statx(&s))?;
     Ok(0)
+}
+
+/// The number a pipe shows as its inode (fstat's st_ino, /proc/PID/fd's `pipe:[N]`): from
+/// where it lives, so both ends of one pipe agree.
+pub fn pipe_ino(p: &crate::karc::Karc<crate::file::Pipe>) -> u64 {
+    (&**p as *const crate::file::Pipe as u64) >> 4 & 0xff_ffff
 }

@@ -151,11 +151,54 @@ fn bad_user_programs() {
         ),
         (text.display().to_string(), "not an ELF"),
         (format!("{} a b", dir.display()), "is a directory"),
+        // Read forever (a device) or wait forever (a FIFO): refused before any read.
+        ("/dev/zero".to_string(), "not a regular file"),
     ];
     for (spec, needle) in cases {
         let out = run_vmm([kernel.as_os_str(), "--user".as_ref(), spec.as_ref()]);
         assert_one_line_error(&out, BAD_IMAGE, "vmm: error: ", needle);
     }
+}
+
+#[test]
+fn devices_and_fifos_are_never_read_as_files() {
+    // --file, --initrd, and a dynamically linked program whose interpreter is /dev/zero: each
+    // one line, before the VMM reads a byte of them.
+    let dir = scratch_dir("bad_special");
+    let fifo = dir.join("fifo");
+    let _ = std::fs::remove_file(&fifo);
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for args in [
+        vec!["--file".to_string(), "/dev/zero:/z".to_string()],
+        vec!["--file".to_string(), format!("{}:/f", fifo.display())],
+        vec!["--initrd".to_string(), fifo.display().to_string()],
+    ] {
+        let out = run_vmm(&args);
+        assert_one_line_error(&out, BAD_IMAGE, "vmm: error: ", "not a regular file");
+    }
+    let prog = dir.join("zero-ld");
+    let built = std::process::Command::new("gcc")
+        .args(["-O2", "-Wl,--dynamic-linker=/dev/zero", "-o"])
+        .arg(&prog)
+        .arg(common::lde::repo_root().join("tests/c/hello.c"))
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let out = run_vmm(["--user".as_ref(), prog.as_os_str()]);
+    assert_one_line_error(
+        &out,
+        BAD_IMAGE,
+        "vmm: error: ",
+        "its program interpreter /dev/zero is not a regular file",
+    );
 }
 
 #[test]

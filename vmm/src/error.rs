@@ -18,6 +18,8 @@ pub enum ImageError {
     Missing(PathBuf),
     #[error("{}: is a directory, not a file", .0.display())]
     Directory(PathBuf),
+    #[error("{}: not a regular file (a device, a FIFO or a socket)", .0.display())]
+    NotRegular(PathBuf),
     #[error("{}: cannot read: {}", .0.display(), .1)]
     Unreadable(PathBuf, std::io::Error),
     /// Not an ELF64 x86-64 image, or a malformed one (the checks are `abi::elf`'s).

@@ -43,6 +43,8 @@ pub fn read_user_file(path: &Path) -> Result<Vec<u8>, ImageError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ImageError::Missing(p)),
         Err(e) => return Err(ImageError::Unreadable(p, e)),
         Ok(m) if m.is_dir() => return Err(ImageError::Directory(p)),
+        // A device or a FIFO would be read forever or wait forever (/dev/zero, a named pipe).
+        Ok(m) if !m.is_file() => return Err(ImageError::NotRegular(p)),
         Ok(_) => {}
     }
     std::fs::read(path).map_err(|e| ImageError::Unreadable(p, e))

@@ -238,6 +238,9 @@ impl Libraries {
 /// library) and looking on, as ld.so does.
 fn is_x86_64_elf(path: &Path) -> bool {
     use std::io::Read;
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return false; // never open a FIFO or a device to look at it
+    }
     let mut head = [0u8; 20];
     let read = std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut head));
     read.is_ok()
@@ -291,6 +294,7 @@ fn reason(e: &ImageError) -> String {
     match e {
         ImageError::Missing(_) => "is not on this machine".to_string(),
         ImageError::Directory(_) => "is a directory".to_string(),
+        ImageError::NotRegular(_) => "is not a regular file".to_string(),
         ImageError::Unreadable(_, io) => format!("cannot be read: {io}"),
         other => other.to_string(),
     }

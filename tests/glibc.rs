@@ -207,12 +207,16 @@ fn a_dynamic_program_under_qemu_tcg() {
 #[test]
 fn debians_own_programs_run_as_they_are() {
     // The host's coreutils, bash, sed and findutils, dynamically linked against glibc as Debian
-    // ships them: each packed with what it needs, run by a bash script in the guest.
+    // ships them: each packed with what it needs, run by a bash script in the guest; bash's
+    // <(cmd) opens /dev/fd/63, a pipe, through /proc/self/fd, as do /dev/stdin and /dev/stdout.
     let script = "ls -l /etc/passwd\n\
                   echo b a c | tr ' ' '\\n' | sort | sed 's/^/sorted: /'\n\
                   find /etc -name hosts\n\
                   for i in 1 2; do echo \"bash loop $i\"; done\n\
-                  echo \"sub: $(echo shell)\"\n";
+                  echo \"sub: $(echo shell)\"\n\
+                  cat <(echo from a process substitution)\n\
+                  echo piped | cat /dev/stdin | sed 's/^/stdin: /'\n\
+                  echo through /dev/stdout | (cat > /dev/stdout) | sed 's/^/pipe: /'\n";
     let dir = common::scratch_dir("glibc_debian");
     let path = common::write_file(&dir, "script.sh", script.as_bytes());
     let mut args = vec![
@@ -246,6 +250,9 @@ fn debians_own_programs_run_as_they_are() {
         "/etc/hosts",
         "bash loop 2",
         "sub: shell",
+        "from a process substitution",
+        "stdin: piped",
+        "pipe: through /dev/stdout",
     ] {
         run.assert_line(line);
     }

@@ -1,6 +1,8 @@
 /* /proc/self/fd: a link per open descriptor, named by its number, to what it is open on. A
  * file's path, both ends of a pipe as the same "pipe:[N]" (N the st_ino fstat gives), a
- * device's path, and no link once the descriptor is closed. Only what does not depend on the
+ * device's path, and no link once the descriptor is closed; opening a pipe end's link gives
+ * that pipe, stat through it says FIFO, and /dev/stdout is descriptor 1. Only what does not
+ * depend on the
  * machine is printed, so the host and the guest print the same lines. Run as `fs_procfd DIR`
  * in an empty, writable directory. */
 #define _GNU_SOURCE
@@ -49,9 +51,28 @@ int main(int argc, char **argv) {
     value("a pipe's read end is pipe:[its st_ino]", strcmp(link_of(p[0]), pipe_name) == 0, 1);
     value("its write end the same pipe", strcmp(link_of(p[1]), pipe_name) == 0, 1);
 
+    struct stat lst;
+    char pipe_path[64];
+    snprintf(pipe_path, sizeof pipe_path, "/proc/self/fd/%d", p[1]);
+    OK("stat through a pipe end's link", stat(pipe_path, &st));
+    value("says FIFO", S_ISFIFO(st.st_mode), 1);
+    int w = open(pipe_path, O_WRONLY);
+    OK("open a pipe end's link", w);
+    value("write through it", write(w, "via link", 8), 8);
+    char got[16] = { 0 };
+    value("the pipe's reader gets it", read(p[0], got, sizeof got) == 8 && memcmp(got, "via link", 8) == 0, 1);
+    close(w);
+    value("/dev/stdout is a link", lstat("/dev/stdout", &lst) == 0 && S_ISLNK(lst.st_mode), 1);
+    int out = open("/dev/stdout", O_WRONLY);
+    OK("open /dev/stdout", out);
+    struct stat one;
+    fstat(1, &one);
+    fstat(out, &st);
+    value("the same file as descriptor 1", st.st_ino == one.st_ino && st.st_dev == one.st_dev, 1);
+    close(out);
+
     int null = open("/dev/null", O_WRONLY);
     value("/dev/null", strcmp(link_of(null), "/dev/null") == 0, 1);
-    struct stat lst;
     char path[64];
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     OK("lstat the link", lstat(path, &lst));

@@ -75,6 +75,12 @@ pub enum Kind {
     Device(Device),
     /// /proc/self/exe: a link whose target is the calling process's program.
     SelfExe,
+    /// /proc/PID/fd/N: a link to what process `pid`'s descriptor `fd` is open on, which only
+    /// the kernel can tell (it answers readlink, and opening it reaches that open file).
+    FdLink {
+        pid: u32,
+        fd: u32,
+    },
     /// A file of /proc whose bytes the kernel writes when it is opened (`/proc/meminfo`...):
     /// which one, by the kernel's own number. Read-only; its size reads as 0, as procfs's.
     Generated(u32),
@@ -206,7 +212,7 @@ impl Inode {
             Kind::Dir(_) => S_IFDIR,
             Kind::File(_) | Kind::Generated(_) => S_IFREG,
             Kind::Device(_) => S_IFCHR,
-            Kind::SelfExe | Kind::Symlink(_) => S_IFLNK,
+            Kind::SelfExe | Kind::FdLink { .. } | Kind::Symlink(_) => S_IFLNK,
         };
         t | self.perm
     }
@@ -249,7 +255,7 @@ impl Inode {
             Kind::Dir(_) => DT_DIR,
             Kind::File(_) | Kind::Generated(_) => DT_REG,
             Kind::Device(_) => DT_CHR,
-            Kind::SelfExe | Kind::Symlink(_) => DT_LNK,
+            Kind::SelfExe | Kind::FdLink { .. } | Kind::Symlink(_) => DT_LNK,
         }
     }
 }

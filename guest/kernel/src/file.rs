@@ -51,6 +51,14 @@ pub struct Pipe {
     pub state: IrqLock<PipeState>,
 }
 
+impl Pipe {
+    /// The number it shows as its inode (fstat's st_ino, /proc/PID/fd's `pipe:[N]`): from
+    /// where it lives, so both ends agree.
+    pub fn ino(&self) -> u64 {
+        (self as *const Pipe as u64) >> 4 & 0xff_ffff
+    }
+}
+
 pub struct PipeState {
     pub ring: Ring,
     pub readers: u32,

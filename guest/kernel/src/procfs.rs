@@ -14,7 +14,7 @@ use alloc::vec::Vec;
 use core::fmt::Write;
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
-use crate::fs::{fs, Frames};
+use crate::fs::{fd_links, fs, Frames};
 use crate::memory::frame::FRAMES;
 use crate::percpu;
 use crate::process::{State, TASKS};
@@ -68,6 +68,7 @@ pub fn set_root(ino: Ino) {
 pub fn looks_into(path: &[u8], cwd: impl FnOnce() -> Ino) -> bool {
     match path {
         [b'/', b'p', b'r', b'o', b'c'] | [b'/', b'p', b'r', b'o', b'c', b'/', ..] => true,
+        [b'/', b'd', b'e', b'v', b'/', rest @ ..] => dev_fd_index(rest).is_some(),
         [b'/', ..] | [] => false,
         _ => {
             let root = ROOT_INO.load(Relaxed);
@@ -80,8 +81,25 @@ pub fn looks_into(path: &[u8], cwd: impl FnOnce() -> Ino) -> bool {
 /// leads there; /proc/self/exe, which is a node of its own, and anything else are left.
 pub fn self_to_pid(path: &mut Vec<u8>, tgid: u32) -> Result<(), Errno> {
     const SELF: &[u8] = b"/proc/self/";
-    let Some(rest) = path.strip_prefix(SELF) else {
-        return Ok(());
+    // /dev/fd, /dev/stdin, /dev/stdout, /dev/stderr: links to /proc/self/fd..., which the
+    // tree cannot follow (only the caller knows which process "self" is), taken here.
+    let dev: Vec<u8>;
+    let rest = match path.strip_prefix(b"/dev/").and_then(dev_fd_index) {
+        Some(i) => {
+            const NAMES: [&[u8]; 4] = [b"fd", b"fd/0", b"fd/1", b"fd/2"];
+            let tail = &path[5 + DEV_FD[i].len()..];
+            let mut d = Vec::new();
+            d.try_reserve_exact(NAMES[i].len() + tail.len())
+                .map_err(|_| Errno::ENOMEM)?;
+            d.extend_from_slice(NAMES[i]);
+            d.extend_from_slice(tail);
+            dev = d;
+            &dev[..]
+        }
+        None => match path.strip_prefix(SELF) {
+            Some(rest) => rest,
+            None => return Ok(()),
+        },
     };
     if rest.is_empty() || rest == b"exe" || rest.starts_with(b"exe/") {
         return Ok(());
@@ -97,6 +115,18 @@ pub fn self_to_pid(path: &mut Vec<u8>, tgid: u32) -> Result<(), Errno> {
     out.extend_from_slice(rest);
     *path = out;
     Ok(())
+}
+
+/// /dev's links into the caller's descriptors, by the name after `/dev/`.
+const DEV_FD: [&[u8]; 4] = [b"fd", b"stdin", b"stdout", b"stderr"];
+
+/// Which of `DEV_FD` a path after `/dev/` is, or begins (`fd/3`).
+#[inline(always)]
+fn dev_fd_index(rest: &[u8]) -> Option<usize> {
+    DEV_FD.iter().position(|name| {
+        rest.strip_prefix(*name)
+            .is_some_and(|tail| tail.is_empty() || (tail[0] == b'/' && *name == b"fd"))
+    })
 }
 
 /// /proc's inode, for getdents (which refreshes it before a listing starts).
@@ -122,9 +152,8 @@ pub fn refresh() {
             live.push(p.pid());
         }
     }
-    // What each process's descriptors are open on, gathered before the tree's lock (the
-    // descriptor tables' locks are never taken inside it).
-    let mut open: Vec<(u32, Vec<(usize, Target)>)> = Vec::new();
+    // Each process's open descriptors, gathered before the tree's lock is taken.
+    let mut open: Vec<(u32, Vec<usize>)> = Vec::new();
     if open.try_reserve(live.len()).is_err() {
         return;
     }
@@ -133,11 +162,11 @@ pub fn refresh() {
         let mut fds = Vec::new();
         if let Some(files) = files {
             let table = files.0.lock();
-            for (i, fd) in table.iter() {
+            for (i, _) in table.iter() {
                 if fds.try_reserve(1).is_err() {
                     break;
                 }
-                fds.push((i, Target::of(&fd.file.kind)));
+                fds.push(i);
             }
         }
         open.push((pid, fds));
@@ -212,76 +241,51 @@ pub fn refresh() {
             },
         };
         remove_closed(&mut t, fd_dir, &fds);
-        let mut path = [0u8; 256];
-        for (i, target) in fds {
+        for i in fds {
             let mut num = [0u8; 10];
-            let mut pipe = Text(Vec::new());
-            let text: &[u8] = match target {
-                Target::Text(s) => s.as_bytes(),
-                Target::Pipe(id) => {
-                    if write!(pipe, "pipe:[{id}]").is_err() {
-                        return;
-                    }
-                    &pipe.0
-                }
-                Target::Inode(ino) => match t.path_of(ino, &mut path) {
-                    Ok(n) => &path[..n],
-                    Err(_) => b"(deleted)",
-                },
-            };
             let fd_name = decimal(i as u32, &mut num);
-            match t.lookup_in(fd_dir, fd_name) {
-                Ok(link) if t.link_target(link) == Some(text) => continue,
-                Ok(_) => {
-                    let _ = t.unlink(&Last {
-                        dir: fd_dir,
-                        name: fd_name,
-                        trailing_slash: false,
-                    });
-                }
-                Err(_) => {}
+            if t.lookup_in(fd_dir, fd_name).is_ok() {
+                continue; // kept: a listing in progress must not see it made anew
             }
-            if t.symlink(fd_dir, fd_name, text).is_err() {
+            let link = Kind::FdLink { pid, fd: i as u32 };
+            if t.create(fd_dir, fd_name, link, 0o700).is_err() {
                 return;
             }
         }
     }
 }
 
-/// What a descriptor is open on, as /proc/PID/fd's links say it.
-enum Target {
-    Text(&'static str),
-    /// `pipe:[N]`, N the number fstat gives the pipe as its inode.
-    Pipe(u64),
-    Inode(Ino),
-}
-
-impl Target {
-    fn of(kind: &crate::file::FileKind) -> Target {
-        use crate::file::FileKind;
-        match kind {
-            FileKind::Console => Target::Text("/dev/console"),
-            FileKind::PipeRead(p) | FileKind::PipeWrite(p) => {
-                Target::Pipe(crate::sys::stat::pipe_ino(p))
-            }
-            FileKind::Null => Target::Text("/dev/null"),
-            FileKind::Zero => Target::Text("/dev/zero"),
-            FileKind::Random(kcore::fs::Device::Random) => Target::Text("/dev/random"),
-            FileKind::Random(_) => Target::Text("/dev/urandom"),
-            FileKind::Inode(i) => Target::Inode(i.ino),
-            FileKind::Snapshot(_) => Target::Text("/proc"),
+/// readlink of /proc/PID/fd/N into `buf`: the text Linux gives (a file's path, with
+/// " (deleted)" once unlinked; `pipe:[N]`; a device's path). Its length.
+pub fn fd_link_text(tree: &Fs<Frames>, pid: u32, fd: u32, buf: &mut [u8]) -> Result<usize, Errno> {
+    let put = |buf: &mut [u8], s: &[u8]| {
+        let n = s.len().min(buf.len());
+        buf[..n].copy_from_slice(&s[..n]);
+        n
+    };
+    Ok(match fd_links::fd_target(pid, fd)? {
+        fd_links::Target::Text(s) => put(buf, s.as_bytes()),
+        fd_links::Target::Pipe(id) => {
+            let mut w = Text(Vec::new());
+            write!(w, "pipe:[{id}]").map_err(|_| Errno::ENOMEM)?;
+            put(buf, &w.0)
         }
-    }
+        fd_links::Target::Inode(ino) => match tree.path_of(ino, buf) {
+            Ok(n) => n,
+            Err(Errno::ERANGE) => return Err(Errno::ENAMETOOLONG),
+            Err(_) => put(buf, b"(deleted)"),
+        },
+    })
 }
 
 /// Unlinks the links of directory `dir` (a /proc/PID/fd) whose descriptor is no longer in
 /// `fds`.
-fn remove_closed(t: &mut Fs<Frames>, dir: Ino, fds: &[(usize, Target)]) {
+fn remove_closed(t: &mut Fs<Frames>, dir: Ino, fds: &[usize]) {
     let mut names: Vec<Vec<u8>> = Vec::new();
     let mut pos = 0;
     while let Ok(Some((next, _, name, _))) = t.readdir(dir, pos) {
         pos = next;
-        let open = fd_number(name).is_some_and(|n| fds.iter().any(|(i, _)| *i == n));
+        let open = fd_number(name).is_some_and(|n| fds.contains(&n));
         if name == b"." || name == b".." || open {
             continue;
         }

@@ -8,6 +8,7 @@
 
 pub mod boot;
 pub mod io;
+pub mod fd_links;
 
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering::Relaxed;
@@ -130,15 +131,24 @@ pub fn resolve(fs: &Fs<Frames>, start: Ino, path: &[u8], follow: bool) -> Result
     fs.resolve(start, path)
 }
 
-/// /proc/self/exe's target (the caller's program), or `ino` itself. (Symbolic links are the
-/// tree's to follow: kcore::fs::Fs::follow; this one's target depends on who asks.)
+/// /proc/self/exe's target (the caller's program), a /proc/PID/fd link's (the file or device
+/// that descriptor is open on), or `ino` itself. (Symbolic links are the tree's to follow:
+/// kcore::fs::Fs::follow; these targets depend on who asks and when.) A descriptor open on
+/// something with no place in the tree (a pipe) is ENXIO here: open shares that open file.
 pub fn follow_link(fs: &Fs<Frames>, ino: Ino) -> Result<Ino, Errno> {
-    if matches!(fs.get(ino)?.kind, Kind::SelfExe) {
-        let exe = current().exe.load(Relaxed);
-        fs.get(exe)?;
-        return Ok(exe);
+    match fs.get(ino)?.kind {
+        Kind::SelfExe => {
+            let exe = current().exe.load(Relaxed);
+            fs.get(exe)?;
+            Ok(exe)
+        }
+        Kind::FdLink { pid, fd } => match fd_links::fd_target(pid, fd)? {
+            fd_links::Target::Inode(file) => fs.get(file).map(|_| file),
+            fd_links::Target::Text(path) => fs.resolve(ROOT, path.as_bytes()),
+            fd_links::Target::Pipe(_) => Err(Errno::ENXIO),
+        },
+        _ => Ok(ino),
     }
-    Ok(ino)
 }
 
 /// One more reference to `ino` (a working directory, an open file).

@@ -61,7 +61,18 @@ fn open_at(dirfd: u64, path: u64, flags: u32, mode: u32) -> SysResult {
                 return Err(Errno::ELOOP)
             }
             Ok(ino) => match t.follow(last.dir, ino) {
-                Ok(to) => fs::follow_link(&t, to)?,
+                Ok(to) => match fs::follow_link(&t, to) {
+                    // A /proc/PID/fd link to a pipe: that open file itself (bash's <(cmd),
+                    // `> /dev/stdout` in a pipeline).
+                    Err(Errno::ENXIO) => {
+                        let Kind::FdLink { pid, fd } = t.get(to)?.kind else {
+                            return Err(Errno::ENXIO);
+                        };
+                        drop(t);
+                        return share_descriptor(pid, fd, flags);
+                    }
+                    r => r?,
+                },
                 // A link to nothing, with O_CREAT: the file it names is made (as Linux does).
                 Err(Errno::ENOENT) if flags & O_CREAT != 0 => {
                     let target = owned(t.link_target(ino).unwrap_or_default())?;
@@ -120,6 +131,16 @@ fn open_at(dirfd: u64, path: u64, flags: u32, mode: u32) -> SysResult {
     // The tree's lock is let go: a failure below drops the open file, which releases its inode.
     let kept = O_ACCMODE | O_APPEND | O_NONBLOCK | O_DIRECTORY;
     let file = OpenFile::new(kind, (flags & kept) | O_LARGEFILE)?;
+    let files = files()?;
+    let fd = files.0.lock().alloc(file, 0, flags & O_CLOEXEC != 0);
+    fd.map(|fd| fd as u64)
+}
+
+/// open of a /proc/PID/fd link whose descriptor has no place in the tree (a pipe end): a new
+/// descriptor for the same open file, as dup would give (Linux opens the pipe anew, with the
+/// access mode asked for: here the end is the one that descriptor is).
+fn share_descriptor(pid: u32, fd: u32, flags: u32) -> SysResult {
+    let file = crate::fs::fd_links::fd_file(pid, fd)?;
     let files = files()?;
     let fd = files.0.lock().alloc(file, 0, flags & O_CLOEXEC != 0);
     fd.map(|fd| fd as u64)
@@ -481,17 +502,21 @@ fn readlink_at(dirfd: u64, path: u64, buf: u64, size: u64) -> SysResult {
             copy_to_user(pml4(), buf, &target[..n])?;
             return Ok(n as u64);
         }
-        if !matches!(t.get(ino)?.kind, Kind::SelfExe) {
-            return Err(Errno::EINVAL);
-        }
-        let exe = current().exe.load(Relaxed);
-        let node = t.get(exe).map_err(|_| Errno::ENOENT)?;
-        if node.linked() {
-            t.path_of(exe, &mut target[..fs::PATH_MAX])?
+        if let Kind::FdLink { pid, fd } = t.get(ino)?.kind {
+            crate::procfs::fd_link_text(&t, pid, fd, &mut target[..fs::PATH_MAX])?
         } else {
-            const DELETED: &[u8] = b" (deleted)";
-            target[..DELETED.len()].copy_from_slice(DELETED);
-            DELETED.len()
+            if !matches!(t.get(ino)?.kind, Kind::SelfExe) {
+                return Err(Errno::EINVAL);
+            }
+            let exe = current().exe.load(Relaxed);
+            let node = t.get(exe).map_err(|_| Errno::ENOENT)?;
+            if node.linked() {
+                t.path_of(exe, &mut target[..fs::PATH_MAX])?
+            } else {
+                const DELETED: &[u8] = b" (deleted)";
+                target[..DELETED.len()].copy_from_slice(DELETED);
+                DELETED.len()
+            }
         }
     };
     let n = n.min(size as usize);

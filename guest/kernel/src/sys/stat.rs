@@ -85,7 +85,7 @@ fn stat_file(file: &OpenFile) -> Result<Stat, Errno> {
         },
         FileKind::PipeRead(p) | FileKind::PipeWrite(p) => Stat {
             dev: PIPE_DEV,
-            ino: pipe_ino(p),
+            ino: p.ino(),
             mode: S_IFIFO | 0o600,
             nlink: 1,
             rdev: (0, 0),
@@ -158,9 +158,21 @@ fn stat_at(dirfd: u64, path: u64, flags: u64) -> Result<Stat, Errno> {
         return stat_file(&*file(dirfd)?);
     }
     let start = start_dir(dirfd, &path)?;
+    let follow = flags & AT_SYMLINK_NOFOLLOW == 0;
     let ino = {
         let t = fs();
-        fs::resolve(&t, start, &path, flags & AT_SYMLINK_NOFOLLOW == 0)?
+        match fs::resolve(&t, start, &path, follow) {
+            // A /proc/PID/fd link to a pipe: that open file's own stat, as fstat gives it.
+            Err(Errno::ENXIO) if follow => {
+                let link = fs::resolve(&t, start, &path, false)?;
+                let kcore::fs::Kind::FdLink { pid, fd } = t.get(link)?.kind else {
+                    return Err(Errno::ENXIO);
+                };
+                drop(t);
+                return stat_file(&*crate::fs::fd_links::fd_file(pid, fd)?);
+            }
+            r => r?,
+        }
     };
     stat_ino(ino)
 }
@@ -206,10 +218,4 @@ pub fn sys_statx(f: &mut TrapFrame) -> SysResult {
     let s = stat_at(f.rdi, f.rsi, f.rdx)?;
     copy_to_user(pml4(), f.r8, &encode_statx(&s))?;
     Ok(0)
-}
-
-/// The number a pipe shows as its inode (fstat's st_ino, /proc/PID/fd's `pipe:[N]`): from
-/// where it lives, so both ends of one pipe agree.
-pub fn pipe_ino(p: &crate::karc::Karc<crate::file::Pipe>) -> u64 {
-    (&**p as *const crate::file::Pipe as u64) >> 4 & 0xff_ffff
 }

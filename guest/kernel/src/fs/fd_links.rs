@@ -1,0 +1,68 @@
+//! /proc/PID/fd/N's links (kcore's `Kind::FdLink`): what a process's descriptor is open on,
+//! which only the kernel can tell. procfs.rs makes the links and answers readlink; following
+//! one (fs::follow_link: open, stat, exec through it) is the tree's, so it is here, below both.
+
+use crate::file::{FileKind, OpenFile};
+use crate::karc::Karc;
+use crate::process::TASKS;
+use abi::Errno;
+use kcore::fs::Ino;
+
+/// What a descriptor is open on, as /proc/PID/fd's links say it.
+pub enum Target {
+    Text(&'static str),
+    /// `pipe:[N]`, N the number fstat gives the pipe as its inode.
+    Pipe(u64),
+    Inode(Ino),
+}
+
+impl Target {
+    pub fn of(kind: &FileKind) -> Target {
+        match kind {
+            FileKind::Console => Target::Text("/dev/console"),
+            FileKind::PipeRead(p) | FileKind::PipeWrite(p) => {
+                Target::Pipe(p.ino())
+            }
+            FileKind::Null => Target::Text("/dev/null"),
+            FileKind::Zero => Target::Text("/dev/zero"),
+            FileKind::Random(kcore::fs::Device::Random) => Target::Text("/dev/random"),
+            FileKind::Random(_) => Target::Text("/dev/urandom"),
+            FileKind::Inode(i) => Target::Inode(i.ino),
+            FileKind::Snapshot(_) => Target::Text("/proc"),
+        }
+    }
+}
+
+/// Process `pid`'s open file behind descriptor `fd` (ENOENT once it is closed). The caller
+/// must not hold the tree's lock when it drops it (the last reference to a file releases its
+/// inode).
+pub fn fd_file(pid: u32, fd: u32) -> Result<Karc<OpenFile>, Errno> {
+    let files = TASKS
+        .lock()
+        .find_process(pid)
+        .and_then(|p| p.files())
+        .ok_or(Errno::ENOENT)?;
+    let file = files
+        .0
+        .lock()
+        .get(fd as i32)
+        .ok_or(Errno::ENOENT)?
+        .file
+        .clone();
+    Ok(file)
+}
+
+/// What process `pid`'s descriptor `fd` is open on (ENOENT once it is closed or the process
+/// is gone, as Linux's readlink says). Called with the tree's lock held (following a link):
+/// the table's reference taken here is never its last (the process holds its own until it
+/// has exited, and then `files` is None), so dropping it releases nothing into the tree.
+pub fn fd_target(pid: u32, fd: u32) -> Result<Target, Errno> {
+    let files = TASKS
+        .lock()
+        .find_process(pid)
+        .and_then(|p| p.files())
+        .ok_or(Errno::ENOENT)?;
+    let table = files.0.lock();
+    let file = table.get(fd as i32).ok_or(Errno::ENOENT)?;
+    Ok(Target::of(&file.file.kind))
+}

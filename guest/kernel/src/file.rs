@@ -121,9 +121,24 @@ pub struct Fd {
 #[derive(Default)]
 pub struct FdTable {
     fds: Vec<Option<Fd>>,
+    /// A number no other table state has had (/proc/PID/fd's links are remade only when it
+    /// moves): set from `GENERATIONS` by every change.
+    generation: u64,
 }
 
+/// Where the tables' generations come from: one count for all, so two tables never share one.
+static GENERATIONS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(1);
+
 impl FdTable {
+    /// Its state's number: equal only if nothing changed in between.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    fn changed(&mut self) {
+        self.generation = GENERATIONS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+    }
+
     pub fn get(&self, fd: i32) -> Option<&Fd> {
         usize::try_from(fd)
             .ok()
@@ -156,14 +171,19 @@ impl FdTable {
                 .map_err(|_| Errno::ENOMEM)?;
             self.fds.resize(i + 1, None);
         }
+        self.changed();
         Ok(self.fds[i].replace(fd))
     }
 
     /// Takes descriptor `fd` out (close): the caller drops it after letting go of the lock.
     pub fn take(&mut self, fd: i32) -> Option<Fd> {
-        usize::try_from(fd)
+        let taken = usize::try_from(fd)
             .ok()
-            .and_then(|i| self.fds.get_mut(i)?.take())
+            .and_then(|i| self.fds.get_mut(i)?.take());
+        if taken.is_some() {
+            self.changed();
+        }
+        taken
     }
 
     /// The open descriptors and their files, in order (/proc/PID/fd).
@@ -179,12 +199,15 @@ impl FdTable {
         let mut fds = Vec::new();
         fds.try_reserve(self.fds.len()).map_err(|_| Errno::ENOMEM)?;
         fds.extend(self.fds.iter().cloned());
-        Ok(FdTable { fds })
+        let mut t = FdTable { fds, generation: 0 };
+        t.changed();
+        Ok(t)
     }
 
     /// close_range: takes out the descriptors `first..=last` (to be dropped by the caller), or
     /// with `cloexec` marks them close-on-exec instead (and takes none).
     pub fn take_range(&mut self, first: usize, last: usize, cloexec: bool) -> Vec<Fd> {
+        self.changed();
         let mut gone = Vec::new();
         let end = last.saturating_add(1).min(self.fds.len());
         for slot in self.fds.get_mut(first..end).into_iter().flatten() {
@@ -205,6 +228,7 @@ impl FdTable {
 
     /// exec: takes out the close-on-exec descriptors (to be dropped by the caller).
     pub fn take_cloexec(&mut self) -> Vec<Fd> {
+        self.changed();
         let mut gone = Vec::new();
         for slot in self.fds.iter_mut() {
             if slot.as_ref().is_some_and(|f| f.cloexec) {

@@ -265,6 +265,9 @@ pub struct Process {
     pub sleep_deadline: AtomicU64,
     /// Bytes a blocked write has already written (it restarts for the rest).
     pub io_progress: AtomicU64,
+    /// The descriptor table's generation (`FdTable::generation`) that its /proc/PID/fd links
+    /// were made from (u64::MAX: none yet): procfs remakes them only when it changed.
+    pub fd_links_gen: AtomicU64,
     /// A blocked pipe read: where and how much, so that a writer can complete it directly.
     pub read_buf: AtomicU64,
     pub read_len: AtomicU64,
@@ -368,6 +371,7 @@ impl Process {
             sleep_rem: AtomicU64::new(0),
             sleep_deadline: AtomicU64::new(0),
             io_progress: AtomicU64::new(0),
+            fd_links_gen: AtomicU64::new(u64::MAX),
             read_buf: AtomicU64::new(0),
             write_src_tlb: TranslationCache::new(),
             read_dst_tlb: TranslationCache::new(),
@@ -531,6 +535,8 @@ pub struct Tasks {
     /// The most slots there may be (`nproc=` on the command line, or one per 128 KiB of RAM).
     pub max: u32,
     pub next_pid: u32,
+    /// Changes whenever a task is made or released (/proc's directories follow it).
+    pub generation: u64,
     /// Runnable tasks, oldest first (scheduler.rs).
     pub ready: RunQueue,
     /// Tasks waiting for a deadline (nanosleep, or a wait with a timeout), linked through
@@ -558,6 +564,7 @@ pub static TASKS: IrqLock<Tasks> = IrqLock::new(
         slots: Vec::new(),
         max: 64,
         next_pid: 1,
+        generation: 0,
         ready: RunQueue::new(),
         sleepers: NIL,
         nsleepers: 0,
@@ -635,6 +642,7 @@ impl Tasks {
         p.set_state(self, State::Embryo);
         let pid = self.next_pid;
         self.next_pid += 1;
+        self.generation += 1;
         p.pid.store(pid, Relaxed);
         p.tgid.store(pid, Relaxed);
         p.threads.store(1, Relaxed);
@@ -716,6 +724,7 @@ impl Tasks {
     /// gone already (they are dropped outside this lock). Its stack stays mapped: a thread
     /// that exits releases its own slot while still running on that stack.
     pub fn release(&mut self, p: &'static Process) {
+        self.generation += 1;
         p.set_state(self, State::Unused);
         if p.stack_mapped.load(Relaxed) {
             self.spare_stacks += 1;

@@ -12,7 +12,7 @@
 
 use alloc::vec::Vec;
 use core::fmt::Write;
-use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
 use crate::fs::{fd_links, fs, Frames};
 use crate::memory::frame::FRAMES;
@@ -53,6 +53,9 @@ const STATUS: u32 = 1;
 const CMDLINE: u32 = 2;
 const COMM: u32 = 3;
 const MAPS: u32 = 4;
+
+/// The process table's generation the per-process directories were last brought to.
+static LAST_REFRESH: AtomicU64 = AtomicU64::new(u64::MAX);
 
 /// /proc's inode (0 before boot made it).
 static ROOT_INO: AtomicU32 = AtomicU32::new(0);
@@ -135,16 +138,20 @@ pub fn root() -> Ino {
 }
 
 /// Brings /proc's per-process directories up to date with the process table: one for every
-/// process (a thread group's leader, zombies too), none for a pid that is gone. Out of memory
-/// leaves it as far as it got.
-pub fn refresh() {
+/// process (a thread group's leader, zombies too), none for a pid that is gone; and the
+/// descriptor links of process `fds_of` (the one a path names: `fd_dir_of`), only its, since
+/// each look at another's goes through a path that names it. Out of memory leaves it as far as
+/// it got.
+pub fn refresh(fds_of: Option<u32>) {
     let root = ROOT_INO.load(Relaxed);
     if root == 0 {
         return;
     }
     let mut live: Vec<u32> = Vec::new();
+    let generation;
     {
         let tasks = TASKS.lock();
+        generation = tasks.generation;
         for p in tasks.live().filter(|p| p.is_leader()) {
             if live.try_reserve(1).is_err() {
                 return;
@@ -154,22 +161,34 @@ pub fn refresh() {
     }
     // Each process's open descriptors, gathered before the tree's lock is taken.
     let mut open: Vec<(u32, Vec<usize>)> = Vec::new();
-    if open.try_reserve(live.len()).is_err() {
+    if open.try_reserve(1).is_err() {
         return;
     }
-    for &pid in &live {
-        let files = TASKS.lock().find_process(pid).and_then(|p| p.files());
+    for &pid in live.iter().filter(|&&p| Some(p) == fds_of) {
+        let Some(p) = TASKS.lock().find_process(pid) else {
+            continue;
+        };
+        let Some(files) = p.files() else {
+            continue;
+        };
+        let table = files.0.lock();
+        // Unchanged since its links were made: nothing to do (a look at /proc/PID/fd is a
+        // few system calls into it, each of which comes here).
+        if p.fd_links_gen.swap(table.generation(), Relaxed) == table.generation() {
+            continue;
+        }
         let mut fds = Vec::new();
-        if let Some(files) = files {
-            let table = files.0.lock();
-            for (i, _) in table.iter() {
-                if fds.try_reserve(1).is_err() {
-                    break;
-                }
-                fds.push(i);
+        for (i, _) in table.iter() {
+            if fds.try_reserve(1).is_err() {
+                p.fd_links_gen.store(u64::MAX, Relaxed); // not all made: again next time
+                break;
             }
+            fds.push(i);
         }
         open.push((pid, fds));
+    }
+    if open.is_empty() && LAST_REFRESH.load(Relaxed) == generation {
+        return; // no process made or gone since the last look, no links to remake
     }
     let mut t = fs();
     // The directories of pids no longer there, by name.
@@ -226,6 +245,7 @@ pub fn refresh() {
             }
         }
     }
+    LAST_REFRESH.store(generation, Relaxed);
     // The descriptors change all the time: their links are brought up to date at each look,
     // an unchanged one left as it is (a listing in progress, `ls -l` looking at each entry
     // and so refreshing the tree between its reads, must not see it made anew).
@@ -311,6 +331,15 @@ fn fd_number(name: &[u8]) -> Option<usize> {
         return None;
     }
     Some(name.iter().fold(0, |n, &d| n * 10 + (d - b'0') as usize))
+}
+
+/// The process whose /proc/PID/fd a path (`self` already taken to the pid) reaches into.
+pub fn fd_dir_of(path: &[u8]) -> Option<u32> {
+    let rest = path.strip_prefix(b"/proc/")?;
+    let end = rest.iter().position(|&b| b == b'/').unwrap_or(rest.len());
+    let after = &rest[end..];
+    let fd = after.strip_prefix(b"/fd")?;
+    (fd.is_empty() || fd[0] == b'/').then(|| pid_of(&rest[..end]))?
 }
 
 /// A directory name that is a pid: decimal digits, no leading zero.

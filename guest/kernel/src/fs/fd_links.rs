@@ -20,9 +20,7 @@ impl Target {
     pub fn of(kind: &FileKind) -> Target {
         match kind {
             FileKind::Console => Target::Text("/dev/console"),
-            FileKind::PipeRead(p) | FileKind::PipeWrite(p) => {
-                Target::Pipe(p.ino())
-            }
+            FileKind::PipeRead(p) | FileKind::PipeWrite(p) => Target::Pipe(p.ino()),
             FileKind::Null => Target::Text("/dev/null"),
             FileKind::Zero => Target::Text("/dev/zero"),
             FileKind::Random(kcore::fs::Device::Random) => Target::Text("/dev/random"),

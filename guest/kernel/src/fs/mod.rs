@@ -7,8 +7,8 @@
 //! put them, /dev/{null,zero,console,tty}, /tmp (mode 1777), /proc/self/exe.
 
 pub mod boot;
-pub mod io;
 pub mod fd_links;
+pub mod io;
 
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering::Relaxed;

@@ -285,7 +285,7 @@ pub fn sys_getdents64(f: &mut TrapFrame) -> SysResult {
     };
     let (buf, count) = (f.rsi, f.rdx.min(1 << 20));
     if ino == crate::procfs::root() && i.pos.load(Relaxed) == 0 {
-        crate::procfs::refresh(); // a listing of /proc names the processes there are now
+        crate::procfs::refresh(None); // a listing of /proc names the processes there are now
     }
     // Records are built in a kernel buffer and copied out a buffer at a time.
     let mut out = [0u8; 1024];

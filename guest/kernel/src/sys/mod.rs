@@ -34,7 +34,7 @@ pub fn user_path(addr: u64) -> Result<alloc::vec::Vec<u8>, Errno> {
     let cwd = || current().cwd.load(core::sync::atomic::Ordering::Relaxed);
     if crate::procfs::looks_into(&path, cwd) {
         crate::procfs::self_to_pid(&mut path, current().tgid())?;
-        crate::procfs::refresh();
+        crate::procfs::refresh(crate::procfs::fd_dir_of(&path));
     }
     Ok(path)
 }

@@ -2,7 +2,7 @@
 //! which only the kernel can tell. procfs.rs makes the links and answers readlink; following
 //! one (fs::follow_link: open, stat, exec through it) is the tree's, so it is here, below both.
 
-use crate::file::{FileKind, OpenFile};
+use crate::file::{FileKind, Files, OpenFile};
 use crate::karc::Karc;
 use crate::process::TASKS;
 use abi::Errno;
@@ -31,16 +31,23 @@ impl Target {
     }
 }
 
+/// Process `pid`'s descriptor table (ENOENT once it is gone). The reference taken is never
+/// the table's last while the caller holds the tree's lock (the process holds its own until
+/// it has exited, and then it has none to give), so dropping it releases nothing into the tree.
+fn table_of(pid: u32) -> Result<Karc<Files>, Errno> {
+    TASKS
+        .lock()
+        .find_process(pid)
+        .and_then(|p| p.files())
+        .ok_or(Errno::ENOENT)
+}
+
 /// Process `pid`'s open file behind descriptor `fd` (ENOENT once it is closed). The caller
 /// must not hold the tree's lock when it drops it (the last reference to a file releases its
 /// inode).
 pub fn fd_file(pid: u32, fd: u32) -> Result<Karc<OpenFile>, Errno> {
-    let files = TASKS
-        .lock()
-        .find_process(pid)
-        .and_then(|p| p.files())
-        .ok_or(Errno::ENOENT)?;
-    let file = files
+    let table = table_of(pid)?;
+    let file = table
         .0
         .lock()
         .get(fd as i32)
@@ -51,16 +58,10 @@ pub fn fd_file(pid: u32, fd: u32) -> Result<Karc<OpenFile>, Errno> {
 }
 
 /// What process `pid`'s descriptor `fd` is open on (ENOENT once it is closed or the process
-/// is gone, as Linux's readlink says). Called with the tree's lock held (following a link):
-/// the table's reference taken here is never its last (the process holds its own until it
-/// has exited, and then `files` is None), so dropping it releases nothing into the tree.
+/// is gone, as Linux's readlink says). Called with the tree's lock held (following a link).
 pub fn fd_target(pid: u32, fd: u32) -> Result<Target, Errno> {
-    let files = TASKS
-        .lock()
-        .find_process(pid)
-        .and_then(|p| p.files())
-        .ok_or(Errno::ENOENT)?;
-    let table = files.0.lock();
-    let file = table.get(fd as i32).ok_or(Errno::ENOENT)?;
+    let table = table_of(pid)?;
+    let t = table.0.lock();
+    let file = t.get(fd as i32).ok_or(Errno::ENOENT)?;
     Ok(Target::of(&file.file.kind))
 }

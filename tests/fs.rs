@@ -128,6 +128,7 @@ fn open_read_write_seek_truncate_as_on_linux() {
     run.assert_line("fs_open: O_EXCL on an existing file: EEXIST");
     run.assert_line("fs_open: read a directory: EISDIR");
     run.assert_line("fs_open: regrown part is zeros = 1");
+    run.assert_line("fs_open: posix_fadvise on a pipe is ESPIPE = 1");
 }
 
 #[test]

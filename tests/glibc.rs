@@ -216,7 +216,8 @@ fn debians_own_programs_run_as_they_are() {
                   echo \"sub: $(echo shell)\"\n\
                   cat <(echo from a process substitution)\n\
                   echo piped | cat /dev/stdin | sed 's/^/stdin: /'\n\
-                  echo through /dev/stdout | (cat > /dev/stdout) | sed 's/^/pipe: /'\n";
+                  echo through /dev/stdout | (cat > /dev/stdout) | sed 's/^/pipe: /'\n\
+                  df -h / | tr -s ' ' | sed 's/^/df: /'\n";
     let dir = common::scratch_dir("glibc_debian");
     let path = common::write_file(&dir, "script.sh", script.as_bytes());
     let mut args = vec![
@@ -226,6 +227,7 @@ fn debians_own_programs_run_as_they_are() {
         format!("{}:/script.sh", path.display()),
     ];
     for prog in [
+        "/usr/bin/df",
         "/bin/ls",
         "/usr/bin/sort",
         "/bin/sed",
@@ -253,6 +255,7 @@ fn debians_own_programs_run_as_they_are() {
         "from a process substitution",
         "stdin: piped",
         "pipe: through /dev/stdout",
+        "df: Filesystem Size Used Avail Use% Mounted on",
     ] {
         run.assert_line(line);
     }

@@ -1,7 +1,7 @@
 /* The open family and I/O on files: O_CREAT, O_EXCL, O_TRUNC, O_APPEND, O_DIRECTORY,
  * O_CLOEXEC; read, write, pread, pwrite, readv, writev, lseek, ftruncate (a file grown past a
  * page and truncated back), fsync, sendfile, /dev/null, /dev/zero,
- * /dev/random and /dev/urandom, an offset shared across
+ * /dev/random and /dev/urandom, posix_fadvise, an offset shared across
  * fork. Run as `fs_open DIR` in an empty, writable directory. */
 #include "fscheck.h"
 #include <fcntl.h>
@@ -164,5 +164,20 @@ int main(int argc, char **argv) {
     unlink("g");
     unlink("h");
     printf("fs_open: %d failures\n", failures);
+    {
+        /* posix_fadvise (fadvise64): advice taken on a file, ESPIPE on a pipe, EINVAL for an
+         * unknown advice, EBADF for no descriptor (it returns the error, errno untouched). */
+        int f = open("adv.txt", O_RDWR | O_CREAT, 0644);
+        int pp[2];
+        OK("pipe for fadvise", pipe(pp));
+        value("posix_fadvise SEQUENTIAL on a file", posix_fadvise(f, 0, 0, POSIX_FADV_SEQUENTIAL), 0);
+        value("posix_fadvise on a pipe is ESPIPE", posix_fadvise(pp[0], 0, 0, POSIX_FADV_NORMAL) == ESPIPE, 1);
+        value("an unknown advice is EINVAL", posix_fadvise(f, 0, 0, 77) == EINVAL, 1);
+        value("no descriptor is EBADF", posix_fadvise(987, 0, 0, POSIX_FADV_NORMAL) == EBADF, 1);
+        close(pp[0]);
+        close(pp[1]);
+        close(f);
+        unlink("adv.txt");
+    }
     return failures != 0;
 }

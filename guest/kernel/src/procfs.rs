@@ -41,18 +41,24 @@ const STAT_ALL: u32 = 5;
 const MOUNTS: u32 = 6;
 
 /// A process's files: node number `pid << 8 | file`.
-const PID_FILES: [(&[u8], u32); 5] = [
+const PID_FILES: [(&[u8], u32); 7] = [
     (b"stat", STAT),
     (b"status", STATUS),
     (b"cmdline", CMDLINE),
     (b"comm", COMM),
     (b"maps", MAPS),
+    (b"mounts", PID_MOUNTS),
+    (b"mountinfo", MOUNTINFO),
 ];
 const STAT: u32 = 0;
 const STATUS: u32 = 1;
 const CMDLINE: u32 = 2;
 const COMM: u32 = 3;
 const MAPS: u32 = 4;
+/// /proc/self/mounts (Linux's /proc/mounts links there) and mountinfo (what GNU df and
+/// libmount read): the one file system.
+const PID_MOUNTS: u32 = 5;
+const MOUNTINFO: u32 = 6;
 
 /// The process table's generation the per-process directories were last brought to.
 static LAST_REFRESH: AtomicU64 = AtomicU64::new(u64::MAX);
@@ -545,6 +551,8 @@ fn write_process(t: &mut Text, pid: u32, file: u32, tree: &Fs<Frames>) -> Result
             Some(mm) => return write_maps(t, &mm, tree),
             None => Ok(()),
         },
+        PID_MOUNTS => writeln!(t, "tmpfs / tmpfs rw 0 0"),
+        MOUNTINFO => writeln!(t, "1 0 0:1 / / rw,relatime shared:1 - tmpfs tmpfs rw"),
         _ => writeln!(t, "{name}"),
     };
     r.map_err(|_| Errno::ENOMEM)

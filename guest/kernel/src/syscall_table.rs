@@ -39,6 +39,7 @@ pub static SYSCALL_TABLE: [Handler; TABLE_LEN] = syscall_table! {
     nr::WRITE => fd::sys_write,
     nr::CLOSE => fd::sys_close,
     nr::CLOSE_RANGE => fd::sys_close_range,
+    nr::FADVISE64 => fd::sys_fadvise64,
     nr::OPEN => fs::sys_open,
     nr::OPENAT => fs::sys_openat,
     nr::CREAT => fs::sys_creat,

@@ -146,5 +146,10 @@ pub fn build(archive: &'static [u8]) -> Result<Start, ArchiveError> {
             start.programs.push(name);
         }
     }
+    // /etc/mtab, as Debian has it (older programs read it for df and mount), unless the
+    // archive brought one.
+    if let Ok(etc) = t.mkdir_all(b"/etc", 0o755) {
+        let _ = t.symlink(etc, b"mtab", b"/proc/mounts");
+    }
     Ok(start)
 }

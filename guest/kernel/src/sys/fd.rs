@@ -250,6 +250,20 @@ pub fn sys_close_range(f: &mut TrapFrame) -> SysResult {
     Ok(0)
 }
 
+/// fadvise64(fd, offset, len, advice): the advice is taken and needs nothing (every file's
+/// pages are in RAM already). EBADF for no descriptor, ESPIPE for a pipe, EINVAL for an
+/// advice Linux does not know (POSIX_FADV_NORMAL .. POSIX_FADV_NOREUSE, 0 to 5).
+pub fn sys_fadvise64(f: &mut TrapFrame) -> SysResult {
+    let file = file(f.rdi)?;
+    if matches!(file.kind, FileKind::PipeRead(_) | FileKind::PipeWrite(_)) {
+        return Err(Errno::ESPIPE);
+    }
+    if f.r10 > 5 {
+        return Err(Errno::EINVAL);
+    }
+    Ok(0)
+}
+
 /// dup(fd): the lowest free descriptor for the same open file.
 pub fn sys_dup(f: &mut TrapFrame) -> SysResult {
     let files = files()?;

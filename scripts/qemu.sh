@@ -6,7 +6,10 @@
 #   scripts/qemu.sh                          the default demo (target/guest/default.cpio)
 #   scripts/qemu.sh --user "PROG ARG..." ... these programs, packed as `vmm --user` packs them
 #                                            (pids 1..n in order; the archive name is the basename),
-#                                            but alone: without vmm's default set beside them
+#                                            but alone: without vmm's default set beside them, and
+#                                            static only (for a dynamically linked one, let vmm
+#                                            pack it: vmm --user PROG --write-initrd FILE, then
+#                                            --initrd FILE here)
 #   scripts/qemu.sh --initrd FILE            FILE as the boot module, unchanged
 #   scripts/qemu.sh --pack OUT --user ...    only write the archive to OUT (cpio newc + START)
 #
@@ -108,6 +111,17 @@ start_word() {
 	esac
 }
 
+# Whether the ELF file $1 has a PT_INTERP program header (is dynamically linked).
+has_interp() {
+	local phoff phnum i
+	phoff=$(od -An -tu8 -j32 -N8 "$1" | tr -d ' ')
+	phnum=$(od -An -tu2 -j56 -N2 "$1" | tr -d ' ')
+	for ((i = 0; i < phnum && i < 128; i++)); do
+		[ "$(od -An -tu4 -j$((phoff + 56 * i)) -N4 "$1" | tr -d ' ')" = 3 ] && return 0
+	done
+	return 1
+}
+
 # Packs the --user programs with a START manifest to $1, as `vmm --user` does (without the
 # default programs: those are in vmm, embedded at build time).
 pack() {
@@ -120,6 +134,8 @@ pack() {
 		[ -r "${words[0]}" ] || die 3 "${words[0]}: cannot read it"
 		[ "$(head -c 4 "${words[0]}" | od -An -c | tr -d ' ')" = '177ELF' ] ||
 			die 3 "${words[0]}: not an ELF file"
+		has_interp "${words[0]}" &&
+			die 3 "${words[0]}: dynamically linked (PT_INTERP): this packer does not bring its libraries; use vmm --user ${words[0]} --write-initrd FILE, then --initrd FILE"
 		name=$(basename "${words[0]}")
 		for i in START "${names[@]}"; do
 			[ "$i" != "$name" ] || die 3 "two programs named $name in one archive"

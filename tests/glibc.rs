@@ -188,6 +188,21 @@ fn a_dynamic_program_under_qemu_tcg() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // qemu.sh's own packer takes static programs only, and says where to go instead.
+    let refused = Command::new(repo_root().join("scripts/qemu.sh"))
+        .args([
+            "--pack",
+            &dir.join("no.cpio").display().to_string(),
+            "--user",
+        ])
+        .arg(&exe)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(3), "{refused:?}");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("--write-initrd"),
+        "{refused:?}"
+    );
     let mut cmd = Command::new(repo_root().join("scripts/qemu.sh"));
     cmd.env("ACCEL", "tcg")
         .args([

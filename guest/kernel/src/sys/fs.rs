@@ -502,21 +502,22 @@ fn readlink_at(dirfd: u64, path: u64, buf: u64, size: u64) -> SysResult {
             copy_to_user(pml4(), buf, &target[..n])?;
             return Ok(n as u64);
         }
-        if let Kind::FdLink { pid, fd } = t.get(ino)?.kind {
-            crate::procfs::fd_link_text(&t, pid, fd, &mut target[..fs::PATH_MAX])?
-        } else {
-            if !matches!(t.get(ino)?.kind, Kind::SelfExe) {
-                return Err(Errno::EINVAL);
+        match t.get(ino)?.kind {
+            Kind::FdLink { pid, fd } => {
+                crate::procfs::fd_link_text(&t, pid, fd, &mut target[..fs::PATH_MAX])?
             }
-            let exe = current().exe.load(Relaxed);
-            let node = t.get(exe).map_err(|_| Errno::ENOENT)?;
-            if node.linked() {
-                t.path_of(exe, &mut target[..fs::PATH_MAX])?
-            } else {
-                const DELETED: &[u8] = b" (deleted)";
-                target[..DELETED.len()].copy_from_slice(DELETED);
-                DELETED.len()
+            Kind::SelfExe => {
+                let exe = current().exe.load(Relaxed);
+                let node = t.get(exe).map_err(|_| Errno::ENOENT)?;
+                if node.linked() {
+                    t.path_of(exe, &mut target[..fs::PATH_MAX])?
+                } else {
+                    const DELETED: &[u8] = b" (deleted)";
+                    target[..DELETED.len()].copy_from_slice(DELETED);
+                    DELETED.len()
+                }
             }
+            _ => return Err(Errno::EINVAL),
         }
     };
     let n = n.min(size as usize);

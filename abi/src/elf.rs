@@ -393,14 +393,23 @@ pub fn check_program(bytes: &[u8], user_end: u64) -> Result<Elf<'_>, ProgramErro
 }
 
 /// Checks that `bytes` is a program interpreter (a dynamic linker such as glibc's `ld.so`) that
-/// can be loaded with its first page at `base` (ET_DYN; an ET_EXEC one goes where its addresses
-/// say) within user space: an executable without PT_INTERP of its own.
-pub fn check_interpreter(bytes: &[u8], base: u64, user_end: u64) -> Result<Elf<'_>, ProgramError> {
+/// can be loaded with its span ending at `top` (ET_DYN, where Linux puts it too: below the
+/// mmap area's top; an ET_EXEC one goes where its addresses say) within user space: an
+/// executable without PT_INTERP of its own. Returns it and its load bias (AT_BASE).
+pub fn check_interpreter(
+    bytes: &[u8],
+    top: u64,
+    user_end: u64,
+) -> Result<(Elf<'_>, u64), ProgramError> {
     let elf = Elf::parse(bytes)?;
     if elf.has_interp() {
         return Err(ProgramError::NestedInterpreter);
     }
-    check_placed(elf, elf.bias_at(base), user_end)
+    let base = top
+        .checked_sub(elf.span())
+        .ok_or(ProgramError::SegmentOutsideUserSpace(0))?;
+    let bias = elf.bias_at(base);
+    check_placed(elf, bias, user_end).map(|elf| (elf, bias))
 }
 
 /// An executable's type, and its segments and entry within user space once moved by `bias`.
@@ -524,26 +533,26 @@ mod tests {
     fn an_interpreter_goes_at_its_base_and_needs_none_itself() {
         let ld = program(ET_DYN, 0);
         let base = 0x7fff_f000_0000;
-        let elf = check_interpreter(&ld, base, USER_END).unwrap();
+        // Its one page just below `top`.
+        let top = base + 0x1000;
+        let (elf, bias) = check_interpreter(&ld, top, USER_END).unwrap();
         assert_eq!(elf.bias_at(base), base);
+        assert_eq!(bias, base);
         assert_eq!(elf.span(), 0x1000);
         assert_eq!(
-            check_interpreter(&ld, USER_END - 0x80, USER_END).err(),
+            check_interpreter(&ld, USER_END - 0x80 + 0x1000, USER_END).err(),
             Some(ProgramError::SegmentOutsideUserSpace(0))
         );
         let nested = with_interp(ET_DYN, b"/lib/ld.so\0");
         assert_eq!(
-            check_interpreter(&nested, base, USER_END).err(),
+            check_interpreter(&nested, top, USER_END).err(),
             Some(ProgramError::NestedInterpreter)
         );
         // A fixed-address interpreter stays where its addresses say.
         let fixed = program(ET_EXEC, 0x40_0000);
-        assert_eq!(
-            check_interpreter(&fixed, base, USER_END)
-                .unwrap()
-                .bias_at(base),
-            0
-        );
+        let (elf, bias) = check_interpreter(&fixed, top, USER_END).unwrap();
+        assert_eq!(elf.bias_at(base), 0);
+        assert_eq!(bias, 0);
     }
 
     #[test]
@@ -598,7 +607,7 @@ mod tests {
                 let _ = elf.pvh_entry();
             }
             let _ = check_program(&bytes, USER_END);
-            if let Ok(elf) = check_interpreter(&bytes, 0x7fff_f000_0000, USER_END) {
+            if let Ok((elf, _)) = check_interpreter(&bytes, 0x7fff_f000_0000, USER_END) {
                 let _ = elf.span();
             }
         }

@@ -8,7 +8,7 @@
 //! and dynamically linked programs (what plain `gcc` and `cargo build` produce), whose PT_INTERP
 //! names a program interpreter, the C library's dynamic linker (`ld.so`). As Linux's
 //! binfmt_elf does, the kernel then maps that interpreter too, just below the mmap area's top
-//! (`interpreter_base`), and starts the process at *its* entry; the auxiliary vector tells it
+//! (`interpreter_image`), and starts the process at *its* entry; the auxiliary vector tells it
 //! where the program is (AT_PHDR, AT_ENTRY) and where it is itself (AT_BASE). Everything else
 //! (opening the libraries, mapping them with mmap, relocating) is the dynamic linker's work in
 //! ring 3. Each image is checked by `abi::elf` against the file's bounds before anything is
@@ -218,8 +218,7 @@ pub fn load(
         None => (entry, 0),
         Some(source) => {
             let (file, file_phys) = source.split();
-            let ld = interpreter_image(file)?;
-            let ld_bias = ld.bias_at(interpreter_base(&ld).unwrap_or(0));
+            let (ld, ld_bias) = interpreter_image(file)?;
             map_image(&mm, &ld, file_phys, ld_bias)?;
             (ld.entry + ld_bias, ld_bias)
         }
@@ -250,20 +249,11 @@ impl<'a> Source<'a> {
     }
 }
 
-/// Checks a program interpreter where it will go (`interpreter_base`).
-fn interpreter_image(file: &[u8]) -> Result<Elf<'_>, LoadError> {
-    let probe = elf::Elf::parse(file).map_err(|e| LoadError::Interpreter(e.into()))?;
-    let base = interpreter_base(&probe).ok_or(LoadError::Interpreter(
-        ProgramError::SegmentOutsideUserSpace(0),
-    ))?;
-    elf::check_interpreter(file, base, USER_END).map_err(LoadError::Interpreter)
-}
-
-/// Where a position-independent interpreter's first page goes: its span just below the top of
-/// the mmap area, where Linux puts `ld.so` too (top-down mmap then places the libraries it
-/// maps below it). None if it could not fit.
-fn interpreter_base(ld: &Elf) -> Option<u64> {
-    MMAP_TOP.checked_sub(ld.span()).filter(|&b| b >= PAGE_SIZE)
+/// Checks a program interpreter where it will go: its span ending at the mmap area's top,
+/// where Linux puts `ld.so` too (top-down mmap then places the libraries it maps below it).
+/// Returns it and its load bias.
+fn interpreter_image(file: &[u8]) -> Result<(Elf<'_>, u64), LoadError> {
+    elf::check_interpreter(file, MMAP_TOP, USER_END).map_err(LoadError::Interpreter)
 }
 
 /// Maps an image's PT_LOAD segments moved by `bias`: backed by the file's own pages when

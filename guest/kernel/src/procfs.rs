@@ -95,12 +95,13 @@ pub fn self_to_pid(path: &mut Vec<u8>, tgid: u32) -> Result<(), Errno> {
     let dev: Vec<u8>;
     let rest = match path.strip_prefix(b"/dev/").and_then(dev_fd_index) {
         Some(i) => {
-            const NAMES: [&[u8]; 4] = [b"fd", b"fd/0", b"fd/1", b"fd/2"];
-            let tail = &path[5 + DEV_FD[i].len()..];
+            let (name, target) = DEV_FD[i];
+            let under_self = &target[SELF.len()..];
+            let tail = &path[5 + name.len()..];
             let mut d = Vec::new();
-            d.try_reserve_exact(NAMES[i].len() + tail.len())
+            d.try_reserve_exact(under_self.len() + tail.len())
                 .map_err(|_| Errno::ENOMEM)?;
-            d.extend_from_slice(NAMES[i]);
+            d.extend_from_slice(under_self);
             d.extend_from_slice(tail);
             dev = d;
             &dev[..]
@@ -126,13 +127,19 @@ pub fn self_to_pid(path: &mut Vec<u8>, tgid: u32) -> Result<(), Errno> {
     Ok(())
 }
 
-/// /dev's links into the caller's descriptors, by the name after `/dev/`.
-const DEV_FD: [&[u8]; 4] = [b"fd", b"stdin", b"stdout", b"stderr"];
+/// /dev's links into the caller's descriptors (bash's <(cmd) opens /dev/fd/63): their names
+/// in /dev and their targets, which fs/boot.rs makes them with and `self_to_pid` follows.
+pub const DEV_FD: [(&[u8], &[u8]); 4] = [
+    (b"fd", b"/proc/self/fd"),
+    (b"stdin", b"/proc/self/fd/0"),
+    (b"stdout", b"/proc/self/fd/1"),
+    (b"stderr", b"/proc/self/fd/2"),
+];
 
 /// Which of `DEV_FD` a path after `/dev/` is, or begins (`fd/3`).
 #[inline(always)]
 fn dev_fd_index(rest: &[u8]) -> Option<usize> {
-    DEV_FD.iter().position(|name| {
+    DEV_FD.iter().position(|(name, _)| {
         rest.strip_prefix(*name)
             .is_some_and(|tail| tail.is_empty() || (tail[0] == b'/' && *name == b"fd"))
     })
@@ -165,35 +172,12 @@ pub fn refresh(fds_of: Option<u32>) {
             live.push(p.pid());
         }
     }
-    // Each process's open descriptors, gathered before the tree's lock is taken.
-    let mut open: Vec<(u32, Vec<usize>)> = Vec::new();
-    if open.try_reserve(1).is_err() {
-        return;
-    }
-    for &pid in live.iter().filter(|&&p| Some(p) == fds_of) {
-        let Some(p) = TASKS.lock().find_process(pid) else {
-            continue;
-        };
-        let Some(files) = p.files() else {
-            continue;
-        };
-        let table = files.0.lock();
-        // Unchanged since its links were made: nothing to do (a look at /proc/PID/fd is a
-        // few system calls into it, each of which comes here).
-        if p.fd_links_gen.swap(table.generation(), Relaxed) == table.generation() {
-            continue;
-        }
-        let mut fds = Vec::new();
-        for (i, _) in table.iter() {
-            if fds.try_reserve(1).is_err() {
-                p.fd_links_gen.store(u64::MAX, Relaxed); // not all made: again next time
-                break;
-            }
-            fds.push(i);
-        }
-        open.push((pid, fds));
-    }
-    if open.is_empty() && LAST_REFRESH.load(Relaxed) == generation {
+    // The open descriptors of process `fds_of`, gathered before the tree's lock is taken;
+    // None when its links are up to date already.
+    let open = fds_of
+        .filter(|pid| live.contains(pid))
+        .and_then(|pid| open_descriptors(pid).map(|fds| (pid, fds)));
+    if open.is_none() && LAST_REFRESH.load(Relaxed) == generation {
         return; // no process made or gone since the last look, no links to remake
     }
     let mut t = fs();
@@ -255,9 +239,9 @@ pub fn refresh(fds_of: Option<u32>) {
     // The descriptors change all the time: their links are brought up to date at each look,
     // an unchanged one left as it is (a listing in progress, `ls -l` looking at each entry
     // and so refreshing the tree between its reads, must not see it made anew).
-    for (pid, fds) in open {
+    if let Some((pid, fds)) = open {
         let Ok(dir) = t.lookup_in(root, decimal(pid, &mut name)) else {
-            continue;
+            return;
         };
         let fd_dir = match t.lookup_in(dir, b"fd") {
             Ok(d) => d,
@@ -279,6 +263,27 @@ pub fn refresh(fds_of: Option<u32>) {
             }
         }
     }
+}
+
+/// Process `pid`'s open descriptors, or None when its /proc/PID/fd links were made from its
+/// table as it is (a look at /proc/PID/fd is a few system calls into it, each of which
+/// refreshes).
+fn open_descriptors(pid: u32) -> Option<Vec<usize>> {
+    let p = TASKS.lock().find_process(pid)?;
+    let files = p.files()?;
+    let table = files.0.lock();
+    if p.fd_links_gen.swap(table.generation(), Relaxed) == table.generation() {
+        return None;
+    }
+    let mut fds = Vec::new();
+    for (i, _) in table.iter() {
+        if fds.try_reserve(1).is_err() {
+            p.fd_links_gen.store(u64::MAX, Relaxed); // not all made: again next time
+            break;
+        }
+        fds.push(i);
+    }
+    Some(fds)
 }
 
 /// readlink of /proc/PID/fd/N into `buf`: the text Linux gives (a file's path, with
@@ -311,7 +316,7 @@ fn remove_closed(t: &mut Fs<Frames>, dir: Ino, fds: &[usize]) {
     let mut pos = 0;
     while let Ok(Some((next, _, name, _))) = t.readdir(dir, pos) {
         pos = next;
-        let open = fd_number(name).is_some_and(|n| fds.contains(&n));
+        let open = number(name).is_some_and(|n| fds.contains(&(n as usize)));
         if name == b"." || name == b".." || open {
             continue;
         }
@@ -331,14 +336,6 @@ fn remove_closed(t: &mut Fs<Frames>, dir: Ino, fds: &[usize]) {
     }
 }
 
-/// A descriptor's number from its link's name ("0" included, unlike a pid).
-fn fd_number(name: &[u8]) -> Option<usize> {
-    if name.is_empty() || name.len() > 9 || !name.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    Some(name.iter().fold(0, |n, &d| n * 10 + (d - b'0') as usize))
-}
-
 /// The process whose /proc/PID/fd a path (`self` already taken to the pid) reaches into.
 pub fn fd_dir_of(path: &[u8]) -> Option<u32> {
     let rest = path.strip_prefix(b"/proc/")?;
@@ -350,12 +347,17 @@ pub fn fd_dir_of(path: &[u8]) -> Option<u32> {
 
 /// A directory name that is a pid: decimal digits, no leading zero.
 fn pid_of(name: &[u8]) -> Option<u32> {
-    if name.is_empty() || name.len() > 9 || name[0] == b'0' || !name.iter().all(u8::is_ascii_digit)
-    {
+    number(name).filter(|&n| n != 0)
+}
+
+/// A name that is a number as `decimal` writes one: digits, no leading zero ("0" itself is a
+/// descriptor's name, never a pid's).
+fn number(name: &[u8]) -> Option<u32> {
+    let leading_zero = name.len() > 1 && name[0] == b'0';
+    if name.is_empty() || name.len() > 9 || leading_zero || !name.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    name.iter()
-        .try_fold(0u32, |n, &d| Some(n * 10 + (d - b'0') as u32))
+    Some(name.iter().fold(0, |n, &d| n * 10 + (d - b'0') as u32))
 }
 
 /// `n` in decimal, in `buf`.

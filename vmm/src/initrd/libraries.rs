@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use goblin::elf::Elf;
 
+use super::host_mode;
 use crate::boot::loader::read_user_file;
 use crate::error::ImageError;
 
@@ -86,17 +87,13 @@ impl Libraries {
         let ld = read_user_file(Path::new(interp)).map_err(|e| {
             ImageError::Interpreter(host.to_path_buf(), interp.to_string(), reason(&e))
         })?;
-        if let Ok(ld_elf) = Elf::parse(&ld) {
-            if let Some(soname) = ld_elf.soname {
-                self.provide(soname);
-            }
-        }
+        self.provide_soname(&ld);
         // musl's interpreter is its libc.so (by a symlink), the name its programs need.
         self.provide(file_name(interp));
         if let Ok(real) = std::fs::canonicalize(interp) {
             self.provide(&real.file_name().unwrap_or_default().to_string_lossy());
         }
-        self.pack(interp, &ld, mode_of(Path::new(interp)));
+        self.pack(interp, &ld, host_mode(Path::new(interp), 0o755));
         if let Ok(cache) = std::fs::read(LD_SO_CACHE) {
             self.pack(LD_SO_CACHE, &cache, 0o644);
         }
@@ -161,12 +158,8 @@ impl Libraries {
                 })?;
                 let lib = read_user_file(&lib_host)?;
                 self.provide(name);
-                if let Ok(lib_elf) = Elf::parse(&lib) {
-                    if let Some(soname) = lib_elf.soname {
-                        self.provide(soname);
-                    }
-                }
-                self.pack(&lib_guest, &lib, mode_of(&lib_host));
+                self.provide_soname(&lib);
+                self.pack(&lib_guest, &lib, host_mode(&lib_host, 0o755));
                 queue.push_back(Pending {
                     host: lib_host,
                     guest: lib_guest,
@@ -185,6 +178,13 @@ impl Libraries {
     fn provide(&mut self, name: &str) {
         if !self.provided.iter().any(|p| p == name) {
             self.provided.push(name.to_string());
+        }
+    }
+
+    /// The object's DT_SONAME, if it has one, is provided from now on.
+    fn provide_soname(&mut self, bytes: &[u8]) {
+        if let Some(soname) = Elf::parse(bytes).ok().and_then(|e| e.soname) {
+            self.provide(soname);
         }
     }
 
@@ -281,12 +281,6 @@ fn normalize(path: &str) -> String {
 
 fn file_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
-}
-
-fn mode_of(path: &Path) -> u32 {
-    std::fs::metadata(path)
-        .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777)
-        .unwrap_or(0o755)
 }
 
 /// Why a file could not be read, without repeating its path.

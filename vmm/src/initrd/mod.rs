@@ -255,9 +255,7 @@ pub fn add_files(archive: &[u8], files: &[ExtraFile]) -> Result<Vec<u8>, ImageEr
             return Err(ImageError::DuplicateFile(f.guest.clone()));
         }
         let bytes = read_user_file(&f.host)?;
-        let perm = std::fs::metadata(&f.host)
-            .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777)
-            .unwrap_or(0o644);
+        let perm = host_mode(&f.host, 0o644);
         // A dynamically linked program given as a file (to run from a shell) brings what it
         // needs, as a `--user` one does; so does a shared object (its DT_NEEDED), though one
         // whose libraries the host lacks is only warned of: it may never be loaded.
@@ -394,6 +392,13 @@ fn with_defaults(
         }
     }
     Ok(w.finish())
+}
+
+/// The permission bits of a host file (`default` when it cannot be asked).
+fn host_mode(path: &Path, default: u32) -> u32 {
+    std::fs::metadata(path)
+        .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777)
+        .unwrap_or(default)
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {

@@ -78,13 +78,8 @@ pub fn build(archive: &'static [u8]) -> Result<Start, ArchiveError> {
         ] {
             t.create(dev, name, Kind::Device(d), perm).map_err(fixed)?;
         }
-        // Linux's links into the caller's descriptors (bash's <(cmd) opens /dev/fd/63).
-        for (name, target) in [
-            (&b"fd"[..], &b"/proc/self/fd"[..]),
-            (b"stdin", b"/proc/self/fd/0"),
-            (b"stdout", b"/proc/self/fd/1"),
-            (b"stderr", b"/proc/self/fd/2"),
-        ] {
+        // Linux's links into the caller's descriptors.
+        for (name, target) in crate::procfs::DEV_FD {
             t.symlink(dev, name, target).map_err(fixed)?;
         }
         let proc_self = t.mkdir_all(b"/proc/self", 0o555).map_err(fixed)?;

@@ -2,11 +2,12 @@
 //! which only the kernel can tell. procfs.rs makes the links and answers readlink; following
 //! one (fs::follow_link: open, stat, exec through it) is the tree's, so it is here, below both.
 
+use super::Frames;
 use crate::file::{FileKind, Files, OpenFile};
 use crate::karc::Karc;
 use crate::process::TASKS;
 use abi::Errno;
-use kcore::fs::Ino;
+use kcore::fs::{Fs, Ino, Kind};
 
 /// What a descriptor is open on, as /proc/PID/fd's links say it.
 pub enum Target {
@@ -64,4 +65,14 @@ pub fn fd_target(pid: u32, fd: u32) -> Result<Target, Errno> {
     let t = table.0.lock();
     let file = t.get(fd as i32).ok_or(Errno::ENOENT)?;
     Ok(Target::of(&file.file.kind))
+}
+
+/// The process and descriptor a /proc/PID/fd link `ino` stands for: what open and stat turn
+/// to when following it ended in ENXIO (a pipe end has no place in the tree). ENXIO for any
+/// other node.
+pub fn link_of(tree: &Fs<Frames>, ino: Ino) -> Result<(u32, u32), Errno> {
+    match tree.get(ino)?.kind {
+        Kind::FdLink { pid, fd } => Ok((pid, fd)),
+        _ => Err(Errno::ENXIO),
+    }
 }

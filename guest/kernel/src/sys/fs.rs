@@ -65,9 +65,7 @@ fn open_at(dirfd: u64, path: u64, flags: u32, mode: u32) -> SysResult {
                     // A /proc/PID/fd link to a pipe: that open file itself (bash's <(cmd),
                     // `> /dev/stdout` in a pipeline).
                     Err(Errno::ENXIO) => {
-                        let Kind::FdLink { pid, fd } = t.get(to)?.kind else {
-                            return Err(Errno::ENXIO);
-                        };
+                        let (pid, fd) = fs::fd_links::link_of(&t, to)?;
                         drop(t);
                         return share_descriptor(pid, fd, flags);
                     }

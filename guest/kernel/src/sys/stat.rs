@@ -165,9 +165,7 @@ fn stat_at(dirfd: u64, path: u64, flags: u64) -> Result<Stat, Errno> {
             // A /proc/PID/fd link to a pipe: that open file's own stat, as fstat gives it.
             Err(Errno::ENXIO) if follow => {
                 let link = fs::resolve(&t, start, &path, false)?;
-                let kcore::fs::Kind::FdLink { pid, fd } = t.get(link)?.kind else {
-                    return Err(Errno::ENXIO);
-                };
+                let (pid, fd) = fs::fd_links::link_of(&t, link)?;
                 drop(t);
                 return stat_file(&*crate::fs::fd_links::fd_file(pid, fd)?);
             }
